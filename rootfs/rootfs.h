@@ -1,0 +1,84 @@
+/* rootfs: the filesystem skeleton of a minbase image and the writer that
+ * turns a tree of entries into a deterministic, gzip-compressed tar layer.
+ *
+ * Knows nothing of OCI JSON or registries.  Library code: never prints,
+ * never exits; fallible calls return a negative value and write a lowercase
+ * message naming the object into err (MB_ERRLEN bytes). */
+#ifndef MINBASE_ROOTFS_H
+#define MINBASE_ROOTFS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#ifndef MB_ERRLEN
+#define MB_ERRLEN 512
+#endif
+
+/* "sha256:" + 64 hex digits + NUL */
+#define ROOTFS_DIGEST_LEN 72
+
+/* A set of entries keyed by their absolute path inside the image ("/etc/passwd").
+ * Adding an entry whose parents are missing adds them as 0755 root:root
+ * directories.  Adding the same path twice replaces the earlier entry
+ * (a directory replacing a directory keeps its children). */
+struct rootfs_tree;
+
+struct rootfs_tree *rootfs_tree_new(void);
+void rootfs_tree_free(struct rootfs_tree *t);
+
+int rootfs_add_dir(struct rootfs_tree *t, const char *path, mode_t mode,
+                   uid_t uid, gid_t gid, char *err);
+/* Content is copied. */
+int rootfs_add_data(struct rootfs_tree *t, const char *path, const void *data,
+                    size_t len, mode_t mode, uid_t uid, gid_t gid, char *err);
+/* Content is read from host_path now (the host file may change later). */
+int rootfs_add_host_file(struct rootfs_tree *t, const char *path,
+                         const char *host_path, mode_t mode, uid_t uid,
+                         gid_t gid, char *err);
+int rootfs_add_symlink(struct rootfs_tree *t, const char *path,
+                       const char *target, char *err);
+/* Copy a host directory tree to dest.  Never follows a symlink out of
+ * host_dir, keeps symlinks as symlinks only when their target stays inside
+ * the image, refuses devices, sockets and fifos with a message.  Files keep
+ * their permission bits (minus setuid/setgid/sticky and group/other write),
+ * owned uid:gid. */
+int rootfs_add_host_tree(struct rootfs_tree *t, const char *dest,
+                         const char *host_dir, uid_t uid, gid_t gid, char *err);
+size_t rootfs_tree_count(const struct rootfs_tree *t);
+
+/* The distroless-like base. */
+struct rootfs_skeleton_opts {
+	uid_t uid;               /* nonroot user, default 65532 */
+	gid_t gid;               /* default 65532 */
+	const char *version;     /* minbase version for /etc/os-release */
+	const char *ca_bundle;   /* host CA bundle; NULL = /etc/ssl/certs/ca-certificates.crt */
+	const char *extra_ca;    /* optional PEM file appended to the bundle, or NULL */
+	bool tzdata;             /* add /usr/share/zoneinfo from the host's tzdata */
+};
+/* Adds /etc/passwd, /etc/group, /etc/nsswitch.conf, /etc/os-release, /tmp
+ * (1777), /home/nonroot (0700 uid:gid), /root (0700), the CA bundle at
+ * /etc/ssl/certs/ca-certificates.crt and, optionally, zoneinfo. */
+int rootfs_add_skeleton(struct rootfs_tree *t,
+                        const struct rootfs_skeleton_opts *o, char *err);
+#define ROOTFS_CA_PATH "/etc/ssl/certs/ca-certificates.crt"
+
+/* One written layer, held in memory. */
+struct rootfs_layer {
+	unsigned char *blob;            /* gzip-compressed tar */
+	size_t blob_len;
+	uint64_t tar_len;               /* uncompressed size */
+	char digest[ROOTFS_DIGEST_LEN]; /* sha256 of blob */
+	char diff_id[ROOTFS_DIGEST_LEN];/* sha256 of the uncompressed tar */
+};
+
+/* Deterministic: entries sorted by path (parents first), numeric owners
+ * only (no names), every mtime = mtime, no atime/ctime/pax times, gzip
+ * header with no name and no time.  The same tree and mtime always give the
+ * same bytes. */
+int rootfs_layer_write(const struct rootfs_tree *t, int64_t mtime,
+                       struct rootfs_layer *out, char *err);
+void rootfs_layer_free(struct rootfs_layer *l);
+
+#endif
