@@ -120,5 +120,6 @@ distclean:
 
 .PHONY: all build-all unit test bench install deps clean distclean test-support demo
 .DELETE_ON_ERROR:
+.SECONDARY:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -10,3 +10,13 @@ $(BUILD)/tests/bin/%: $(BUILD)/musl/obj/tests/tools/%.o
 	$(call check_static,$@)
 
 test-support: $(TEST_TOOLS) $(TEST_SUPPORT_EXTRA)
+
+# The quick-start job: build the example service, make an image of it with
+# mkimage, run that image under runc and show what the service prints.
+DEMO := $(BUILD)/demo
+demo: deps build-all
+	@mkdir -p $(DEMO)
+	$(BUILD)/bin/mkimage build tests/examples/hello/hello.c -o $(DEMO)/hello
+	$(BUILD)/bin/mkimage --static $(DEMO)/hello -o $(DEMO)/hello.tar --tag minbase-demo:latest
+	@echo "--- running $(DEMO)/hello.tar under runc ---"
+	@/usr/bin/python3 tests/tools/testlib.py run-runc $(DEMO)/hello.tar
