@@ -1,0 +1,3 @@
+module example.com/devops-info
+
+go 1.19
