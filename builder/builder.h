@@ -1,0 +1,176 @@
+/* builder: the mkimage CLI, ELF inspection and the static build drivers.
+ *
+ * Library code here (elf.c, build.c, compose.c, opts.c) never prints and
+ * never exits: it returns a negative value and fills err (MB_ERRLEN bytes)
+ * with a lowercase message naming the object, plus a hint where the user can
+ * fix it.  Only main.c and the cmd_* front ends print, prefixed `mkimage: `. */
+#ifndef MINBASE_BUILDER_H
+#define MINBASE_BUILDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef MB_ERRLEN
+#define MB_ERRLEN 512
+#endif
+
+/* Exit codes of mkimage (documented in `mkimage help exit-codes`). */
+#define MK_EXIT_OK 0
+#define MK_EXIT_FAIL 1
+#define MK_EXIT_USAGE 2
+
+/* Subcommands.  argv[0] is the subcommand name; each returns an exit code. */
+int cmd_policy(int argc, char **argv);   /* builder/cmd_policy.c (policies engineer) */
+int cmd_build(int argc, char **argv);    /* mkimage build APP -o BINARY */
+int cmd_image(int argc, char **argv);    /* mkimage --static APP -o OUT ... */
+int cmd_inspect(int argc, char **argv);  /* mkimage inspect IMAGE */
+int cmd_help(int argc, char **argv);     /* mkimage help [TOPIC] */
+
+/* ---- ELF inspection (elf.c) ------------------------------------------- */
+
+enum elf_link {
+	ELF_LINK_STATIC = 0,     /* ET_EXEC, no PT_INTERP, no DT_NEEDED */
+	ELF_LINK_STATIC_PIE,     /* ET_DYN, no PT_INTERP, no DT_NEEDED: accepted */
+	ELF_LINK_DYNAMIC,        /* has an interpreter or needed libraries */
+};
+
+struct elf_info {
+	enum elf_link link;
+	unsigned machine;        /* e_machine */
+	const char *arch;        /* "amd64", "arm64", or NULL for other machines */
+	int elfclass;            /* 32 or 64 */
+	char *interp;            /* PT_INTERP, or NULL */
+	char **needed;           /* DT_NEEDED, NULL-terminated (never NULL itself) */
+	size_t nneeded;
+	const char *toolchain;   /* best guess: "go", "rust", "c/musl", "c/glibc", "c", NULL */
+};
+
+/* Reads path and fills info.  Fails (negative, err filled) when the file
+ * is missing, a directory, not ELF (a `#!` script gets its own message),
+ * truncated or corrupt. */
+int elf_inspect(const char *path, struct elf_info *info, char *err);
+void elf_info_free(struct elf_info *info);
+
+/* elf_inspect + refuses a dynamic binary (naming interpreter, libraries,
+ * the toolchain and the flag that makes it static), a binary for another
+ * architecture than arch ("amd64"/"arm64"), or a non-executable ELF.
+ * info may be NULL. */
+int elf_check_static(const char *path, const char *arch,
+                     struct elf_info *info, char *err);
+
+/* "x86_64" -> "amd64", "aarch64" -> "arm64", "amd64"/"arm64" as is; NULL if unknown. */
+const char *arch_normalize(const char *arch);
+/* The host's architecture as an OCI name. */
+const char *arch_host(void);
+/* "amd64" -> "x86_64", "arm64" -> "aarch64" (the names policies/ use). */
+const char *arch_kernel_name(const char *oci_arch);
+
+/* ---- static build drivers (build.c) ----------------------------------- */
+
+enum app_kind {
+	APP_ELF = 0,     /* a prebuilt ELF file */
+	APP_GO,          /* a directory holding go.mod */
+	APP_C_FILE,      /* one .c file */
+	APP_C_DIR,       /* a directory of .c files */
+	APP_MAKEFILE,    /* a directory with a Makefile */
+};
+
+/* Classifies app (file or directory); err explains what is not buildable. */
+int build_detect(const char *app, enum app_kind *kind, char *err);
+const char *build_kind_name(enum app_kind kind);
+
+struct build_opts {
+	const char *app;         /* source (file/dir) or prebuilt ELF */
+	const char *arch;        /* OCI arch, "amd64" or "arm64" */
+	const char *cache_dir;   /* NULL = $XDG_CACHE_HOME/minbase or ~/.cache/minbase */
+	const char *sysroot;     /* NULL = MINBASE_SYSROOT or relative to the exe */
+	const char *out;         /* where the binary goes (temp + rename) */
+	bool quiet;              /* do not pass the compiler's output through */
+};
+
+/* Builds (or, for APP_ELF, copies) the app to o->out and checks that the
+ * result is static for o->arch.  Nothing is left at o->out on failure.
+ * The compiler's diagnostics go to stderr (that is the point of them);
+ * the summary goes in err. */
+int build_app(const struct build_opts *o, enum app_kind *kind, char *err);
+
+/* The name the service gets in /app: the binary's base name, or the
+ * module/dir/file base name for sources ("server.c" -> "server"). */
+char *build_app_name(const char *app, enum app_kind kind);
+
+/* ---- small helpers (util.c) ------------------------------------------- */
+
+/* Directory of the running executable (/proc/self/exe), malloc'd. */
+char *util_self_dir(void);
+/* Monotonic seconds. */
+double util_now(void);
+/* "4.4 MiB" style, into buf. */
+const char *util_human_size(uint64_t n, char *buf, size_t len);
+/* mkdir -p with mode 0755 (0700 for the leaf when private). */
+int util_mkdir_p(const char *path, bool private_leaf, char *err);
+/* Runs argv (execvp) with extra environment entries envp_add ("K=V", may be
+ * NULL) in dir (may be NULL); stdout goes to stderr so that mkimage's own
+ * stdout stays clean.  Returns the exit status, or -1 with err filled. */
+int util_run(char *const argv[], char *const envp_add[], const char *dir,
+             char *err);
+/* Whether an executable named prog is on PATH (or is a path that exists). */
+bool util_have_program(const char *prog);
+
+/* ---- option parsing and image composition (opts.c, compose.c) --------- */
+
+struct mk_health {
+	const char *http, *tcp, *exec;
+	const char *interval, *timeout, *start_period;  /* as given: "30s" */
+	int retries;                                    /* -1 = unset */
+};
+
+struct mk_opts {
+	const char *app;         /* --static APP / build APP */
+	const char *out;         /* -o */
+	const char *tag;         /* default NAME:latest */
+	const char *format;      /* "docker" (archive) or "oci" (layout dir) */
+	const char *arch;        /* OCI arch; default host */
+	const char *user;        /* numeric UID:GID, default 65532:65532 */
+	const char *workdir;     /* default /app */
+	const char *cache_dir;
+	const char *ca_file;
+	const char *policy;      /* shipped name or JSON file */
+	const char *caps;        /* comma-separated, "" = none */
+	bool caps_set;
+	bool no_init;
+	bool tzdata;
+	bool quiet;
+	const char *entrypoint;  /* --entrypoint: program (and args, space-separated)
+	                            started instead of /app/NAME */
+	char **ports; size_t nports;
+	char **env; size_t nenv;
+	char **labels; size_t nlabels;
+	char **adds; size_t nadds;          /* "SRC:DST" */
+	char **writable; size_t nwritable;  /* "/data" */
+	char **args; size_t nargs;          /* after -- */
+	struct mk_health health;
+};
+
+void mk_opts_init(struct mk_opts *o);
+void mk_opts_free(struct mk_opts *o);
+/* Parses the options of `mkimage [--static] APP` (image = true) or of
+ * `mkimage build APP` (image = false).  Returns 0, 1 when --help was asked
+ * (nothing else done), or -2 for a usage error with err filled. */
+int mk_opts_parse(int argc, char **argv, bool image, struct mk_opts *o,
+                  char *err);
+/* Checks values: port syntax, K=V, numeric user, absolute paths, durations. */
+int mk_opts_validate(const struct mk_opts *o, char *err);
+/* Duration "30s", "500ms", "1m30s", "2h", or plain seconds -> ns; -1 if bad. */
+int64_t mk_parse_duration(const char *s);
+
+/* Progress reporting of compose: one line per stage unless quiet. */
+struct mk_result {
+	char manifest_digest[80];
+	uint64_t compressed, uncompressed;
+	char *name;              /* the service name in /app */
+};
+int mk_compose(const struct mk_opts *o, const char *binary, const char *name,
+               struct mk_result *res, char *err);
+
+#endif

@@ -1,0 +1,21 @@
+# builder/: the mkimage CLI (host, glibc, dynamic).  Every builder/*.c is
+# part of mkimage, including builder/cmd_policy.c (policies engineer) when it
+# exists; the other folders' library sources come from their fragments.
+BUILDER_SRCS  := $(sort $(wildcard builder/*.c))
+MKIMAGE_SRCS  := $(BUILDER_SRCS) $(ROOTFS_SRCS) $(IMAGES_SRCS) $(POLICIES_SRCS)
+MKIMAGE_LIBS   = $(HOST_LIBS) -lelf
+
+# mkimage composes rootfs/ and images/: it can only link once their
+# fragments exist (they are written in parallel with this one).
+ifneq ($(and $(ROOTFS_SRCS),$(IMAGES_SRCS)),)
+BINS += $(BUILD)/bin/mkimage
+endif
+
+$(BUILD)/bin/mkimage: $(call host_objs,$(MKIMAGE_SRCS))
+	@mkdir -p $(@D)
+	$(CC) $(HOST_LDFLAGS) -o $@ $^ $(MKIMAGE_LIBS)
+
+# Unit tests of the builder's pure modules.
+UNIT_TESTS += test_elf
+test_elf_SRCS := builder/elf.c
+test_elf_LIBS := -lelf
