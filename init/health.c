@@ -1,0 +1,369 @@
+/* Health probes with no curl and no shell: HTTP/1.0 GET, TCP connect, or a
+ * program, each run in a forked child of its own process group so that a
+ * hung probe never blocks signal handling or reaping and is killed whole at
+ * its timeout.  The state is published in a small file written atomically,
+ * which `minbase-init health` reads. */
+#include "init.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *health_status_name(enum health_status s)
+{
+	return s == HS_HEALTHY ? "healthy" : s == HS_UNHEALTHY ? "unhealthy" : "starting";
+}
+
+int health_update(struct health_state *st, const struct health_cfg *c, int ok,
+                  int64_t probe_start_ms)
+{
+	enum health_status old = st->status;
+	if (ok) {
+		st->streak = 0;
+		st->status = HS_HEALTHY;
+		st->had_success = 1;
+	} else if (st->status != HS_STARTING ||
+	           probe_start_ms - st->started_ms >= c->start_period_ms) {
+		/* Docker: while still "starting" (no success yet), failures
+		 * inside the start period do not count. */
+		if (++st->streak >= c->retries)
+			st->status = HS_UNHEALTHY;
+	}
+	return st->status != old;
+}
+
+int health_write_state(const char *path, const struct health_state *st, const char *detail,
+                       char *err)
+{
+	char tmp[4200], line[600];
+	int n = snprintf(line, sizeof line, "%s %d %lld ", health_status_name(st->status), st->streak,
+	                 (long long)time(NULL));
+	for (const char *d = detail; *d && n < (int)sizeof line - 2; d++)
+		line[n++] = (*d == '\n' || *d == '\r') ? ' ' : *d;
+	line[n++] = '\n';
+	snprintf(tmp, sizeof tmp, "%s.tmp%d", path, (int)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0) {
+		snprintf(err, INIT_ERRLEN, "cannot write health state `%.300s`: %s", tmp, strerror(errno));
+		return -1;
+	}
+	ssize_t w;
+	do
+		w = write(fd, line, (size_t)n);
+	while (w < 0 && errno == EINTR);
+	if (w != n || close(fd) < 0 || rename(tmp, path) < 0) {
+		snprintf(err, INIT_ERRLEN, "cannot write health state `%.300s`: %s", path,
+		         w < 0 ? strerror(errno) : "short write");
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+int health_cmd(const char *path)
+{
+	char line[700] = "", status[32] = "";
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		printf("unknown: no health state at %s (%s): no probe configured, or the init is "
+		       "not running yet\n", path, strerror(errno));
+		return 1;
+	}
+	ssize_t r = read(fd, line, sizeof line - 1);
+	close(fd);
+	line[r > 0 ? r : 0] = 0;
+	line[strcspn(line, "\n")] = 0;
+	/* "STATUS STREAK TIME DETAIL" */
+	char *f[3], *p = line;
+	for (int i = 0; i < 3; i++) {
+		f[i] = p;
+		p += strcspn(p, " ");
+		if (!*p || p == f[i] || (i && !isdigit((unsigned char)*f[i]))) {
+			printf("unknown: unreadable health state in %s\n", path);
+			return 1;
+		}
+		*p++ = 0;
+	}
+	snprintf(status, sizeof status, "%s", f[0]);
+	printf("%s: %s%s\n", status, p, strcmp(f[1], "0") ? " (failing)" : "");
+	return strcmp(status, "healthy") ? 1 : 0;
+}
+
+/* ---- address parsing ------------------------------------------------------ */
+int health_parse_hostport(const char *s, char *host, size_t hostlen, int *port, char *err)
+{
+	const char *h = s, *colon;
+	size_t hl;
+	if (*s == '[') {
+		const char *end = strchr(s, ']');
+		if (!end || end[1] != ':')
+			goto bad;
+		h = s + 1, hl = (size_t)(end - h), colon = end + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon)
+			goto bad;
+		hl = (size_t)(colon - s);
+	}
+	unsigned long p;
+	char portbuf[8];
+	size_t pl = strcspn(colon + 1, "/");
+	if (!hl || hl >= hostlen || !pl || pl >= sizeof portbuf)
+		goto bad;
+	memcpy(portbuf, colon + 1, pl);
+	portbuf[pl] = 0;
+	if (parse_uint(portbuf, 65535, &p) < 0 || p == 0)
+		goto bad;
+	memcpy(host, h, hl);
+	host[hl] = 0;
+	*port = (int)p;
+	return 0;
+bad:
+	snprintf(err, INIT_ERRLEN, "invalid address `%s`: use HOST:PORT, e.g. 127.0.0.1:8080", s);
+	return -1;
+}
+
+int health_parse_url(const char *url, char *host, size_t hostlen, int *port, const char **path,
+                     char *err)
+{
+	if (strncmp(url, "http://", 7)) {
+		snprintf(err, INIT_ERRLEN, "invalid health URL `%s`: only http://HOST[:PORT]/PATH "
+		         "is supported", url);
+		return -1;
+	}
+	const char *a = url + 7;
+	const char *slash = strchr(a, '/');
+	*path = slash ? slash : "/";
+	size_t al = slash ? (size_t)(slash - a) : strlen(a);
+	char hp[300];
+	if (al >= sizeof hp - 4 || !al)
+		goto bad;
+	memcpy(hp, a, al);
+	hp[al] = 0;
+	/* No port: 80. */
+	if (!(hp[al - 1] != ']' && strrchr(hp, ':') && (hp[0] != '[' || strchr(hp, ']'))))
+		strcat(hp, ":80");
+	if (health_parse_hostport(hp, host, hostlen, port, err) < 0)
+		goto bad;
+	return 0;
+bad:
+	snprintf(err, INIT_ERRLEN, "invalid health URL `%s`: use http://HOST[:PORT]/PATH", url);
+	return -1;
+}
+
+int health_parse_http_status(const char *buf, size_t len)
+{
+	/* "HTTP/1.x NNN" then a space, CR or end of line. */
+	if (len < 12 || memcmp(buf, "HTTP/1.", 7) || !isdigit((unsigned char)buf[7]) ||
+	    buf[8] != ' ')
+		return -1;
+	int s = 0;
+	for (int i = 9; i < 12; i++) {
+		if (!isdigit((unsigned char)buf[i]))
+			return -1;
+		s = s * 10 + (buf[i] - '0');
+	}
+	if (len > 12 && buf[12] != ' ' && buf[12] != '\r' && buf[12] != '\n')
+		return -1;
+	return s >= 100 ? s : -1;
+}
+
+/* ---- the probes, run in the probe child ----------------------------------- */
+static int probe_connect(const char *host, int port, char *detail, size_t dl)
+{
+	union { struct sockaddr sa; struct sockaddr_in in; struct sockaddr_in6 in6; } a;
+	socklen_t al;
+	memset(&a, 0, sizeof a);
+	/* No resolver in the init: numeric addresses, and localhost. */
+	const char *h = strcmp(host, "localhost") ? host : "127.0.0.1";
+	if (inet_pton(AF_INET, h, &a.in.sin_addr) == 1) {
+		a.in.sin_family = AF_INET;
+		a.in.sin_port = htons((uint16_t)port);
+		al = sizeof a.in;
+	} else if (inet_pton(AF_INET6, h, &a.in6.sin6_addr) == 1) {
+		a.in6.sin6_family = AF_INET6;
+		a.in6.sin6_port = htons((uint16_t)port);
+		al = sizeof a.in6;
+	} else {
+		snprintf(detail, dl, "cannot resolve `%s`: use a numeric address or localhost", host);
+		return -1;
+	}
+	int fd = socket(a.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, &a.sa, al) < 0) {
+		snprintf(detail, dl, "cannot connect to %s:%d: %s", host, port, strerror(errno));
+		return -1;
+	}
+	return fd;
+}
+
+static int probe_tcp(const char *target, char *detail, size_t dl)
+{
+	char host[256], err[INIT_ERRLEN];
+	int port;
+	if (health_parse_hostport(target, host, sizeof host, &port, err) < 0) {
+		snprintf(detail, dl, "%.390s", err);
+		return 1;
+	}
+	int fd = probe_connect(host, port, detail, dl);
+	if (fd < 0)
+		return 1;
+	close(fd);
+	snprintf(detail, dl, "tcp connect to %s:%d ok", host, port);
+	return 0;
+}
+
+static int probe_http(const char *url, char *detail, size_t dl)
+{
+	char host[256], err[INIT_ERRLEN], req[1200], resp[512];
+	const char *path;
+	int port;
+	if (health_parse_url(url, host, sizeof host, &port, &path, err) < 0) {
+		snprintf(detail, dl, "%.390s", err);
+		return 1;
+	}
+	int fd = probe_connect(host, port, detail, dl);
+	if (fd < 0)
+		return 1;
+	int n = snprintf(req, sizeof req,
+	                 "GET %.1000s HTTP/1.0\r\nHost: %s:%d\r\nUser-Agent: minbase-init/"
+	                 MINBASE_VERSION "\r\nConnection: close\r\n\r\n", path, host, port);
+	for (int off = 0; off < n;) {
+		ssize_t w = write(fd, req + off, (size_t)(n - off));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			snprintf(detail, dl, "GET %s: cannot send: %s", url, strerror(errno));
+			close(fd);
+			return 1;
+		}
+		off += (int)w;
+	}
+	size_t len = 0;
+	while (len < sizeof resp - 1 && !memchr(resp, '\n', len)) {
+		ssize_t r = read(fd, resp + len, sizeof resp - 1 - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+	}
+	close(fd);
+	int status = health_parse_http_status(resp, len);
+	if (status < 0) {
+		snprintf(detail, dl, "GET %s: not an HTTP response", url);
+		return 1;
+	}
+	snprintf(detail, dl, "GET %s: HTTP %d", url, status);
+	return status >= 200 && status <= 399 ? 0 : 1;
+}
+
+pid_t health_spawn_probe(const struct health_cfg *c, const struct privs_cfg *p,
+                         const uint64_t *sigmask, int *out_fd, char *err)
+{
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		snprintf(err, INIT_ERRLEN, "cannot create the probe pipe: %s", strerror(errno));
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		snprintf(err, INIT_ERRLEN, "cannot fork the probe: %s", strerror(errno));
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	if (pid > 0) {
+		close(fds[1]);
+		*out_fd = fds[0];
+		return pid;
+	}
+	/* The probe child: its own group, so that a timeout kills it whole. */
+	char detail[400] = "";
+	int rc = 1;
+	setpgid(0, 0);
+	close(fds[0]);
+	if (c->kind == HEALTH_EXEC) {
+		char *cmd = strdup(c->target), *argv[64];
+		int n = 0;
+		for (char *s, *t = strtok_r(cmd, " \t", &s); t && n < 63; t = strtok_r(NULL, " \t", &s))
+			argv[n++] = t;
+		argv[n] = NULL;
+		dup2(fds[1], 1);
+		dup2(fds[1], 2);
+		if (sigmask)
+			sys_sigmask(SIG_SETMASK, sigmask, NULL);
+		/* The probe runs with what the service runs with: the init has
+		 * already dropped to the service's user; add its filter. */
+		if (p && p->filter && (sys_no_new_privs() < 0 ||
+		                       sys_seccomp_load(p->filter, p->filter_len) < 0)) {
+			dprintf(1, "cannot load the seccomp filter for the probe: %s", strerror(errno));
+			_exit(1);
+		}
+		if (n)
+			execvp(argv[0], argv);
+		dprintf(1, "cannot run `%s`: %s", n ? argv[0] : "", n ? strerror(errno) : "empty");
+		_exit(errno == ENOENT ? 127 : 126);
+	}
+	rc = c->kind == HEALTH_HTTP ? probe_http(c->target, detail, sizeof detail)
+	                            : probe_tcp(c->target, detail, sizeof detail);
+	ssize_t w = write(fds[1], detail, strlen(detail));
+	(void)w;
+	_exit(rc);
+}
+
+int health_collect(const struct health_cfg *c, int fd, int status, char *detail, size_t dlen)
+{
+	char out[300];
+	ssize_t n = read(fd, out, sizeof out - 1); /* the child is gone: no blocking */
+	out[n > 0 ? n : 0] = 0;
+	out[strcspn(out, "\n")] = 0;
+	int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	if (c->kind == HEALTH_EXEC)
+		snprintf(detail, dlen, "`%s` exited %d%s%s", c->target, code, *out ? ": " : "", out);
+	else
+		snprintf(detail, dlen, "%s", *out ? out : "probe failed");
+	return code ? 1 : 0;
+}
+
+int health_probe_once(const struct health_cfg *c, char *detail, size_t dlen)
+{
+	char err[INIT_ERRLEN];
+	int fd, status = 0;
+	uint64_t chld = 1ull << (SIGCHLD - 1), old;
+	sys_sigmask(SIG_BLOCK, &chld, &old);
+	pid_t pid = health_spawn_probe(c, NULL, &old, &fd, err);
+	if (pid < 0) {
+		snprintf(detail, dlen, "%s", err);
+		return 1;
+	}
+	int64_t deadline = init_now_ms() + c->timeout_ms;
+	for (;;) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			break;
+		int64_t left = deadline - init_now_ms();
+		if (left <= 0) {
+			kill(-pid, SIGKILL);
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			snprintf(detail, dlen, "probe timed out after %lldms", (long long)c->timeout_ms);
+			close(fd);
+			return 1;
+		}
+		struct timespec ts = { left / 1000, (left % 1000) * 1000000 };
+		syscall(SYS_rt_sigtimedwait, &chld, NULL, &ts, sizeof chld);
+	}
+	int rc = health_collect(c, fd, status, detail, dlen);
+	close(fd);
+	return rc;
+}

@@ -1,0 +1,154 @@
+/* minbase-init: a tini-compatible PID 1 that drops privileges, loads a
+ * precompiled seccomp filter and runs health probes.  One header for the
+ * folder; every module below returns negative and fills err[INIT_ERRLEN] on
+ * failure and never prints, except main.c and the log helper. */
+#ifndef MINBASE_INIT_H
+#define MINBASE_INIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <linux/filter.h>
+
+#define INIT_ERRLEN 512
+#define INIT_MAX_GROUPS 64
+#define INIT_MAX_EXPECT 256
+#define INIT_DEFAULT_HEALTH_FILE "/tmp/.minbase-health"
+
+/* ---- configuration (main.c fills it from options, then env) -------------- */
+enum health_kind { HEALTH_NONE = 0, HEALTH_HTTP, HEALTH_TCP, HEALTH_EXEC };
+
+struct health_cfg {
+	enum health_kind kind;
+	const char *target;        /* URL, host:port, or the exec command line */
+	int64_t interval_ms;       /* Docker defaults: 30 s, 30 s, 0, 3 */
+	int64_t timeout_ms;
+	int64_t start_period_ms;
+	int retries;
+	int exit_on_unhealthy;     /* --on-unhealthy exit */
+	const char *state_file;
+};
+
+/* The credentials and capabilities to give the service. */
+struct privs_cfg {
+	int change_user;                  /* --user given */
+	uid_t uid;
+	gid_t gid;
+	size_t ngroups;
+	gid_t groups[INIT_MAX_GROUPS];
+	int drop_caps;                    /* caps step runs (keep = `keep`) */
+	uint64_t keep;                    /* bit n = capability n kept */
+	int no_new_privs;
+	const struct sock_filter *filter; /* seccomp program, NULL = none */
+	unsigned short filter_len;
+};
+
+struct init_cfg {
+	int subreaper;             /* -s, TINI_SUBREAPER */
+	int pdeath_signal;         /* -p */
+	int verbosity;             /* -v, TINI_VERBOSITY; 1 = warnings */
+	int warn_on_reap;          /* -w */
+	int kill_group;            /* -g, TINI_KILL_PROCESS_GROUP */
+	unsigned char expect[INIT_MAX_EXPECT]; /* -e CODE: expect[CODE] = 1 */
+	int64_t grace_ms;          /* --grace, MINBASE_GRACE; -1 = none */
+	struct privs_cfg privs;
+	struct health_cfg health;
+	char **argv;               /* the service's argv */
+};
+
+/* ---- log (main.c) -------------------------------------------------------- */
+enum { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
+extern int init_verbosity;
+void init_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- parsing helpers (parse.c) ------------------------------------------- */
+/* "30s", "500ms", "1m30s", "2h", or plain (possibly fractional) seconds. */
+int parse_duration_ms(const char *s, int64_t *ms, char *err);
+/* "SIGTERM", "TERM", "term", "15", "SIGRTMIN+3". */
+int parse_signal(const char *s, int *sig, char *err);
+int parse_uint(const char *s, unsigned long max, unsigned long *out);
+int64_t init_now_ms(void); /* CLOCK_MONOTONIC */
+
+/* ---- privileges (privs.c) ------------------------------------------------ */
+/* Resolve "UID[:GID]" or "name[:group]" against ROOT/etc/passwd and
+ * ROOT/etc/group (no NSS); sets uid, gid and the supplementary groups. */
+int privs_resolve_user(struct privs_cfg *p, const char *root, const char *spec, char *err);
+/* Parse "net_bind_service,CAP_CHOWN" into p->keep (empty string = none). */
+int privs_parse_caps(struct privs_cfg *p, const char *list, char *err);
+/* Apply everything in the fixed order: bounding set, keep-caps, groups, gid,
+ * uid, capset, ambient, no-new-privs, seccomp.  Called in the service child
+ * right before execve, and (without seccomp, keeping nothing) by the init on
+ * itself once the service runs. */
+int privs_apply(const struct privs_cfg *p, char *err);
+
+/* ---- seccomp file v1 (seccomp.c) ----------------------------------------- */
+#define SECCOMP_FILE_MAGIC "MBSECCMP"
+#define SECCOMP_FILE_VERSION 1
+#define SECCOMP_FILE_MAXINSNS 4096
+/* Validate a whole file image; on success *insns points into buf. */
+int seccomp_parse(const unsigned char *buf, size_t len, uint32_t want_arch,
+                  const struct sock_filter **insns, unsigned short *n, char *err);
+/* Read and validate PATH; *buf is malloc'd and owns *insns. */
+int seccomp_read_file(const char *path, unsigned char **buf,
+                      const struct sock_filter **insns, unsigned short *n, char *err);
+uint32_t seccomp_crc32(const unsigned char *buf, size_t len);
+uint32_t seccomp_native_arch(void);
+
+/* ---- health (health.c) --------------------------------------------------- */
+enum health_status { HS_STARTING = 0, HS_HEALTHY, HS_UNHEALTHY };
+struct health_state {
+	enum health_status status;
+	int streak;                /* consecutive counted failures */
+	int64_t started_ms;        /* monotonic time the service started */
+	int had_success;
+};
+/* Docker's rule: failures before the first success inside the start period
+ * do not count.  Returns 1 when the status changed. */
+int health_update(struct health_state *st, const struct health_cfg *c,
+                  int ok, int64_t probe_start_ms);
+const char *health_status_name(enum health_status s);
+int health_write_state(const char *path, const struct health_state *st,
+                       const char *detail, char *err);
+/* `minbase-init health`: print one line, return 0 healthy, 1 otherwise. */
+int health_cmd(const char *path);
+/* Fork a probe child (own process group, output on *out_fd).  The child
+ * exits 0 on success.  Returns the pid or -1. */
+pid_t health_spawn_probe(const struct health_cfg *c, const struct privs_cfg *p,
+                         const uint64_t *sigmask, int *out_fd, char *err);
+/* Status of an HTTP response's first line, or -1 if it is not one. */
+int health_parse_http_status(const char *buf, size_t len);
+/* Split "host:port" / "[v6]:port" / URL into a sockaddr; returns 0 or -1. */
+int health_parse_url(const char *url, char *host, size_t hostlen, int *port,
+                     const char **path, char *err);
+int health_parse_hostport(const char *s, char *host, size_t hostlen, int *port, char *err);
+/* After the probe child PID exited with STATUS: fill DETAIL from its pipe
+ * FD; returns 0 when the probe succeeded. */
+int health_collect(const struct health_cfg *c, int fd, int status, char *detail, size_t dlen);
+/* `minbase-init probe`: run the probe once, wait up to its timeout. */
+int health_probe_once(const struct health_cfg *c, char *detail, size_t dlen);
+
+/* ---- supervision (supervise.c) ------------------------------------------- */
+int supervise_run(struct init_cfg *cfg);
+
+/* ---- the thin system-call layer (sys.c; unit tests link a fake) ---------- */
+int sys_drop_bound(int cap);             /* prctl(PR_CAPBSET_DROP) */
+int sys_bound_has(int cap);              /* 1, 0, or -1 */
+int sys_eff_has(int cap);                /* CAP in the effective set? */
+int sys_keepcaps(int on);                /* prctl(PR_SET_KEEPCAPS) */
+int sys_setgroups(size_t n, const gid_t *g);
+int sys_groups_equal(size_t n, const gid_t *g); /* current list == g? */
+int sys_setresgid(gid_t g);
+int sys_setresuid(uid_t u);
+uid_t sys_geteuid(void);
+gid_t sys_getegid(void);
+int sys_capset(uint64_t eff, uint64_t prm, uint64_t inh);
+int sys_ambient_clear(void);
+int sys_ambient_raise(int cap);
+int sys_no_new_privs(void);
+int sys_seccomp_load(const struct sock_filter *f, unsigned short n);
+int sys_last_cap(void);
+/* Raw 64-bit signal masks: musl's sigset helpers refuse its reserved
+ * signals 32-34, and the init must block (and forward) those too. */
+int sys_sigmask(int how, const uint64_t *set, uint64_t *old);
+
+#endif

@@ -1,0 +1,292 @@
+/* minbase-init: options and environment into struct init_cfg, then the
+ * `health`/`probe` subcommands or supervision.  tini's command line and
+ * TINI_* variables keep their meaning; every minbase option also has a
+ * MINBASE_* environment form, and the command line wins over it. */
+#include "init.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PROG "minbase-init"
+
+int init_verbosity = 1;
+
+void init_log(int level, const char *fmt, ...)
+{
+	static const char *const tag[] = { "", "warning: ", "info: ", "debug: " };
+	if (level > init_verbosity)
+		return;
+	char buf[1200];
+	va_list ap;
+	int n = snprintf(buf, sizeof buf, PROG ": %s", tag[level]);
+	va_start(ap, fmt);
+	vsnprintf(buf + n, sizeof buf - (size_t)n, fmt, ap);
+	va_end(ap);
+	/* One write per line: lines from the init and its children stay whole. */
+	dprintf(STDERR_FILENO, "%s\n", buf);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	"usage: " PROG " [-s] [-p SIGNAL] [-v] [-w] [-g] [-e CODE]... [-l] [-h]\n"
+	"       [--user U[:G]] [--caps LIST] [--seccomp FILE] [--no-new-privs] [--grace S]\n"
+	"       [--health-http URL | --health-tcp HOST:PORT | --health-exec 'PROG ARGS']\n"
+	"       [--health-interval D] [--health-timeout D] [--health-start-period D]\n"
+	"       [--health-retries N] [--on-unhealthy exit|none] [--health-file PATH]\n"
+	"       [--] PROGRAM [ARGS]\n"
+	"       " PROG " health    (print the health state; exit 0 when healthy)\n"
+	"       " PROG " probe     (run the configured probe once)\n"
+	"       " PROG " --version\n\n"
+	"  -s  register as a child subreaper (TINI_SUBREAPER)\n"
+	"  -p  signal to receive when the parent dies\n"
+	"  -v  more verbose (repeat; TINI_VERBOSITY=N)\n"
+	"  -w  warn when reaping zombies\n"
+	"  -g  send signals to the child's process group (TINI_KILL_PROCESS_GROUP)\n"
+	"  -e  map exit code CODE to 0 (repeatable)\n"
+	"  -l  show license\n"
+	"Each minbase option has an environment form: MINBASE_USER, MINBASE_CAPS,\n"
+	"MINBASE_SECCOMP, MINBASE_NO_NEW_PRIVS, MINBASE_GRACE, MINBASE_HEALTH_HTTP,\n"
+	"MINBASE_HEALTH_TCP, MINBASE_HEALTH_EXEC, MINBASE_HEALTH_INTERVAL,\n"
+	"MINBASE_HEALTH_TIMEOUT, MINBASE_HEALTH_START_PERIOD, MINBASE_HEALTH_RETRIES,\n"
+	"MINBASE_ON_UNHEALTHY, MINBASE_HEALTH_FILE.  See init/README.md.\n");
+}
+
+enum {
+	OPT_VERSION = 256, OPT_USER, OPT_CAPS, OPT_SECCOMP, OPT_NNP, OPT_GRACE, OPT_HHTTP,
+	OPT_HTCP, OPT_HEXEC, OPT_HINT, OPT_HTIMEOUT, OPT_HSTART, OPT_HRETRIES, OPT_UNHEALTHY,
+	OPT_HFILE,
+};
+
+/* Option values as strings, so that options and env go through one parser. */
+struct raw {
+	const char *user, *caps, *seccomp, *nnp, *grace, *http, *tcp, *exec, *interval,
+	           *timeout, *start, *retries, *unhealthy, *file;
+};
+
+static const struct option longopts[] = {
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ "help", no_argument, NULL, 'h' },
+	{ "user", required_argument, NULL, OPT_USER },
+	{ "caps", required_argument, NULL, OPT_CAPS },
+	{ "seccomp", required_argument, NULL, OPT_SECCOMP },
+	{ "no-new-privs", no_argument, NULL, OPT_NNP },
+	{ "grace", required_argument, NULL, OPT_GRACE },
+	{ "health-http", required_argument, NULL, OPT_HHTTP },
+	{ "health-tcp", required_argument, NULL, OPT_HTCP },
+	{ "health-exec", required_argument, NULL, OPT_HEXEC },
+	{ "health-interval", required_argument, NULL, OPT_HINT },
+	{ "health-timeout", required_argument, NULL, OPT_HTIMEOUT },
+	{ "health-start-period", required_argument, NULL, OPT_HSTART },
+	{ "health-retries", required_argument, NULL, OPT_HRETRIES },
+	{ "on-unhealthy", required_argument, NULL, OPT_UNHEALTHY },
+	{ "health-file", required_argument, NULL, OPT_HFILE },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const char *env_or(const char *opt, const char *name)
+{
+	if (opt)
+		return opt;
+	const char *v = getenv(name);
+	return v;
+}
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...)
+{
+	va_list ap;
+	fputs(PROG ": ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return -1;
+}
+
+static int duration(const char *v, const char *what, int64_t *ms)
+{
+	char err[INIT_ERRLEN];
+	if (v && parse_duration_ms(v, ms, err) < 0)
+		return fail("%s: %s", what, err);
+	return 0;
+}
+
+/* The health part of the configuration (also what `probe` needs). */
+static int health_config(struct health_cfg *h, const struct raw *r)
+{
+	const char *http = env_or(r->http, "MINBASE_HEALTH_HTTP");
+	const char *tcp = env_or(r->tcp, "MINBASE_HEALTH_TCP");
+	const char *ex = env_or(r->exec, "MINBASE_HEALTH_EXEC");
+	const char *v;
+	char err[INIT_ERRLEN], host[256];
+	int port;
+	const char *path;
+
+	*h = (struct health_cfg){ .interval_ms = 30000, .timeout_ms = 30000, .retries = 3,
+	                          .state_file = INIT_DEFAULT_HEALTH_FILE };
+	if (!!(http && *http) + !!(tcp && *tcp) + !!(ex && *ex) > 1)
+		return fail("choose one health probe: --health-http, --health-tcp or --health-exec");
+	if (http && *http) {
+		if (health_parse_url(http, host, sizeof host, &port, &path, err) < 0)
+			return fail("--health-http: %s", err);
+		h->kind = HEALTH_HTTP, h->target = http;
+	} else if (tcp && *tcp) {
+		if (health_parse_hostport(tcp, host, sizeof host, &port, err) < 0)
+			return fail("--health-tcp: %s", err);
+		h->kind = HEALTH_TCP, h->target = tcp;
+	} else if (ex && *ex) {
+		if (!ex[strspn(ex, " \t")])
+			return fail("--health-exec: empty command");
+		h->kind = HEALTH_EXEC, h->target = ex;
+	}
+	if (duration(env_or(r->interval, "MINBASE_HEALTH_INTERVAL"), "--health-interval", &h->interval_ms) ||
+	    duration(env_or(r->timeout, "MINBASE_HEALTH_TIMEOUT"), "--health-timeout", &h->timeout_ms) ||
+	    duration(env_or(r->start, "MINBASE_HEALTH_START_PERIOD"), "--health-start-period",
+	             &h->start_period_ms))
+		return -1;
+	if (h->interval_ms <= 0 || h->timeout_ms <= 0)
+		return fail("--health-interval and --health-timeout must be more than 0");
+	if ((v = env_or(r->retries, "MINBASE_HEALTH_RETRIES"))) {
+		unsigned long n;
+		if (parse_uint(v, 1000000, &n) < 0 || n == 0)
+			return fail("--health-retries: invalid count `%s`: use a number >= 1", v);
+		h->retries = (int)n;
+	}
+	if ((v = env_or(r->unhealthy, "MINBASE_ON_UNHEALTHY")) && *v) {
+		if (strcmp(v, "exit") && strcmp(v, "none"))
+			return fail("--on-unhealthy: invalid value `%s`: use exit or none", v);
+		h->exit_on_unhealthy = !strcmp(v, "exit");
+	}
+	if ((v = env_or(r->file, "MINBASE_HEALTH_FILE")) && *v)
+		h->state_file = v;
+	return 0;
+}
+
+static int flag_env(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v;
+}
+
+int main(int argc, char **argv)
+{
+	static struct init_cfg cfg;
+	struct raw r = { 0 };
+	char err[INIT_ERRLEN];
+	const char *v;
+	int c;
+
+	if (argc == 2 && !strcmp(argv[1], "--version")) {
+		printf(PROG " version " MINBASE_VERSION "\n");
+		return 0;
+	}
+	if (argc >= 2 && (!strcmp(argv[1], "health") || !strcmp(argv[1], "probe"))) {
+		struct health_cfg h;
+		if (health_config(&h, &r) < 0)
+			return 1;
+		if (!strcmp(argv[1], "health"))
+			return health_cmd(h.state_file);
+		if (h.kind == HEALTH_NONE)
+			return fail("probe: no probe configured (MINBASE_HEALTH_HTTP, "
+			            "MINBASE_HEALTH_TCP or MINBASE_HEALTH_EXEC)"), 1;
+		char detail[500];
+		int rc = health_probe_once(&h, detail, sizeof detail);
+		printf("%s: %s\n", rc ? "unhealthy" : "healthy", detail);
+		return rc;
+	}
+
+	cfg.grace_ms = -1;
+	if ((v = getenv("TINI_VERBOSITY"))) {
+		unsigned long n;
+		if (parse_uint(v, 10, &n) == 0)
+			init_verbosity = (int)n;
+	}
+	while ((c = getopt_long(argc, argv, "+hsp:vwge:l", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 's': cfg.subreaper = 1; break;
+		case 'v': init_verbosity++; break;
+		case 'w': cfg.warn_on_reap = 1; break;
+		case 'g': cfg.kill_group = 1; break;
+		case 'l':
+			printf(PROG " is part of minbase; its command line follows tini "
+			       "(MIT License, Copyright (c) 2015 Thomas Orozco).\n");
+			return 0;
+		case 'p':
+			if (parse_signal(optarg, &cfg.pdeath_signal, err) < 0)
+				return fail("-p: %s", err), 1;
+			break;
+		case 'e': {
+			unsigned long n;
+			if (parse_uint(optarg, 255, &n) < 0)
+				return fail("-e: invalid exit code `%s`: use 0..255", optarg), 1;
+			cfg.expect[n] = 1;
+			break;
+		}
+		case OPT_VERSION:
+			printf(PROG " version " MINBASE_VERSION "\n");
+			return 0;
+		case OPT_USER: r.user = optarg; break;
+		case OPT_CAPS: r.caps = optarg; break;
+		case OPT_SECCOMP: r.seccomp = optarg; break;
+		case OPT_NNP: r.nnp = "1"; break;
+		case OPT_GRACE: r.grace = optarg; break;
+		case OPT_HHTTP: r.http = optarg; break;
+		case OPT_HTCP: r.tcp = optarg; break;
+		case OPT_HEXEC: r.exec = optarg; break;
+		case OPT_HINT: r.interval = optarg; break;
+		case OPT_HTIMEOUT: r.timeout = optarg; break;
+		case OPT_HSTART: r.start = optarg; break;
+		case OPT_HRETRIES: r.retries = optarg; break;
+		case OPT_UNHEALTHY: r.unhealthy = optarg; break;
+		case OPT_HFILE: r.file = optarg; break;
+		default:
+			usage(stderr);
+			return 1;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 1;
+	}
+	cfg.argv = argv + optind;
+	cfg.subreaper |= flag_env("TINI_SUBREAPER");
+	cfg.kill_group |= flag_env("TINI_KILL_PROCESS_GROUP");
+
+	if (health_config(&cfg.health, &r) < 0)
+		return 1;
+	if ((v = env_or(r.grace, "MINBASE_GRACE")) && *v &&
+	    duration(v, "--grace", &cfg.grace_ms) < 0)
+		return 1;
+
+	/* Hardening: every step is resolved here, before anything starts, so
+	 * that a bad option stops the start with a message (fail closed). */
+	struct privs_cfg *p = &cfg.privs;
+	if ((v = env_or(r.user, "MINBASE_USER")) && *v &&
+	    privs_resolve_user(p, "/", v, err) < 0)
+		return fail("--user: %s", err), 1;
+	if ((v = env_or(r.caps, "MINBASE_CAPS")) && privs_parse_caps(p, v, err) < 0)
+		return fail("--caps: %s", err), 1;
+	if ((v = env_or(r.seccomp, "MINBASE_SECCOMP")) && *v) {
+		unsigned char *buf;
+		const struct sock_filter *f;
+		unsigned short n;
+		if (seccomp_read_file(v, &buf, &f, &n, err) < 0)
+			return fail("--seccomp: %s", err), 1;
+		p->filter = f, p->filter_len = n; /* buf lives as long as the init */
+	}
+	/* Dropping to a user keeps no capability unless --caps says so. */
+	if (p->change_user || p->filter)
+		p->drop_caps = 1;
+	p->no_new_privs = p->drop_caps || p->change_user || p->filter ||
+	                  r.nnp || flag_env("MINBASE_NO_NEW_PRIVS");
+	return supervise_run(&cfg);
+}

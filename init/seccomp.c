@@ -1,0 +1,149 @@
+/* The seccomp file format v1 written by mkimage's policy compiler, parsed
+ * and checked here before the kernel sees it.  All integers little-endian:
+ *   0  8    magic "MBSECCMP"
+ *   8  4    version = 1
+ *   12 4    audit arch (AUDIT_ARCH_X86_64 0xC000003E, AUDIT_ARCH_AARCH64 0xC00000B7)
+ *   16 4    n = instruction count, 1..4096
+ *   20 4    flags, must be 0
+ *   24 8n   struct sock_filter[n]: u16 code, u8 jt, u8 jf, u32 k
+ *   24+8n 4 crc32 (zlib's) of bytes [0, 24+8n)
+ * and the file is exactly 28+8n bytes. */
+#include "init.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <linux/audit.h>
+
+#define HDR 24
+
+static uint32_t le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+uint32_t seccomp_crc32(const unsigned char *buf, size_t len)
+{
+	uint32_t c = 0xffffffffu;
+	for (size_t i = 0; i < len; i++) {
+		c ^= buf[i];
+		for (int k = 0; k < 8; k++)
+			c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1)));
+	}
+	return ~c;
+}
+
+uint32_t seccomp_native_arch(void)
+{
+#if defined(__x86_64__)
+	return AUDIT_ARCH_X86_64;
+#elif defined(__aarch64__)
+	return AUDIT_ARCH_AARCH64;
+#else
+	return 0;
+#endif
+}
+
+static const char *arch_name(uint32_t a)
+{
+	return a == AUDIT_ARCH_X86_64 ? "x86_64" : a == AUDIT_ARCH_AARCH64 ? "aarch64" : "unknown";
+}
+
+int seccomp_parse(const unsigned char *buf, size_t len, uint32_t want_arch,
+                  const struct sock_filter **insns, unsigned short *n, char *err)
+{
+	if (len < HDR + 4 || memcmp(buf, SECCOMP_FILE_MAGIC, 8)) {
+		snprintf(err, INIT_ERRLEN, "not a minbase seccomp file (bad magic or too short)");
+		return -1;
+	}
+	uint32_t version = le32(buf + 8), arch = le32(buf + 12), count = le32(buf + 16);
+	uint32_t flags = le32(buf + 20);
+	if (version != SECCOMP_FILE_VERSION) {
+		snprintf(err, INIT_ERRLEN, "unsupported seccomp file version %u (this init reads %d)",
+		         version, SECCOMP_FILE_VERSION);
+		return -1;
+	}
+	if (arch != want_arch) {
+		snprintf(err, INIT_ERRLEN,
+		         "seccomp file is for %s (0x%08x), this machine is %s: rebuild the image "
+		         "for this architecture", arch_name(arch), arch, arch_name(want_arch));
+		return -1;
+	}
+	if (count < 1 || count > SECCOMP_FILE_MAXINSNS) {
+		snprintf(err, INIT_ERRLEN, "invalid seccomp instruction count %u (1..%d)", count,
+		         SECCOMP_FILE_MAXINSNS);
+		return -1;
+	}
+	if (flags) {
+		snprintf(err, INIT_ERRLEN, "unknown seccomp file flags 0x%x", flags);
+		return -1;
+	}
+	if (len != HDR + 8 * (size_t)count + 4) {
+		snprintf(err, INIT_ERRLEN, "seccomp file is %zu bytes, expected %zu (truncated?)",
+		         len, HDR + 8 * (size_t)count + 4);
+		return -1;
+	}
+	uint32_t want = le32(buf + HDR + 8 * (size_t)count), got = seccomp_crc32(buf, HDR + 8 * (size_t)count);
+	if (want != got) {
+		snprintf(err, INIT_ERRLEN, "seccomp file checksum mismatch (file 0x%08x, computed 0x%08x): "
+		         "the file is corrupt", want, got);
+		return -1;
+	}
+	/* struct sock_filter has the file's layout on little-endian hosts,
+	 * the only ones minbase targets; the header keeps it 8-aligned. */
+	*insns = (const struct sock_filter *)(const void *)(buf + HDR);
+	*n = (unsigned short)count;
+	return 0;
+}
+
+int seccomp_read_file(const char *path, unsigned char **out,
+                      const struct sock_filter **insns, unsigned short *n, char *err)
+{
+	char perr[INIT_ERRLEN];
+	struct stat st;
+	unsigned char *buf = NULL;
+	size_t max = HDR + 8 * SECCOMP_FILE_MAXINSNS + 4, len = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		snprintf(err, INIT_ERRLEN, "cannot open seccomp file `%s`: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
+		snprintf(err, INIT_ERRLEN, "seccomp file `%s` is not a regular file of at most %zu bytes",
+		         path, max);
+		goto fail;
+	}
+	buf = malloc(max + 1);
+	if (!buf) {
+		snprintf(err, INIT_ERRLEN, "cannot read seccomp file `%s`: out of memory", path);
+		goto fail;
+	}
+	for (;;) {
+		ssize_t r = read(fd, buf + len, max + 1 - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			snprintf(err, INIT_ERRLEN, "cannot read seccomp file `%s`: %s", path, strerror(errno));
+			goto fail;
+		}
+		if (r == 0 || (len += (size_t)r) > max)
+			break;
+	}
+	if (seccomp_parse(buf, len, seccomp_native_arch(), insns, n, perr) < 0) {
+		snprintf(err, INIT_ERRLEN, "seccomp file `%.100s`: %.380s", path, perr);
+		goto fail;
+	}
+	close(fd);
+	*out = buf;
+	return 0;
+fail:
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}

@@ -1,0 +1,325 @@
+/* Spawn the service, forward signals, reap zombies, run the health probes
+ * and enforce the grace period.  Signal handling follows tini and catatonit:
+ * block everything but the synchronous faults, collect with sigtimedwait,
+ * forward to the child (or its process group), reap with waitpid(-1,
+ * WNOHANG) in a loop.  Once the child runs, errors are logged, never fatal. */
+#include "init.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BIT(s) (1ull << ((s) - 1))
+/* Left to their default action: a fault in the init must not be "forwarded"
+ * (tini's list).  SIGTTIN/SIGTTOU are ignored instead, so that the init never
+ * stops on a terminal it handed to the child. */
+#define INIT_OWN (BIT(SIGFPE) | BIT(SIGILL) | BIT(SIGSEGV) | BIT(SIGBUS) | BIT(SIGABRT) | \
+                  BIT(SIGTRAP) | BIT(SIGSYS) | BIT(SIGTTIN) | BIT(SIGTTOU))
+
+struct sup {
+	struct init_cfg *cfg;
+	uint64_t waitset, child_mask;
+	struct sigaction ttin, ttou;
+	pid_t child;
+	int child_code;            /* -1 while running */
+	int64_t kill_at;           /* grace deadline, -1 none */
+	int unhealthy_stop;
+	/* health */
+	struct health_state hs;
+	pid_t probe;
+	int probe_fd;
+	int64_t probe_start, probe_deadline, next_probe;
+	int probe_timed_out;
+};
+
+/* Runs in the forked child: become the service. */
+static void child_exec(struct sup *s, int errfd)
+{
+	char msg[INIT_ERRLEN + 1];
+	int code = 1;
+
+	/* Own process group, and the terminal if there is one (tini). */
+	if (setpgid(0, 0) < 0) {
+		snprintf(msg + 1, INIT_ERRLEN, "cannot create the child's process group: %s",
+		         strerror(errno));
+		goto fail;
+	}
+	if (tcsetpgrp(STDIN_FILENO, getpgrp()) < 0 && errno != ENOTTY && errno != ENXIO &&
+	    errno != EBADF)
+		init_log(LOG_DEBUG, "cannot give the terminal to the child: %s", strerror(errno));
+	/* The service starts with the mask and dispositions the init inherited. */
+	sigaction(SIGTTIN, &s->ttin, NULL);
+	sigaction(SIGTTOU, &s->ttou, NULL);
+	sys_sigmask(SIG_SETMASK, &s->child_mask, NULL);
+
+	if (privs_apply(&s->cfg->privs, msg + 1) < 0)
+		goto fail;
+	execvp(s->cfg->argv[0], s->cfg->argv);
+	code = errno == ENOENT ? 127 : 126;
+	snprintf(msg + 1, INIT_ERRLEN, "cannot run `%s`: %s", s->cfg->argv[0], strerror(errno));
+fail:
+	msg[0] = (char)code;
+	ssize_t w = write(errfd, msg, 1 + strlen(msg + 1));
+	(void)w;
+	_exit(code);
+}
+
+/* Fork the service; returns 0, or the exit code to leave with when it could
+ * not be started (the message is already logged). */
+static int spawn(struct sup *s)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		init_log(LOG_ERROR, "cannot create a pipe: %s", strerror(errno));
+		return 1;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		init_log(LOG_ERROR, "cannot fork: %s", strerror(errno));
+		return 1;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		child_exec(s, p[1]);
+	}
+	close(p[1]);
+	/* The pipe closes on a successful execve: EOF means the service runs. */
+	char msg[INIT_ERRLEN + 2];
+	ssize_t n;
+	do
+		n = read(p[0], msg, sizeof msg - 1);
+	while (n < 0 && errno == EINTR);
+	close(p[0]);
+	if (n > 0) {
+		int st;
+		msg[n] = 0;
+		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+			;
+		init_log(LOG_ERROR, "%s", msg + 1);
+		return (unsigned char)msg[0];
+	}
+	s->child = pid;
+	init_log(LOG_INFO, "Spawned child process '%s' with pid '%d'", s->cfg->argv[0], (int)pid);
+	return 0;
+}
+
+/* After the service runs the init keeps only what supervising needs: the
+ * service's own uid (to signal it), no capabilities, no new privileges. */
+static void drop_own_privs(struct sup *s)
+{
+	const struct privs_cfg *want = &s->cfg->privs;
+	if (!want->change_user && !want->drop_caps && !want->filter)
+		return;
+	struct privs_cfg own = *want;
+	char err[INIT_ERRLEN];
+	own.drop_caps = 1;
+	own.keep = 0;
+	own.filter = NULL;
+	own.no_new_privs = 1;
+	if (privs_apply(&own, err) < 0)
+		init_log(LOG_WARN, "cannot drop the init's own privileges: %s", err);
+	/* A credential change clears the parent-death signal: set it again. */
+	if (s->cfg->pdeath_signal)
+		prctl(PR_SET_PDEATHSIG, (unsigned long)s->cfg->pdeath_signal, 0, 0, 0);
+}
+
+static void publish(struct sup *s, const char *detail)
+{
+	char err[INIT_ERRLEN];
+	if (health_write_state(s->cfg->health.state_file, &s->hs, detail, err) < 0)
+		init_log(LOG_WARN, "%s", err);
+}
+
+static void probe_done(struct sup *s, int status, int64_t now)
+{
+	const struct health_cfg *hc = &s->cfg->health;
+	char detail[500];
+	int ok = health_collect(hc, s->probe_fd, status, detail, sizeof detail) == 0;
+	close(s->probe_fd);
+	if (s->probe_timed_out) {
+		ok = 0;
+		snprintf(detail, sizeof detail, "probe timed out after %lldms",
+		         (long long)hc->timeout_ms);
+	}
+	s->probe = 0;
+	s->next_probe = now + hc->interval_ms;
+	int changed = health_update(&s->hs, hc, ok, s->probe_start);
+	init_log(changed ? LOG_INFO : LOG_DEBUG, "health: %s (%s)",
+	         health_status_name(s->hs.status), detail);
+	publish(s, detail);
+	if (changed && s->hs.status == HS_UNHEALTHY && hc->exit_on_unhealthy && s->child_code < 0) {
+		init_log(LOG_ERROR, "service unhealthy after %d failed probes: stopping it",
+		         s->hs.streak);
+		s->unhealthy_stop = 1;
+		kill(-s->child, SIGTERM);
+		s->kill_at = now + (s->cfg->grace_ms >= 0 ? s->cfg->grace_ms : 10000);
+	}
+}
+
+static void reap(struct sup *s)
+{
+	int st;
+	pid_t pid;
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		if (pid == s->child) {
+			int code;
+			if (WIFEXITED(st)) {
+				code = WEXITSTATUS(st);
+				init_log(LOG_INFO, "Main child exited normally (with status '%d')", code);
+			} else {
+				code = 128 + WTERMSIG(st);
+				init_log(LOG_INFO, "Main child exited with signal (with signal '%s')",
+				         strsignal(WTERMSIG(st)));
+			}
+			code &= 0xff;
+			s->child_code = s->cfg->expect[code] ? 0 : code;
+		} else if (s->probe && pid == s->probe) {
+			probe_done(s, st, init_now_ms());
+		} else if (s->cfg->warn_on_reap) {
+			init_log(LOG_WARN, "Reaped zombie process with pid=%d", (int)pid);
+		} else {
+			init_log(LOG_DEBUG, "Reaped zombie process with pid=%d", (int)pid);
+		}
+	}
+	if (pid < 0 && errno != ECHILD && errno != EINTR)
+		init_log(LOG_WARN, "waitpid failed: %s", strerror(errno));
+}
+
+static void timers(struct sup *s, int64_t now)
+{
+	const struct health_cfg *hc = &s->cfg->health;
+	if (s->kill_at >= 0 && now >= s->kill_at && s->child_code < 0) {
+		init_log(LOG_WARN, "grace period over: killing the child's process group");
+		kill(-s->child, SIGKILL);
+		kill(s->child, SIGKILL);
+		s->kill_at = -1;
+	}
+	if (s->probe && !s->probe_timed_out && now >= s->probe_deadline) {
+		kill(-s->probe, SIGKILL);
+		kill(s->probe, SIGKILL);
+		s->probe_timed_out = 1; /* reaped, and counted, in reap() */
+	}
+	if (hc->kind != HEALTH_NONE && !s->probe && !s->unhealthy_stop && now >= s->next_probe) {
+		char err[INIT_ERRLEN];
+		pid_t p = health_spawn_probe(hc, &s->cfg->privs, &s->child_mask, &s->probe_fd, err);
+		if (p < 0) {
+			init_log(LOG_WARN, "health: %s", err);
+			s->next_probe = now + hc->interval_ms;
+			return;
+		}
+		s->probe = p;
+		s->probe_timed_out = 0;
+		s->probe_start = now;
+		s->probe_deadline = now + hc->timeout_ms;
+	}
+}
+
+static int64_t next_deadline(struct sup *s)
+{
+	int64_t d = INT64_MAX;
+	if (s->kill_at >= 0)
+		d = s->kill_at;
+	if (s->probe && !s->probe_timed_out && s->probe_deadline < d)
+		d = s->probe_deadline;
+	if (s->cfg->health.kind != HEALTH_NONE && !s->probe && !s->unhealthy_stop &&
+	    s->next_probe < d)
+		d = s->next_probe;
+	return d;
+}
+
+static void forward(struct sup *s, int sig)
+{
+	pid_t target = s->cfg->kill_group ? -s->child : s->child;
+	if (kill(target, sig) < 0) {
+		if (errno == ESRCH)
+			init_log(LOG_WARN, "Child was dead when forwarding signal");
+		else
+			init_log(LOG_WARN, "cannot forward signal %d: %s", sig, strerror(errno));
+	} else {
+		init_log(LOG_DEBUG, "Passed on signal %d", sig);
+	}
+	if ((sig == SIGTERM || sig == SIGINT) && s->cfg->grace_ms >= 0 && s->kill_at < 0)
+		s->kill_at = init_now_ms() + s->cfg->grace_ms;
+}
+
+int supervise_run(struct init_cfg *cfg)
+{
+	struct sup s = { .cfg = cfg, .child_code = -1, .kill_at = -1 };
+	struct sigaction ign = { .sa_handler = SIG_IGN };
+
+	if (cfg->pdeath_signal && prctl(PR_SET_PDEATHSIG, (unsigned long)cfg->pdeath_signal, 0, 0, 0) < 0) {
+		init_log(LOG_ERROR, "cannot set the parent death signal: %s", strerror(errno));
+		return 1;
+	}
+	if (cfg->subreaper) {
+		if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) {
+			init_log(LOG_ERROR, "cannot register as a child subreaper: %s", strerror(errno));
+			return 1;
+		}
+	} else if (getpid() != 1) {
+		int r = 0;
+		prctl(PR_GET_CHILD_SUBREAPER, &r, 0, 0, 0);
+		if (!r)
+			init_log(LOG_WARN, "minbase-init is not running as PID 1 and isn't registered as "
+			         "a child subreaper. Zombie processes will not be re-parented to "
+			         "minbase-init, so zombie reaping won't work. To fix the problem, use "
+			         "the -s option or set the environment variable TINI_SUBREAPER to "
+			         "register minbase-init as a child subreaper, or run it as PID 1.");
+	}
+	/* Every signal, real-time and libc-reserved ones included, is blocked
+	 * and collected below, except the synchronous faults. */
+	s.waitset = ~INIT_OWN;
+	if (sys_sigmask(SIG_SETMASK, &s.waitset, &s.child_mask) < 0 ||
+	    sigaction(SIGTTIN, &ign, &s.ttin) < 0 || sigaction(SIGTTOU, &ign, &s.ttou) < 0) {
+		init_log(LOG_ERROR, "cannot set up signal handling: %s", strerror(errno));
+		return 1;
+	}
+	s.waitset &= ~(BIT(SIGKILL) | BIT(SIGSTOP));
+
+	int rc = spawn(&s);
+	if (rc)
+		return rc;
+	drop_own_privs(&s);
+
+	int64_t now = init_now_ms();
+	if (cfg->health.kind != HEALTH_NONE) {
+		s.hs.started_ms = now;
+		s.next_probe = now + cfg->health.interval_ms;
+		publish(&s, "waiting for the first probe");
+	}
+
+	for (;;) {
+		int64_t d = next_deadline(&s), wait_ms = 1000;
+		now = init_now_ms();
+		if (d != INT64_MAX)
+			wait_ms = d <= now ? 0 : (d - now < 1000 ? d - now : 1000);
+		struct timespec ts = { wait_ms / 1000, (wait_ms % 1000) * 1000000 };
+		siginfo_t si;
+		long sig = syscall(SYS_rt_sigtimedwait, &s.waitset, &si, &ts, sizeof s.waitset);
+		if (sig < 0 && errno != EAGAIN && errno != EINTR)
+			init_log(LOG_WARN, "sigtimedwait failed: %s", strerror(errno));
+		if (sig > 0 && sig != SIGCHLD && s.child_code < 0)
+			forward(&s, (int)sig);
+		reap(&s);
+		if (s.child_code >= 0)
+			break;
+		timers(&s, init_now_ms());
+	}
+	if (s.probe) {
+		kill(-s.probe, SIGKILL);
+		kill(s.probe, SIGKILL);
+		int st;
+		while (waitpid(s.probe, &st, 0) < 0 && errno == EINTR)
+			;
+		close(s.probe_fd);
+	}
+	return s.unhealthy_stop ? 1 : s.child_code;
+}
