@@ -17,11 +17,11 @@ $(BUILD)/bin/minbase-init: $(patsubst %.c,$(BUILD)/musl/obj/%.o,$(INIT_SRCS))
 		echo "error: $@ is $$size bytes, over the 128 KiB budget" >&2; rm -f $@; exit 1; fi
 
 UNIT_TESTS += test_init_privs test_init_seccomp test_init_health
-test_init_privs_SRCS   := $(INIT_LIB_SRCS)
+test_init_privs_SRCS   := $(INIT_LIB_SRCS) tests/unit/test_init_fakesys.c
 test_init_privs_LIBS   := -lcap
-test_init_seccomp_SRCS := $(INIT_LIB_SRCS)
+test_init_seccomp_SRCS := $(INIT_LIB_SRCS) tests/unit/test_init_fakesys.c
 test_init_seccomp_LIBS := -lcap
-test_init_health_SRCS  := $(INIT_LIB_SRCS)
+test_init_health_SRCS  := $(INIT_LIB_SRCS) tests/unit/test_init_fakesys.c
 test_init_health_LIBS  := -lcap
 
 BENCHES += init

@@ -1,0 +1,176 @@
+/* minbase-init health: Docker's state rules, the HTTP status line parser,
+ * addresses, durations, signals, and the state file round trip. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "test_init_fakesys.h"
+
+static void test_durations(void **state)
+{
+	int64_t ms;
+	char err[INIT_ERRLEN];
+	static const struct { const char *s; int64_t ms; } ok[] = {
+		{ "30s", 30000 }, { "500ms", 500 }, { "1m30s", 90000 }, { "2", 2000 },
+		{ "1.5", 1500 }, { "0.25s", 250 }, { "1h", 3600000 }, { "0", 0 },
+		{ "1m0.5s", 60500 },
+	};
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		assert_int_equal(parse_duration_ms(ok[i].s, &ms, err), 0);
+		assert_int_equal(ms, ok[i].ms);
+	}
+	static const char *const bad[] = { "", "s", "-1s", "1x", "1m30", "abc", ".", "1 s", "1.s5" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		if (parse_duration_ms(bad[i], &ms, err) == 0)
+			fail_msg("`%s` accepted as %lld", bad[i], (long long)ms);
+		assert_non_null(strstr(err, "invalid duration"));
+	}
+}
+
+static void test_signals(void **state)
+{
+	int s;
+	char err[INIT_ERRLEN];
+	assert_int_equal(parse_signal("SIGTERM", &s, err), 0);
+	assert_int_equal(s, SIGTERM);
+	assert_int_equal(parse_signal("kill", &s, err), 0);
+	assert_int_equal(s, SIGKILL);
+	assert_int_equal(parse_signal("9", &s, err), 0);
+	assert_int_equal(s, 9);
+	assert_int_equal(parse_signal("SIGRTMIN+2", &s, err), 0);
+	assert_int_equal(s, 36);
+	assert_int_equal(parse_signal("RTMAX", &s, err), 0);
+	assert_int_equal(s, 64);
+	assert_int_equal(parse_signal("SIGNOPE", &s, err), -1);
+	assert_int_equal(parse_signal("65", &s, err), -1);
+	assert_int_equal(parse_signal("0", &s, err), -1);
+	assert_int_equal(parse_signal("RTMIN+40", &s, err), -1);
+}
+
+static void test_http_status(void **state)
+{
+	assert_int_equal(health_parse_http_status("HTTP/1.1 200 OK\r\n", 17), 200);
+	assert_int_equal(health_parse_http_status("HTTP/1.0 503\r\n", 14), 503);
+	assert_int_equal(health_parse_http_status("HTTP/1.0 302", 12), 302);
+	assert_int_equal(health_parse_http_status("HTTP/1.0 20", 11), -1);
+	assert_int_equal(health_parse_http_status("HTTP/2 200 OK", 13), -1);
+	assert_int_equal(health_parse_http_status("HTTP/1.1 2000 OK", 16), -1);
+	assert_int_equal(health_parse_http_status("HTTP/1.1 099 X", 14), -1);
+	assert_int_equal(health_parse_http_status("SSH-2.0-OpenSSH", 15), -1);
+	assert_int_equal(health_parse_http_status("", 0), -1);
+}
+
+static void test_addresses(void **state)
+{
+	char host[64], err[INIT_ERRLEN];
+	int port;
+	const char *path;
+	assert_int_equal(health_parse_url("http://127.0.0.1:8080/health?x=1", host, sizeof host,
+	                                  &port, &path, err), 0);
+	assert_string_equal(host, "127.0.0.1");
+	assert_int_equal(port, 8080);
+	assert_string_equal(path, "/health?x=1");
+	assert_int_equal(health_parse_url("http://localhost", host, sizeof host, &port, &path, err), 0);
+	assert_string_equal(host, "localhost");
+	assert_int_equal(port, 80);
+	assert_string_equal(path, "/");
+	assert_int_equal(health_parse_url("http://[::1]:81/x", host, sizeof host, &port, &path, err), 0);
+	assert_string_equal(host, "::1");
+	assert_int_equal(port, 81);
+	assert_int_equal(health_parse_url("http://[::1]/", host, sizeof host, &port, &path, err), 0);
+	assert_int_equal(port, 80);
+	assert_int_equal(health_parse_url("https://x/", host, sizeof host, &port, &path, err), -1);
+	assert_int_equal(health_parse_url("http://:80/", host, sizeof host, &port, &path, err), -1);
+	assert_int_equal(health_parse_url("http://h:99999/", host, sizeof host, &port, &path, err), -1);
+	assert_int_equal(health_parse_hostport("127.0.0.1:5432", host, sizeof host, &port, err), 0);
+	assert_int_equal(port, 5432);
+	assert_int_equal(health_parse_hostport("127.0.0.1", host, sizeof host, &port, err), -1);
+	assert_int_equal(health_parse_hostport("h:0", host, sizeof host, &port, err), -1);
+	assert_int_equal(health_parse_hostport("h:x", host, sizeof host, &port, err), -1);
+}
+
+/* Docker: failures before the first success inside the start period do not
+ * count; after a success every failure counts; retries failures in a row
+ * make it unhealthy; one success makes it healthy again. */
+static void test_state_machine(void **state)
+{
+	struct health_cfg c = { .retries = 2, .start_period_ms = 1000 };
+	struct health_state st = { .started_ms = 0 };
+	assert_int_equal(health_update(&st, &c, 0, 100), 0);
+	assert_int_equal(health_update(&st, &c, 0, 200), 0);
+	assert_int_equal(health_update(&st, &c, 0, 300), 0);
+	assert_int_equal(st.status, HS_STARTING);
+	assert_int_equal(st.streak, 0);
+	assert_int_equal(health_update(&st, &c, 0, 1000), 0); /* start period over: counts */
+	assert_int_equal(st.streak, 1);
+	assert_int_equal(health_update(&st, &c, 1, 1100), 1);
+	assert_int_equal(st.status, HS_HEALTHY);
+	assert_int_equal(st.streak, 0);
+
+	struct health_state s2 = { .started_ms = 0 };
+	assert_int_equal(health_update(&s2, &c, 1, 100), 1);        /* success in start period */
+	assert_int_equal(health_update(&s2, &c, 0, 200), 0);        /* now failures count */
+	assert_int_equal(s2.streak, 1);
+	assert_int_equal(health_update(&s2, &c, 0, 300), 1);
+	assert_int_equal(s2.status, HS_UNHEALTHY);
+	assert_int_equal(health_update(&s2, &c, 0, 400), 0);
+	assert_int_equal(health_update(&s2, &c, 1, 500), 1);
+	assert_int_equal(s2.status, HS_HEALTHY);
+
+	struct health_cfg nostart = { .retries = 1 };
+	struct health_state s3 = { 0 };
+	assert_int_equal(health_update(&s3, &nostart, 0, 0), 1);
+	assert_int_equal(s3.status, HS_UNHEALTHY);
+}
+
+static void test_state_file(void **state)
+{
+	char dir[] = "/tmp/test_init_health.XXXXXX", path[64], err[INIT_ERRLEN];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/state", dir);
+	struct health_state st = { .status = HS_HEALTHY };
+	assert_int_equal(health_cmd(path), 1); /* missing: not healthy */
+	assert_int_equal(health_write_state(path, &st, "GET /: HTTP 200\nsecond line", err), 0);
+	FILE *f = fopen(path, "r");
+	char line[256] = "";
+	assert_non_null(fgets(line, sizeof line, f));
+	fclose(f);
+	assert_true(strncmp(line, "healthy 0 ", 10) == 0);
+	assert_non_null(strstr(line, "GET /: HTTP 200 second line\n"));
+	assert_int_equal(health_cmd(path), 0);
+	st.status = HS_UNHEALTHY;
+	st.streak = 3;
+	assert_int_equal(health_write_state(path, &st, "boom", err), 0);
+	assert_int_equal(health_cmd(path), 1);
+	st.status = HS_STARTING;
+	assert_int_equal(health_write_state(path, &st, "", err), 0);
+	assert_int_equal(health_cmd(path), 1);
+	f = fopen(path, "w");
+	fputs("garbage\n", f);
+	fclose(f);
+	assert_int_equal(health_cmd(path), 1);
+	unlink(path);
+	assert_int_equal(rmdir(dir), 0); /* no temp file left behind */
+	assert_int_equal(health_write_state("/nonexistent/dir/state", &st, "", err), -1);
+	assert_non_null(strstr(err, "cannot write health state"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_durations),
+		cmocka_unit_test(test_signals),
+		cmocka_unit_test(test_http_status),
+		cmocka_unit_test(test_addresses),
+		cmocka_unit_test(test_state_machine),
+		cmocka_unit_test(test_state_file),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,142 @@
+/* minbase-init seccomp file v1: the reader accepts exactly the format of
+ * contracts.md and rejects wrong magic, version, arch, count, flags, size
+ * and checksum. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/audit.h>
+
+#include "test_init_fakesys.h"
+
+static void put32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)v, p[1] = (unsigned char)(v >> 8);
+	p[2] = (unsigned char)(v >> 16), p[3] = (unsigned char)(v >> 24);
+}
+
+/* A 2-instruction "allow all" program (ld arch; ret ALLOW). */
+static size_t make_file(unsigned char *buf, uint32_t arch, uint32_t n)
+{
+	memcpy(buf, "MBSECCMP", 8);
+	put32(buf + 8, 1);
+	put32(buf + 12, arch);
+	put32(buf + 16, n);
+	put32(buf + 20, 0);
+	for (uint32_t i = 0; i < n; i++) {
+		unsigned char *in = buf + 24 + 8 * i;
+		memset(in, 0, 8);
+		in[0] = 0x06; /* BPF_RET|BPF_K */
+		put32(in + 4, 0x7fff0000);
+	}
+	put32(buf + 24 + 8 * n, seccomp_crc32(buf, 24 + 8 * n));
+	return 28 + 8 * n;
+}
+
+static void test_crc32(void **state)
+{
+	assert_int_equal(seccomp_crc32((const unsigned char *)"123456789", 9), 0xCBF43926u);
+	assert_int_equal(seccomp_crc32((const unsigned char *)"", 0), 0);
+}
+
+static void test_good(void **state)
+{
+	static unsigned char buf[28 + 8 * 4096];
+	const struct sock_filter *f;
+	unsigned short n;
+	char err[INIT_ERRLEN];
+	size_t len = make_file(buf, AUDIT_ARCH_X86_64, 2);
+	assert_int_equal(seccomp_parse(buf, len, AUDIT_ARCH_X86_64, &f, &n, err), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(f[1].code, 6);
+	assert_int_equal(f[1].k, 0x7fff0000);
+	len = make_file(buf, AUDIT_ARCH_X86_64, 4096);
+	assert_int_equal(seccomp_parse(buf, len, AUDIT_ARCH_X86_64, &f, &n, err), 0);
+	assert_int_equal(n, 4096);
+}
+
+static void expect_bad(const unsigned char *buf, size_t len, const char *needle)
+{
+	const struct sock_filter *f;
+	unsigned short n;
+	char err[INIT_ERRLEN] = "";
+	assert_int_equal(seccomp_parse(buf, len, AUDIT_ARCH_X86_64, &f, &n, err), -1);
+	if (!strstr(err, needle))
+		fail_msg("error `%s` lacks `%s`", err, needle);
+}
+
+static void test_bad(void **state)
+{
+	static unsigned char buf[28 + 8 * 4097 + 8];
+	size_t len;
+
+	len = make_file(buf, AUDIT_ARCH_X86_64, 3);
+	buf[0] = 'X';
+	expect_bad(buf, len, "bad magic");
+	expect_bad(buf, 10, "too short");
+
+	len = make_file(buf, AUDIT_ARCH_X86_64, 3);
+	put32(buf + 8, 2);
+	expect_bad(buf, len, "version 2");
+
+	len = make_file(buf, AUDIT_ARCH_AARCH64, 3);
+	expect_bad(buf, len, "is for aarch64");
+
+	len = make_file(buf, AUDIT_ARCH_X86_64, 3);
+	put32(buf + 16, 0);
+	expect_bad(buf, len, "instruction count 0");
+	len = make_file(buf, AUDIT_ARCH_X86_64, 4097);
+	expect_bad(buf, len, "instruction count 4097");
+
+	len = make_file(buf, AUDIT_ARCH_X86_64, 3);
+	put32(buf + 20, 1);
+	expect_bad(buf, len, "flags");
+
+	len = make_file(buf, AUDIT_ARCH_X86_64, 3);
+	expect_bad(buf, len - 1, "truncated");
+	expect_bad(buf, len + 1, "expected");
+
+	len = make_file(buf, AUDIT_ARCH_X86_64, 3);
+	buf[30] ^= 1;
+	expect_bad(buf, len, "checksum mismatch");
+}
+
+static void test_read_file(void **state)
+{
+	static unsigned char buf[28 + 16];
+	char path[] = "/tmp/test_init_seccomp.XXXXXX", err[INIT_ERRLEN];
+	unsigned char *owned;
+	const struct sock_filter *f;
+	unsigned short n;
+	int fd = mkstemp(path);
+	size_t len = make_file(buf, seccomp_native_arch(), 2);
+	assert_int_equal(write(fd, buf, len), (ssize_t)len);
+	close(fd);
+	assert_int_equal(seccomp_read_file(path, &owned, &f, &n, err), 0);
+	assert_int_equal(n, 2);
+	free(owned);
+	assert_int_equal(truncate(path, (off_t)len - 4), 0);
+	assert_int_equal(seccomp_read_file(path, &owned, &f, &n, err), -1);
+	assert_non_null(strstr(err, path));
+	unlink(path);
+	assert_int_equal(seccomp_read_file(path, &owned, &f, &n, err), -1);
+	assert_non_null(strstr(err, "No such file"));
+	assert_int_equal(seccomp_read_file("/tmp", &owned, &f, &n, err), -1);
+	assert_non_null(strstr(err, "not a regular file"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_crc32),
+		cmocka_unit_test(test_good),
+		cmocka_unit_test(test_bad),
+		cmocka_unit_test(test_read_file),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
