@@ -67,6 +67,7 @@ struct image_info {
 	char **layer_digests;
 	uint64_t *layer_sizes;
 	char *ref_name;            /* tag, if any */
+	char *image_name;          /* full "name:tag" (io.containerd.image.name), if any */
 };
 int image_read(const char *path, struct image_info *info, char *err);
 void image_info_free(struct image_info *info);

@@ -1,0 +1,11 @@
+# images: OCI config/manifest/index (jansson), layout directory and
+# docker-loadable archive writers (libarchive), reader (inspect).
+IMAGES_SRCS := images/json.c images/write.c images/read.c
+IMAGES_LIBS := -larchive -ljansson -lcrypto
+HOST_LIBS   += $(IMAGES_LIBS)
+
+UNIT_TESTS       += test_images
+test_images_SRCS := $(IMAGES_SRCS) $(ROOTFS_SRCS)
+test_images_LIBS := $(IMAGES_LIBS) $(ROOTFS_LIBS)
+
+

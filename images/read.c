@@ -1,0 +1,326 @@
+/* images read: an OCI layout directory or an image archive, back into
+ * its manifest and config (inspect, tests).  Every blob read is checked
+ * against its digest; layers are checked for presence and size. */
+#include "images_priv.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SMALL_MAX (4u << 20) /* JSON documents and config blobs */
+
+struct file {
+	char *name;
+	unsigned char *data; /* NULL when only the size was kept */
+	uint64_t size;
+};
+
+struct src {
+	const char *path;
+	int dfd;             /* layout directory, or -1 for an archive */
+	struct file *f;      /* archive members */
+	size_t n;
+};
+
+static void src_free(struct src *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		free(s->f[i].name);
+		free(s->f[i].data);
+	}
+	free(s->f);
+	if (s->dfd >= 0)
+		close(s->dfd);
+}
+
+static int read_fd(int fd, size_t size, unsigned char **out, size_t *len)
+{
+	unsigned char *buf = malloc(size + 1);
+	size_t n = 0;
+
+	if (!buf)
+		return -1;
+	while (n < size) {
+		ssize_t r = read(fd, buf + n, size - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			if (r == 0)
+				errno = EIO; /* shrank while being read */
+			free(buf);
+			return -1;
+		}
+		n += (size_t)r;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+static int load_archive(struct src *s, char *err)
+{
+	struct archive *a = archive_read_new();
+	struct archive_entry *ae;
+	size_t cap = 0;
+	int ret = -1, r;
+
+	if (!a) {
+		img_seterr(err, "cannot read `%s`: out of memory", s->path);
+		return -1;
+	}
+	archive_read_support_format_tar(a);
+	if (archive_read_open_filename(a, s->path, 65536) != ARCHIVE_OK) {
+		img_seterr(err, "cannot read image archive `%s`: %s", s->path, archive_error_string(a));
+		goto out;
+	}
+	while ((r = archive_read_next_header(a, &ae)) == ARCHIVE_OK) {
+		const char *nm = archive_entry_pathname(ae);
+		if (!nm || archive_entry_filetype(ae) != AE_IFREG)
+			continue;
+		while (nm[0] == '.' && nm[1] == '/')
+			nm += 2;
+		if (s->n == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			struct file *nf = realloc(s->f, nc * sizeof(*nf));
+			if (!nf)
+				goto nomem;
+			s->f = nf;
+			cap = nc;
+		}
+		struct file *f = &s->f[s->n];
+		memset(f, 0, sizeof(*f));
+		f->size = (uint64_t)archive_entry_size(ae);
+		if (!(f->name = strdup(nm)))
+			goto nomem;
+		s->n++;
+		if (f->size <= SMALL_MAX) {
+			f->data = malloc(f->size + 1);
+			if (!f->data)
+				goto nomem;
+			la_ssize_t got = archive_read_data(a, f->data, f->size);
+			if (got < 0 || (uint64_t)got != f->size) {
+				img_seterr(err, "cannot read `%s` in `%s`: %s", nm, s->path,
+				           got < 0 ? archive_error_string(a) : "truncated");
+				goto out;
+			}
+			f->data[f->size] = '\0';
+		}
+	}
+	if (r != ARCHIVE_EOF) {
+		img_seterr(err, "cannot read image archive `%s`: %s", s->path, archive_error_string(a));
+		goto out;
+	}
+	ret = 0;
+	goto out;
+nomem:
+	img_seterr(err, "cannot read `%s`: out of memory", s->path);
+out:
+	archive_read_free(a);
+	return ret;
+}
+
+/* Small file by name (NUL-terminated copy), or its size only. */
+static int src_get(struct src *s, const char *name, char **data, size_t *len, uint64_t *size, char *err)
+{
+	if (s->dfd < 0) {
+		for (size_t i = 0; i < s->n; i++)
+			if (!strcmp(s->f[i].name, name)) {
+				if (size)
+					*size = s->f[i].size;
+				if (!data)
+					return 0;
+				if (!s->f[i].data) {
+					img_seterr(err, "cannot read `%s` in `%s`: larger than %u bytes", name, s->path, SMALL_MAX);
+					return -1;
+				}
+				*data = malloc(s->f[i].size + 1);
+				if (!*data) {
+					img_seterr(err, "cannot read `%s`: out of memory", name);
+					return -1;
+				}
+				memcpy(*data, s->f[i].data, s->f[i].size + 1);
+				*len = s->f[i].size;
+				return 0;
+			}
+		img_seterr(err, "cannot find `%s` in image archive `%s`", name, s->path);
+		return -1;
+	}
+	int fd = openat(s->dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		img_seterr(err, "cannot open `%s/%s`: %s", s->path, name, fd < 0 ? strerror(errno) : "not a regular file");
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (size)
+		*size = (uint64_t)st.st_size;
+	if (!data) {
+		close(fd);
+		return 0;
+	}
+	if ((uint64_t)st.st_size > SMALL_MAX) {
+		img_seterr(err, "cannot read `%s/%s`: larger than %u bytes", s->path, name, SMALL_MAX);
+		close(fd);
+		return -1;
+	}
+	unsigned char *buf;
+	size_t n;
+	if (read_fd(fd, (size_t)st.st_size, &buf, &n) < 0) {
+		img_seterr(err, "cannot read `%s/%s`: %s", s->path, name, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	*data = (char *)buf;
+	*len = n;
+	return 0;
+}
+
+/* A blob by digest, verified. */
+static int get_blob(struct src *s, const char *digest, char **data, size_t *len, char *err)
+{
+	char name[128], got[ROOTFS_DIGEST_LEN];
+
+	if (strncmp(digest, "sha256:", 7) || strlen(digest) != 71 || strspn(digest + 7, "0123456789abcdef") != 64) {
+		img_seterr(err, "invalid digest `%.80s` in `%s`", digest, s->path);
+		return -1;
+	}
+	snprintf(name, sizeof(name), "blobs/sha256/%s", digest + 7);
+	if (src_get(s, name, data, len, NULL, err) < 0)
+		return -1;
+	if (img_sha256(*data, *len, got) < 0 || strcmp(got, digest)) {
+		img_seterr(err, "blob `%s` in `%s` does not match its digest (got %s)", name, s->path, got);
+		free(*data);
+		*data = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static char *dupstr(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+int image_read(const char *path, struct image_info *info, char *err)
+{
+	struct src s = { .path = path, .dfd = -1 };
+	char *idx_s = NULL;
+	size_t len;
+	json_t *idx = NULL, *man = NULL;
+	json_error_t je;
+	struct stat st;
+	int ret = -1;
+
+	memset(info, 0, sizeof(*info));
+	if (stat(path, &st) < 0) {
+		img_seterr(err, "cannot open image `%s`: %s", path, strerror(errno));
+		return -1;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		s.dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (s.dfd < 0) {
+			img_seterr(err, "cannot open image `%s`: %s", path, strerror(errno));
+			return -1;
+		}
+	} else if (load_archive(&s, err) < 0) {
+		goto out;
+	}
+	if (src_get(&s, "oci-layout", NULL, NULL, NULL, err) < 0 ||
+	    src_get(&s, "index.json", &idx_s, &len, NULL, err) < 0) {
+		img_seterr(err, "`%s` is not an OCI image layout: no oci-layout or index.json", path);
+		goto out;
+	}
+	if (!(idx = json_loadb(idx_s, len, 0, &je))) {
+		img_seterr(err, "invalid index.json in `%s`: %s (line %d)", path, je.text, je.line);
+		goto out;
+	}
+	json_t *m0 = json_array_get(json_object_get(idx, "manifests"), 0);
+	const char *mdig = json_string_value(json_object_get(m0, "digest"));
+	if (!mdig) {
+		img_seterr(err, "invalid index.json in `%s`: no manifest descriptor", path);
+		goto out;
+	}
+	json_t *ann = json_object_get(m0, "annotations");
+	info->ref_name = dupstr(json_string_value(json_object_get(ann, "org.opencontainers.image.ref.name")));
+	info->image_name = dupstr(json_string_value(json_object_get(ann, "io.containerd.image.name")));
+	info->manifest_digest = strdup(mdig);
+	if (get_blob(&s, mdig, &info->manifest_json, &len, err) < 0)
+		goto out;
+	if (!(man = json_loadb(info->manifest_json, len, 0, &je))) {
+		img_seterr(err, "invalid manifest %s in `%s`: %s", mdig, path, je.text);
+		goto out;
+	}
+	const char *cdig = json_string_value(json_object_get(json_object_get(man, "config"), "digest"));
+	if (!cdig) {
+		img_seterr(err, "invalid manifest %s in `%s`: no config descriptor", mdig, path);
+		goto out;
+	}
+	if (get_blob(&s, cdig, &info->config_json, &len, err) < 0)
+		goto out;
+	json_t *layers = json_object_get(man, "layers");
+	size_t nl = json_array_size(layers);
+	info->layer_digests = calloc(nl + 1, sizeof(char *));
+	info->layer_sizes = calloc(nl + 1, sizeof(uint64_t));
+	if (!info->layer_digests || !info->layer_sizes) {
+		img_seterr(err, "cannot read `%s`: out of memory", path);
+		goto out;
+	}
+	for (size_t i = 0; i < nl; i++) {
+		json_t *l = json_array_get(layers, i);
+		const char *ld = json_string_value(json_object_get(l, "digest"));
+		json_int_t sz = json_integer_value(json_object_get(l, "size"));
+		char name[128];
+		uint64_t have = 0;
+		if (!ld || strncmp(ld, "sha256:", 7) || strlen(ld) != 71 || strspn(ld + 7, "0123456789abcdef") != 64) {
+			img_seterr(err, "invalid manifest %s in `%s`: layer %zu has no valid digest", mdig, path, i + 1);
+			goto out;
+		}
+		snprintf(name, sizeof(name), "blobs/sha256/%s", ld + 7);
+		if (src_get(&s, name, NULL, NULL, &have, err) < 0)
+			goto out;
+		if (have != (uint64_t)sz) {
+			img_seterr(err, "layer %s in `%s` is %llu bytes, the manifest says %lld", ld, path,
+			           (unsigned long long)have, (long long)sz);
+			goto out;
+		}
+		if (!(info->layer_digests[i] = strdup(ld)))
+			goto out;
+		info->layer_sizes[i] = have;
+		info->nlayers = i + 1;
+	}
+	ret = 0;
+out:
+	json_decref(idx);
+	json_decref(man);
+	free(idx_s);
+	src_free(&s);
+	if (ret < 0)
+		image_info_free(info);
+	return ret;
+}
+
+void image_info_free(struct image_info *info)
+{
+	if (!info)
+		return;
+	free(info->manifest_digest);
+	free(info->config_json);
+	free(info->manifest_json);
+	for (size_t i = 0; info->layer_digests && i < info->nlayers; i++)
+		free(info->layer_digests[i]);
+	free(info->layer_digests);
+	free(info->layer_sizes);
+	free(info->ref_name);
+	free(info->image_name);
+	memset(info, 0, sizeof(*info));
+}

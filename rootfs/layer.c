@@ -1,0 +1,188 @@
+/* rootfs layer: a tree -> a deterministic tar (libarchive, pax restricted:
+ * plain ustar headers unless a name or size needs a pax record) -> gzip. */
+#include "rootfs_priv.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct membuf {
+	unsigned char *p;
+	size_t len, cap;
+	bool nomem;
+};
+
+static void seterr(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void seterr(char *err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, MB_ERRLEN, fmt, ap);
+	va_end(ap);
+}
+
+static la_ssize_t mem_write(struct archive *a, void *ctx, const void *buf, size_t n)
+{
+	struct membuf *m = ctx;
+
+	if (m->len + n > m->cap) {
+		size_t nc = m->cap ? m->cap : 65536;
+		while (nc < m->len + n)
+			nc *= 2;
+		unsigned char *np = realloc(m->p, nc);
+		if (!np) {
+			m->nomem = true;
+			archive_set_error(a, ENOMEM, "out of memory");
+			return -1;
+		}
+		m->p = np;
+		m->cap = nc;
+	}
+	memcpy(m->p + m->len, buf, n);
+	m->len += n;
+	return (la_ssize_t)n;
+}
+
+static void hex(const unsigned char md[32], char out[ROOTFS_DIGEST_LEN])
+{
+	static const char x[] = "0123456789abcdef";
+
+	memcpy(out, "sha256:", 7);
+	for (int i = 0; i < 32; i++) {
+		out[7 + 2 * i] = x[md[i] >> 4];
+		out[8 + 2 * i] = x[md[i] & 15];
+	}
+	out[71] = '\0';
+}
+
+static int write_entry(struct archive *a, struct archive_entry *ae,
+                       const struct rootfs_entry *e, int64_t mtime, char *err)
+{
+	archive_entry_clear(ae);
+	archive_entry_set_pathname(ae, e->path + 1); /* no leading slash */
+	archive_entry_set_uid(ae, e->uid);
+	archive_entry_set_gid(ae, e->gid);
+	archive_entry_set_mtime(ae, (time_t)mtime, 0);
+	switch (e->kind) {
+	case ROOTFS_DIR:
+		archive_entry_set_filetype(ae, AE_IFDIR);
+		archive_entry_set_perm(ae, e->mode & 07777 & ~(mode_t)(S_ISUID | S_ISGID));
+		archive_entry_set_size(ae, 0);
+		break;
+	case ROOTFS_FILE:
+		archive_entry_set_filetype(ae, AE_IFREG);
+		archive_entry_set_perm(ae, e->mode & 0777);
+		archive_entry_set_size(ae, (la_int64_t)e->len);
+		break;
+	case ROOTFS_LINK:
+		archive_entry_set_filetype(ae, AE_IFLNK);
+		archive_entry_set_perm(ae, 0777);
+		archive_entry_set_size(ae, 0);
+		archive_entry_set_symlink(ae, e->target);
+		break;
+	}
+	if (archive_write_header(a, ae) != ARCHIVE_OK) {
+		seterr(err, "cannot write tar header for `%s`: %s", e->path, archive_error_string(a));
+		return -1;
+	}
+	if (e->kind == ROOTFS_FILE) {
+		size_t off = 0;
+		while (off < e->len) {
+			la_ssize_t w = archive_write_data(a, e->data + off, e->len - off);
+			if (w <= 0) {
+				seterr(err, "cannot write tar data for `%s`: %s", e->path, archive_error_string(a));
+				return -1;
+			}
+			off += (size_t)w;
+		}
+	}
+	return 0;
+}
+
+int rootfs_layer_write(const struct rootfs_tree *t, int64_t mtime,
+                       struct rootfs_layer *out, char *err)
+{
+	struct membuf m = { 0 };
+	struct archive *a = NULL;
+	struct archive_entry *ae = NULL;
+	const struct rootfs_entry **v = NULL;
+	unsigned char md_blob[32], md_tar[32];
+	int ret = -1;
+
+	if (!t || !out) {
+		seterr(err, "cannot write layer: missing argument");
+		return -1;
+	}
+	memset(out, 0, sizeof(*out));
+	if (mtime < 0 || mtime > 253402300799LL) { /* 9999-12-31 */
+		seterr(err, "cannot write layer: mtime %lld out of range (check SOURCE_DATE_EPOCH)",
+		       (long long)mtime);
+		return -1;
+	}
+	/* Room for every header and padded file up front, so the tar is
+	 * written without reallocations. */
+	size_t est = 1024;
+	for (size_t i = 0; i < t->n; i++)
+		est += 1024 + ((t->e[i].len + 511) & ~(size_t)511);
+	m.p = malloc(est);
+	m.cap = m.p ? est : 0;
+
+	v = rootfs_tree_sorted(t);
+	a = archive_write_new();
+	ae = archive_entry_new();
+	if (!v || !a || !ae) {
+		seterr(err, "cannot write layer: out of memory");
+		goto out;
+	}
+	/* pax restricted: ustar unless a long name/link or large value needs
+	 * an extended record; its records carry no times of their own
+	 * (libarchive names them PaxHeader/NAME, with no pid in them).  The last
+	 * block is not padded to a 10 KiB record (like Go's archive/tar). */
+	if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
+	    archive_write_set_bytes_per_block(a, 65536) != ARCHIVE_OK ||
+	    archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
+	    archive_write_open(a, &m, NULL, mem_write, NULL) != ARCHIVE_OK) {
+		seterr(err, "cannot start tar: %s", archive_error_string(a));
+		goto out;
+	}
+	for (size_t i = 0; i < t->n; i++)
+		if (write_entry(a, ae, v[i], mtime, err) < 0)
+			goto out;
+	if (archive_write_close(a) != ARCHIVE_OK) {
+		seterr(err, "cannot finish tar: %s", archive_error_string(a));
+		goto out;
+	}
+	if (m.nomem) {
+		seterr(err, "cannot write layer: out of memory");
+		goto out;
+	}
+	if (rootfs_gzip(m.p, m.len, &out->blob, &out->blob_len, md_blob, md_tar, err) < 0)
+		goto out;
+	out->tar_len = m.len;
+	hex(md_blob, out->digest);
+	hex(md_tar, out->diff_id);
+	ret = 0;
+out:
+	if (a)
+		archive_write_free(a);
+	archive_entry_free(ae);
+	free(v);
+	free(m.p);
+	return ret;
+}
+
+void rootfs_layer_free(struct rootfs_layer *l)
+{
+	if (!l)
+		return;
+	free(l->blob);
+	memset(l, 0, sizeof(*l));
+}

@@ -1,0 +1,10 @@
+# rootfs: skeleton + deterministic tar layer writer (libarchive, libdeflate,
+# libcrypto for sha256, pthreads for the parallel gzip).
+ROOTFS_SRCS := rootfs/tree.c rootfs/hosttree.c rootfs/skeleton.c \
+               rootfs/layer.c rootfs/gzip.c
+ROOTFS_LIBS := -larchive -ldeflate -lcrypto -lpthread
+HOST_LIBS   += $(ROOTFS_LIBS)
+
+UNIT_TESTS      += test_rootfs
+test_rootfs_SRCS := $(ROOTFS_SRCS)
+test_rootfs_LIBS := $(ROOTFS_LIBS)

@@ -1,0 +1,59 @@
+/* rootfs: private declarations shared by the files of this folder only
+ * (tree.c, hosttree.c, skeleton.c, layer.c, gzip.c).  Not a public header. */
+#ifndef MINBASE_ROOTFS_PRIV_H
+#define MINBASE_ROOTFS_PRIV_H
+
+#include "rootfs.h"
+
+enum rootfs_kind { ROOTFS_DIR, ROOTFS_FILE, ROOTFS_LINK };
+
+struct rootfs_entry {
+	char *path;              /* normalised: "/etc/passwd", never "/" */
+	enum rootfs_kind kind;
+	mode_t mode;             /* permission bits only (07777) */
+	uid_t uid;
+	gid_t gid;
+	unsigned char *data;     /* ROOTFS_FILE */
+	size_t len;
+	char *target;            /* ROOTFS_LINK */
+	size_t nchildren;        /* entries directly below a ROOTFS_DIR */
+};
+
+struct rootfs_tree {
+	struct rootfs_entry *e;
+	size_t n, cap;
+	size_t *slots;           /* open addressing: index + 1, 0 = empty */
+	size_t nslots;
+};
+
+/* Adds or replaces the entry at path (normalised by the callee); takes
+ * ownership of data/target on success and on failure. */
+int rootfs_tree_put(struct rootfs_tree *t, const char *path,
+                    enum rootfs_kind kind, mode_t mode, uid_t uid, gid_t gid,
+                    unsigned char *data, size_t len, char *target, char *err);
+
+/* Reads a whole regular file from an fd (retrying EINTR, tolerating a
+ * file that changes size while it is read). */
+int rootfs_read_fd(int fd, unsigned char **out, size_t *len);
+
+/* Walks host_dir (opened relative to nothing) and adds it below dest.
+ * skip: NULL-terminated names to skip at the top level only;
+ * drop_abs_links: skip symlinks with absolute targets instead of keeping. */
+int rootfs_walk_host(struct rootfs_tree *t, const char *dest,
+                     const char *host_dir, uid_t uid, gid_t gid,
+                     const char *const *skip, bool drop_abs_links, char *err);
+
+/* The entries in tar order (component-wise sorted, parents first);
+ * returns a malloc'd array of n pointers or NULL on ENOMEM. */
+const struct rootfs_entry **rootfs_tree_sorted(const struct rootfs_tree *t);
+
+/* Parallel gzip of buf as fixed-size independent members (deterministic
+ * regardless of the number of threads), hashing the result. */
+int rootfs_gzip(const unsigned char *buf, size_t len, unsigned char **out,
+                size_t *out_len, unsigned char sha_blob[32],
+                unsigned char sha_tar[32], char *err);
+
+#define ROOTFS_GZIP_CHUNK (512u * 1024u)
+#define ROOTFS_GZIP_LEVEL 6
+
+#endif

@@ -1,0 +1,524 @@
+/* Unit tests for rootfs/: tree, host tree copy, skeleton, deterministic
+ * tar layer and its gzip. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <libdeflate.h>
+#include <openssl/evp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "../../rootfs/rootfs.h"
+
+struct ent {
+	char path[512];
+	mode_t type, perm;
+	int64_t uid, gid, mtime;
+	bool named; /* a uname or gname was stored */
+	char link[256];
+	size_t size;
+	unsigned char *data;
+};
+
+struct listing {
+	struct ent e[4096];
+	size_t n;
+};
+
+static char tmpdir[256];
+
+static int setup(void **state)
+{
+	strcpy(tmpdir, "/tmp/test_rootfs.XXXXXX");
+	assert_non_null(mkdtemp(tmpdir));
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	assert_int_equal(system(cmd), 0);
+	return 0;
+}
+
+static void path_in(char *out, const char *rel)
+{
+	snprintf(out, 512, "%s/%s", tmpdir, rel);
+}
+
+static void write_file(const char *rel, const char *content, mode_t mode)
+{
+	char p[512];
+	path_in(p, rel);
+	FILE *f = fopen(p, "w");
+	assert_non_null(f);
+	fputs(content, f);
+	fclose(f);
+	assert_int_equal(chmod(p, mode), 0);
+}
+
+static void sha256_hex(const void *buf, size_t len, char out[72])
+{
+	unsigned char md[32];
+	unsigned int l;
+	assert_int_equal(EVP_Digest(buf, len, md, &l, EVP_sha256(), NULL), 1);
+	strcpy(out, "sha256:");
+	for (int i = 0; i < 32; i++)
+		sprintf(out + 7 + 2 * i, "%02x", md[i]);
+}
+
+/* Decompresses every gzip member of blob. */
+static unsigned char *gunzip_all(const unsigned char *blob, size_t len, size_t *out_len, size_t *members)
+{
+	struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
+	size_t cap = 1 << 20, n = 0, off = 0;
+	unsigned char *out = malloc(cap);
+	*members = 0;
+	while (off < len) {
+		size_t in_used = 0, got = 0;
+		enum libdeflate_result r;
+		for (;;) {
+			r = libdeflate_gzip_decompress_ex(d, blob + off, len - off, out + n, cap - n, &in_used, &got);
+			if (r != LIBDEFLATE_INSUFFICIENT_SPACE)
+				break;
+			cap *= 2;
+			out = realloc(out, cap);
+		}
+		assert_int_equal(r, LIBDEFLATE_SUCCESS);
+		off += in_used;
+		n += got;
+		(*members)++;
+	}
+	libdeflate_free_decompressor(d);
+	*out_len = n;
+	return out;
+}
+
+static void list_tar(const unsigned char *tar, size_t len, struct listing *l)
+{
+	struct archive *a = archive_read_new();
+	struct archive_entry *ae;
+	archive_read_support_format_tar(a);
+	assert_int_equal(archive_read_open_memory(a, tar, len), ARCHIVE_OK);
+	l->n = 0;
+	while (archive_read_next_header(a, &ae) == ARCHIVE_OK) {
+		struct ent *e = &l->e[l->n++];
+		memset(e, 0, sizeof(*e));
+		snprintf(e->path, sizeof(e->path), "%s", archive_entry_pathname(ae));
+		e->type = archive_entry_filetype(ae);
+		e->perm = archive_entry_perm(ae);
+		e->uid = archive_entry_uid(ae);
+		e->gid = archive_entry_gid(ae);
+		e->mtime = archive_entry_mtime(ae);
+		const char *un = archive_entry_uname(ae), *gn = archive_entry_gname(ae);
+		e->named = (un && *un) || (gn && *gn);
+		assert_false(archive_entry_atime_is_set(ae));
+		assert_false(archive_entry_ctime_is_set(ae));
+		if (archive_entry_symlink(ae))
+			snprintf(e->link, sizeof(e->link), "%s", archive_entry_symlink(ae));
+		e->size = (size_t)archive_entry_size(ae);
+		if (e->type == AE_IFREG) {
+			e->data = malloc(e->size + 1);
+			assert_int_equal(archive_read_data(a, e->data, e->size), (ssize_t)e->size);
+			e->data[e->size] = 0;
+		}
+	}
+	archive_read_free(a);
+}
+
+static void listing_free(struct listing *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->e[i].data);
+}
+
+static const struct ent *find(const struct listing *l, const char *path)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (!strcmp(l->e[i].path, path))
+			return &l->e[i];
+	return NULL;
+}
+
+static struct listing *layer_listing(const struct rootfs_layer *ly)
+{
+	size_t tl, members;
+	unsigned char *tar = gunzip_all(ly->blob, ly->blob_len, &tl, &members);
+	struct listing *l = calloc(1, sizeof(*l));
+	assert_int_equal(tl, ly->tar_len);
+	list_tar(tar, tl, l);
+	free(tar);
+	return l;
+}
+
+/* A small host tree with awkward modes and mtimes. */
+static void make_host_tree(mode_t um, time_t mt)
+{
+	char p[512];
+	mode_t old = umask(um);
+	path_in(p, "src");
+	mkdir(p, 0777);
+	path_in(p, "src/sub");
+	mkdir(p, 0777);
+	write_file("src/a.txt", "alpha\n", 0664);
+	write_file("src/sub/b.bin", "beta\n", 06775);
+	write_file("src/z", "zeta\n", 0600);
+	path_in(p, "src/sub/link");
+	assert_int_equal(symlink("../a.txt", p), 0);
+	umask(old);
+	const char *files[] = { "src/a.txt", "src/sub/b.bin", "src/z", "src/sub", "src" };
+	for (size_t i = 0; i < 5; i++) {
+		struct timeval tv[2] = { { mt, 0 }, { mt, 0 } };
+		path_in(p, files[i]);
+		utimes(p, tv);
+	}
+}
+
+static void test_determinism(void **state)
+{
+	char err[MB_ERRLEN], p[512];
+	struct rootfs_layer l1, l2;
+
+	make_host_tree(022, 1000);
+	struct rootfs_tree *t = rootfs_tree_new();
+	path_in(p, "src");
+	assert_int_equal(rootfs_add_host_tree(t, "/app", p, 0, 0, err), 0);
+	assert_int_equal(rootfs_layer_write(t, 42, &l1, err), 0);
+	rootfs_tree_free(t);
+
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s/src'", tmpdir);
+	assert_int_equal(system(cmd), 0);
+	make_host_tree(077, 99999);
+	/* same modes again (umask 077 would hide bits we set with chmod: restore) */
+	write_file("src/a.txt", "alpha\n", 0664);
+	write_file("src/sub/b.bin", "beta\n", 06775);
+	path_in(p, "src");
+	chmod(p, 0755);
+	path_in(p, "src/sub");
+	chmod(p, 0755);
+	t = rootfs_tree_new();
+	path_in(p, "src");
+	assert_int_equal(rootfs_add_host_tree(t, "/app", p, 0, 0, err), 0);
+	assert_int_equal(rootfs_layer_write(t, 42, &l2, err), 0);
+	rootfs_tree_free(t);
+
+	assert_int_equal(l1.blob_len, l2.blob_len);
+	assert_memory_equal(l1.blob, l2.blob, l1.blob_len);
+	assert_string_equal(l1.digest, l2.digest);
+	assert_string_equal(l1.diff_id, l2.diff_id);
+	rootfs_layer_free(&l1);
+	rootfs_layer_free(&l2);
+}
+
+static void test_tar_contents(void **state)
+{
+	char err[MB_ERRLEN], p[512];
+	struct rootfs_layer ly;
+
+	make_host_tree(022, 1000);
+	struct rootfs_tree *t = rootfs_tree_new();
+	path_in(p, "src");
+	assert_int_equal(rootfs_add_host_tree(t, "/app", p, 65532, 65532, err), 0);
+	assert_int_equal(rootfs_add_data(t, "/a-b", "x", 1, 04755, 7, 8, err), 0);
+	assert_int_equal(rootfs_add_symlink(t, "/usr/bin/x", "/app/a.txt", err), 0);
+	assert_int_equal(rootfs_layer_write(t, 1234567, &ly, err), 0);
+	struct listing *l = layer_listing(&ly);
+
+	const char *order[] = { "a-b", "app/", "app/a.txt", "app/sub/", "app/sub/b.bin", "app/sub/link",
+	                        "app/z", "usr/", "usr/bin/", "usr/bin/x" };
+	/* component-wise order would put "app" before "a-b"? No: 'a-b' vs 'app':
+	 * '-' < 'p', so a-b first; what matters is parents before children. */
+	assert_int_equal(l->n, 10);
+	for (size_t i = 0; i < l->n; i++) {
+		assert_string_equal(l->e[i].path, order[i]);
+		assert_int_equal(l->e[i].mtime, 1234567);
+		assert_false(l->e[i].named);
+		assert_int_equal(l->e[i].perm & (S_ISUID | S_ISGID), 0);
+	}
+	const struct ent *e = find(l, "app/a.txt");
+	assert_int_equal(e->perm, 0644); /* group write dropped */
+	assert_int_equal(e->uid, 65532);
+	assert_int_equal(e->gid, 65532);
+	assert_string_equal((char *)e->data, "alpha\n");
+	e = find(l, "app/sub/b.bin");
+	assert_int_equal(e->perm, 0755); /* setuid/setgid/group write dropped */
+	e = find(l, "app/z");
+	assert_int_equal(e->perm, 0600);
+	e = find(l, "app/sub/link");
+	assert_int_equal(e->type, AE_IFLNK);
+	assert_string_equal(e->link, "../a.txt");
+	e = find(l, "a-b");
+	assert_int_equal(e->perm, 0755);
+	assert_int_equal(e->uid, 7);
+	assert_int_equal(e->gid, 8);
+	e = find(l, "usr/");
+	assert_int_equal(e->type, AE_IFDIR);
+	assert_int_equal(e->perm, 0755);
+	assert_int_equal(e->uid, 0);
+	listing_free(l);
+	free(l);
+	rootfs_layer_free(&ly);
+	rootfs_tree_free(t);
+}
+
+static void test_gzip_and_digests(void **state)
+{
+	char err[MB_ERRLEN], hex[72];
+	struct rootfs_layer ly, ly2;
+	size_t big = 3u << 20, tl, members;
+	unsigned char *data = malloc(big);
+	uint32_t x = 12345;
+
+	/* compressible but not trivial, bigger than several gzip chunks */
+	for (size_t i = 0; i < big; i++) {
+		x = x * 1103515245u + 12345u;
+		data[i] = (unsigned char)("abcdefgh"[(x >> 16) & 7]);
+	}
+	struct rootfs_tree *t = rootfs_tree_new();
+	assert_int_equal(rootfs_add_data(t, "/big", data, big, 0644, 0, 0, err), 0);
+	assert_int_equal(rootfs_layer_write(t, 0, &ly, err), 0);
+	assert_int_equal(rootfs_layer_write(t, 0, &ly2, err), 0);
+	assert_memory_equal(ly.blob, ly2.blob, ly.blob_len);
+
+	/* gzip header: magic, deflate, no flags (no FNAME), MTIME 0, OS fixed */
+	const unsigned char *b = ly.blob;
+	assert_int_equal(b[0], 0x1f);
+	assert_int_equal(b[1], 0x8b);
+	assert_int_equal(b[2], 8);
+	assert_int_equal(b[3], 0);
+	assert_int_equal(b[4] | b[5] | b[6] | b[7], 0);
+	assert_int_equal(b[9], 0xff);
+
+	sha256_hex(ly.blob, ly.blob_len, hex);
+	assert_string_equal(hex, ly.digest);
+	unsigned char *tar = gunzip_all(ly.blob, ly.blob_len, &tl, &members);
+	assert_true(members > 1);
+	assert_int_equal(tl, ly.tar_len);
+	sha256_hex(tar, tl, hex);
+	assert_string_equal(hex, ly.diff_id);
+	struct listing *l = calloc(1, sizeof(*l));
+	list_tar(tar, tl, l);
+	assert_int_equal(l->n, 1);
+	assert_int_equal(l->e[0].size, big);
+	assert_memory_equal(l->e[0].data, data, big);
+	assert_true(ly.blob_len < big / 2);
+	listing_free(l);
+	free(l);
+	free(tar);
+	free(data);
+	rootfs_layer_free(&ly);
+	rootfs_layer_free(&ly2);
+	rootfs_tree_free(t);
+}
+
+static void test_empty_layer(void **state)
+{
+	char err[MB_ERRLEN];
+	struct rootfs_layer ly;
+	size_t tl, members;
+	struct rootfs_tree *t = rootfs_tree_new();
+
+	assert_int_equal(rootfs_layer_write(t, 0, &ly, err), 0);
+	unsigned char *tar = gunzip_all(ly.blob, ly.blob_len, &tl, &members);
+	assert_int_equal(tl, 1024); /* two zero blocks */
+	free(tar);
+	rootfs_layer_free(&ly);
+	assert_int_equal(rootfs_layer_write(t, -1, &ly, err), -1);
+	assert_non_null(strstr(err, "SOURCE_DATE_EPOCH"));
+	rootfs_tree_free(t);
+}
+
+static void test_skeleton(void **state)
+{
+	char err[MB_ERRLEN];
+	struct rootfs_layer ly;
+	struct rootfs_skeleton_opts o = { 65532, 65532, "9.8.7", NULL, NULL, false };
+	struct rootfs_tree *t = rootfs_tree_new();
+
+	assert_int_equal(rootfs_add_skeleton(t, &o, err), 0);
+	assert_int_equal(rootfs_layer_write(t, 0, &ly, err), 0);
+	struct listing *l = layer_listing(&ly);
+	const struct ent *e = find(l, "etc/passwd");
+	assert_non_null(e);
+	assert_non_null(strstr((char *)e->data, "root:x:0:0:root:/root:/sbin/nologin\n"));
+	assert_non_null(strstr((char *)e->data, "nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n"));
+	assert_non_null(strstr((char *)e->data, "nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n"));
+	e = find(l, "etc/group");
+	for (const char *g = "root:x:0:\0tty:x:5:\0staff:x:50:\0nonroot:x:65532:\0nobody:x:65534:\0"; *g; g += strlen(g) + 1)
+		assert_non_null(strstr((char *)e->data, g));
+	assert_non_null(strstr((char *)find(l, "etc/nsswitch.conf")->data, "hosts:          files dns\n"));
+	e = find(l, "etc/os-release");
+	assert_non_null(strstr((char *)e->data, "ID=minbase\n"));
+	assert_non_null(strstr((char *)e->data, "VERSION_ID=\"9.8.7\"\n"));
+	e = find(l, "tmp/");
+	assert_int_equal(e->perm, 01777);
+	e = find(l, "home/nonroot/");
+	assert_int_equal(e->perm, 0700);
+	assert_int_equal(e->uid, 65532);
+	assert_int_equal(e->gid, 65532);
+	e = find(l, "root/");
+	assert_int_equal(e->perm, 0700);
+	assert_int_equal(e->uid, 0);
+	e = find(l, "etc/ssl/certs/ca-certificates.crt");
+	assert_non_null(e);
+	FILE *f = fopen("/etc/ssl/certs/ca-certificates.crt", "r");
+	assert_non_null(f);
+	unsigned char *host = malloc(e->size + 1);
+	assert_int_equal(fread(host, 1, e->size + 1, f), e->size);
+	fclose(f);
+	assert_memory_equal(host, e->data, e->size);
+	free(host);
+	for (size_t i = 0; i < l->n; i++) {
+		assert_int_equal(l->e[i].perm & (S_ISUID | S_ISGID), 0);
+		assert_null(strstr(l->e[i].path, "zoneinfo"));
+		assert_null(strstr(l->e[i].path, "bin/sh"));
+	}
+	listing_free(l);
+	free(l);
+	rootfs_layer_free(&ly);
+	rootfs_tree_free(t);
+
+	/* a missing CA bundle is an error naming it */
+	o.ca_bundle = "/nonexistent/ca.pem";
+	t = rootfs_tree_new();
+	assert_int_equal(rootfs_add_skeleton(t, &o, err), -1);
+	assert_non_null(strstr(err, "/nonexistent/ca.pem"));
+	rootfs_tree_free(t);
+}
+
+static void test_skeleton_tzdata(void **state)
+{
+	char err[MB_ERRLEN];
+	struct rootfs_layer ly;
+	struct rootfs_skeleton_opts o = { 0, 0, "1", NULL, NULL, true };
+	struct rootfs_tree *t = rootfs_tree_new();
+
+	if (access("/usr/share/zoneinfo/UTC", F_OK) != 0) {
+		fprintf(stderr, "SKIP: tzdata is not installed (/usr/share/zoneinfo/UTC missing)\n");
+		skip();
+	}
+	assert_int_equal(rootfs_add_skeleton(t, &o, err), 0);
+	assert_int_equal(rootfs_layer_write(t, 0, &ly, err), 0);
+	struct listing *l = layer_listing(&ly);
+	assert_non_null(find(l, "usr/share/zoneinfo/"));
+	assert_non_null(find(l, "usr/share/zoneinfo/Europe/"));
+	bool some_link = false;
+	for (size_t i = 0; i < l->n; i++) {
+		assert_null(strstr(l->e[i].path, "zoneinfo/posix/"));
+		assert_null(strstr(l->e[i].path, "zoneinfo/right/"));
+		assert_string_not_equal(l->e[i].path, "usr/share/zoneinfo/localtime");
+		if (l->e[i].type == AE_IFLNK) {
+			some_link = true;
+			assert_true(l->e[i].link[0] != '/');
+		}
+	}
+	assert_true(some_link);
+	/* default nonroot ids when 0 is given */
+	assert_int_equal(find(l, "home/nonroot/")->uid, 65532);
+	listing_free(l);
+	free(l);
+	rootfs_layer_free(&ly);
+	rootfs_tree_free(t);
+}
+
+static void test_host_tree_refusals(void **state)
+{
+	char err[MB_ERRLEN], p[512], q[512];
+	struct rootfs_tree *t;
+
+	path_in(p, "esc");
+	mkdir(p, 0755);
+	path_in(q, "esc/out");
+	assert_int_equal(symlink("../../../../../../etc/passwd", q), 0);
+	t = rootfs_tree_new();
+	assert_int_equal(rootfs_add_host_tree(t, "/app", p, 0, 0, err), -1);
+	assert_non_null(strstr(err, "esc/out"));
+	assert_non_null(strstr(err, "leaves the image root"));
+	rootfs_tree_free(t);
+
+	/* a symlinked directory is kept as a link, never followed */
+	path_in(p, "lnk");
+	mkdir(p, 0755);
+	path_in(q, "lnk/etc");
+	assert_int_equal(symlink("/etc", q), 0);
+	t = rootfs_tree_new();
+	assert_int_equal(rootfs_add_host_tree(t, "/app", p, 0, 0, err), 0);
+	assert_int_equal(rootfs_tree_count(t), 2); /* /app, /app/etc */
+	rootfs_tree_free(t);
+
+	/* fifo refused with its path */
+	path_in(p, "ff");
+	mkdir(p, 0755);
+	path_in(q, "ff/pipe");
+	assert_int_equal(mkfifo(q, 0644), 0);
+	t = rootfs_tree_new();
+	assert_int_equal(rootfs_add_host_tree(t, "/app", p, 0, 0, err), -1);
+	assert_non_null(strstr(err, "ff/pipe"));
+	assert_non_null(strstr(err, "fifo"));
+	rootfs_tree_free(t);
+
+	/* `..` in a destination, relative destinations */
+	t = rootfs_tree_new();
+	path_in(p, "lnk");
+	assert_int_equal(rootfs_add_host_tree(t, "/app/../../x", p, 0, 0, err), -1);
+	assert_non_null(strstr(err, ".."));
+	assert_int_equal(rootfs_add_data(t, "etc/x", "a", 1, 0644, 0, 0, err), -1);
+	assert_non_null(strstr(err, "absolute"));
+	assert_int_equal(rootfs_add_host_file(t, "/x", "/nonexistent/file", 0755, 0, 0, err), -1);
+	assert_non_null(strstr(err, "/nonexistent/file"));
+	assert_int_equal(rootfs_add_host_file(t, "/x", "/etc", 0755, 0, 0, err), -1);
+	assert_non_null(strstr(err, "directory"));
+	assert_int_equal(rootfs_add_host_tree(t, "/x", "/etc/passwd", 0, 0, err), -1);
+	assert_non_null(strstr(err, "not a directory"));
+	rootfs_tree_free(t);
+}
+
+static void test_tree_rules(void **state)
+{
+	char err[MB_ERRLEN];
+	struct rootfs_tree *t = rootfs_tree_new();
+
+	assert_int_equal(rootfs_add_data(t, "//etc///passwd/", "a", 1, 0644, 0, 0, err), 0);
+	assert_int_equal(rootfs_tree_count(t), 2);
+	assert_int_equal(rootfs_add_data(t, "/etc/passwd", "b", 1, 0644, 0, 0, err), 0);
+	assert_int_equal(rootfs_tree_count(t), 2); /* replaced */
+	assert_int_equal(rootfs_add_data(t, "/etc/passwd/x", "b", 1, 0644, 0, 0, err), -1);
+	assert_non_null(strstr(err, "not a directory"));
+	assert_int_equal(rootfs_add_data(t, "/etc", "b", 1, 0644, 0, 0, err), -1);
+	assert_non_null(strstr(err, "directory with entries"));
+	assert_int_equal(rootfs_add_dir(t, "/etc", 0700, 0, 0, err), 0); /* keeps children */
+	assert_int_equal(rootfs_tree_count(t), 2);
+	assert_int_equal(rootfs_add_dir(t, "/", 0755, 0, 0, err), 0);
+	assert_int_equal(rootfs_tree_count(t), 2);
+	assert_int_equal(rootfs_add_symlink(t, "/bin", "usr/bin", err), 0);
+	assert_int_equal(rootfs_add_symlink(t, "/x", "", err), -1);
+	rootfs_tree_free(t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_determinism, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tar_contents, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gzip_and_digests, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_empty_layer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_skeleton, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_skeleton_tzdata, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_tree_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tree_rules, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
