@@ -3,7 +3,9 @@
 # exists; the other folders' library sources come from their fragments.
 BUILDER_SRCS  := $(sort $(wildcard builder/*.c))
 MKIMAGE_SRCS  := $(BUILDER_SRCS) $(ROOTFS_SRCS) $(IMAGES_SRCS) $(POLICIES_SRCS)
-MKIMAGE_LIBS   = $(HOST_LIBS) -lelf
+MKIMAGE_LIBS   = $(HOST_LIBS) -ljansson -lelf
+# (host_objs is defined after the fragments are included: spell it out)
+MKIMAGE_OBJS  := $(patsubst %.c,$(BUILD)/obj/%.o,$(MKIMAGE_SRCS))
 
 # mkimage composes rootfs/ and images/: it can only link once their
 # fragments exist (they are written in parallel with this one).
@@ -11,7 +13,7 @@ ifneq ($(and $(ROOTFS_SRCS),$(IMAGES_SRCS)),)
 BINS += $(BUILD)/bin/mkimage
 endif
 
-$(BUILD)/bin/mkimage: $(call host_objs,$(MKIMAGE_SRCS))
+$(BUILD)/bin/mkimage: $(MKIMAGE_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(HOST_LDFLAGS) -o $@ $^ $(MKIMAGE_LIBS)
 

@@ -1,0 +1,412 @@
+/* Image composition: the two layers and the config of a minbase image.
+ *
+ *   layer 1 "minbase base layer": the skeleton (passwd, group, certs, ...)
+ *           and the init at /usr/bin/minbase-init.  It depends only on the
+ *           minbase version, the CA/tzdata options and the init, so a
+ *           rebuild of the service reuses its blob unchanged.
+ *   layer 2 "minbase: add /app/NAME": the service, --add'ed files,
+ *           --writable directories and the compiled seccomp policy.
+ *
+ * Config (contracts.md): User "65532:65532" (or "0:0" plus MINBASE_USER
+ * when capabilities are kept), Entrypoint init -- /app/NAME, Cmd = args,
+ * Env PATH + SSL_CERT_FILE + MINBASE_* for the init, WorkingDir /app (so
+ * that relative paths to --add'ed assets work as they do next to the binary
+ * in the seeds' images). */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "builder.h"
+#include "../images/images.h"
+#include "../policies/policies.h"
+#include "../rootfs/rootfs.h"
+
+#define INIT_PATH "/usr/bin/minbase-init"
+#define SECCOMP_PATH "/etc/minbase/seccomp.bpf"
+#define DEFAULT_PATH "PATH=/usr/local/bin:/usr/bin:/bin"
+
+static void seterr(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void seterr(char *err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, MB_ERRLEN, fmt, ap);
+	va_end(ap);
+}
+
+/* A growable NULL-terminated list of owned strings. */
+struct strv {
+	char **v;
+	size_t n;
+};
+
+static int sv_add(struct strv *s, const char *str)
+{
+	char **nv = realloc(s->v, (s->n + 2) * sizeof(*nv));
+	if (!nv)
+		return -1;
+	s->v = nv;
+	if (!(nv[s->n] = strdup(str)))
+		return -1;
+	nv[++s->n] = NULL;
+	return 0;
+}
+
+static int sv_addf(struct strv *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int sv_addf(struct strv *s, const char *fmt, ...)
+{
+	char *p;
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vasprintf(&p, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		return -1;
+	r = sv_add(s, p);
+	free(p);
+	return r;
+}
+
+/* Sets K=V, replacing an earlier K (the user's --env overrides ours). */
+static int sv_setenv(struct strv *s, const char *kv)
+{
+	size_t kl = strcspn(kv, "=");
+	for (size_t i = 0; i < s->n; i++)
+		if (!strncmp(s->v[i], kv, kl) && s->v[i][kl] == '=') {
+			char *d = strdup(kv);
+			if (!d)
+				return -1;
+			free(s->v[i]);
+			s->v[i] = d;
+			return 0;
+		}
+	return sv_add(s, kv);
+}
+
+static void sv_free(struct strv *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+	s->v = NULL;
+	s->n = 0;
+}
+
+/* Splits on spaces and tabs into s (for --entrypoint and --health-exec). */
+static int sv_split(struct strv *s, const char *str)
+{
+	const char *p = str;
+	while (*p) {
+		p += strspn(p, " \t");
+		size_t l = strcspn(p, " \t");
+		if (l == 0)
+			break;
+		char *w = strndup(p, l);
+		if (!w || sv_add(s, w) < 0) {
+			free(w);
+			return -1;
+		}
+		free(w);
+		p += l;
+	}
+	return 0;
+}
+
+static void progress(const struct mk_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void progress(const struct mk_opts *o, const char *fmt, ...)
+{
+	if (o->quiet)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("mkimage: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+/* The init: $MINBASE_INIT, else minbase-init beside mkimage. */
+static int find_init(char *buf, size_t len, char *err)
+{
+	const char *env = getenv("MINBASE_INIT");
+	if (env && *env) {
+		snprintf(buf, len, "%s", env);
+	} else {
+		char *self = util_self_dir();
+		if (!self) {
+			seterr(err, "cannot find mkimage's own directory: %s", strerror(errno));
+			return -1;
+		}
+		snprintf(buf, len, "%s/minbase-init", self);
+		free(self);
+	}
+	struct stat st;
+	if (stat(buf, &st) < 0 || !S_ISREG(st.st_mode)) {
+		seterr(err, "cannot find the init at `%s`: %s; run `make` to build it, set "
+		       "MINBASE_INIT, or pass --no-init", buf,
+		       errno ? strerror(errno) : "not a regular file");
+		return -1;
+	}
+	return 0;
+}
+
+static int64_t source_date_epoch(void)
+{
+	const char *s = getenv("SOURCE_DATE_EPOCH");
+	if (!s || !*s)
+		return 0;
+	char *end;
+	long long v = strtoll(s, &end, 10);
+	return (*end || v < 0) ? 0 : (int64_t)v;
+}
+
+static int parse_user(const char *u, uid_t *uid, gid_t *gid)
+{
+	unsigned long a, b;
+	if (sscanf(u, "%lu:%lu", &a, &b) != 2)
+		return -1;
+	*uid = (uid_t)a;
+	*gid = (gid_t)b;
+	return 0;
+}
+
+static int build_base(const struct mk_opts *o, const char *init, struct rootfs_tree *t,
+                      char *err)
+{
+	struct rootfs_skeleton_opts so = {
+		.uid = 65532, .gid = 65532, .version = MINBASE_VERSION,
+		.ca_bundle = NULL, .extra_ca = o->ca_file, .tzdata = o->tzdata,
+	};
+	if (rootfs_add_skeleton(t, &so, err) < 0)
+		return -1;
+	if (init && rootfs_add_host_file(t, INIT_PATH, init, 0755, 0, 0, err) < 0)
+		return -1;
+	return 0;
+}
+
+/* --add SRC:DST: DST absolute or relative to /app; a directory is copied
+ * by rootfs_add_host_tree (which refuses escapes and special files). */
+static int add_extra(struct rootfs_tree *t, const char *spec, char *err)
+{
+	const char *colon = strrchr(spec, ':');
+	char src[PATH_MAX], dst[PATH_MAX];
+	snprintf(src, sizeof(src), "%.*s", (int)(colon - spec), spec);
+	snprintf(dst, sizeof(dst), "%s%s", colon[1] == '/' ? "" : "/app/", colon + 1);
+	size_t l = strlen(dst);
+	while (l > 1 && dst[l - 1] == '/')
+		dst[--l] = '\0';
+	struct stat st;
+	if (lstat(src, &st) < 0) {
+		seterr(err, "cannot add `%s`: %s", src, strerror(errno));
+		return -1;
+	}
+	if (S_ISDIR(st.st_mode))
+		return rootfs_add_host_tree(t, dst, src, 0, 0, err);
+	if (S_ISLNK(st.st_mode)) {
+		/* A top-level symlink is resolved by the user's intent: add what
+		 * it points at, as a regular file (never a link into the host). */
+		if (stat(src, &st) < 0) {
+			seterr(err, "cannot add `%s`: %s", src, strerror(errno));
+			return -1;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			seterr(err, "cannot add `%s`: it is a symlink to a directory; give the "
+			       "directory itself", src);
+			return -1;
+		}
+	}
+	if (!S_ISREG(st.st_mode)) {
+		seterr(err, "cannot add `%s`: it is a %s; only files and directories can go "
+		       "in an image", src, S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "device" :
+		       S_ISSOCK(st.st_mode) ? "socket" : S_ISFIFO(st.st_mode) ? "fifo" :
+		       "special file");
+		return -1;
+	}
+	mode_t mode = (st.st_mode & 0111) ? 0755 : 0644;
+	return rootfs_add_host_file(t, dst, src, mode, 0, 0, err);
+}
+
+static int build_service(const struct mk_opts *o, const char *binary, const char *name,
+                         const unsigned char *bpf, size_t bpf_len, struct rootfs_tree *t,
+                         char *err)
+{
+	uid_t uid = 65532;
+	gid_t gid = 65532;
+	char p[PATH_MAX];
+	parse_user(o->user, &uid, &gid);
+	if (rootfs_add_dir(t, "/app", 0755, 0, 0, err) < 0)
+		return -1;
+	snprintf(p, sizeof(p), "/app/%s", name);
+	if (rootfs_add_host_file(t, p, binary, 0755, 0, 0, err) < 0)
+		return -1;
+	for (size_t i = 0; i < o->nadds; i++)
+		if (add_extra(t, o->adds[i], err) < 0)
+			return -1;
+	for (size_t i = 0; i < o->nwritable; i++)
+		if (rootfs_add_dir(t, o->writable[i], 0755, uid, gid, err) < 0)
+			return -1;
+	if (bpf && rootfs_add_data(t, SECCOMP_PATH, bpf, bpf_len, 0644, 0, 0, err) < 0)
+		return -1;
+	return 0;
+}
+
+static int build_config(const struct mk_opts *o, const char *name, const char *caps,
+                        bool has_policy, struct strv *ep, struct strv *env,
+                        struct strv *hc, struct image_config *c, char *err)
+{
+	char app[PATH_MAX];
+	snprintf(app, sizeof(app), "/app/%s", name);
+	if (!o->no_init && (sv_add(ep, INIT_PATH) < 0 || sv_add(ep, "--") < 0))
+		goto oom;
+	if (o->entrypoint) {
+		if (sv_split(ep, o->entrypoint) < 0)
+			goto oom;
+	} else if (sv_add(ep, app) < 0) {
+		goto oom;
+	}
+
+	if (sv_add(env, DEFAULT_PATH) < 0 || sv_add(env, "SSL_CERT_FILE=" ROOTFS_CA_PATH) < 0)
+		goto oom;
+	c->user = o->user;
+	/* Keeping a capability needs a root start: the init drops to the
+	 * user itself after setting the ambient set (contracts.md). */
+	if (caps && *caps) {
+		c->user = "0:0";
+		if (sv_addf(env, "MINBASE_USER=%s", o->user) < 0 ||
+		    sv_addf(env, "MINBASE_CAPS=%s", caps) < 0)
+			goto oom;
+	}
+	if (has_policy && sv_add(env, "MINBASE_SECCOMP=" SECCOMP_PATH) < 0)
+		goto oom;
+	const struct mk_health *h = &o->health;
+	if (h->http || h->tcp || h->exec) {
+		if ((h->http && sv_addf(env, "MINBASE_HEALTH_HTTP=%s", h->http) < 0) ||
+		    (h->tcp && sv_addf(env, "MINBASE_HEALTH_TCP=%s", h->tcp) < 0) ||
+		    (h->exec && sv_addf(env, "MINBASE_HEALTH_EXEC=%s", h->exec) < 0) ||
+		    (h->interval && sv_addf(env, "MINBASE_HEALTH_INTERVAL=%s", h->interval) < 0) ||
+		    (h->timeout && sv_addf(env, "MINBASE_HEALTH_TIMEOUT=%s", h->timeout) < 0) ||
+		    (h->start_period &&
+		     sv_addf(env, "MINBASE_HEALTH_START_PERIOD=%s", h->start_period) < 0) ||
+		    (h->retries >= 0 && sv_addf(env, "MINBASE_HEALTH_RETRIES=%d", h->retries) < 0))
+			goto oom;
+		if (sv_add(hc, "CMD") < 0 || sv_add(hc, INIT_PATH) < 0 || sv_add(hc, "health") < 0)
+			goto oom;
+		c->health.test = hc->v;
+		c->health.interval_ns = h->interval ? mk_parse_duration(h->interval) : 0;
+		c->health.timeout_ns = h->timeout ? mk_parse_duration(h->timeout) : 0;
+		c->health.start_period_ns = h->start_period ? mk_parse_duration(h->start_period) : 0;
+		c->health.retries = h->retries >= 0 ? h->retries : 0;
+	}
+	for (size_t i = 0; i < o->nenv; i++)
+		if (sv_setenv(env, o->env[i]) < 0)
+			goto oom;
+
+	c->architecture = o->arch;
+	c->os = "linux";
+	c->entrypoint = ep->v;
+	c->cmd = o->nargs ? o->args : NULL;
+	c->env = env->v;
+	c->workdir = o->workdir;
+	c->ports = o->nports ? o->ports : NULL;
+	c->labels = o->nlabels ? o->labels : NULL;
+	c->created = source_date_epoch();
+	c->tag = o->tag;
+	c->annotations = NULL;
+	return 0;
+oom:
+	seterr(err, "out of memory");
+	return -1;
+}
+
+int mk_compose(const struct mk_opts *o, const char *binary, const char *name,
+               struct mk_result *res, char *err)
+{
+	int rc = -1;
+	char init[PATH_MAX], sz1[32], sz2[32];
+	struct rootfs_tree *base = NULL, *svc = NULL;
+	struct rootfs_layer l1 = { 0 }, l2 = { 0 };
+	unsigned char *bpf = NULL;
+	size_t bpf_len = 0;
+	char *policy_caps = NULL;
+	struct strv ep = { 0 }, env = { 0 }, hc = { 0 };
+	double t0;
+
+	if (!o->no_init && find_init(init, sizeof(init), err) < 0)
+		return -1;
+
+	const char *caps = o->caps_set ? o->caps : NULL;
+	if (o->policy) {
+		t0 = util_now();
+		/* A policy may name its service's capabilities; --caps wins. */
+		if (!o->caps_set) {
+			if (policy_read_caps(o->policy, &policy_caps, err) < 0)
+				goto out;
+			caps = policy_caps;
+		}
+		if (policy_build_bpf(o->policy, arch_kernel_name(o->arch), caps, &bpf, &bpf_len,
+		                     err) < 0)
+			goto out;
+		progress(o, "policy  %-28s %6zu instructions%s%s (%.2f s)", o->policy,
+		         (bpf_len - 28) / 8, caps && *caps ? ", caps " : "", caps && *caps ? caps : "",
+		         util_now() - t0);
+	}
+
+	t0 = util_now();
+	if (!(base = rootfs_tree_new()) || !(svc = rootfs_tree_new())) {
+		seterr(err, "out of memory");
+		goto out;
+	}
+	if (build_base(o, o->no_init ? NULL : init, base, err) < 0 ||
+	    rootfs_layer_write(base, source_date_epoch(), &l1, err) < 0)
+		goto out;
+	progress(o, "layer 1 base: %zu entries, %s -> %s (%.2f s)", rootfs_tree_count(base),
+	         util_human_size(l1.tar_len, sz1, sizeof(sz1)),
+	         util_human_size(l1.blob_len, sz2, sizeof(sz2)), util_now() - t0);
+
+	t0 = util_now();
+	if (build_service(o, binary, name, bpf, bpf_len, svc, err) < 0 ||
+	    rootfs_layer_write(svc, source_date_epoch(), &l2, err) < 0)
+		goto out;
+	progress(o, "layer 2 /app/%s: %zu entries, %s -> %s (%.2f s)", name,
+	         rootfs_tree_count(svc), util_human_size(l2.tar_len, sz1, sizeof(sz1)),
+	         util_human_size(l2.blob_len, sz2, sizeof(sz2)), util_now() - t0);
+
+	struct image_config c = { 0 };
+	if (build_config(o, name, caps, bpf != NULL, &ep, &env, &hc, &c, err) < 0)
+		goto out;
+	char created_by[PATH_MAX + 32];
+	snprintf(created_by, sizeof(created_by), "minbase: add /app/%s", name);
+	struct image_layer layers[2] = {
+		{ .layer = &l1, .created_by = "minbase base layer" },
+		{ .layer = &l2, .created_by = created_by },
+	};
+	struct image_result ir;
+	t0 = util_now();
+	enum image_format fmt = !strcmp(o->format, "oci") ? IMAGE_FORMAT_OCI_DIR
+	                                                   : IMAGE_FORMAT_ARCHIVE;
+	if (image_write(&c, layers, 2, fmt, o->out, &ir, err) < 0)
+		goto out;
+	progress(o, "write   %s (%s) (%.2f s)", o->out,
+	         fmt == IMAGE_FORMAT_OCI_DIR ? "OCI layout" : "OCI + docker archive",
+	         util_now() - t0);
+	snprintf(res->manifest_digest, sizeof(res->manifest_digest), "%s", ir.manifest_digest);
+	res->compressed = ir.compressed;
+	res->uncompressed = ir.uncompressed;
+	rc = 0;
+out:
+	sv_free(&ep);
+	sv_free(&env);
+	sv_free(&hc);
+	free(bpf);
+	free(policy_caps);
+	rootfs_layer_free(&l1);
+	rootfs_layer_free(&l2);
+	rootfs_tree_free(base);
+	rootfs_tree_free(svc);
+	return rc;
+}

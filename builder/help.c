@@ -1,0 +1,196 @@
+/* `mkimage help [TOPIC]` and every `--help`: the manual, in the program. */
+#include <stdio.h>
+#include <string.h>
+
+#include "builder.h"
+
+static const char HELP_MAIN[] =
+"usage: mkimage --static APP [-o OUT.tar] [IMAGE OPTIONS] [-- ARGS...]\n"
+"       mkimage build APP [-o BINARY] [--arch ARCH] [--cache DIR]\n"
+"       mkimage inspect IMAGE [--json]\n"
+"       mkimage policy ...        (seccomp policies: `mkimage policy --help`)\n"
+"       mkimage help [TOPIC]\n"
+"       mkimage --help | --version\n"
+"\n"
+"Turns a service into a minimal, hardened container image without a Docker\n"
+"daemon.  APP is a Go module directory (has go.mod), a C file, a directory of\n"
+"C files or with a Makefile, or a prebuilt static ELF binary.  The image holds\n"
+"a distroless-like base (passwd, group, CA certificates, /tmp, no shell), the\n"
+"minbase init as PID 1 and the service at /app/NAME, run as 65532:65532.\n"
+"\n"
+"Common options (see `mkimage help image` for all of them):\n"
+"  --static APP          build APP (or check the binary) and make an image of it\n"
+"  -o, --output PATH     the image: a tar for `docker load` and OCI tools\n"
+"                        (default NAME.tar), or a directory with --format oci\n"
+"  -t, --tag NAME:TAG    image reference (default NAME:latest)\n"
+"      --format FMT      docker (one tar, also an OCI layout; default) or oci\n"
+"  -p, --port N/tcp      exposed port        -e, --env K=V     environment\n"
+"  -u, --user UID:GID    numeric user (default 65532:65532)\n"
+"  -q, --quiet           no progress lines (errors always print)\n"
+"\n"
+"Help topics: image, build, inspect, health, security, add, examples,\n"
+"exit-codes.  Exit codes: 0 ok, 1 failure, 2 usage error.\n";
+
+static const char HELP_IMAGE[] =
+"usage: mkimage --static APP [-o OUT] [OPTIONS] [-- ARGS...]\n"
+"\n"
+"Builds APP statically (see `mkimage help build`), checks the result is a\n"
+"static ELF for the target architecture, and writes an image with two layers:\n"
+"  1. \"minbase base layer\": the skeleton and /usr/bin/minbase-init (shared\n"
+"     by every service built with the same minbase, so a rebuild reuses it);\n"
+"  2. \"minbase: add /app/NAME\": the service, --add files, --writable dirs,\n"
+"     and the compiled seccomp policy at /etc/minbase/seccomp.bpf.\n"
+"ARGS after `--` become the image's Cmd (the service's arguments).\n"
+"\n"
+"Output:\n"
+"  -o, --output PATH       default NAME.tar (NAME.oci with --format oci)\n"
+"      --format docker|oci docker: one tar that is an OCI layout plus a\n"
+"                          `docker load` manifest.json; oci: a layout dir\n"
+"  -t, --tag NAME[:TAG]    default NAME:latest (NAME = binary, module or dir)\n"
+"      --arch amd64|arm64  target architecture (default: this machine's)\n"
+"      --cache DIR         build cache (default $XDG_CACHE_HOME/minbase or\n"
+"                          ~/.cache/minbase)\n"
+"  -q, --quiet             no progress lines\n"
+"Config:\n"
+"  -p, --port N[/tcp|/udp] exposed port (repeatable)\n"
+"  -e, --env KEY=VALUE     environment (repeatable; overrides the defaults\n"
+"                          PATH and SSL_CERT_FILE)\n"
+"  -l, --label KEY=VALUE   label (repeatable)\n"
+"  -u, --user UID:GID      numeric user, default 65532:65532 (nonroot)\n"
+"  -w, --workdir DIR       working directory, default /app (so relative paths\n"
+"                          to --add'ed assets work as next to the binary)\n"
+"      --entrypoint CMD    program (and words) the init starts instead of\n"
+"                          /app/NAME; split on spaces\n"
+"      --no-init           no init: Entrypoint is the service itself (no\n"
+"                          reaping, health probes, caps or policy)\n"
+"Files:\n"
+"      --add SRC:DST       copy a host file or directory to DST (absolute, or\n"
+"                          relative to /app); see `mkimage help add`\n"
+"      --writable DIR      create DIR owned by the service's user\n"
+"      --ca-file FILE      append a private CA (PEM) to the image's bundle\n"
+"      --tzdata            add /usr/share/zoneinfo\n"
+"Health (see `mkimage help health`):\n"
+"      --health-http URL | --health-tcp HOST:PORT | --health-exec 'PROG ARGS'\n"
+"      --health-interval D --health-timeout D --health-start-period D\n"
+"      --health-retries N\n"
+"Security (see `mkimage help security`):\n"
+"      --caps CAP,...      capabilities the service keeps (e.g. NET_BIND_SERVICE)\n"
+"      --policy NAME|FILE  seccomp policy: default, service, strict, or a JSON file\n"
+"\n"
+"Reproducible: the same input gives the same bytes (mtimes from\n"
+"SOURCE_DATE_EPOCH, default 0).  The init is found beside mkimage or at\n"
+"$MINBASE_INIT.\n";
+
+static const char HELP_BUILD[] =
+"usage: mkimage build APP [-o BINARY] [--arch amd64|arm64] [--cache DIR] [-q]\n"
+"\n"
+"Builds APP into a static binary and stops (no image).  Default output: ./NAME.\n"
+"  Go module directory (go.mod): CGO_ENABLED=0 go build -trimpath -buildvcs=false\n"
+"      -ldflags='-s -w -buildid=' with GOOS=linux GOARCH=ARCH; GOCACHE and\n"
+"      GOMODCACHE under the cache dir so rebuilds are fast; GOPROXY=off and\n"
+"      GOTOOLCHAIN=local: modules must already be in the cache or vendor/.\n"
+"  C file, or a directory of C files: musl-gcc -static -Os -s, sections\n"
+"      garbage-collected, -ffile-prefix-map and SOURCE_DATE_EPOCH=0 for\n"
+"      reproducible output, against the minbase sysroot (kernel headers,\n"
+"      libcap, libseccomp; build/sysroot beside mkimage or $MINBASE_SYSROOT).\n"
+"      arm64 uses aarch64-linux-gnu-gcc with musl's specs when installed.\n"
+"  Directory with a Makefile: make CC=musl-gcc CFLAGS=... LDFLAGS='-static -s';\n"
+"      the result is the new executable at the top of the directory.\n"
+"  Prebuilt ELF: checked and copied.\n"
+"The result is checked to be static for ARCH before it is written; a failed\n"
+"build leaves nothing at BINARY.  A dynamic binary is explained: interpreter,\n"
+"needed libraries, probable toolchain, and the flag that makes it static.\n";
+
+static const char HELP_INSPECT[] =
+"usage: mkimage inspect IMAGE [--json]\n"
+"\n"
+"Shows an image (a tar written by mkimage or docker save, or an OCI layout\n"
+"directory): reference, digest, platform, user, entrypoint, cmd, env, ports,\n"
+"labels, health check, the seccomp policy and capabilities the init applies,\n"
+"and the layers with their compressed sizes.  --json prints the config blob.\n";
+
+static const char HELP_HEALTH[] =
+"Health checks\n"
+"\n"
+"One probe: --health-http http://127.0.0.1:8080/health (2xx/3xx is healthy),\n"
+"--health-tcp 127.0.0.1:8080 (connect), or --health-exec '/app/NAME check'.\n"
+"Timing: --health-interval, --health-timeout, --health-start-period take\n"
+"30s, 500ms, 1m30s or plain seconds; --health-retries N.\n"
+"\n"
+"They are written twice: as MINBASE_HEALTH_* env for the init, which runs the\n"
+"probe inside the container (Kubernetes: exec probe `minbase-init health`),\n"
+"and as the image's Healthcheck [\"CMD\",\"/usr/bin/minbase-init\",\"health\"]\n"
+"for Docker.  Needs the init (not with --no-init).\n";
+
+static const char HELP_SECURITY[] =
+"Security\n"
+"\n"
+"By default the service runs as 65532:65532 with no capabilities; the init\n"
+"sets no-new-privileges.  --policy NAME|FILE compiles a seccomp policy (shipped:\n"
+"default, service, strict; or a Docker-format JSON file) to BPF at build time,\n"
+"stores it at /etc/minbase/seccomp.bpf and sets MINBASE_SECCOMP; the init loads\n"
+"it last, right before exec, and refuses to start the service if it cannot.\n"
+"--caps NET_BIND_SERVICE,... keeps those capabilities: the image then starts as\n"
+"0:0 and the init drops to the user (MINBASE_USER) keeping only them.  Without\n"
+"--caps, a policy's own capability list is used.  `--caps ''` keeps none.\n";
+
+static const char HELP_ADD[] =
+"--add SRC:DST\n"
+"\n"
+"Copies a host file or directory into the service layer at DST (absolute, or\n"
+"relative to /app: `--add products:products` gives /app/products).  Files keep\n"
+"their permission bits minus setuid/setgid and group/other write, owned by root.\n"
+"A symlink inside a directory is kept only when it stays inside the image; it\n"
+"is never followed out of SRC.  `..` in DST is refused.  Devices, sockets and\n"
+"fifos are refused with a message.  For data the service writes, use\n"
+"--writable DIR (owned by the service's user).\n";
+
+static const char HELP_EXAMPLES[] =
+"Examples\n"
+"\n"
+"  # A Go module, like a two-stage golang:alpine + distroless Dockerfile:\n"
+"  mkimage --static ./devops-info -o devops-info.tar --port 8080/tcp \\\n"
+"      --health-http http://127.0.0.1:8080/health --policy service\n"
+"  docker load -i devops-info.tar && docker run --rm -p 8080:8080 devops-info\n"
+"\n"
+"  # A C service, static with musl, with its data next to it:\n"
+"  mkimage --static server.c --add public:public --writable /data -t web:1.0\n"
+"\n"
+"  # Only the binary:\n"
+"  mkimage build ./devops-info -o devops-info\n"
+"\n"
+"  # An OCI layout for skopeo/umoci/buildah, and a look inside:\n"
+"  mkimage --static ./app --format oci -o app.oci && mkimage inspect app.oci\n";
+
+static const char HELP_EXIT[] =
+"Exit codes\n"
+"  0  success\n"
+"  1  failure: bad input (missing, dynamic, wrong architecture...), a failed\n"
+"     build, an unwritable output; nothing is left at the output path\n"
+"  2  usage error: unknown option, missing or invalid option value\n";
+
+static const struct {
+	const char *name;
+	const char *text;
+} topics[] = {
+	{ "image", HELP_IMAGE },   { "static", HELP_IMAGE },  { "build", HELP_BUILD },
+	{ "inspect", HELP_INSPECT }, { "health", HELP_HEALTH }, { "security", HELP_SECURITY },
+	{ "caps", HELP_SECURITY }, { "policy", HELP_SECURITY }, { "add", HELP_ADD },
+	{ "examples", HELP_EXAMPLES }, { "exit-codes", HELP_EXIT },
+};
+
+int cmd_help(int argc, char **argv)
+{
+	if (argc < 2) {
+		fputs(HELP_MAIN, stdout);
+		return MK_EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++)
+		if (!strcmp(argv[1], topics[i].name)) {
+			fputs(topics[i].text, stdout);
+			return MK_EXIT_OK;
+		}
+	fprintf(stderr, "mkimage: no help topic `%s`: try image, build, inspect, health, "
+	        "security, add, examples or exit-codes\n", argv[1]);
+	return MK_EXIT_USAGE;
+}

@@ -1,0 +1,286 @@
+/* mkimage: turn a service (Go module, C sources or a static binary) into a
+ * minimal, hardened container image, with no Docker daemon.
+ *
+ * main() only dispatches: `build`, `inspect`, `policy`, `help`, and the
+ * image command (`--static APP ...`).  Each front end parses options into a
+ * struct, calls the modules and prints; every error goes through die()
+ * with the `mkimage: ` prefix.  Exit codes: 0 ok, 1 failure, 2 usage. */
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "builder.h"
+
+/* builder/cmd_policy.c comes from the policies engineer; until it is
+ * linked in, `mkimage policy` says so instead of failing the build. */
+#pragma weak cmd_policy
+
+static int die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int die(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("mkimage: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	return code;
+}
+
+static int usage_error(const char *err, const char *cmd)
+{
+	fprintf(stderr, "mkimage: %s\n", err);
+	fprintf(stderr, "mkimage: see `mkimage %s--help`\n", cmd);
+	return MK_EXIT_USAGE;
+}
+
+/* The directory an output goes to must exist and be writable: checked
+ * before any build, so a long build does not end in a late failure. */
+static int check_output_dir(const char *out, char *err)
+{
+	char buf[PATH_MAX];
+	snprintf(buf, sizeof(buf), "%s", out);
+	const char *d = dirname(buf);
+	struct stat st;
+	if (stat(d, &st) < 0) {
+		snprintf(err, MB_ERRLEN, "cannot write `%s`: directory `%s`: %s", out, d,
+		         strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, MB_ERRLEN, "cannot write `%s`: `%s` is not a directory", out, d);
+		return -1;
+	}
+	if (access(d, W_OK | X_OK) < 0) {
+		snprintf(err, MB_ERRLEN, "cannot write `%s`: directory `%s`: %s", out, d,
+		         strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static char *lower_dup(const char *s)
+{
+	char *d = strdup(s);
+	for (char *p = d; p && *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	return d;
+}
+
+/* Removes a temporary build directory and what is in it (one binary). */
+static void rm_tmpdir(const char *dir, const char *file)
+{
+	if (file)
+		unlink(file);
+	rmdir(dir);
+}
+
+int cmd_image(int argc, char **argv)
+{
+	struct mk_opts o;
+	char err[MB_ERRLEN] = "", sz1[32], sz2[32];
+	int rc = MK_EXIT_FAIL;
+	char *name = NULL, *tag = NULL, *out = NULL;
+	char tmpdir[PATH_MAX] = "", binary[PATH_MAX] = "";
+	mk_opts_init(&o);
+
+	int r = mk_opts_parse(argc, argv, true, &o, err);
+	if (r == 1) {
+		char *h[] = { "help", "image", NULL };
+		mk_opts_free(&o);
+		return cmd_help(2, h);
+	}
+	if (r == -2 || (r == 0 && mk_opts_validate(&o, err) < 0)) {
+		mk_opts_free(&o);
+		return usage_error(err, "");
+	}
+	if (r < 0) {
+		mk_opts_free(&o);
+		return die(MK_EXIT_FAIL, "%s", err);
+	}
+	o.arch = arch_normalize(o.arch ? o.arch : arch_host());
+
+	enum app_kind kind;
+	if (build_detect(o.app, &kind, err) < 0) {
+		rc = die(MK_EXIT_FAIL, "%s", err);
+		goto out;
+	}
+	name = build_app_name(o.app, kind);
+	if (!o.out) {
+		if (asprintf(&out, "%s%s", name, !strcmp(o.format, "oci") ? ".oci" : ".tar") < 0)
+			goto oom;
+		o.out = out;
+	}
+	if (!o.tag) {
+		char *ln = lower_dup(name);
+		if (!ln || asprintf(&tag, "%s:latest", ln) < 0) {
+			free(ln);
+			goto oom;
+		}
+		free(ln);
+		o.tag = tag;
+	}
+	if (check_output_dir(o.out, err) < 0) {
+		rc = die(MK_EXIT_FAIL, "%s", err);
+		goto out;
+	}
+
+	double t0 = util_now();
+	if (kind == APP_ELF) {
+		if (elf_check_static(o.app, o.arch, NULL, err) < 0) {
+			rc = die(MK_EXIT_FAIL, "%s", err);
+			goto out;
+		}
+		snprintf(binary, sizeof(binary), "%s", o.app);
+	} else {
+		const char *td = getenv("TMPDIR");
+		snprintf(tmpdir, sizeof(tmpdir), "%s/mkimage.XXXXXX", td && *td ? td : "/tmp");
+		if (!mkdtemp(tmpdir)) {
+			rc = die(MK_EXIT_FAIL, "cannot create a temporary directory `%s`: %s", tmpdir,
+			         strerror(errno));
+			tmpdir[0] = '\0';
+			goto out;
+		}
+		snprintf(binary, sizeof(binary), "%s/%s", tmpdir, name);
+		struct build_opts bo = { .app = o.app, .arch = o.arch, .cache_dir = o.cache_dir,
+		                         .out = binary, .quiet = o.quiet };
+		if (!o.quiet)
+			fprintf(stderr, "mkimage: build   %s `%s` for linux/%s\n",
+			        build_kind_name(kind), o.app, o.arch);
+		if (build_app(&bo, NULL, err) < 0) {
+			rc = die(MK_EXIT_FAIL, "%s", err);
+			goto out;
+		}
+	}
+	struct stat st;
+	if (!o.quiet && stat(binary, &st) == 0)
+		fprintf(stderr, "mkimage: binary  %s: %s static linux/%s (%.2f s)\n", name,
+		        util_human_size((uint64_t)st.st_size, sz1, sizeof(sz1)), o.arch,
+		        util_now() - t0);
+
+	struct mk_result res = { 0 };
+	if (mk_compose(&o, binary, name, &res, err) < 0) {
+		rc = die(MK_EXIT_FAIL, "%s", err);
+		goto out;
+	}
+	if (!o.quiet)
+		fprintf(stderr, "mkimage: done    %s -> %s\n"
+		        "mkimage:         digest %s, %s compressed, %s uncompressed\n",
+		        o.tag, o.out, res.manifest_digest,
+		        util_human_size(res.compressed, sz1, sizeof(sz1)),
+		        util_human_size(res.uncompressed, sz2, sizeof(sz2)));
+	rc = MK_EXIT_OK;
+	goto out;
+oom:
+	rc = die(MK_EXIT_FAIL, "out of memory");
+out:
+	if (tmpdir[0])
+		rm_tmpdir(tmpdir, binary);
+	free(name);
+	free(tag);
+	free(out);
+	mk_opts_free(&o);
+	return rc;
+}
+
+int cmd_build(int argc, char **argv)
+{
+	struct mk_opts o;
+	char err[MB_ERRLEN] = "", sz[32];
+	char *name = NULL;
+	int rc = MK_EXIT_FAIL;
+	mk_opts_init(&o);
+	int r = mk_opts_parse(argc, argv, false, &o, err);
+	if (r == 1) {
+		char *h[] = { "help", "build", NULL };
+		mk_opts_free(&o);
+		return cmd_help(2, h);
+	}
+	if (r == -2 || (r == 0 && mk_opts_validate(&o, err) < 0)) {
+		mk_opts_free(&o);
+		return usage_error(err, "build ");
+	}
+	if (r < 0) {
+		mk_opts_free(&o);
+		return die(MK_EXIT_FAIL, "%s", err);
+	}
+	o.arch = arch_normalize(o.arch ? o.arch : arch_host());
+	enum app_kind kind;
+	if (build_detect(o.app, &kind, err) < 0) {
+		rc = die(MK_EXIT_FAIL, "%s", err);
+		goto out;
+	}
+	name = build_app_name(o.app, kind);
+	if (!o.out)
+		o.out = name;
+	if (check_output_dir(o.out, err) < 0) {
+		rc = die(MK_EXIT_FAIL, "%s", err);
+		goto out;
+	}
+	double t0 = util_now();
+	if (!o.quiet)
+		fprintf(stderr, "mkimage: build   %s `%s` for linux/%s\n", build_kind_name(kind),
+		        o.app, o.arch);
+	struct build_opts bo = { .app = o.app, .arch = o.arch, .cache_dir = o.cache_dir,
+	                         .out = o.out, .quiet = o.quiet };
+	if (build_app(&bo, NULL, err) < 0) {
+		rc = die(MK_EXIT_FAIL, "%s", err);
+		goto out;
+	}
+	struct stat st;
+	if (!o.quiet && stat(o.out, &st) == 0)
+		fprintf(stderr, "mkimage: done    %s: %s static linux/%s (%.2f s)\n", o.out,
+		        util_human_size((uint64_t)st.st_size, sz, sizeof(sz)), o.arch,
+		        util_now() - t0);
+	rc = MK_EXIT_OK;
+out:
+	free(name);
+	mk_opts_free(&o);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		char *h[] = { "help", NULL };
+		cmd_help(1, h);
+		return MK_EXIT_USAGE;
+	}
+	const char *c = argv[1];
+	if (!strcmp(c, "--version") || !strcmp(c, "-V")) {
+		printf("mkimage %s (minbase)\n", MINBASE_VERSION);
+		return MK_EXIT_OK;
+	}
+	if (!strcmp(c, "--help") || !strcmp(c, "-h")) {
+		char *h[] = { "help", NULL };
+		return cmd_help(1, h);
+	}
+	if (!strcmp(c, "help"))
+		return cmd_help(argc - 1, argv + 1);
+	if (!strcmp(c, "build"))
+		return cmd_build(argc - 1, argv + 1);
+	if (!strcmp(c, "inspect"))
+		return cmd_inspect(argc - 1, argv + 1);
+	if (!strcmp(c, "policy")) {
+		if (!cmd_policy)
+			return die(MK_EXIT_FAIL, "`policy` is not built into this mkimage yet");
+		return cmd_policy(argc - 1, argv + 1);
+	}
+	if (!strcmp(c, "push"))
+		return die(MK_EXIT_FAIL, "`push` is not built into this mkimage yet; use "
+		           "`skopeo copy oci-archive:IMAGE.tar docker://REGISTRY/NAME:TAG`");
+	if (c[0] != '-') {
+		char err[MB_ERRLEN];
+		snprintf(err, sizeof(err), "unknown command `%s`: use `--static APP`, `build`, "
+		         "`inspect`, `policy` or `help`", c);
+		return usage_error(err, "");
+	}
+	return cmd_image(argc, argv);
+}

@@ -1,0 +1,463 @@
+/* Option parsing for `mkimage --static APP ...` and `mkimage build APP ...`:
+ * getopt_long into struct mk_opts, then value checks.  Pure: no I/O beyond
+ * reading argv, so it is unit-tested on its own (tests/unit/test_builder_opts.c). */
+#include <ctype.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "builder.h"
+
+static void seterr(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void seterr(char *err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, MB_ERRLEN, fmt, ap);
+	va_end(ap);
+}
+
+enum {
+	O_STATIC = 's', O_OUT = 'o', O_TAG = 't', O_QUIET = 'q', O_HELP = 'h',
+	O_ENV = 'e', O_USER = 'u', O_WORKDIR = 'w', O_LABEL = 'l', O_PORT = 'p',
+	O_FORMAT = 256, O_ARCH, O_ENTRYPOINT, O_ADD, O_WRITABLE, O_CA, O_TZ,
+	O_HHTTP, O_HTCP, O_HEXEC, O_HINT, O_HTIMEOUT, O_HSTART, O_HRETRIES,
+	O_CAPS, O_POLICY, O_NOINIT, O_CACHE,
+};
+
+static const struct option image_longopts[] = {
+	{ "static", required_argument, NULL, O_STATIC },
+	{ "output", required_argument, NULL, O_OUT },
+	{ "tag", required_argument, NULL, O_TAG },
+	{ "format", required_argument, NULL, O_FORMAT },
+	{ "arch", required_argument, NULL, O_ARCH },
+	{ "port", required_argument, NULL, O_PORT },
+	{ "env", required_argument, NULL, O_ENV },
+	{ "label", required_argument, NULL, O_LABEL },
+	{ "user", required_argument, NULL, O_USER },
+	{ "workdir", required_argument, NULL, O_WORKDIR },
+	{ "entrypoint", required_argument, NULL, O_ENTRYPOINT },
+	{ "add", required_argument, NULL, O_ADD },
+	{ "writable", required_argument, NULL, O_WRITABLE },
+	{ "ca-file", required_argument, NULL, O_CA },
+	{ "tzdata", no_argument, NULL, O_TZ },
+	{ "health-http", required_argument, NULL, O_HHTTP },
+	{ "health-tcp", required_argument, NULL, O_HTCP },
+	{ "health-exec", required_argument, NULL, O_HEXEC },
+	{ "health-interval", required_argument, NULL, O_HINT },
+	{ "health-timeout", required_argument, NULL, O_HTIMEOUT },
+	{ "health-start-period", required_argument, NULL, O_HSTART },
+	{ "health-retries", required_argument, NULL, O_HRETRIES },
+	{ "caps", required_argument, NULL, O_CAPS },
+	{ "policy", required_argument, NULL, O_POLICY },
+	{ "no-init", no_argument, NULL, O_NOINIT },
+	{ "cache", required_argument, NULL, O_CACHE },
+	{ "quiet", no_argument, NULL, O_QUIET },
+	{ "help", no_argument, NULL, O_HELP },
+	{ NULL, 0, NULL, 0 },
+};
+static const char image_shortopts[] = ":s:o:t:p:e:l:u:w:qh";
+
+static const struct option build_longopts[] = {
+	{ "output", required_argument, NULL, O_OUT },
+	{ "arch", required_argument, NULL, O_ARCH },
+	{ "cache", required_argument, NULL, O_CACHE },
+	{ "quiet", no_argument, NULL, O_QUIET },
+	{ "help", no_argument, NULL, O_HELP },
+	{ NULL, 0, NULL, 0 },
+};
+static const char build_shortopts[] = ":o:qh";
+
+void mk_opts_init(struct mk_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->format = "docker";
+	o->user = "65532:65532";
+	o->workdir = "/app";
+	o->health.retries = -1;
+}
+
+static void free_list(char **l, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(l[i]);
+	free(l);
+}
+
+void mk_opts_free(struct mk_opts *o)
+{
+	free_list(o->ports, o->nports);
+	free_list(o->env, o->nenv);
+	free_list(o->labels, o->nlabels);
+	free_list(o->adds, o->nadds);
+	free_list(o->writable, o->nwritable);
+	free_list(o->args, o->nargs);
+	memset(o, 0, sizeof(*o));
+}
+
+/* Appends a copy of s, keeping the list NULL-terminated. */
+static int push(char ***l, size_t *n, const char *s)
+{
+	char **nl = realloc(*l, (*n + 2) * sizeof(*nl));
+	if (!nl)
+		return -1;
+	*l = nl;
+	if (!(nl[*n] = strdup(s)))
+		return -1;
+	nl[++*n] = NULL;
+	return 0;
+}
+
+/* Does option token a (as written on the command line) take the next word
+ * as its value?  Used to find the `--` that starts the service's args. */
+static bool takes_value(const char *a, const struct option *lo, const char *so)
+{
+	if (a[0] != '-' || a[1] == '\0')
+		return false;
+	if (a[1] == '-') {
+		const char *name = a + 2;
+		if (strchr(name, '='))
+			return false;
+		size_t len = strlen(name), hits = 0;
+		const struct option *found = NULL;
+		for (const struct option *p = lo; p->name; p++) {
+			if (strcmp(p->name, name) == 0)
+				return p->has_arg == required_argument;
+			if (strncmp(p->name, name, len) == 0) {
+				found = p;
+				hits++;
+			}
+		}
+		return hits == 1 && found->has_arg == required_argument;
+	}
+	/* A cluster of short options: the value is the next word only when
+	 * the option that takes it ends the cluster. */
+	for (const char *c = a + 1; *c; c++) {
+		const char *p = strchr(so + 1, *c);
+		if (p && p[1] == ':')
+			return c[1] == '\0';
+	}
+	return false;
+}
+
+int mk_opts_parse(int argc, char **argv, bool image, struct mk_opts *o, char *err)
+{
+	const struct option *lo = image ? image_longopts : build_longopts;
+	const char *so = image ? image_shortopts : build_shortopts;
+
+	/* Everything after the first `--` that is not an option's value goes
+	 * to the service, untouched by getopt's permutation. */
+	int sep = argc;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			sep = i;
+			break;
+		}
+		if (takes_value(argv[i], lo, so))
+			i++;
+	}
+	if (sep < argc && !image) {
+		seterr(err, "`mkimage build` takes no service arguments after `--`");
+		return -2;
+	}
+	for (int i = sep + 1; i < argc; i++)
+		if (push(&o->args, &o->nargs, argv[i]) < 0)
+			goto oom;
+
+	opterr = 0;
+	optind = 0; /* 0: full re-initialisation of glibc's getopt */
+	int c, r;
+	while ((c = getopt_long(sep, argv, so, lo, NULL)) != -1) {
+		r = 0;
+		switch (c) {
+		case O_STATIC: o->app = optarg; break;
+		case O_OUT: o->out = optarg; break;
+		case O_TAG: o->tag = optarg; break;
+		case O_FORMAT: o->format = optarg; break;
+		case O_ARCH: o->arch = optarg; break;
+		case O_PORT: r = push(&o->ports, &o->nports, optarg); break;
+		case O_ENV: r = push(&o->env, &o->nenv, optarg); break;
+		case O_LABEL: r = push(&o->labels, &o->nlabels, optarg); break;
+		case O_USER: o->user = optarg; break;
+		case O_WORKDIR: o->workdir = optarg; break;
+		case O_ENTRYPOINT: o->entrypoint = optarg; break;
+		case O_ADD: r = push(&o->adds, &o->nadds, optarg); break;
+		case O_WRITABLE: r = push(&o->writable, &o->nwritable, optarg); break;
+		case O_CA: o->ca_file = optarg; break;
+		case O_TZ: o->tzdata = true; break;
+		case O_HHTTP: o->health.http = optarg; break;
+		case O_HTCP: o->health.tcp = optarg; break;
+		case O_HEXEC: o->health.exec = optarg; break;
+		case O_HINT: o->health.interval = optarg; break;
+		case O_HTIMEOUT: o->health.timeout = optarg; break;
+		case O_HSTART: o->health.start_period = optarg; break;
+		case O_HRETRIES: {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end || v < 0 || v > 1000) {
+				seterr(err, "invalid --health-retries `%s`: give a number from 0 to 1000",
+				       optarg);
+				return -2;
+			}
+			o->health.retries = (int)v;
+			break;
+		}
+		case O_CAPS: o->caps = optarg; o->caps_set = true; break;
+		case O_POLICY: o->policy = optarg; break;
+		case O_NOINIT: o->no_init = true; break;
+		case O_CACHE: o->cache_dir = optarg; break;
+		case O_QUIET: o->quiet = true; break;
+		case O_HELP: return 1;
+		case ':':
+			if (optopt)
+				seterr(err, "option `-%c` needs a value", optopt);
+			else
+				seterr(err, "option `%s` needs a value", argv[optind - 1]);
+			return -2;
+		default:
+			if (optopt)
+				seterr(err, "unknown option `-%c`", optopt);
+			else
+				seterr(err, "unknown option `%s`", argv[optind - 1]);
+			return -2;
+		}
+		if (r < 0)
+			goto oom;
+	}
+	/* Positional words: `build APP`, or APP for the image when --static
+	 * was not spelled out. */
+	for (int i = optind; i < sep; i++) {
+		if (!o->app) {
+			o->app = argv[i];
+			continue;
+		}
+		seterr(err, "unexpected argument `%s`%s", argv[i],
+		       image ? " (service arguments go after `--`)" : "");
+		return -2;
+	}
+	if (!o->app) {
+		seterr(err, image ? "no service given: `mkimage --static APP -o OUT.tar`"
+		                  : "no app given: `mkimage build APP -o BINARY`");
+		return -2;
+	}
+	return 0;
+oom:
+	seterr(err, "out of memory");
+	return -1;
+}
+
+int64_t mk_parse_duration(const char *s)
+{
+	if (!s || !*s)
+		return -1;
+	const char *p = s;
+	int64_t total = 0;
+	bool any = false;
+	while (*p) {
+		if (!isdigit((unsigned char)*p))
+			return -1;
+		char *end;
+		unsigned long long v = strtoull(p, &end, 10);
+		if (v > 1000000000ULL)
+			return -1;
+		int64_t unit;
+		if (*end == '\0' && !any)
+			unit = 1000000000LL; /* plain seconds */
+		else if (strncmp(end, "ms", 2) == 0) {
+			unit = 1000000LL;
+			end += 2;
+		} else if (*end == 's') {
+			unit = 1000000000LL;
+			end++;
+		} else if (*end == 'm') {
+			unit = 60 * 1000000000LL;
+			end++;
+		} else if (*end == 'h') {
+			unit = 3600 * 1000000000LL;
+			end++;
+		} else
+			return -1;
+		if ((int64_t)v > INT64_MAX / unit - total / unit)
+			return -1;
+		total += (int64_t)v * unit;
+		any = true;
+		p = end;
+	}
+	return total;
+}
+
+/* "UID:GID", both decimal. */
+static bool numeric_user(const char *u)
+{
+	const char *colon = strchr(u, ':');
+	if (!colon || colon == u || !colon[1])
+		return false;
+	for (const char *p = u; *p; p++)
+		if (p != colon && !isdigit((unsigned char)*p))
+			return false;
+	return strtoul(u, NULL, 10) <= 0x7fffffffUL && strtoul(colon + 1, NULL, 10) <= 0x7fffffffUL;
+}
+
+static bool valid_port(const char *p)
+{
+	char *end;
+	long n = strtol(p, &end, 10);
+	if (end == p || n < 1 || n > 65535)
+		return false;
+	return *end == '\0' || !strcmp(end, "/tcp") || !strcmp(end, "/udp") || !strcmp(end, "/sctp");
+}
+
+/* A path inside the image: absolute, no `..` component, no empty name. */
+static bool valid_image_path(const char *p)
+{
+	if (p[0] != '/')
+		return false;
+	for (const char *c = p; *c;) {
+		while (*c == '/')
+			c++;
+		size_t l = strcspn(c, "/");
+		if (l == 2 && c[0] == '.' && c[1] == '.')
+			return false;
+		c += l;
+	}
+	return true;
+}
+
+/* "name[:tag]" in the reference grammar's spirit: lowercase name parts. */
+static bool valid_tag(const char *t)
+{
+	size_t len = strlen(t);
+	if (len == 0 || len > 255)
+		return false;
+	const char *colon = strrchr(t, ':');
+	const char *slash = strrchr(t, '/');
+	if (colon && slash && colon < slash)
+		colon = NULL; /* a registry port, not a tag */
+	for (const char *p = t; *p && (!colon || p < colon); p++)
+		if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) ||
+		      strchr("._-/:", *p)))
+			return false;
+	if (colon) {
+		const char *tag = colon + 1;
+		if (!*tag || strlen(tag) > 128)
+			return false;
+		for (const char *p = tag; *p; p++)
+			if (!(isalnum((unsigned char)*p) || strchr("._-", *p)))
+				return false;
+	}
+	return t[0] != '/' && t[0] != ':' && t[0] != '-' && t[0] != '.';
+}
+
+int mk_opts_validate(const struct mk_opts *o, char *err)
+{
+	if (o->format && strcmp(o->format, "docker") && strcmp(o->format, "oci")) {
+		seterr(err, "invalid --format `%s`: use `docker` (one tar for docker load and "
+		       "OCI tools) or `oci` (an OCI layout directory)", o->format);
+		return -2;
+	}
+	if (o->arch && !arch_normalize(o->arch)) {
+		seterr(err, "invalid --arch `%s`: use amd64 or arm64", o->arch);
+		return -2;
+	}
+	if (o->tag && !valid_tag(o->tag)) {
+		seterr(err, "invalid --tag `%s`: use NAME[:TAG] with a lowercase name", o->tag);
+		return -2;
+	}
+	if (o->user && !numeric_user(o->user)) {
+		seterr(err, "invalid --user `%s`: give numeric UID:GID (Kubernetes runAsNonRoot "
+		       "rejects names), e.g. 65532:65532", o->user);
+		return -2;
+	}
+	for (size_t i = 0; i < o->nports; i++)
+		if (!valid_port(o->ports[i])) {
+			seterr(err, "invalid --port `%s`: use N, N/tcp or N/udp with N in 1..65535",
+			       o->ports[i]);
+			return -2;
+		}
+	for (size_t i = 0; i < o->nenv; i++) {
+		const char *eq = strchr(o->env[i], '=');
+		if (!eq || eq == o->env[i]) {
+			seterr(err, "invalid --env `%s`: use KEY=VALUE", o->env[i]);
+			return -2;
+		}
+	}
+	for (size_t i = 0; i < o->nlabels; i++) {
+		const char *eq = strchr(o->labels[i], '=');
+		if (!eq || eq == o->labels[i]) {
+			seterr(err, "invalid --label `%s`: use KEY=VALUE", o->labels[i]);
+			return -2;
+		}
+	}
+	if (o->workdir && !valid_image_path(o->workdir)) {
+		seterr(err, "invalid --workdir `%s`: use an absolute path without `..`", o->workdir);
+		return -2;
+	}
+	for (size_t i = 0; i < o->nwritable; i++)
+		if (!valid_image_path(o->writable[i]) || !strcmp(o->writable[i], "/")) {
+			seterr(err, "invalid --writable `%s`: use an absolute directory path inside the "
+			       "image, without `..`", o->writable[i]);
+			return -2;
+		}
+	for (size_t i = 0; i < o->nadds; i++) {
+		const char *colon = strrchr(o->adds[i], ':');
+		if (!colon || colon == o->adds[i] || !colon[1]) {
+			seterr(err, "invalid --add `%s`: use SRC:DST (DST absolute, or relative to /app)",
+			       o->adds[i]);
+			return -2;
+		}
+		const char *dst = colon + 1;
+		char buf[4096];
+		snprintf(buf, sizeof(buf), "%s%s", dst[0] == '/' ? "" : "/app/", dst);
+		if (!valid_image_path(buf)) {
+			seterr(err, "invalid --add `%s`: the destination `%s` must stay inside the "
+			       "image (no `..`)", o->adds[i], dst);
+			return -2;
+		}
+	}
+	if (o->entrypoint && !*o->entrypoint) {
+		seterr(err, "invalid --entrypoint ``: give a program path");
+		return -2;
+	}
+	const char *durs[][2] = { { "--health-interval", o->health.interval },
+	                          { "--health-timeout", o->health.timeout },
+	                          { "--health-start-period", o->health.start_period } };
+	for (size_t i = 0; i < 3; i++)
+		if (durs[i][1] && mk_parse_duration(durs[i][1]) < 0) {
+			seterr(err, "invalid %s `%s`: use a duration such as 30s, 500ms, 1m30s or "
+			       "plain seconds", durs[i][0], durs[i][1]);
+			return -2;
+		}
+	int nprobes = !!o->health.http + !!o->health.tcp + !!o->health.exec;
+	if (nprobes > 1) {
+		seterr(err, "give only one of --health-http, --health-tcp and --health-exec");
+		return -2;
+	}
+	if (!nprobes && (o->health.interval || o->health.timeout || o->health.start_period ||
+	                 o->health.retries >= 0)) {
+		seterr(err, "health timing options need a probe: add --health-http, --health-tcp "
+		       "or --health-exec");
+		return -2;
+	}
+	if (o->health.http && strncmp(o->health.http, "http://", 7) != 0) {
+		seterr(err, "invalid --health-http `%s`: use an http:// URL, e.g. "
+		       "http://127.0.0.1:8080/health", o->health.http);
+		return -2;
+	}
+	if (o->health.tcp && !strrchr(o->health.tcp, ':')) {
+		seterr(err, "invalid --health-tcp `%s`: use HOST:PORT", o->health.tcp);
+		return -2;
+	}
+	if (o->no_init) {
+		const char *need = nprobes ? "health probes" : o->caps_set ? "--caps" :
+		                   o->policy ? "--policy" : NULL;
+		if (need) {
+			seterr(err, "%s cannot work with --no-init: the init applies them "
+			       "inside the container", need);
+			return -2;
+		}
+	}
+	return 0;
+}

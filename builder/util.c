@@ -1,0 +1,129 @@
+/* Small helpers of the builder: where mkimage lives, time, sizes,
+ * directories, and running a tool (go, musl-gcc, make) with extra env. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "builder.h"
+
+extern char **environ;
+
+char *util_self_dir(void)
+{
+	char buf[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	return strdup(dirname(buf));
+}
+
+double util_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+const char *util_human_size(uint64_t n, char *buf, size_t len)
+{
+	if (n < 1024)
+		snprintf(buf, len, "%llu B", (unsigned long long)n);
+	else if (n < 1024 * 1024)
+		snprintf(buf, len, "%.1f KiB", (double)n / 1024);
+	else
+		snprintf(buf, len, "%.1f MiB", (double)n / (1024 * 1024));
+	return buf;
+}
+
+int util_mkdir_p(const char *path, bool private_leaf, char *err)
+{
+	char buf[PATH_MAX];
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
+		snprintf(err, MB_ERRLEN, "path too long: `%s`", path);
+		return -1;
+	}
+	for (char *p = buf + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char saved = *p;
+		*p = '\0';
+		mode_t mode = (saved == '\0' && private_leaf) ? 0700 : 0755;
+		if (mkdir(buf, mode) < 0 && errno != EEXIST) {
+			snprintf(err, MB_ERRLEN, "cannot create directory `%.400s`: %s", buf,
+			         strerror(errno));
+			return -1;
+		}
+		if (saved == '\0')
+			break;
+		*p = saved;
+	}
+	struct stat st;
+	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, MB_ERRLEN, "`%s` is not a directory", path);
+		return -1;
+	}
+	return 0;
+}
+
+int util_run(char *const argv[], char *const envp_add[], const char *dir, char *err)
+{
+	pid_t pid = fork();
+	if (pid < 0) {
+		snprintf(err, MB_ERRLEN, "cannot run `%s`: fork: %s", argv[0], strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		if (envp_add)
+			for (size_t i = 0; envp_add[i]; i++)
+				putenv(envp_add[i]);
+		if (dir && chdir(dir) < 0) {
+			fprintf(stderr, "mkimage: cannot enter `%s`: %s\n", dir, strerror(errno));
+			_exit(127);
+		}
+		/* Tools' stdout goes to our stderr: mkimage's stdout stays clean. */
+		dup2(STDERR_FILENO, STDOUT_FILENO);
+		execvp(argv[0], argv);
+		fprintf(stderr, "mkimage: cannot run `%s`: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	int st;
+	while (waitpid(pid, &st, 0) < 0) {
+		if (errno != EINTR) {
+			snprintf(err, MB_ERRLEN, "cannot wait for `%s`: %s", argv[0], strerror(errno));
+			return -1;
+		}
+	}
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	return 128 + WTERMSIG(st);
+}
+
+bool util_have_program(const char *prog)
+{
+	if (strchr(prog, '/'))
+		return access(prog, X_OK) == 0;
+	const char *path = getenv("PATH");
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	char buf[PATH_MAX];
+	for (const char *p = path; *p;) {
+		size_t l = strcspn(p, ":");
+		if (l > 0 && snprintf(buf, sizeof(buf), "%.*s/%s", (int)l, p, prog) < (int)sizeof(buf) &&
+		    access(buf, X_OK) == 0)
+			return true;
+		p += l;
+		if (*p == ':')
+			p++;
+	}
+	return false;
+}
