@@ -326,6 +326,14 @@ static int inspect_buf(const char *path, char *raw, size_t size,
 		seterr(err, "`%s` is a corrupt ELF file: unknown type %u", path, (unsigned)eh.e_type);
 		goto out;
 	}
+	/* Bounds first, from the header itself: libelf refuses a truncated
+	 * table with a generic error, we say what is wrong. */
+	if (eh.e_phnum > 0 && eh.e_phnum != PN_XNUM &&
+	    (eh.e_phoff > size || (uint64_t)eh.e_phnum * eh.e_phentsize > size - eh.e_phoff)) {
+		seterr(err, "`%s` is a truncated or corrupt ELF file: its program headers lie "
+		       "past the end of the file (%zu bytes)", path, size);
+		goto out;
+	}
 	if (elf_getphdrnum(e, &phnum) != 0 || phnum == 0) {
 		seterr(err, "`%s` is a corrupt ELF file: no program headers, so it cannot be run",
 		       path);
