@@ -4,10 +4,12 @@
  *   kill SIG               kill itself with SIG
  *   sigwait COUNT          print "ready", then "signal N" for each of COUNT signals
  *   group N SIG            fork N-1 group members; each prints "got SIG" when SIG arrives
- *   orphans N              make N orphans, wait until the init reaped them,
- *                          print "left K" (processes other than us and PID 1)
+ *   orphans N [MS]         make N orphans, wait (MS, 10 s by default) until they are
+ *                          reaped, print "made N left K" (K = processes other
+ *                          than us and our ancestors); exit 0 when K is 0
  *   sigmask                print SigBlk/SigIgn of /proc/self/status
- *   status                 print Uid, Gid, Groups, Cap*, NoNewPrivs, Seccomp
+ *   status [PID]           print Uid, Gid, Groups, Cap*, NoNewPrivs, Seccomp
+ *   ids                    print pid, ppid and process group
  *   syscall NAME...        try mount/unshare/ptrace/chroot/setuid0/getpid; print errno
  *   httpserver PORT PLAN   serve GET on 127.0.0.1:PORT; PLAN "200x2,slowx1,500":
  *                          each request takes the next reply, the last one repeats
@@ -95,23 +97,46 @@ static int do_group(int n, int sig)
 	return 0;
 }
 
+static int ppid_of(int pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	FILE *f = fopen(path, "re");
+	int ppid = -1;
+	if (!f)
+		return -1;
+	if (fgets(buf, sizeof buf, f)) {
+		char *rp = strrchr(buf, ')');
+		if (rp)
+			sscanf(rp + 2, "%*c %d", &ppid);
+	}
+	fclose(f);
+	return ppid;
+}
+
+/* Processes other than us and our ancestors (the init and whatever runs it). */
 static int count_others(void)
 {
+	int anc[32], na = 0;
+	for (int p = getpid(); p > 0 && na < 32; p = ppid_of(p))
+		anc[na++] = p;
 	DIR *d = opendir("/proc");
 	struct dirent *e;
 	int n = 0;
 	if (!d)
 		return -1;
 	while ((e = readdir(d))) {
-		int pid = atoi(e->d_name);
-		if (pid > 1 && pid != getpid())
+		int pid = atoi(e->d_name), mine = 0;
+		for (int i = 0; i < na; i++)
+			mine |= anc[i] == pid;
+		if (pid > 0 && !mine)
 			n++;
 	}
 	closedir(d);
 	return n;
 }
 
-static int do_orphans(int n)
+static int do_orphans(int n, int wait_ms)
 {
 	pid_t mid = fork();
 	if (mid == 0) {
@@ -131,7 +156,7 @@ static int do_orphans(int n)
 	int st;
 	waitpid(mid, &st, 0);
 	int left = -1;
-	for (int i = 0; i < 500; i++) { /* at most 10 s */
+	for (int i = 0; i <= wait_ms / 20; i++) {
 		left = count_others();
 		if (left == 0)
 			break;
@@ -141,9 +166,11 @@ static int do_orphans(int n)
 	return left == 0 && WIFEXITED(st) && !WEXITSTATUS(st) ? 0 : 1;
 }
 
-static int print_status(const char *const *keys)
+static int print_status(const char *const *keys, const char *pid)
 {
-	FILE *f = fopen("/proc/self/status", "re");
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%s/status", pid ? pid : "self");
+	FILE *f = fopen(path, "re");
 	char line[512];
 	if (!f)
 		return 1;
@@ -276,11 +303,11 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "group") && argc > 3)
 		return do_group(a, atoi(argv[3]));
 	if (!strcmp(cmd, "orphans"))
-		return do_orphans(a);
+		return do_orphans(a, argc > 3 ? atoi(argv[3]) : 10000);
 	if (!strcmp(cmd, "sigmask"))
-		return print_status(mask_keys);
+		return print_status(mask_keys, NULL);
 	if (!strcmp(cmd, "status"))
-		return print_status(status_keys);
+		return print_status(status_keys, argc > 2 ? argv[2] : NULL);
 	if (!strcmp(cmd, "syscall")) {
 		for (int i = 2; i < argc; i++)
 			do_syscall(argv[i]);
@@ -290,6 +317,10 @@ int main(int argc, char **argv)
 		return do_httpserver(a, argv[3]);
 	if (!strcmp(cmd, "tcpserver"))
 		return do_tcpserver(a);
+	if (!strcmp(cmd, "ids")) {
+		out("pid %d ppid %d pgid %d\n", (int)getpid(), (int)getppid(), (int)getpgrp());
+		return 0;
+	}
 	if (!strcmp(cmd, "sleep")) {
 		msleep(a);
 		return 0;
