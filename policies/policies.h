@@ -1,0 +1,108 @@
+/* policies: seccomp and capability policies in Docker/OCI seccomp JSON,
+ * compiled with libseccomp into the "seccomp file format v1" that
+ * minbase-init loads, exported as flat Docker/OCI JSON, summarised, and
+ * learned from a real run (ptrace).
+ *
+ * Knows nothing of images or tar.  Library code: never prints, never exits;
+ * fallible calls return a negative value and write a lowercase message
+ * naming the object into err (MB_ERRLEN bytes). */
+#ifndef MINBASE_POLICIES_H
+#define MINBASE_POLICIES_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#ifndef MB_ERRLEN
+#define MB_ERRLEN 512
+#endif
+
+/* ---- seccomp file format v1 (contract, little-endian) --------------------
+ * 0 magic "MBSECCMP", 8 version=1, 12 audit arch, 16 n (1..4096), 20 flags=0,
+ * 24 struct sock_filter[n], 24+8n crc32 (zlib) of bytes [0, 24+8n). */
+#define POLICY_FILE_MAGIC   "MBSECCMP"
+#define POLICY_FILE_VERSION 1u
+#define POLICY_FILE_HDR     24u
+#define POLICY_MAX_INSNS    4096u
+
+/* Where shipped policies live: $MINBASE_POLICY_DIR, else
+ * dirname(/proc/self/exe)/../share/minbase/policies. */
+int policy_dir(char *buf, size_t len, char *err);
+/* A shipped name is a bare word ("default", "service", "strict"; no '/',
+ * no ".json"); anything else is a path. */
+bool policy_is_name(const char *name_or_path);
+/* Resolve a name or path to the JSON file path (buf). */
+int policy_resolve(const char *name_or_path, char *buf, size_t len, char *err);
+
+/* A parsed, validated policy (Docker seccomp JSON + minbase extension). */
+struct policy;
+
+int policy_load(const char *name_or_path, struct policy **out, char *err);
+/* Parse from memory; origin names the source in messages. */
+int policy_parse(const char *json, size_t len, const char *origin,
+                 struct policy **out, char *err);
+void policy_free(struct policy *p);
+
+/* Kept capabilities named by the policy ("minbase": {"caps": [...]}),
+ * comma-separated, malloc'd, or NULL when it names none. */
+const char *policy_caps(const struct policy *p);
+
+/* Target architectures: "x86_64"/"amd64" or "aarch64"/"arm64". */
+int policy_arch_audit(const char *arch, uint32_t *audit, char *err);
+/* The host's architecture name ("x86_64" or "aarch64"). */
+const char *policy_host_arch(void);
+
+enum policy_optimize { POLICY_OPT_LINEAR = 1, POLICY_OPT_TREE = 2 };
+
+struct policy_compile_opts {
+	const char *arch;       /* NULL = host */
+	const char *caps;       /* NULL = the policy's own caps; "" = none */
+	int optimize;           /* POLICY_OPT_TREE (default when 0) or _LINEAR */
+	bool no_enosys;         /* leave out the ENOSYS pre-filter (bench only) */
+};
+
+/* Compile into the file format v1; *out is malloc'd. */
+int policy_compile(const struct policy *p, const struct policy_compile_opts *o,
+                   unsigned char **out, size_t *out_len, char *err);
+
+/* Contract: compile a shipped name or a JSON path for arch with a kept
+ * capability list (comma-separated or NULL = the policy's own) into file
+ * format v1.  A shipped name with no caps uses the precompiled
+ * NAME.ARCH.bpf when it is present and valid. */
+int policy_build_bpf(const char *name_or_path, const char *arch,
+                     const char *caps, unsigned char **out, size_t *out_len,
+                     char *err);
+/* Contract: the capabilities a policy names, malloc'd comma list or NULL. */
+int policy_read_caps(const char *name_or_path, char **caps, char *err);
+
+/* Validate a file format v1 image; on success *insns points into buf. */
+int policy_file_check(const unsigned char *buf, size_t len, uint32_t *audit,
+                      const void **insns, uint32_t *n_insns, char *err);
+
+/* Flat JSON for `docker run --security-opt seccomp=FILE` ("docker") or
+ * an OCI runtime-spec linux.seccomp object ("oci"): includes/excludes
+ * resolved for arch and caps.  *out is a malloc'd NUL-terminated string. */
+int policy_export(const struct policy *p, const char *format,
+                  const char *arch, const char *caps, char **out, char *err);
+
+/* A human summary (counts, default action, what it allows that `deny`
+ * (normally the shipped `default`) would deny); malloc'd text. */
+int policy_summary(const struct policy *p, const struct policy *deny,
+                   const char *arch, const char *caps, char **out, char *err);
+
+/* Run argv under ptrace, following every thread and child, and record the
+ * syscalls made after the first execve.  On success *json is a malloc'd
+ * allowlist policy and *status the program's wait status. */
+struct policy_learn_result {
+	char *json;
+	int status;
+	unsigned n_syscalls;
+};
+int policy_learn(char *const argv[], struct policy_learn_result *r, char *err);
+
+/* Write data to path through a temporary file in the same directory and
+ * rename(): no half-written output on failure. */
+int policy_write_file(const char *path, const void *data, size_t len,
+                      int mode, char *err);
+
+#endif

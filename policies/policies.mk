@@ -1,0 +1,43 @@
+# policies/: seccomp policies (Docker/OCI JSON) and their compiler to the
+# seccomp file format v1 (libseccomp), exporter, summary and learner.
+POLICIES_SRCS := policies/policy_parse.c policies/policy_compile.c \
+                 policies/policy_export.c policies/policy_summary.c \
+                 policies/policy_learn.c
+HOST_LIBS += -lseccomp -ljansson -lz
+
+SHIPPED_POLICIES := default service strict
+POLICY_SHARE     := $(BUILD)/share/minbase/policies
+POLICY_DATA      := $(foreach p,$(SHIPPED_POLICIES),$(POLICY_SHARE)/$(p).json \
+                      $(POLICY_SHARE)/$(p).x86_64.bpf)
+
+$(POLICY_SHARE)/%.json: policies/%.json
+	@mkdir -p $(@D)
+	cp $< $@
+
+# Precompiled for the host: an image can select a shipped policy by name
+# without compiling anything.
+$(POLICY_SHARE)/%.x86_64.bpf: policies/%.json $(BUILD)/bin/mkimage
+	@mkdir -p $(@D)
+	MINBASE_POLICY_DIR=policies $(BUILD)/bin/mkimage policy compile $< -o $@ --arch x86_64
+
+# Moby's own default profile (Apache-2.0), as shipped for the Docker Engine
+# Debian has (20.10.24), taken from Debian's golang-github-docker-docker-dev
+# package and checked against a pinned sha256.  Used by tests and the bench.
+MOBY_PROFILE := $(BUILD)/tests/fixtures/moby-default.json
+$(MOBY_PROFILE): policies/fetch-moby-profile
+	policies/fetch-moby-profile $@
+
+TEST_SUPPORT_EXTRA += $(POLICY_DATA) $(MOBY_PROFILE)
+INSTALL_EXTRA += $(MAKE) --no-print-directory policies && \
+	install -d $(DESTDIR)$(PREFIX)/share/minbase/policies && \
+	install -m 0644 $(POLICY_DATA) $(DESTDIR)$(PREFIX)/share/minbase/policies/;
+CLEAN_EXTRA += $(POLICY_SHARE)
+
+policies: $(POLICY_DATA)
+.PHONY: policies
+
+UNIT_TESTS += test_policies
+test_policies_SRCS := $(POLICIES_SRCS)
+test_policies_LIBS := -lseccomp -ljansson -lz
+
+BENCHES += policies
