@@ -136,7 +136,7 @@ int sys_bound_has(int cap);              /* 1, 0, or -1 */
 int sys_eff_has(int cap);                /* CAP in the effective set? */
 int sys_keepcaps(int on);                /* prctl(PR_SET_KEEPCAPS) */
 int sys_setgroups(size_t n, const gid_t *g);
-int sys_groups_equal(size_t n, const gid_t *g); /* current list == g? */
+int sys_groups_equal(size_t n, const gid_t *g, gid_t primary); /* same set? */
 int sys_setresgid(gid_t g);
 int sys_setresuid(uid_t u);
 uid_t sys_geteuid(void);

@@ -255,7 +255,8 @@ int privs_apply(const struct privs_cfg *p, char *err)
 		/* 3-5. Groups before gid before uid: each needs the privilege
 		 * the next one gives away.  A nonroot init asked for its own
 		 * groups has nothing to change and no right to call setgroups. */
-		if (!sys_groups_equal(p->ngroups, p->groups) && sys_setgroups(p->ngroups, p->groups) < 0)
+		if ((sys_eff_has(CAP_SETGID) == 1 || !sys_groups_equal(p->ngroups, p->groups, p->gid)) &&
+		    sys_setgroups(p->ngroups, p->groups) < 0)
 			return step_fail(err, "set supplementary groups", -1);
 		if (sys_setresgid(p->gid) < 0) {
 			char what[64];

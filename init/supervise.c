@@ -40,8 +40,10 @@ struct sup {
 	int probe_timed_out;
 };
 
-/* Runs in the forked child: become the service. */
-static void child_exec(struct sup *s, int errfd)
+/* Runs in the forked child: become the service.  GOFD (or -1) is closed by
+ * the init once it has dropped its own privileges: the service never runs
+ * next to a still-privileged init. */
+static void child_exec(struct sup *s, int errfd, int gofd)
 {
 	char msg[INIT_ERRLEN + 1];
 	int code = 1;
@@ -62,6 +64,11 @@ static void child_exec(struct sup *s, int errfd)
 
 	if (privs_apply(&s->cfg->privs, msg + 1) < 0)
 		goto fail;
+	if (gofd >= 0) {
+		char c;
+		while (read(gofd, &c, 1) < 0 && errno == EINTR)
+			;
+	}
 	execvp(s->cfg->argv[0], s->cfg->argv);
 	code = errno == ENOENT ? 127 : 126;
 	snprintf(msg + 1, INIT_ERRLEN, "cannot run `%s`: %s", s->cfg->argv[0], strerror(errno));
@@ -70,45 +77,6 @@ fail:
 	ssize_t w = write(errfd, msg, 1 + strlen(msg + 1));
 	(void)w;
 	_exit(code);
-}
-
-/* Fork the service; returns 0, or the exit code to leave with when it could
- * not be started (the message is already logged). */
-static int spawn(struct sup *s)
-{
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0) {
-		init_log(LOG_ERROR, "cannot create a pipe: %s", strerror(errno));
-		return 1;
-	}
-	pid_t pid = fork();
-	if (pid < 0) {
-		init_log(LOG_ERROR, "cannot fork: %s", strerror(errno));
-		return 1;
-	}
-	if (pid == 0) {
-		close(p[0]);
-		child_exec(s, p[1]);
-	}
-	close(p[1]);
-	/* The pipe closes on a successful execve: EOF means the service runs. */
-	char msg[INIT_ERRLEN + 2];
-	ssize_t n;
-	do
-		n = read(p[0], msg, sizeof msg - 1);
-	while (n < 0 && errno == EINTR);
-	close(p[0]);
-	if (n > 0) {
-		int st;
-		msg[n] = 0;
-		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-			;
-		init_log(LOG_ERROR, "%s", msg + 1);
-		return (unsigned char)msg[0];
-	}
-	s->child = pid;
-	init_log(LOG_INFO, "Spawned child process '%s' with pid '%d'", s->cfg->argv[0], (int)pid);
-	return 0;
 }
 
 /* After the service runs the init keeps only what supervising needs: the
@@ -129,6 +97,54 @@ static void drop_own_privs(struct sup *s)
 	/* A credential change clears the parent-death signal: set it again. */
 	if (s->cfg->pdeath_signal)
 		prctl(PR_SET_PDEATHSIG, (unsigned long)s->cfg->pdeath_signal, 0, 0, 0);
+}
+
+/* Fork the service; returns 0, or the exit code to leave with when it could
+ * not be started (the message is already logged). */
+static int spawn(struct sup *s)
+{
+	const struct privs_cfg *pc = &s->cfg->privs;
+	int p[2], go[2] = { -1, -1 };
+	int harden = pc->change_user || pc->drop_caps || pc->filter;
+	if (pipe2(p, O_CLOEXEC) < 0 || (harden && pipe2(go, O_CLOEXEC) < 0)) {
+		init_log(LOG_ERROR, "cannot create a pipe: %s", strerror(errno));
+		return 1;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		init_log(LOG_ERROR, "cannot fork: %s", strerror(errno));
+		return 1;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		if (go[1] >= 0)
+			close(go[1]);
+		child_exec(s, p[1], go[0]);
+	}
+	close(p[1]);
+	if (harden) {
+		close(go[0]);
+		drop_own_privs(s);
+		close(go[1]); /* EOF: the child may exec */
+	}
+	/* The pipe closes on a successful execve: EOF means the service runs. */
+	char msg[INIT_ERRLEN + 2];
+	ssize_t n;
+	do
+		n = read(p[0], msg, sizeof msg - 1);
+	while (n < 0 && errno == EINTR);
+	close(p[0]);
+	if (n > 0) {
+		int st;
+		msg[n] = 0;
+		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+			;
+		init_log(LOG_ERROR, "%s", msg + 1);
+		return (unsigned char)msg[0];
+	}
+	s->child = pid;
+	init_log(LOG_INFO, "Spawned child process '%s' with pid '%d'", s->cfg->argv[0], (int)pid);
+	return 0;
 }
 
 static void publish(struct sup *s, const char *detail)
@@ -287,7 +303,6 @@ int supervise_run(struct init_cfg *cfg)
 	int rc = spawn(&s);
 	if (rc)
 		return rc;
-	drop_own_privs(&s);
 
 	int64_t now = init_now_ms();
 	if (cfg->health.kind != HEALTH_NONE) {

@@ -44,16 +44,25 @@ int sys_setgroups(size_t n, const gid_t *g)
 	return setgroups(n, g);
 }
 
-int sys_groups_equal(size_t n, const gid_t *g)
+int sys_groups_equal(size_t n, const gid_t *g, gid_t primary)
 {
+	/* Compared as sets, ignoring the primary gid: a list [] and [gid]
+	 * grant the same access once the gid is set. */
 	gid_t cur[INIT_MAX_GROUPS + 1];
 	int m = getgroups(INIT_MAX_GROUPS + 1, cur);
-	if (m < 0 || (size_t)m != n)
+	if (m < 0)
 		return 0;
+	for (int j = 0; j < m; j++) {
+		int found = cur[j] == primary;
+		for (size_t i = 0; i < n && !found; i++)
+			found = cur[j] == g[i];
+		if (!found)
+			return 0;
+	}
 	for (size_t i = 0; i < n; i++) {
-		int found = 0;
-		for (int j = 0; j < m; j++)
-			found |= cur[j] == g[i];
+		int found = g[i] == primary;
+		for (int j = 0; j < m && !found; j++)
+			found = cur[j] == g[i];
 		if (!found)
 			return 0;
 	}

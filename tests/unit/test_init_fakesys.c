@@ -41,10 +41,10 @@ int sys_drop_bound(int cap)
 	return 0;
 }
 int sys_bound_has(int cap) { return !!(fake_bound & (1ull << cap)); }
-int sys_eff_has(int cap) { return cap == 8 /* CAP_SETPCAP */ ? fake_has_setpcap : 0; }
+int sys_eff_has(int cap) { return cap == 8 /* CAP_SETPCAP */ || cap == 6 /* CAP_SETGID */ ? fake_has_setpcap : 0; }
 int sys_keepcaps(int on) { return rec("keepcaps", on); }
 int sys_setgroups(size_t n, const gid_t *g) { return rec("setgroups", n ? (long long)g[0] : -1); }
-int sys_groups_equal(size_t n, const gid_t *g) { return fake_groups_equal; }
+int sys_groups_equal(size_t n, const gid_t *g, gid_t primary) { return fake_groups_equal; }
 int sys_setresgid(gid_t g) { return rec("setresgid", g); }
 int sys_setresuid(uid_t u) { return rec("setresuid", u); }
 uid_t sys_geteuid(void) { return 0; }

@@ -1,0 +1,244 @@
+"""minbase-init hardening inside a real runc container: the service's
+credentials, capabilities, no-new-privs and seccomp as /proc/self/status
+shows them, a syscall the loaded filter denies, and every bad option or bad
+seccomp file refused before the service starts (fail closed).
+
+The seccomp files are written here by a small independent generator
+(Python struct + zlib.crc32, hand-written BPF), which also checks the file
+format v1 of contracts.md from the outside."""
+import shutil
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+
+AUDIT_ARCH_X86_64 = 0xC000003E
+AUDIT_ARCH_AARCH64 = 0xC00000B7
+NR_MOUNT, NR_UNSHARE = 165, 272
+EXDEV, EACCES = 18, 13
+RET_ALLOW, RET_ERRNO, RET_KILL_PROCESS = 0x7FFF0000, 0x00050000, 0x80000000
+
+INIT = "/usr/bin/minbase-init"
+APP = "/app/inithelper"
+FILTER = "/etc/minbase/seccomp.bpf"
+
+
+def bpf(code, jt, jf, k):
+    return struct.pack("<HBBI", code, jt, jf, k)
+
+
+def deny_mount_program():
+    """Allow everything except mount (EXDEV) and unshare (EACCES)."""
+    return b"".join([
+        bpf(0x20, 0, 0, 4),                          # ld arch
+        bpf(0x15, 1, 0, AUDIT_ARCH_X86_64),          # jeq x86_64 ? +1 : 0
+        bpf(0x06, 0, 0, RET_KILL_PROCESS),
+        bpf(0x20, 0, 0, 0),                          # ld nr
+        bpf(0x15, 0, 1, NR_MOUNT),
+        bpf(0x06, 0, 0, RET_ERRNO | EXDEV),
+        bpf(0x15, 0, 1, NR_UNSHARE),
+        bpf(0x06, 0, 0, RET_ERRNO | EACCES),
+        bpf(0x06, 0, 0, RET_ALLOW),
+    ])
+
+
+def seccomp_file(prog, arch=AUDIT_ARCH_X86_64, version=1, flags=0, count=None, magic=b"MBSECCMP"):
+    n = len(prog) // 8 if count is None else count
+    body = magic + struct.pack("<IIII", version, arch, n, flags) + prog
+    return body + struct.pack("<I", zlib.crc32(body) & 0xFFFFFFFF)
+
+
+@pytest.fixture
+def rootfs(tmp_path, init_bin, tools, runc):
+    if Path("/proc/sys/kernel/arch").exists() and \
+            Path("/proc/sys/kernel/arch").read_text().strip() != "x86_64":
+        pytest.skip("THIS MACHINE CANNOT: the hand-written filter here is x86_64 only")
+    r = tmp_path / "rootfs"
+    for d in ("usr/bin", "app", "etc/minbase", "proc", "dev", "sys", "tmp"):
+        (r / d).mkdir(parents=True)
+    (r / "tmp").chmod(0o1777)
+    shutil.copy(init_bin, r / "usr/bin/minbase-init")
+    shutil.copy(tools / "inithelper", r / "app/inithelper")
+    (r / "etc/passwd").write_text("root:x:0:0:root:/root:/sbin/nologin\n"
+                                  "nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n")
+    (r / "etc/group").write_text("root:x:0:\nnonroot:x:65532:\n")
+    (r / "etc/minbase/seccomp.bpf").write_bytes(seccomp_file(deny_mount_program()))
+    return r
+
+
+def host_caps():
+    """The capabilities this machine can give a container: testlib's
+    caps_full names all 41, but a sandbox may lack some in its bounding set
+    (this one lacks CAP_SYS_RESOURCE), and runc then refuses to start."""
+    import testlib
+    bnd = int([l for l in open("/proc/self/status") if l.startswith("CapBnd:")][0].split()[1], 16)
+    return [c for i, c in enumerate(testlib.ALL_CAPS) if bnd & (1 << i)]
+
+
+def full_caps(cfg):
+    caps = host_caps()
+    cfg["process"]["capabilities"] = {k: list(caps) for k in
+                                      ("bounding", "effective", "permitted", "inheritable", "ambient")}
+    cfg["process"]["noNewPrivileges"] = False
+
+
+def status(out):
+    d = {}
+    for line in out.splitlines():
+        k, _, v = line.partition(":")
+        d[k] = v.split()
+    return d
+
+
+HARDEN = ["MINBASE_USER=65532:65532", "MINBASE_SECCOMP=" + FILTER]
+
+
+def test_root_with_full_caps_drops_everything(runc, rootfs):
+    p = runc.run_rootfs(rootfs, [INIT, "--", APP, "status"], env=HARDEN, mutate=full_caps)
+    assert p.returncode == 0, p.stderr
+    s = status(p.stdout)
+    assert s["Uid"] == ["65532"] * 4 and s["Gid"] == ["65532"] * 4
+    assert s["Groups"] == ["65532"]
+    for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        assert int(s[k][0], 16) == 0, (k, s[k])
+    assert s["NoNewPrivs"] == ["1"] and s["Seccomp"] == ["2"]
+
+
+def test_the_filter_denies_as_the_policy_says(runc, rootfs):
+    p = runc.run_rootfs(rootfs, [INIT, "--", APP, "syscall", "mount", "unshare", "getpid"],
+                        env=HARDEN, mutate=full_caps)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == ["mount errno %d %s" % (EXDEV, "Cross-device link"),
+                                     "unshare errno %d %s" % (EACCES, "Permission denied"),
+                                     "getpid ok"]
+    # Without the filter the same service gets the kernel's own answer.
+    p = runc.run_rootfs(rootfs, [INIT, "--", APP, "syscall", "mount"], env=HARDEN[:1],
+                        mutate=full_caps)
+    assert p.stdout.startswith("mount errno 1 ")
+
+
+def test_kept_capability_is_raised_ambient(runc, rootfs):
+    env = HARDEN + ["MINBASE_CAPS=net_bind_service"]
+    p = runc.run_rootfs(rootfs, [INIT, "--", APP, "status"], env=env, mutate=full_caps)
+    assert p.returncode == 0, p.stderr
+    s = status(p.stdout)
+    assert s["Uid"] == ["65532"] * 4
+    for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        assert int(s[k][0], 16) == 1 << 10, (k, s[k])
+    p = runc.run_rootfs(rootfs, [INIT, "--", APP, "bindport", "80"], env=env, mutate=full_caps)
+    assert p.stdout.strip() == "bind ok", p.stdout + p.stderr
+    p = runc.run_rootfs(rootfs, [INIT, "--", APP, "bindport", "80"], env=HARDEN, mutate=full_caps)
+    assert p.stdout.strip() == "bind errno 13 Permission denied"
+
+
+def test_command_line_options_match_env(runc, rootfs):
+    p = runc.run_rootfs(rootfs, [INIT, "--user", "nonroot", "--caps", "CAP_KILL", "--seccomp",
+                                 FILTER, "--", APP, "status"], mutate=full_caps)
+    assert p.returncode == 0, p.stderr
+    s = status(p.stdout)
+    assert s["Uid"] == ["65532"] * 4 and int(s["CapAmb"][0], 16) == 1 << 5
+    assert s["Seccomp"] == ["2"]
+
+
+def test_the_init_keeps_no_privilege_once_the_service_runs(runc, rootfs):
+    p = runc.run_rootfs(rootfs, [INIT, "--", APP, "status", "1"], env=HARDEN, mutate=full_caps)
+    assert p.returncode == 0, p.stderr
+    s = status(p.stdout)
+    assert s["Uid"] == ["65532"] * 4
+    for k in ("CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        assert int(s[k][0], 16) == 0, (k, s[k])
+    assert s["NoNewPrivs"] == ["1"]
+    assert s["Seccomp"] == ["0"]  # the init needs wait4/kill/...: no filter on itself
+
+
+def no_caps(cfg):
+    cfg["process"]["capabilities"] = {}
+
+
+def test_nonroot_init_applies_nnp_and_seccomp(runc, rootfs):
+    p = runc.run_rootfs(rootfs, [INIT, "--", APP, "status"], user="65532:65532",
+                        env=["MINBASE_SECCOMP=" + FILTER], mutate=no_caps)
+    assert p.returncode == 0, p.stderr
+    s = status(p.stdout)
+    assert s["Uid"] == ["65532"] * 4 and s["NoNewPrivs"] == ["1"] and s["Seccomp"] == ["2"]
+    # The mkimage contract: MINBASE_USER set to the user it already is.
+    p = runc.run_rootfs(rootfs, [INIT, "--", APP, "status"], user="65532:65532",
+                        env=HARDEN, mutate=no_caps)
+    assert p.returncode == 0, p.stderr
+    assert status(p.stdout)["Seccomp"] == ["2"]
+
+
+def test_nonroot_init_cannot_keep_caps_fails_closed(runc, rootfs):
+    p = runc.run_rootfs(rootfs, [INIT, "--", APP, "status"], user="65532:65532",
+                        env=HARDEN + ["MINBASE_CAPS=NET_BIND_SERVICE"], mutate=no_caps)
+    assert p.returncode == 1
+    assert p.stdout == ""
+    assert "cannot set capabilities" in p.stderr and "User 0:0" in p.stderr
+    p = runc.run_rootfs(rootfs, [INIT, "--", APP, "status"], user="65532:65532",
+                        env=["MINBASE_USER=0:0"], mutate=no_caps)
+    assert p.returncode == 1 and p.stdout == ""
+    assert "cannot set" in p.stderr
+
+
+BAD_FILES = [
+    ("wrong-arch", lambda: seccomp_file(deny_mount_program(), arch=AUDIT_ARCH_AARCH64),
+     "is for aarch64"),
+    ("truncated", lambda: seccomp_file(deny_mount_program())[:-5], "truncated"),
+    ("corrupt", lambda: bytes(b ^ (1 if i == 40 else 0) for i, b in
+                              enumerate(seccomp_file(deny_mount_program()))), "checksum mismatch"),
+    ("bad-magic", lambda: seccomp_file(deny_mount_program(), magic=b"NOTSECCP"), "bad magic"),
+    ("version-2", lambda: seccomp_file(deny_mount_program(), version=2), "version 2"),
+    ("flags", lambda: seccomp_file(deny_mount_program(), flags=1), "flags"),
+    ("empty", lambda: b"", "too short"),
+    # Well-formed file, but a BPF program the kernel refuses (bad opcode).
+    ("kernel-rejects", lambda: seccomp_file(bpf(0xFFFF, 0, 0, 0) + bpf(0x06, 0, 0, RET_ALLOW)),
+     "cannot load the seccomp filter: Invalid argument"),
+    ("missing", None, "No such file or directory"),
+]
+
+
+@pytest.mark.parametrize("name,make,needle", BAD_FILES, ids=[b[0] for b in BAD_FILES])
+def test_bad_seccomp_file_stops_the_start(runc, rootfs, name, make, needle):
+    f = rootfs / "etc/minbase/seccomp.bpf"
+    if make:
+        f.write_bytes(make())
+    else:
+        f.unlink()
+    p = runc.run_rootfs(rootfs, [INIT, "--", APP, "status"], env=HARDEN, mutate=full_caps)
+    assert p.returncode == 1, p
+    assert p.stdout == "", "the service ran: " + p.stdout
+    assert "seccomp" in p.stderr and needle in p.stderr, p.stderr
+
+
+BAD_OPTIONS = [
+    (["MINBASE_USER=nosuch"], "unknown user `nosuch`"),
+    (["MINBASE_USER=nonroot:nogroup"], "unknown group `nogroup`"),
+    (["MINBASE_CAPS=NET_BIND_SERVIC"], "unknown capability"),
+    (["MINBASE_HEALTH_INTERVAL=soon", "MINBASE_HEALTH_TCP=127.0.0.1:1"], "invalid duration"),
+    (["MINBASE_HEALTH_RETRIES=0", "MINBASE_HEALTH_TCP=127.0.0.1:1"], "--health-retries"),
+    (["MINBASE_HEALTH_HTTP=https://x/"], "only http://"),
+    (["MINBASE_HEALTH_TCP=nohost"], "invalid address"),
+    (["MINBASE_ON_UNHEALTHY=restart", "MINBASE_HEALTH_TCP=127.0.0.1:1"], "use exit or none"),
+    (["MINBASE_HEALTH_TCP=127.0.0.1:1", "MINBASE_HEALTH_EXEC=/app/inithelper true"],
+     "choose one health probe"),
+    (["MINBASE_GRACE=later"], "--grace"),
+]
+
+
+@pytest.mark.parametrize("env,needle", BAD_OPTIONS, ids=[b[1] for b in BAD_OPTIONS])
+def test_bad_option_stops_the_start(runc, rootfs, env, needle):
+    p = runc.run_rootfs(rootfs, [INIT, "--", APP, "status"], env=env, mutate=full_caps)
+    assert p.returncode == 1, p
+    assert p.stdout == ""
+    assert p.stderr.startswith("minbase-init: ") and needle in p.stderr, p.stderr
+
+
+def test_supervision_in_runc(runc, rootfs):
+    p = runc.run_rootfs(rootfs, [INIT, "--", APP, "exit", "42"], env=HARDEN, mutate=full_caps)
+    assert p.returncode == 42, p.stderr
+    p = runc.run_rootfs(rootfs, [INIT, "--", APP, "orphans", "1000"], env=HARDEN,
+                        mutate=full_caps, timeout=120)
+    assert p.returncode == 0 and p.stdout.strip() == "made 1000 left 0", p.stdout + p.stderr
+    p = runc.run_rootfs(rootfs, [INIT, "--", "/app/nothing"], env=HARDEN, mutate=full_caps)
+    assert p.returncode == 127 and "/app/nothing" in p.stderr
