@@ -170,6 +170,9 @@ struct mk_result {
 	uint64_t compressed, uncompressed;
 	char *name;              /* the service name in /app */
 };
+/* The init for an image of arch: $MINBASE_INIT, else minbase-init beside
+ * mkimage, checked to be static for arch.  Path in buf. */
+int mk_find_init(const char *arch, char *buf, size_t len, char *err);
 int mk_compose(const struct mk_opts *o, const char *binary, const char *name,
                struct mk_result *res, char *err);
 

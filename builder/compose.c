@@ -130,8 +130,9 @@ static void progress(const struct mk_opts *o, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* The init: $MINBASE_INIT, else minbase-init beside mkimage. */
-static int find_init(char *buf, size_t len, char *err)
+/* The init: $MINBASE_INIT, else minbase-init beside mkimage; it must be
+ * a static binary for the image's architecture like the service. */
+int mk_find_init(const char *arch, char *buf, size_t len, char *err)
 {
 	const char *env = getenv("MINBASE_INIT");
 	if (env && *env) {
@@ -152,7 +153,19 @@ static int find_init(char *buf, size_t len, char *err)
 		       errno ? strerror(errno) : "not a regular file");
 		return -1;
 	}
-	return 0;
+	struct elf_info info;
+	if (elf_inspect(buf, &info, err) < 0)
+		return -1;
+	bool ok = info.arch && !strcmp(info.arch, arch) && info.link != ELF_LINK_DYNAMIC;
+	if (!ok && info.link == ELF_LINK_DYNAMIC)
+		seterr(err, "the init `%s` is dynamically linked: set MINBASE_INIT to a static "
+		       "minbase-init (`make` builds one), or pass --no-init", buf);
+	else if (!ok)
+		seterr(err, "the init `%s` is built for %s, but the image is for %s: set "
+		       "MINBASE_INIT to a minbase-init built for %s, or pass --no-init", buf,
+		       info.arch ? info.arch : "another machine", arch, arch);
+	elf_info_free(&info);
+	return ok ? 0 : -1;
 }
 
 static int64_t source_date_epoch(void)
@@ -336,7 +349,7 @@ int mk_compose(const struct mk_opts *o, const char *binary, const char *name,
 	struct strv ep = { 0 }, env = { 0 }, hc = { 0 };
 	double t0;
 
-	if (!o->no_init && find_init(init, sizeof(init), err) < 0)
+	if (!o->no_init && mk_find_init(o->arch, init, sizeof(init), err) < 0)
 		return -1;
 
 	const char *caps = o->caps_set ? o->caps : NULL;

@@ -132,6 +132,13 @@ int cmd_image(int argc, char **argv)
 		goto out;
 	}
 
+	/* The init is checked before a build that may take a while. */
+	char init[PATH_MAX];
+	if (!o.no_init && mk_find_init(o.arch, init, sizeof(init), err) < 0) {
+		rc = die(MK_EXIT_FAIL, "%s", err);
+		goto out;
+	}
+
 	double t0 = util_now();
 	if (kind == APP_ELF) {
 		if (elf_check_static(o.app, o.arch, NULL, err) < 0) {
