@@ -1,0 +1,231 @@
+"""minbase-init health probes, for real: a test HTTP server (inithelper
+httpserver) that is failing during the start period, then healthy, then slow,
+then failing is seen as starting, healthy, unhealthy by `minbase-init health`;
+TCP and exec probes likewise; hung probes are killed at their timeout and
+leave no zombie; --on-unhealthy exit stops the service."""
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import need_root, need_tools
+
+UNSHARE = [shutil.which("unshare") or "unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
+FAST = ["--health-interval", "150ms", "--health-timeout", "400ms", "--health-retries", "2"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def env(init_bin, tools, tmp_path):
+    need_root()
+    need_tools("unshare")
+    return init_bin, tools / "inithelper", tmp_path / "health"
+
+
+def start(init, *args, env=None):
+    e = dict(os.environ)
+    e.update(env or {})
+    return subprocess.Popen(UNSHARE + [str(init)] + [str(a) for a in args], env=e,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+
+
+def health(init, state):
+    p = subprocess.run([str(init), "health"], capture_output=True, text=True,
+                       env=dict(os.environ, MINBASE_HEALTH_FILE=str(state)))
+    word = p.stdout.split(":")[0]
+    assert (p.returncode == 0) == (word == "healthy"), p.stdout
+    assert p.stdout.count("\n") == 1, "one line of detail: " + p.stdout
+    return word, p.stdout
+
+
+def watch(init, state, until, limit=30):
+    """The sequence of distinct states seen until UNTIL (or the limit)."""
+    seen, details = [], []
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        word, line = health(init, state)
+        if word != "unknown" and (not seen or seen[-1] != word):
+            seen.append(word)
+            details.append(line)
+        if word == until:
+            break
+        time.sleep(0.03)
+    return seen, details
+
+
+def stop(p, state=None):
+    p.kill()
+    p.wait()
+    if state is not None and state.exists():
+        state.unlink()  # the next init starts from no state
+
+
+def zombie_children(init_host_pid):
+    n = 0
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            st = (d / "stat").read_text()
+        except OSError:
+            continue
+        fields = st.rsplit(")", 1)[1].split()
+        if int(fields[1]) == init_host_pid and fields[0] == "Z":
+            n += 1
+    return n
+
+
+def init_pid_of(p):
+    for _ in range(300):
+        kids = Path("/proc/%d/task/%d/children" % (p.pid, p.pid)).read_text().split()
+        if kids:
+            return int(kids[0])
+        time.sleep(0.01)
+    raise AssertionError("no init")
+
+
+def test_http_starting_healthy_unhealthy(env):
+    init, helper, state = env
+    port = free_port()
+    # Failing inside the start period (not counted), healthy, then hung
+    # (killed at the timeout), then HTTP 500.
+    p = start(init, "--health-http", "http://127.0.0.1:%d/health" % port, *FAST,
+              "--health-start-period", "1s", "--health-file", state,
+              "--", helper, "httpserver", port, "503x3,200x4,slowx2,500")
+    try:
+        seen, details = watch(init, state, "unhealthy")
+        assert seen == ["starting", "healthy", "unhealthy"], details
+        assert "HTTP 200" in details[1]
+        assert "timed out" in details[2] or "HTTP 500" in details[2]
+        # Still alive, still unhealthy: --on-unhealthy defaults to none.
+        time.sleep(0.5)
+        assert p.poll() is None
+        assert health(init, state)[0] == "unhealthy"
+        assert zombie_children(init_pid_of(p)) <= 1
+    finally:
+        stop(p)
+
+
+def test_http_status_range(env):
+    init, helper, state = env
+    for code, want in ((204, "healthy"), (302, "healthy"), (399, "healthy"), (400, "unhealthy"),
+                       (404, "unhealthy")):
+        port = free_port()
+        p = start(init, "--health-http", "http://localhost:%d/" % port, *FAST,
+                  "--health-retries", "1", "--health-file", state, "--", helper,
+                  "httpserver", port, str(code))
+        try:
+            seen, details = watch(init, state, want, limit=10)
+            assert seen[-1] == want, (code, details)
+        finally:
+            stop(p, state)
+
+
+def test_tcp_probe(env):
+    init, helper, state = env
+    port = free_port()
+    p = start(init, *FAST, "--health-file", state, "--", helper, "tcpserver", port,
+              env={"MINBASE_HEALTH_TCP": "127.0.0.1:%d" % port})
+    try:
+        seen, details = watch(init, state, "healthy")
+        assert seen[-1] == "healthy" and "tcp connect" in details[-1]
+    finally:
+        stop(p, state)
+    dead = free_port()  # nothing listens there
+    p = start(init, *FAST, "--health-tcp", "127.0.0.1:%d" % dead, "--health-file", state,
+              "--", helper, "sleep", 60000)
+    try:
+        seen, details = watch(init, state, "unhealthy")
+        assert seen == ["starting", "unhealthy"] and "Connection refused" in details[-1]
+    finally:
+        stop(p)
+
+
+def test_exec_probe_and_hung_probe_is_killed(env):
+    init, helper, state = env
+    p = start(init, *FAST, "--health-file", state, "--", helper, "sleep", 60000,
+              env={"MINBASE_HEALTH_EXEC": "%s exit 0" % helper})
+    try:
+        seen, _ = watch(init, state, "healthy")
+        assert seen[-1] == "healthy"
+    finally:
+        stop(p, state)
+    p = start(init, *FAST, "--health-exec", "%s exit 3" % helper, "--health-file", state,
+              "--", helper, "sleep", 60000)
+    try:
+        seen, details = watch(init, state, "unhealthy")
+        assert seen == ["starting", "unhealthy"] and "exited 3" in details[-1]
+    finally:
+        stop(p, state)
+    # A probe that hangs: killed at its timeout, with its whole group.
+    p = start(init, *FAST, "--health-exec", "%s group 3 10" % helper, "--health-file", state,
+              "--", helper, "sleep", 60000)
+    try:
+        seen, details = watch(init, state, "unhealthy")
+        assert seen == ["starting", "unhealthy"] and "timed out after 400ms" in details[-1]
+        ipid = init_pid_of(p)
+        kids = Path("/proc/%d/task/%d/children" % (ipid, ipid)).read_text().split()
+        # Only the service, and at most the probe running right now.
+        assert 1 <= len(kids) <= 2
+        assert zombie_children(ipid) <= 1
+    finally:
+        stop(p)
+
+
+def test_on_unhealthy_exit_stops_the_service(env):
+    init, helper, state = env
+    p = start(init, *FAST, "--health-exec", "%s exit 1" % helper, "--on-unhealthy", "exit",
+              "--health-file", state, "--", helper, "sleep", 60000)
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 1, err
+    assert b"service unhealthy after 2 failed probes" in err
+    assert health(init, state)[0] == "unhealthy"
+    state.unlink()
+    # A service that ignores SIGTERM is killed when the grace runs out.
+    p = start(init, *FAST, "--health-exec", "%s exit 1" % helper, "--grace", "300ms",
+              "--health-file", state, "--", helper, "sigwait", 10,
+              env={"MINBASE_ON_UNHEALTHY": "exit"})
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 1, err
+    assert b"signal 15" in out and b"grace period over" in err
+
+
+def test_probe_subcommand(env):
+    init, helper, state = env
+    port = free_port()
+    srv = start(init, "--", helper, "tcpserver", port)
+    try:
+        for _ in range(200):
+            r = subprocess.run([init, "probe"], capture_output=True, text=True,
+                               env=dict(os.environ, MINBASE_HEALTH_TCP="127.0.0.1:%d" % port))
+            if r.returncode == 0:
+                break
+            time.sleep(0.02)
+        assert r.returncode == 0 and r.stdout.startswith("healthy: tcp connect"), r.stdout
+    finally:
+        stop(srv)
+    r = subprocess.run([init, "probe"], capture_output=True, text=True,
+                       env=dict(os.environ, MINBASE_HEALTH_EXEC="%s sleep 5000" % helper,
+                                MINBASE_HEALTH_TIMEOUT="200ms"))
+    assert r.returncode == 1 and "timed out after 200ms" in r.stdout
+    r = subprocess.run([init, "probe"], capture_output=True, text=True,
+                       env=dict(os.environ, MINBASE_HEALTH_HTTP="http://127.0.0.1:%d/" % free_port()))
+    assert r.returncode == 1 and r.stdout.startswith("unhealthy: cannot connect")
+    r = subprocess.run([init, "probe"], capture_output=True, text=True,
+                       env={"PATH": os.environ.get("PATH", "")})
+    assert r.returncode == 1 and "no probe configured" in r.stderr
+
+
+def test_health_without_state(env):
+    init, helper, state = env
+    word, line = health(init, state)
+    assert word == "unknown" and str(state) in line
