@@ -84,8 +84,19 @@ class Pid1:
 
     def kill(self):
         if self.p.poll() is None:
-            self.p.kill()
-            self.p.wait()
+            # Kill the init (everything in its namespace goes with it) and
+            # let unshare reap it, rather than orphaning it to our PID 1.
+            try:
+                kids = Path("/proc/%d/task/%d/children" % (self.p.pid, self.p.pid)).read_text().split()
+            except OSError:
+                kids = []
+            for k in kids:
+                os.kill(int(k), signal.SIGKILL)
+            try:
+                self.p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
 
 
 def test_version_and_usage(env):

@@ -63,8 +63,19 @@ def watch(init, state, until, limit=30):
 
 
 def stop(p, state=None):
-    p.kill()
-    p.wait()
+    # Kill the init (PID 1 of its namespace: everything in it goes) and let
+    # unshare reap it, rather than orphaning it to the machine's PID 1.
+    try:
+        kids = Path("/proc/%d/task/%d/children" % (p.pid, p.pid)).read_text().split()
+    except OSError:
+        kids = []
+    for k in kids:
+        os.kill(int(k), 9)
+    try:
+        p.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
     if state is not None and state.exists():
         state.unlink()  # the next init starts from no state
 
