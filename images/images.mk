@@ -8,4 +8,5 @@ UNIT_TESTS       += test_images
 test_images_SRCS := $(IMAGES_SRCS) $(ROOTFS_SRCS)
 test_images_LIBS := $(IMAGES_LIBS) $(ROOTFS_LIBS)
 
-
+# tests/bench/image: mkimage vs umoci, time and service-layer size.
+BENCHES += image

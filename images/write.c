@@ -61,8 +61,8 @@ static int open_parent(const char *out_path, int *dfd, char **base, char *err)
 	*dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (*dfd < 0) {
 		if (errno == ENOENT)
-			img_seterr(err, "cannot write `%s`: directory `%s` does not exist (create it first)",
-			           out_path, dir);
+			img_seterr(err, "cannot write `%s`: directory `%s` does not exist: %s (create it first)",
+			           out_path, dir, strerror(errno));
 		else if (errno == ENOTDIR)
 			img_seterr(err, "cannot write `%s`: `%s` is not a directory", out_path, dir);
 		else

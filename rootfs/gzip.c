@@ -1,15 +1,19 @@
-/* rootfs gzip: compress a layer on every core, deterministically.
+/* rootfs gzip: compress layers on every core, deterministically.
  *
- * The tar is cut into fixed-size chunks (ROOTFS_GZIP_CHUNK, independent of
+ * Each tar is cut into fixed-size chunks (ROOTFS_GZIP_CHUNK, independent of
  * the number of threads) and each chunk becomes one complete gzip member;
- * the blob is their concatenation.  RFC 1952 section 2.2 defines a gzip
- * file as a series of members, and every reader that matters here (Go's
- * compress/gzip in docker, containerd, skopeo and umoci; zlib's gunzip)
- * reads them all.  libdeflate writes MTIME 0, no FNAME and OS 255, so the
- * bytes depend only on the input, the chunk size and the level.
+ * a blob is the concatenation of its members.  RFC 1952 section 2.2 defines
+ * a gzip file as a series of members, and every reader that matters here
+ * (Go's compress/gzip in docker, containerd, skopeo and umoci; zlib's
+ * gunzip; libarchive) reads them all.  libdeflate writes MTIME 0, no FNAME
+ * and OS 255, and its output depends only on the input, the level and the
+ * libdeflate version, not on the CPU: so do our bytes.
  *
- * While the helpers compress, the calling thread hashes the tar (diff_id);
- * the blob is hashed in order as the members are joined. */
+ * The chunks of all the layers given in one call go to one pool of
+ * threads, so a small layer never leaves a core idle.  The calling thread
+ * first hashes the tars (diff_ids), then compresses too; a finished chunk
+ * is fed to its blob's sha256 as soon as every chunk before it is done, so
+ * the digest is ready when the last chunk is. */
 #include "rootfs_priv.h"
 
 #include <errno.h>
@@ -26,17 +30,28 @@
 #define MAX_THREADS 16
 
 struct chunk {
+	size_t in;               /* which input */
+	size_t off, len;         /* range of the input */
 	unsigned char *out;
-	size_t len;
+	size_t out_len;
+	bool done;
+};
+
+struct input {
+	EVP_MD_CTX *blob_md;
+	size_t first, nchunks;   /* its chunks in job.chunks */
+	size_t hashed;           /* chunks fed to blob_md so far */
 };
 
 struct job {
-	const unsigned char *buf;
-	size_t len;
-	size_t nchunks;
+	const struct rootfs_gzip_in *ins;
+	struct input *in;
+	size_t nin;
 	struct chunk *chunks;
+	size_t nchunks;
 	atomic_size_t next;
 	atomic_int failed;
+	pthread_mutex_t lock;    /* guards done/hashed and the blob digests */
 };
 
 static void seterr(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -51,65 +66,114 @@ static void seterr(char *err, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Feeds every newly contiguous finished chunk of input k to its digest. */
+static void hash_ready(struct job *j, size_t k)
+{
+	struct input *in = &j->in[k];
+
+	while (in->hashed < in->nchunks) {
+		struct chunk *c = &j->chunks[in->first + in->hashed];
+		if (!c->done)
+			break;
+		if (EVP_DigestUpdate(in->blob_md, c->out, c->out_len) != 1)
+			atomic_store(&j->failed, 1);
+		in->hashed++;
+	}
+}
+
+/* The level is a function of the input's size only, so the bytes stay
+ * reproducible: small layers (the base, an init) get a thorough level that
+ * costs little; big ones a fast level that still beats umoci's default
+ * (pgzip) in size on Go and C binaries. */
+static int level_for(size_t len)
+{
+	return len <= ROOTFS_GZIP_SMALL ? ROOTFS_GZIP_LEVEL_SMALL : ROOTFS_GZIP_LEVEL;
+}
+
 static void *worker(void *arg)
 {
 	struct job *j = arg;
-	struct libdeflate_compressor *c = libdeflate_alloc_compressor(ROOTFS_GZIP_LEVEL);
+	struct libdeflate_compressor *comp[2] = { NULL, NULL }; /* big, small */
 
-	if (!c) {
-		atomic_store(&j->failed, 1);
-		return NULL;
-	}
 	for (;;) {
 		size_t i = atomic_fetch_add(&j->next, 1);
 		if (i >= j->nchunks || atomic_load(&j->failed))
 			break;
-		size_t off = i * (size_t)ROOTFS_GZIP_CHUNK;
-		size_t n = j->len - off < ROOTFS_GZIP_CHUNK ? j->len - off : ROOTFS_GZIP_CHUNK;
-		size_t bound = libdeflate_gzip_compress_bound(c, n);
-		unsigned char *o = malloc(bound);
-		if (!o) {
+		struct chunk *ch = &j->chunks[i];
+		size_t total = j->ins[ch->in].len;
+		int small = total <= ROOTFS_GZIP_SMALL;
+		if (!comp[small] && !(comp[small] = libdeflate_alloc_compressor(level_for(total)))) {
 			atomic_store(&j->failed, 1);
 			break;
 		}
-		size_t r = libdeflate_gzip_compress(c, j->buf + off, n, o, bound);
+		size_t bound = libdeflate_gzip_compress_bound(comp[small], ch->len);
+		unsigned char *o = malloc(bound);
+		size_t r = o ? libdeflate_gzip_compress(comp[small], j->ins[ch->in].buf + ch->off, ch->len, o, bound) : 0;
 		if (r == 0) {
 			free(o);
 			atomic_store(&j->failed, 1);
 			break;
 		}
-		j->chunks[i].out = o;
-		j->chunks[i].len = r;
+		pthread_mutex_lock(&j->lock);
+		ch->out = o;
+		ch->out_len = r;
+		ch->done = true;
+		hash_ready(j, ch->in);
+		pthread_mutex_unlock(&j->lock);
 	}
-	libdeflate_free_compressor(c);
+	libdeflate_free_compressor(comp[0]);
+	libdeflate_free_compressor(comp[1]);
 	return NULL;
 }
 
-static int sha256(const unsigned char *buf, size_t len, unsigned char md[32])
+static void hex(const unsigned char md[32], char out[ROOTFS_DIGEST_LEN])
 {
-	unsigned int mdlen = 0;
+	static const char x[] = "0123456789abcdef";
 
-	return EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL) == 1 && mdlen == 32 ? 0 : -1;
+	memcpy(out, "sha256:", 7);
+	for (int i = 0; i < 32; i++) {
+		out[7 + 2 * i] = x[md[i] >> 4];
+		out[8 + 2 * i] = x[md[i] & 15];
+	}
+	out[71] = '\0';
 }
 
-int rootfs_gzip(const unsigned char *buf, size_t len, unsigned char **out,
-                size_t *out_len, unsigned char sha_blob[32],
-                unsigned char sha_tar[32], char *err)
+int rootfs_gzip(const struct rootfs_gzip_in *ins, size_t nin, struct rootfs_layer *outs, char *err)
 {
-	struct job j = { .buf = buf, .len = len };
+	struct job j = { .ins = ins, .nin = nin };
 	pthread_t th[MAX_THREADS];
-	size_t nth = 0, total = 0;
+	size_t nth = 0;
+	bool hash_failed = false;
 	int ret = -1;
 
-	/* An empty input still becomes one (empty) member: a valid gzip file. */
-	j.nchunks = len ? (len + ROOTFS_GZIP_CHUNK - 1) / ROOTFS_GZIP_CHUNK : 1;
-	j.chunks = calloc(j.nchunks, sizeof(*j.chunks));
-	if (!j.chunks) {
+	j.in = calloc(nin ? nin : 1, sizeof(*j.in));
+	for (size_t k = 0; k < nin; k++)
+		/* an empty input still becomes one (empty) member: valid gzip */
+		j.nchunks += ins[k].len ? (ins[k].len + ROOTFS_GZIP_CHUNK - 1) / ROOTFS_GZIP_CHUNK : 1;
+	j.chunks = calloc(j.nchunks ? j.nchunks : 1, sizeof(*j.chunks));
+	if (!j.in || !j.chunks) {
+		free(j.in);
+		free(j.chunks);
 		seterr(err, "cannot compress layer: out of memory");
 		return -1;
 	}
+	size_t c = 0;
+	for (size_t k = 0; k < nin; k++) {
+		j.in[k].first = c;
+		size_t off = 0;
+		do {
+			size_t n = ins[k].len - off < ROOTFS_GZIP_CHUNK ? ins[k].len - off : ROOTFS_GZIP_CHUNK;
+			j.chunks[c++] = (struct chunk){ .in = k, .off = off, .len = n };
+			off += n;
+		} while (off < ins[k].len);
+		j.in[k].nchunks = c - j.in[k].first;
+		j.in[k].blob_md = EVP_MD_CTX_new();
+		if (!j.in[k].blob_md || EVP_DigestInit_ex(j.in[k].blob_md, EVP_sha256(), NULL) != 1)
+			hash_failed = true;
+	}
 	atomic_init(&j.next, 0);
-	atomic_init(&j.failed, 0);
+	atomic_init(&j.failed, hash_failed);
+	pthread_mutex_init(&j.lock, NULL);
 
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	size_t want = ncpu > 0 ? (size_t)ncpu : 1;
@@ -117,15 +181,23 @@ int rootfs_gzip(const unsigned char *buf, size_t len, unsigned char **out,
 		want = MAX_THREADS;
 	if (want > j.nchunks)
 		want = j.nchunks;
-	/* helpers: want - 1 (the caller works too); thread failures only cost speed */
+	/* want - 1 helpers: the caller works too.  A helper that cannot be
+	 * started only costs speed, never changes the bytes. */
 	for (size_t i = 0; i + 1 < want; i++) {
 		if (pthread_create(&th[nth], NULL, worker, &j) != 0)
 			break;
 		nth++;
 	}
-	bool hash_failed = sha256(buf, len, sha_tar) < 0;
-	if (hash_failed)
-		atomic_store(&j.failed, 1);
+	for (size_t k = 0; k < nin && !hash_failed; k++) {
+		unsigned char md[32];
+		unsigned int mdlen = 0;
+		if (EVP_Digest(ins[k].buf, ins[k].len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
+			hash_failed = true;
+			atomic_store(&j.failed, 1);
+			break;
+		}
+		hex(md, outs[k].diff_id);
+	}
 	worker(&j);
 	for (size_t i = 0; i < nth; i++)
 		pthread_join(th[i], NULL);
@@ -134,37 +206,46 @@ int rootfs_gzip(const unsigned char *buf, size_t len, unsigned char **out,
 		                        : "cannot compress layer: out of memory");
 		goto out;
 	}
-
-	for (size_t i = 0; i < j.nchunks; i++)
-		total += j.chunks[i].len;
-	unsigned char *blob = malloc(total ? total : 1);
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	if (!blob || !ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-		free(blob);
-		EVP_MD_CTX_free(ctx);
-		seterr(err, "cannot compress layer: out of memory");
-		goto out;
+	for (size_t k = 0; k < nin; k++) {
+		struct input *in = &j.in[k];
+		size_t total = 0, off = 0;
+		unsigned char md[32];
+		unsigned int mdlen = 0;
+		for (size_t i = 0; i < in->nchunks; i++)
+			total += j.chunks[in->first + i].out_len;
+		unsigned char *blob = malloc(total);
+		if (!blob) {
+			seterr(err, "cannot compress layer: out of memory");
+			goto out;
+		}
+		for (size_t i = 0; i < in->nchunks; i++) {
+			struct chunk *ch = &j.chunks[in->first + i];
+			memcpy(blob + off, ch->out, ch->out_len);
+			off += ch->out_len;
+		}
+		if (in->hashed != in->nchunks || EVP_DigestFinal_ex(in->blob_md, md, &mdlen) != 1 || mdlen != 32) {
+			free(blob);
+			seterr(err, "cannot hash layer: sha256 failed");
+			goto out;
+		}
+		outs[k].blob = blob;
+		outs[k].blob_len = total;
+		outs[k].tar_len = ins[k].len;
+		hex(md, outs[k].digest);
 	}
-	size_t off = 0;
-	for (size_t i = 0; i < j.nchunks; i++) {
-		memcpy(blob + off, j.chunks[i].out, j.chunks[i].len);
-		EVP_DigestUpdate(ctx, j.chunks[i].out, j.chunks[i].len);
-		off += j.chunks[i].len;
-	}
-	unsigned int mdlen = 0;
-	if (EVP_DigestFinal_ex(ctx, sha_blob, &mdlen) != 1 || mdlen != 32) {
-		free(blob);
-		EVP_MD_CTX_free(ctx);
-		seterr(err, "cannot hash layer: sha256 failed");
-		goto out;
-	}
-	EVP_MD_CTX_free(ctx);
-	*out = blob;
-	*out_len = total;
 	ret = 0;
 out:
+	if (ret < 0)
+		for (size_t k = 0; k < nin; k++) {
+			free(outs[k].blob);
+			outs[k].blob = NULL;
+		}
 	for (size_t i = 0; i < j.nchunks; i++)
 		free(j.chunks[i].out);
+	for (size_t k = 0; k < nin; k++)
+		EVP_MD_CTX_free(j.in[k].blob_md);
+	pthread_mutex_destroy(&j.lock);
 	free(j.chunks);
+	free(j.in);
 	return ret;
 }

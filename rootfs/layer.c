@@ -51,18 +51,6 @@ static la_ssize_t mem_write(struct archive *a, void *ctx, const void *buf, size_
 	return (la_ssize_t)n;
 }
 
-static void hex(const unsigned char md[32], char out[ROOTFS_DIGEST_LEN])
-{
-	static const char x[] = "0123456789abcdef";
-
-	memcpy(out, "sha256:", 7);
-	for (int i = 0; i < 32; i++) {
-		out[7 + 2 * i] = x[md[i] >> 4];
-		out[8 + 2 * i] = x[md[i] & 15];
-	}
-	out[71] = '\0';
-}
-
 static int write_entry(struct archive *a, struct archive_entry *ae,
                        const struct rootfs_entry *e, int64_t mtime, char *err)
 {
@@ -107,33 +95,21 @@ static int write_entry(struct archive *a, struct archive_entry *ae,
 	return 0;
 }
 
-int rootfs_layer_write(const struct rootfs_tree *t, int64_t mtime,
-                       struct rootfs_layer *out, char *err)
+/* One tree -> an uncompressed tar in m. */
+static int tar_build(const struct rootfs_tree *t, int64_t mtime, struct membuf *m, char *err)
 {
-	struct membuf m = { 0 };
 	struct archive *a = NULL;
 	struct archive_entry *ae = NULL;
 	const struct rootfs_entry **v = NULL;
-	unsigned char md_blob[32], md_tar[32];
 	int ret = -1;
 
-	if (!t || !out) {
-		seterr(err, "cannot write layer: missing argument");
-		return -1;
-	}
-	memset(out, 0, sizeof(*out));
-	if (mtime < 0 || mtime > 253402300799LL) { /* 9999-12-31 */
-		seterr(err, "cannot write layer: mtime %lld out of range (check SOURCE_DATE_EPOCH)",
-		       (long long)mtime);
-		return -1;
-	}
 	/* Room for every header and padded file up front, so the tar is
 	 * written without reallocations. */
 	size_t est = 1024;
 	for (size_t i = 0; i < t->n; i++)
 		est += 1024 + ((t->e[i].len + 511) & ~(size_t)511);
-	m.p = malloc(est);
-	m.cap = m.p ? est : 0;
+	m->p = malloc(est);
+	m->cap = m->p ? est : 0;
 
 	v = rootfs_tree_sorted(t);
 	a = archive_write_new();
@@ -143,13 +119,13 @@ int rootfs_layer_write(const struct rootfs_tree *t, int64_t mtime,
 		goto out;
 	}
 	/* pax restricted: ustar unless a long name/link or large value needs
-	 * an extended record; its records carry no times of their own
-	 * (libarchive names them PaxHeader/NAME, with no pid in them).  The last
-	 * block is not padded to a 10 KiB record (like Go's archive/tar). */
+	 * an extended record; those records carry no times of their own and
+	 * libarchive names them PaxHeader/NAME (no pid).  The last block is not
+	 * padded to a 10 KiB record (like Go's archive/tar). */
 	if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
 	    archive_write_set_bytes_per_block(a, 65536) != ARCHIVE_OK ||
 	    archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
-	    archive_write_open(a, &m, NULL, mem_write, NULL) != ARCHIVE_OK) {
+	    archive_write_open(a, m, NULL, mem_write, NULL) != ARCHIVE_OK) {
 		seterr(err, "cannot start tar: %s", archive_error_string(a));
 		goto out;
 	}
@@ -160,23 +136,63 @@ int rootfs_layer_write(const struct rootfs_tree *t, int64_t mtime,
 		seterr(err, "cannot finish tar: %s", archive_error_string(a));
 		goto out;
 	}
-	if (m.nomem) {
+	if (m->nomem) {
 		seterr(err, "cannot write layer: out of memory");
 		goto out;
 	}
-	if (rootfs_gzip(m.p, m.len, &out->blob, &out->blob_len, md_blob, md_tar, err) < 0)
-		goto out;
-	out->tar_len = m.len;
-	hex(md_blob, out->digest);
-	hex(md_tar, out->diff_id);
 	ret = 0;
 out:
 	if (a)
 		archive_write_free(a);
 	archive_entry_free(ae);
 	free(v);
-	free(m.p);
 	return ret;
+}
+
+#define LAYERS_MAX 64
+
+int rootfs_layers_write(const struct rootfs_tree *const *trees, size_t n,
+                        int64_t mtime, struct rootfs_layer *out, char *err)
+{
+	struct membuf m[LAYERS_MAX];
+	struct rootfs_gzip_in in[LAYERS_MAX];
+	int ret = -1;
+
+	if (!trees || !out || n == 0 || n > LAYERS_MAX) {
+		seterr(err, "cannot write layers: between 1 and %d trees expected", LAYERS_MAX);
+		return -1;
+	}
+	memset(out, 0, n * sizeof(*out));
+	memset(m, 0, sizeof(m));
+	if (mtime < 0 || mtime > 253402300799LL) { /* 9999-12-31 */
+		seterr(err, "cannot write layer: mtime %lld out of range (check SOURCE_DATE_EPOCH)",
+		       (long long)mtime);
+		return -1;
+	}
+	for (size_t k = 0; k < n; k++) {
+		if (!trees[k]) {
+			seterr(err, "cannot write layer: missing tree");
+			goto out;
+		}
+		if (tar_build(trees[k], mtime, &m[k], err) < 0)
+			goto out;
+		in[k] = (struct rootfs_gzip_in){ m[k].p, m[k].len };
+	}
+	ret = rootfs_gzip(in, n, out, err);
+out:
+	for (size_t k = 0; k < n; k++)
+		free(m[k].p);
+	return ret;
+}
+
+int rootfs_layer_write(const struct rootfs_tree *t, int64_t mtime,
+                       struct rootfs_layer *out, char *err)
+{
+	if (!t || !out) {
+		seterr(err, "cannot write layer: missing argument");
+		return -1;
+	}
+	return rootfs_layers_write(&t, 1, mtime, out, err);
 }
 
 void rootfs_layer_free(struct rootfs_layer *l)

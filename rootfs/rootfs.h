@@ -79,6 +79,12 @@ struct rootfs_layer {
  * same bytes. */
 int rootfs_layer_write(const struct rootfs_tree *t, int64_t mtime,
                        struct rootfs_layer *out, char *err);
+/* The same for n trees at once (n <= 64): the chunks of all of them are
+ * compressed by one pool of threads, so a small layer (the base) does not
+ * cost a serial pass of its own.  out[k] is exactly what
+ * rootfs_layer_write(trees[k]) gives.  On failure no out[k] holds memory. */
+int rootfs_layers_write(const struct rootfs_tree *const *trees, size_t n,
+                        int64_t mtime, struct rootfs_layer *out, char *err);
 void rootfs_layer_free(struct rootfs_layer *l);
 
 #endif

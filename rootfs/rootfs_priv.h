@@ -47,13 +47,23 @@ int rootfs_walk_host(struct rootfs_tree *t, const char *dest,
  * returns a malloc'd array of n pointers or NULL on ENOMEM. */
 const struct rootfs_entry **rootfs_tree_sorted(const struct rootfs_tree *t);
 
-/* Parallel gzip of buf as fixed-size independent members (deterministic
- * regardless of the number of threads), hashing the result. */
-int rootfs_gzip(const unsigned char *buf, size_t len, unsigned char **out,
-                size_t *out_len, unsigned char sha_blob[32],
-                unsigned char sha_tar[32], char *err);
+/* Parallel gzip of n tars as fixed-size independent members (the bytes do
+ * not depend on the number of threads), hashing tars and blobs; fills
+ * blob, blob_len, tar_len, digest and diff_id of each out[k]. */
+struct rootfs_gzip_in {
+	const unsigned char *buf;
+	size_t len;
+};
+int rootfs_gzip(const struct rootfs_gzip_in *in, size_t n, struct rootfs_layer *out, char *err);
 
-#define ROOTFS_GZIP_CHUNK (512u * 1024u)
-#define ROOTFS_GZIP_LEVEL 6
+#ifndef ROOTFS_GZIP_CHUNK
+#define ROOTFS_GZIP_CHUNK (256u * 1024u)
+#endif
+#ifndef ROOTFS_GZIP_LEVEL
+#define ROOTFS_GZIP_LEVEL 2
+#endif
+/* Tars up to this size are compressed at ROOTFS_GZIP_LEVEL_SMALL. */
+#define ROOTFS_GZIP_SMALL (512u * 1024u)
+#define ROOTFS_GZIP_LEVEL_SMALL 6
 
 #endif

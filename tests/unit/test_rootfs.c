@@ -324,6 +324,37 @@ static void test_gzip_and_digests(void **state)
 	rootfs_tree_free(t);
 }
 
+/* Many layers in one pool give exactly the bytes of one call each. */
+static void test_layers_write_many(void **state)
+{
+	char err[MB_ERRLEN];
+	struct rootfs_layer one[3], many[3];
+	struct rootfs_tree *t[3];
+	size_t big = 700000;
+	unsigned char *data = malloc(big);
+
+	for (size_t i = 0; i < big; i++)
+		data[i] = (unsigned char)(i * 7 + (i >> 9));
+	for (int k = 0; k < 3; k++) {
+		t[k] = rootfs_tree_new();
+		assert_int_equal(rootfs_add_data(t[k], "/f", data, big / (size_t)(k + 1), 0644, 0, 0, err), 0);
+		assert_int_equal(rootfs_layer_write(t[k], 5, &one[k], err), 0);
+	}
+	assert_int_equal(rootfs_layers_write((const struct rootfs_tree *const *)t, 3, 5, many, err), 0);
+	for (int k = 0; k < 3; k++) {
+		assert_string_equal(one[k].digest, many[k].digest);
+		assert_string_equal(one[k].diff_id, many[k].diff_id);
+		assert_int_equal(one[k].blob_len, many[k].blob_len);
+		assert_memory_equal(one[k].blob, many[k].blob, one[k].blob_len);
+		assert_int_equal(one[k].tar_len, many[k].tar_len);
+		rootfs_layer_free(&one[k]);
+		rootfs_layer_free(&many[k]);
+		rootfs_tree_free(t[k]);
+	}
+	assert_int_equal(rootfs_layers_write(NULL, 0, 0, many, err), -1);
+	free(data);
+}
+
 static void test_empty_layer(void **state)
 {
 	char err[MB_ERRLEN];
@@ -514,6 +545,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_determinism, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tar_contents, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gzip_and_digests, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_layers_write_many, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_layer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_skeleton, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_skeleton_tzdata, setup, teardown),
