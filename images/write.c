@@ -196,9 +196,10 @@ static int write_archive(int fd, const struct blob *b, size_t n, int64_t mtime, 
 		img_seterr(err, "out of memory");
 		goto out;
 	}
+	/* No blocking: blobs go straight from memory to write(2), and the
+	 * archive ends after its two zero blocks. */
 	if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
-	    archive_write_set_bytes_per_block(a, 65536) != ARCHIVE_OK ||
-	    archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
+	    archive_write_set_bytes_per_block(a, 0) != ARCHIVE_OK ||
 	    archive_write_open_fd(a, fd) != ARCHIVE_OK) {
 		img_seterr(err, "%s", archive_error_string(a));
 		goto out;

@@ -32,6 +32,7 @@
 struct chunk {
 	size_t in;               /* which input */
 	size_t off, len;         /* range of the input */
+	size_t seg;              /* the input's segment holding off */
 	unsigned char *out;
 	size_t out_len;
 	bool done;
@@ -90,10 +91,37 @@ static int level_for(size_t len)
 	return len <= ROOTFS_GZIP_SMALL ? ROOTFS_GZIP_LEVEL_SMALL : ROOTFS_GZIP_LEVEL;
 }
 
+/* The bytes of a chunk: in place when one segment holds them all (the
+ * usual case inside a big file), else gathered into scratch. */
+static const unsigned char *chunk_src(const struct job *j, const struct chunk *ch,
+                                      unsigned char **scratch)
+{
+	const struct rootfs_gzip_in *in = &j->ins[ch->in];
+	static const unsigned char empty[1];
+
+	if (ch->len == 0)
+		return empty;
+	const struct rootfs_seg *sg = &in->seg[ch->seg];
+	if (ch->off + ch->len <= sg->off + sg->len)
+		return sg->p + (ch->off - sg->off);
+	if (!*scratch && !(*scratch = malloc(ROOTFS_GZIP_CHUNK)))
+		return NULL;
+	size_t done = 0;
+	for (size_t si = ch->seg; done < ch->len; si++) {
+		sg = &in->seg[si];
+		size_t from = ch->off + done - sg->off;
+		size_t n = sg->len - from < ch->len - done ? sg->len - from : ch->len - done;
+		memcpy(*scratch + done, sg->p + from, n);
+		done += n;
+	}
+	return *scratch;
+}
+
 static void *worker(void *arg)
 {
 	struct job *j = arg;
 	struct libdeflate_compressor *comp[2] = { NULL, NULL }; /* big, small */
+	unsigned char *scratch = NULL;
 
 	for (;;) {
 		size_t i = atomic_fetch_add(&j->next, 1);
@@ -106,9 +134,10 @@ static void *worker(void *arg)
 			atomic_store(&j->failed, 1);
 			break;
 		}
+		const unsigned char *src = chunk_src(j, ch, &scratch);
 		size_t bound = libdeflate_gzip_compress_bound(comp[small], ch->len);
-		unsigned char *o = malloc(bound);
-		size_t r = o ? libdeflate_gzip_compress(comp[small], j->ins[ch->in].buf + ch->off, ch->len, o, bound) : 0;
+		unsigned char *o = src ? malloc(bound) : NULL;
+		size_t r = o ? libdeflate_gzip_compress(comp[small], src, ch->len, o, bound) : 0;
 		if (r == 0) {
 			free(o);
 			atomic_store(&j->failed, 1);
@@ -123,6 +152,7 @@ static void *worker(void *arg)
 	}
 	libdeflate_free_compressor(comp[0]);
 	libdeflate_free_compressor(comp[1]);
+	free(scratch);
 	return NULL;
 }
 
@@ -160,10 +190,12 @@ int rootfs_gzip(const struct rootfs_gzip_in *ins, size_t nin, struct rootfs_laye
 	size_t c = 0;
 	for (size_t k = 0; k < nin; k++) {
 		j.in[k].first = c;
-		size_t off = 0;
+		size_t off = 0, si = 0;
 		do {
 			size_t n = ins[k].len - off < ROOTFS_GZIP_CHUNK ? ins[k].len - off : ROOTFS_GZIP_CHUNK;
-			j.chunks[c++] = (struct chunk){ .in = k, .off = off, .len = n };
+			while (si + 1 < ins[k].nseg && ins[k].seg[si].off + ins[k].seg[si].len <= off)
+				si++;
+			j.chunks[c++] = (struct chunk){ .in = k, .off = off, .len = n, .seg = si };
 			off += n;
 		} while (off < ins[k].len);
 		j.in[k].nchunks = c - j.in[k].first;
@@ -188,10 +220,17 @@ int rootfs_gzip(const struct rootfs_gzip_in *ins, size_t nin, struct rootfs_laye
 			break;
 		nth++;
 	}
+	/* diff_ids, while the helpers compress */
 	for (size_t k = 0; k < nin && !hash_failed; k++) {
 		unsigned char md[32];
 		unsigned int mdlen = 0;
-		if (EVP_Digest(ins[k].buf, ins[k].len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
+		EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+		bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
+		for (size_t i = 0; ok && i < ins[k].nseg; i++)
+			ok = EVP_DigestUpdate(ctx, ins[k].seg[i].p, ins[k].seg[i].len) == 1;
+		ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen == 32;
+		EVP_MD_CTX_free(ctx);
+		if (!ok) {
 			hash_failed = true;
 			atomic_store(&j.failed, 1);
 			break;

@@ -11,9 +11,17 @@
 #include <string.h>
 #include <sys/stat.h>
 
-struct membuf {
-	unsigned char *p;
-	size_t len, cap;
+/* The tar of a layer, as a list of segments: headers and padding are
+ * copied into own[], file contents are referenced where they already are
+ * (the tree's buffers), so a big binary is never copied a second time. */
+struct tarbuf {
+	unsigned char *own;
+	size_t own_len, own_cap;
+	struct rootfs_seg *seg;   /* p == NULL: bytes at own + ownoff (fixed up at the end) */
+	size_t nseg, seg_cap;
+	size_t total;
+	const unsigned char *ref; /* contents of the entry being written */
+	size_t ref_len;
 	bool nomem;
 };
 
@@ -29,29 +37,70 @@ static void seterr(char *err, const char *fmt, ...)
 	va_end(ap);
 }
 
-static la_ssize_t mem_write(struct archive *a, void *ctx, const void *buf, size_t n)
+static struct rootfs_seg *seg_next(struct tarbuf *m)
 {
-	struct membuf *m = ctx;
-
-	if (m->len + n > m->cap) {
-		size_t nc = m->cap ? m->cap : 65536;
-		while (nc < m->len + n)
-			nc *= 2;
-		unsigned char *np = realloc(m->p, nc);
-		if (!np) {
-			m->nomem = true;
-			archive_set_error(a, ENOMEM, "out of memory");
-			return -1;
-		}
-		m->p = np;
-		m->cap = nc;
+	if (m->nseg == m->seg_cap) {
+		size_t nc = m->seg_cap ? m->seg_cap * 2 : 64;
+		struct rootfs_seg *ns = realloc(m->seg, nc * sizeof(*ns));
+		if (!ns)
+			return NULL;
+		m->seg = ns;
+		m->seg_cap = nc;
 	}
-	memcpy(m->p + m->len, buf, n);
-	m->len += n;
-	return (la_ssize_t)n;
+	return &m->seg[m->nseg++];
 }
 
-static int write_entry(struct archive *a, struct archive_entry *ae,
+/* libarchive's write callback.  With bytes_per_block 0 libarchive does no
+ * blocking of its own and hands file contents through as the pointers we
+ * gave archive_write_data(), which is what lets us reference them. */
+static la_ssize_t tar_write(struct archive *a, void *ctx, const void *buf, size_t n)
+{
+	struct tarbuf *m = ctx;
+	const unsigned char *b = buf;
+	struct rootfs_seg *last = m->nseg ? &m->seg[m->nseg - 1] : NULL;
+
+	if (n == 0)
+		return 0;
+	if (m->ref && b >= m->ref && n <= m->ref_len && (size_t)(b - m->ref) <= m->ref_len - n) {
+		if (last && last->p && last->p + last->len == b) {
+			last->len += n;
+		} else {
+			struct rootfs_seg *sg = seg_next(m);
+			if (!sg)
+				goto nomem;
+			*sg = (struct rootfs_seg){ .p = b, .off = m->total, .len = n };
+		}
+	} else {
+		if (m->own_len + n > m->own_cap) {
+			size_t nc = m->own_cap ? m->own_cap : 65536;
+			while (nc < m->own_len + n)
+				nc *= 2;
+			unsigned char *np = realloc(m->own, nc);
+			if (!np)
+				goto nomem;
+			m->own = np;
+			m->own_cap = nc;
+		}
+		memcpy(m->own + m->own_len, b, n);
+		if (last && !last->p && last->ownoff + last->len == m->own_len) {
+			last->len += n;
+		} else {
+			struct rootfs_seg *sg = seg_next(m);
+			if (!sg)
+				goto nomem;
+			*sg = (struct rootfs_seg){ .p = NULL, .ownoff = m->own_len, .off = m->total, .len = n };
+		}
+		m->own_len += n;
+	}
+	m->total += n;
+	return (la_ssize_t)n;
+nomem:
+	m->nomem = true;
+	archive_set_error(a, ENOMEM, "out of memory");
+	return -1;
+}
+
+static int write_entry(struct archive *a, struct archive_entry *ae, struct tarbuf *m,
                        const struct rootfs_entry *e, int64_t mtime, char *err)
 {
 	archive_entry_clear(ae);
@@ -83,6 +132,8 @@ static int write_entry(struct archive *a, struct archive_entry *ae,
 	}
 	if (e->kind == ROOTFS_FILE) {
 		size_t off = 0;
+		m->ref = e->data;
+		m->ref_len = e->len;
 		while (off < e->len) {
 			la_ssize_t w = archive_write_data(a, e->data + off, e->len - off);
 			if (w <= 0) {
@@ -91,25 +142,26 @@ static int write_entry(struct archive *a, struct archive_entry *ae,
 			}
 			off += (size_t)w;
 		}
+		m->ref = NULL;
+		m->ref_len = 0;
 	}
 	return 0;
 }
 
-/* One tree -> an uncompressed tar in m. */
-static int tar_build(const struct rootfs_tree *t, int64_t mtime, struct membuf *m, char *err)
+static void tarbuf_free(struct tarbuf *m)
+{
+	free(m->own);
+	free(m->seg);
+	memset(m, 0, sizeof(*m));
+}
+
+/* One tree -> its tar, as segments in m. */
+static int tar_build(const struct rootfs_tree *t, int64_t mtime, struct tarbuf *m, char *err)
 {
 	struct archive *a = NULL;
 	struct archive_entry *ae = NULL;
 	const struct rootfs_entry **v = NULL;
 	int ret = -1;
-
-	/* Room for every header and padded file up front, so the tar is
-	 * written without reallocations. */
-	size_t est = 1024;
-	for (size_t i = 0; i < t->n; i++)
-		est += 1024 + ((t->e[i].len + 511) & ~(size_t)511);
-	m->p = malloc(est);
-	m->cap = m->p ? est : 0;
 
 	v = rootfs_tree_sorted(t);
 	a = archive_write_new();
@@ -120,17 +172,17 @@ static int tar_build(const struct rootfs_tree *t, int64_t mtime, struct membuf *
 	}
 	/* pax restricted: ustar unless a long name/link or large value needs
 	 * an extended record; those records carry no times of their own and
-	 * libarchive names them PaxHeader/NAME (no pid).  The last block is not
-	 * padded to a 10 KiB record (like Go's archive/tar). */
+	 * libarchive names them PaxHeader/NAME (no pid).  No blocking: the tar
+	 * ends right after its two zero blocks (like Go's archive/tar), and
+	 * file contents reach tar_write() unbuffered. */
 	if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
-	    archive_write_set_bytes_per_block(a, 65536) != ARCHIVE_OK ||
-	    archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
-	    archive_write_open(a, m, NULL, mem_write, NULL) != ARCHIVE_OK) {
+	    archive_write_set_bytes_per_block(a, 0) != ARCHIVE_OK ||
+	    archive_write_open(a, m, NULL, tar_write, NULL) != ARCHIVE_OK) {
 		seterr(err, "cannot start tar: %s", archive_error_string(a));
 		goto out;
 	}
 	for (size_t i = 0; i < t->n; i++)
-		if (write_entry(a, ae, v[i], mtime, err) < 0)
+		if (write_entry(a, ae, m, v[i], mtime, err) < 0)
 			goto out;
 	if (archive_write_close(a) != ARCHIVE_OK) {
 		seterr(err, "cannot finish tar: %s", archive_error_string(a));
@@ -140,6 +192,9 @@ static int tar_build(const struct rootfs_tree *t, int64_t mtime, struct membuf *
 		seterr(err, "cannot write layer: out of memory");
 		goto out;
 	}
+	for (size_t i = 0; i < m->nseg; i++)
+		if (!m->seg[i].p)
+			m->seg[i].p = m->own + m->seg[i].ownoff;
 	ret = 0;
 out:
 	if (a)
@@ -154,7 +209,7 @@ out:
 int rootfs_layers_write(const struct rootfs_tree *const *trees, size_t n,
                         int64_t mtime, struct rootfs_layer *out, char *err)
 {
-	struct membuf m[LAYERS_MAX];
+	struct tarbuf m[LAYERS_MAX];
 	struct rootfs_gzip_in in[LAYERS_MAX];
 	int ret = -1;
 
@@ -176,12 +231,12 @@ int rootfs_layers_write(const struct rootfs_tree *const *trees, size_t n,
 		}
 		if (tar_build(trees[k], mtime, &m[k], err) < 0)
 			goto out;
-		in[k] = (struct rootfs_gzip_in){ m[k].p, m[k].len };
+		in[k] = (struct rootfs_gzip_in){ m[k].seg, m[k].nseg, m[k].total };
 	}
 	ret = rootfs_gzip(in, n, out, err);
 out:
 	for (size_t k = 0; k < n; k++)
-		free(m[k].p);
+		tarbuf_free(&m[k]);
 	return ret;
 }
 

@@ -50,8 +50,15 @@ const struct rootfs_entry **rootfs_tree_sorted(const struct rootfs_tree *t);
 /* Parallel gzip of n tars as fixed-size independent members (the bytes do
  * not depend on the number of threads), hashing tars and blobs; fills
  * blob, blob_len, tar_len, digest and diff_id of each out[k]. */
+struct rootfs_seg {
+	const unsigned char *p;
+	size_t off;              /* offset in the tar */
+	size_t len;
+	size_t ownoff;           /* layer.c's bookkeeping while p is not yet known */
+};
 struct rootfs_gzip_in {
-	const unsigned char *buf;
+	const struct rootfs_seg *seg; /* contiguous, in order, covering [0, len) */
+	size_t nseg;
 	size_t len;
 };
 int rootfs_gzip(const struct rootfs_gzip_in *in, size_t n, struct rootfs_layer *out, char *err);

@@ -355,6 +355,51 @@ static void test_layers_write_many(void **state)
 	free(data);
 }
 
+/* Files of awkward sizes around the gzip chunk size: the tar made of
+ * referenced file contents and copied headers must still be exact. */
+static void test_chunk_boundaries(void **state)
+{
+	char err[MB_ERRLEN], hex[72], path[64];
+	static const size_t sizes[] = { 262144 - 512, 1, 262144, 300001, 0, 511, 524288 + 7, 4096 };
+	const size_t n = sizeof(sizes) / sizeof(sizes[0]);
+	struct rootfs_layer ly;
+	size_t tl, members;
+	struct rootfs_tree *t = rootfs_tree_new();
+	unsigned char *bufs[8];
+
+	for (size_t k = 0; k < n; k++) {
+		bufs[k] = malloc(sizes[k] + 1);
+		for (size_t i = 0; i < sizes[k]; i++)
+			bufs[k][i] = (unsigned char)(k * 31 + i * 13 + (i >> 11));
+		snprintf(path, sizeof(path), "/d/f%zu", k);
+		assert_int_equal(rootfs_add_data(t, path, bufs[k], sizes[k], 0644, 0, 0, err), 0);
+	}
+	assert_int_equal(rootfs_layer_write(t, 0, &ly, err), 0);
+	unsigned char *tar = gunzip_all(ly.blob, ly.blob_len, &tl, &members);
+	assert_int_equal(tl, ly.tar_len);
+	sha256_hex(tar, tl, hex);
+	assert_string_equal(hex, ly.diff_id);
+	sha256_hex(ly.blob, ly.blob_len, hex);
+	assert_string_equal(hex, ly.digest);
+	struct listing *l = calloc(1, sizeof(*l));
+	list_tar(tar, tl, l);
+	assert_int_equal(l->n, n + 1);
+	for (size_t k = 0; k < n; k++) {
+		snprintf(path, sizeof(path), "d/f%zu", k);
+		const struct ent *e = find(l, path);
+		assert_non_null(e);
+		assert_int_equal(e->size, sizes[k]);
+		if (sizes[k])
+			assert_memory_equal(e->data, bufs[k], sizes[k]);
+		free(bufs[k]);
+	}
+	listing_free(l);
+	free(l);
+	free(tar);
+	rootfs_layer_free(&ly);
+	rootfs_tree_free(t);
+}
+
 static void test_empty_layer(void **state)
 {
 	char err[MB_ERRLEN];
@@ -546,6 +591,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tar_contents, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gzip_and_digests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_layers_write_many, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_chunk_boundaries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_layer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_skeleton, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_skeleton_tzdata, setup, teardown),
