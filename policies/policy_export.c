@@ -15,6 +15,77 @@
 
 static const char *const exec_needs[] = { "execve", "execveat", "exit", "exit_group" };
 
+/* runc (Docker, containerd, Kubernetes) loads the filter before it drops
+ * capabilities and changes user, unlike minbase-init which loads it last;
+ * a flat profile must let runc finish: measured with SCMP_ACT_LOG under
+ * runc 1.1 (capget, prctl for capabilities, setgroups, setgid, setuid,
+ * capset, and fstatfs to check that /proc/self/fd is procfs).  prctl is limited to PR_GET/SET_KEEPCAPS (7, 8),
+ * PR_CAPBSET_READ/DROP (23, 24) and PR_CAP_AMBIENT (47). */
+static const char *const runtime_needs[] = {
+	"capget", "capset", "setgroups", "setgid", "setuid", "setresgid", "setresuid",
+	"fstatfs",
+};
+static const unsigned runtime_prctl[] = { 7, 8, 23, 24, 47 };
+
+/* Does an applying rule already decide `name` (any non-allow action, or an
+ * unconditional allow)?  Then the runtime rule is left out. */
+static bool decided(const struct policy *p, const struct pol_target *t,
+                    const struct pol_caps *c, const char *name)
+{
+	for (size_t i = 0; i < p->n_rules; i++) {
+		const struct pol_rule *r = &p->rules[i];
+		if (!pol_rule_applies(r, t, c))
+			continue;
+		for (size_t j = 0; j < r->n_names; j++) {
+			if (strcmp(r->names[j], name))
+				continue;
+			bool allow = r->act == PACT_ALLOW || r->act == PACT_LOG;
+			if (!allow || r->n_args == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
+static void add_runtime_needs(json_t *sc, const struct policy *p, const struct pol_target *t,
+                              const struct pol_caps *c, bool docker)
+{
+	json_t *names = json_array();
+	for (size_t k = 0; k < sizeof(runtime_needs) / sizeof(runtime_needs[0]); k++)
+		if (!decided(p, t, c, runtime_needs[k]))
+			json_array_append_new(names, json_string(runtime_needs[k]));
+	if (json_array_size(names)) {
+		json_t *o = json_object();
+		json_object_set_new(o, "names", names);
+		json_object_set_new(o, "action", json_string("SCMP_ACT_ALLOW"));
+		if (docker)
+			json_object_set_new(o, "comment", json_string(
+			        "minbase: what runc does after it loads the filter"));
+		json_array_append_new(sc, o);
+	} else {
+		json_decref(names);
+	}
+	if (decided(p, t, c, "prctl"))
+		return;
+	json_t *o = json_object(), *args = json_array(), *n = json_array();
+	json_array_append_new(n, json_string("prctl"));
+	json_object_set_new(o, "names", n);
+	json_object_set_new(o, "action", json_string("SCMP_ACT_ALLOW"));
+	for (size_t k = 0; k < sizeof(runtime_prctl) / sizeof(runtime_prctl[0]); k++) {
+		json_t *a = json_object();
+		json_object_set_new(a, "index", json_integer(0));
+		json_object_set_new(a, "value", json_integer(runtime_prctl[k]));
+		json_object_set_new(a, "valueTwo", json_integer(0));
+		json_object_set_new(a, "op", json_string("SCMP_CMP_EQ"));
+		json_array_append_new(args, a);
+	}
+	json_object_set_new(o, "args", args);
+	if (docker)
+		json_object_set_new(o, "comment", json_string(
+		        "minbase: runc's capability handling after it loads the filter"));
+	json_array_append_new(sc, o);
+}
+
 static json_t *rule_json(const struct pol_rule *r, json_t *names, bool comment)
 {
 	json_t *o = json_object();
@@ -126,6 +197,7 @@ int policy_export(const struct policy *p, const char *format, const char *arch,
 		} else {
 			json_decref(names);
 		}
+		add_runtime_needs(sc, p, &t, &caps, docker);
 	}
 	json_object_set(root, "syscalls", sc);
 	*out = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
