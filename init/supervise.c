@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,108 +41,99 @@ struct sup {
 	int probe_timed_out;
 };
 
-/* Runs in the forked child: become the service.  GOFD (or -1) is closed by
- * the init once it has dropped its own privileges: the service never runs
- * next to a still-privileged init. */
-static void child_exec(struct sup *s, int errfd, int gofd)
+/* The service is started with clone(CLONE_VM | CLONE_VFORK), as musl's
+ * posix_spawn does: no page tables to copy, and the init sleeps until the
+ * child has called execve, so the child's error (if any) is simply read
+ * from memory the two share. */
+struct spawn_ctx {
+	struct sup *s;
+	volatile int code;
+	char msg[INIT_ERRLEN];
+};
+
+static char child_stack[32768] __attribute__((aligned(16)));
+
+static int child_main(void *arg)
 {
-	char msg[INIT_ERRLEN + 1];
-	int code = 1;
+	struct spawn_ctx *c = arg;
+	struct sup *s = c->s;
+	const struct privs_cfg *p = &s->cfg->privs;
 
 	/* Own process group, and the terminal if there is one (tini). */
 	if (setpgid(0, 0) < 0) {
-		snprintf(msg + 1, INIT_ERRLEN, "cannot create the child's process group: %s",
+		snprintf(c->msg, sizeof c->msg, "cannot create the child's process group: %s",
 		         strerror(errno));
 		goto fail;
 	}
 	if (tcsetpgrp(STDIN_FILENO, getpgrp()) < 0 && errno != ENOTTY && errno != ENXIO &&
-	    errno != EBADF)
-		init_log(LOG_DEBUG, "cannot give the terminal to the child: %s", strerror(errno));
+	    errno != EBADF) {
+		snprintf(c->msg, sizeof c->msg, "cannot give the terminal to the child: %s",
+		         strerror(errno));
+		goto fail;
+	}
 	/* The service starts with the mask and dispositions the init inherited. */
 	sigaction(SIGTTIN, &s->ttin, NULL);
 	sigaction(SIGTTOU, &s->ttou, NULL);
 	sys_sigmask(SIG_SETMASK, &s->child_mask, NULL);
-
-	if (privs_apply(&s->cfg->privs, msg + 1) < 0)
+	/* Credentials and capabilities were set in the init before the clone
+	 * (see spawn); what is left is the filter, last, right before execve. */
+	if (p->filter && sys_seccomp_load(p->filter, p->filter_len) < 0) {
+		snprintf(c->msg, sizeof c->msg, "cannot load the seccomp filter: %s%s", strerror(errno),
+		         errno == EINVAL ? " (the kernel rejects the program: rebuild the image's "
+		                           "policy)" : "");
 		goto fail;
-	if (gofd >= 0) {
-		char c;
-		while (read(gofd, &c, 1) < 0 && errno == EINTR)
-			;
 	}
 	execvp(s->cfg->argv[0], s->cfg->argv);
-	code = errno == ENOENT ? 127 : 126;
-	snprintf(msg + 1, INIT_ERRLEN, "cannot run `%s`: %s", s->cfg->argv[0], strerror(errno));
+	c->code = errno == ENOENT ? 127 : 126;
+	snprintf(c->msg, sizeof c->msg, "cannot run `%s`: %s", s->cfg->argv[0], strerror(errno));
+	_exit(c->code);
 fail:
-	msg[0] = (char)code;
-	ssize_t w = write(errfd, msg, 1 + strlen(msg + 1));
-	(void)w;
-	_exit(code);
+	c->code = 1;
+	_exit(1);
 }
 
-/* After the service runs the init keeps only what supervising needs: the
- * service's own uid (to signal it), no capabilities, no new privileges. */
-static void drop_own_privs(struct sup *s)
-{
-	const struct privs_cfg *want = &s->cfg->privs;
-	if (!want->change_user && !want->drop_caps && !want->filter)
-		return;
-	struct privs_cfg own = *want;
-	char err[INIT_ERRLEN];
-	own.drop_caps = 1;
-	own.keep = 0;
-	own.filter = NULL;
-	own.no_new_privs = 1;
-	if (privs_apply(&own, err) < 0)
-		init_log(LOG_WARN, "cannot drop the init's own privileges: %s", err);
-	/* A credential change clears the parent-death signal: set it again. */
-	if (s->cfg->pdeath_signal)
-		prctl(PR_SET_PDEATHSIG, (unsigned long)s->cfg->pdeath_signal, 0, 0, 0);
-}
-
-/* Fork the service; returns 0, or the exit code to leave with when it could
- * not be started (the message is already logged). */
+/* Start the service; returns 0, or the exit code to leave with when it
+ * could not be started (the message is already logged). */
 static int spawn(struct sup *s)
 {
 	const struct privs_cfg *pc = &s->cfg->privs;
-	int p[2], go[2] = { -1, -1 };
-	int harden = pc->change_user || pc->drop_caps || pc->filter;
-	if (pipe2(p, O_CLOEXEC) < 0 || (harden && pipe2(go, O_CLOEXEC) < 0)) {
-		init_log(LOG_ERROR, "cannot create a pipe: %s", strerror(errno));
-		return 1;
+	char err[INIT_ERRLEN];
+
+	/* The service's user, groups, capabilities and no-new-privs are set
+	 * on the init itself, in the fixed order, before the clone: the child
+	 * inherits them, the init never holds more than its service once the
+	 * service runs (the kept capabilities, cleared below, were the
+	 * service's too), and the work is done once rather than twice. */
+	if (pc->change_user || pc->drop_caps || pc->no_new_privs) {
+		struct privs_cfg own = *pc;
+		own.filter = NULL;
+		if (privs_apply(&own, err) < 0) {
+			init_log(LOG_ERROR, "%s", err);
+			return 1;
+		}
+		/* A credential change clears the parent-death signal. */
+		if (s->cfg->pdeath_signal)
+			prctl(PR_SET_PDEATHSIG, (unsigned long)s->cfg->pdeath_signal, 0, 0, 0);
 	}
-	pid_t pid = fork();
+	struct spawn_ctx c = { .s = s };
+	pid_t pid = clone(child_main, child_stack + sizeof child_stack,
+	                  CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
 	if (pid < 0) {
-		init_log(LOG_ERROR, "cannot fork: %s", strerror(errno));
+		init_log(LOG_ERROR, "cannot start the child: %s", strerror(errno));
 		return 1;
 	}
-	if (pid == 0) {
-		close(p[0]);
-		if (go[1] >= 0)
-			close(go[1]);
-		child_exec(s, p[1], go[0]);
-	}
-	close(p[1]);
-	if (harden) {
-		close(go[0]);
-		drop_own_privs(s);
-		close(go[1]); /* EOF: the child may exec */
-	}
-	/* The pipe closes on a successful execve: EOF means the service runs. */
-	char msg[INIT_ERRLEN + 2];
-	ssize_t n;
-	do
-		n = read(p[0], msg, sizeof msg - 1);
-	while (n < 0 && errno == EINTR);
-	close(p[0]);
-	if (n > 0) {
+	if (c.code) {
 		int st;
-		msg[n] = 0;
 		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 			;
-		init_log(LOG_ERROR, "%s", msg + 1);
-		return (unsigned char)msg[0];
+		init_log(LOG_ERROR, "%s", c.msg);
+		return c.code;
 	}
+	/* Supervising needs no capability: signals go to processes of the
+	 * init's own uid, and reaping needs nothing. */
+	if (pc->drop_caps && pc->keep &&
+	    (sys_capset(0, 0, 0) < 0 || sys_ambient_clear() < 0))
+		init_log(LOG_WARN, "cannot drop the init's own capabilities: %s", strerror(errno));
 	s->child = pid;
 	init_log(LOG_INFO, "Spawned child process '%s' with pid '%d'", s->cfg->argv[0], (int)pid);
 	return 0;
