@@ -33,7 +33,13 @@ int rootfs_add_dir(struct rootfs_tree *t, const char *path, mode_t mode,
 /* Content is copied. */
 int rootfs_add_data(struct rootfs_tree *t, const char *path, const void *data,
                     size_t len, mode_t mode, uid_t uid, gid_t gid, char *err);
-/* Content is read from host_path now (the host file may change later). */
+/* Takes ownership of data (malloc'd; freed by the tree, also on failure):
+ * no copy, for a caller that already holds the file (e.g. after checking
+ * its ELF headers) and would otherwise make the tree read it again. */
+int rootfs_add_buffer(struct rootfs_tree *t, const char *path, void *data,
+                      size_t len, mode_t mode, uid_t uid, gid_t gid, char *err);
+/* Content is read from host_path now (the host file may change later).
+ * mode (mode_t)-1 keeps the host file's bits (masked with 0755). */
 int rootfs_add_host_file(struct rootfs_tree *t, const char *path,
                          const char *host_path, mode_t mode, uid_t uid,
                          gid_t gid, char *err);

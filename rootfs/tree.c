@@ -291,6 +291,16 @@ int rootfs_add_data(struct rootfs_tree *t, const char *path, const void *data,
 	return rootfs_tree_put(t, path, ROOTFS_FILE, mode, uid, gid, copy, len, NULL, err);
 }
 
+int rootfs_add_buffer(struct rootfs_tree *t, const char *path, void *data,
+                      size_t len, mode_t mode, uid_t uid, gid_t gid, char *err)
+{
+	if (!data && len) {
+		seterr(err, "cannot add `%s`: no data", path ? path : "(null)");
+		return -1;
+	}
+	return rootfs_tree_put(t, path, ROOTFS_FILE, mode, uid, gid, data, len, NULL, err);
+}
+
 int rootfs_read_fd(int fd, unsigned char **out, size_t *len)
 {
 	struct stat st;

@@ -580,6 +580,10 @@ static void test_tree_rules(void **state)
 	assert_int_equal(rootfs_add_dir(t, "/", 0755, 0, 0, err), 0);
 	assert_int_equal(rootfs_tree_count(t), 2);
 	assert_int_equal(rootfs_add_symlink(t, "/bin", "usr/bin", err), 0);
+	char *owned = strdup("owned by the tree");
+	assert_int_equal(rootfs_add_buffer(t, "/etc/owned", owned, strlen(owned), 0644, 0, 0, err), 0);
+	owned = strdup("freed on failure too");
+	assert_int_equal(rootfs_add_buffer(t, "relative", owned, strlen(owned), 0644, 0, 0, err), -1);
 	assert_int_equal(rootfs_add_symlink(t, "/x", "", err), -1);
 	rootfs_tree_free(t);
 }
