@@ -539,7 +539,8 @@ int policy_build_bpf(const char *name_or_path, const char *arch, const char *cap
 	if (policy_arch_audit(arch, &audit, err) < 0)
 		return -1;
 	/* A shipped policy for its default caps: take the precompiled file
-	 * when it is there and sound; otherwise compile (same result). */
+	 * when it is there and sound; otherwise compile (same result).  The
+	 * shipped policies keep no capabilities, so "" and NULL agree. */
 	if (policy_is_name(name_or_path) && (!caps || !*caps) && !getenv("MINBASE_POLICY_NOCACHE")) {
 		char dir[PATH_MAX], path[PATH_MAX + 64];
 		uint32_t a;
@@ -598,7 +599,13 @@ int policy_write_file(const char *path, const void *data, size_t len, int mode, 
 		}
 		done += (size_t)w;
 	}
-	if (fchmod(fd, (mode_t)mode) < 0 || fsync(fd) < 0 || close(fd) < 0) {
+	if (fchmod(fd, (mode_t)mode) < 0 || fsync(fd) < 0) {
+		int e = errno;
+		close(fd);
+		unlink(tmp);
+		return pol_err(err, "cannot write `%s`: %s", path, strerror(e)), -1;
+	}
+	if (close(fd) < 0) {
 		int e = errno;
 		unlink(tmp);
 		return pol_err(err, "cannot write `%s`: %s", path, strerror(e)), -1;

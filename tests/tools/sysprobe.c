@@ -6,8 +6,10 @@
  *
  *   sysprobe [--seccomp FILE] CALL...     (FILE: minbase seccomp format v1,
  *                                          loaded with no-new-privs first)
- *   sysprobe [--seccomp FILE] loop-getppid N | loop-read N
- *                                          (prints "ns_per_call X.Y")
+ *   sysprobe [--seccomp FILE] loop-getppid N | loop-read N | loop-personality N
+ *                                          (prints "ns_per_call X.Y"; personality
+ *                                          has argument rules in Moby's profile, so
+ *                                          the kernel cannot cache its verdict)
  *
  * Output goes through write(2) only (no stdio), so that it works under
  * tight policies. */
@@ -190,6 +192,8 @@ static int loop(const char *what, long n)
 	for (long i = 0; i < n; i++) {
 		if (what[5] == 'g')
 			syscall(SYS_getppid);
+		else if (what[5] == 'p')
+			syscall(SYS_personality, 0xffffffffUL);
 		else if (read(fd, &c, 1) != 1)
 			return 1;
 	}
