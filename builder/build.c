@@ -229,7 +229,15 @@ static int cache_dir(const struct build_opts *o, char *buf, size_t len, char *er
 		seterr(err, "no cache directory: set XDG_CACHE_HOME or HOME, or pass --cache DIR");
 		return -1;
 	}
-	return util_mkdir_p(buf, true, err);
+	if (util_mkdir_p(buf, true, err) < 0)
+		return -1;
+	/* Go wants absolute GOCACHE/GOPATH, and the tools run elsewhere. */
+	char abs[PATH_MAX];
+	if (!realpath(buf, abs) || pathf(buf, len, "%s", abs) < 0) {
+		seterr(err, "cannot use the cache directory `%s`: %s", buf, strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 /* The sysroot: --sysroot, $MINBASE_SYSROOT, or build/sysroot beside

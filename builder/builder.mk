@@ -23,3 +23,4 @@ test_elf_SRCS := builder/elf.c
 test_elf_LIBS := -lelf
 test_builder_opts_SRCS := builder/opts.c builder/elf.c
 test_builder_opts_LIBS := -lelf
+BENCHES += build

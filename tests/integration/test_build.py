@@ -101,6 +101,10 @@ def test_go_module_build_only(mkimage, work, go_cache):
     assert "done" in p.stderr
     # the cache is warm now (go_image built first in this module or here)
     assert (go_cache / "go-build").is_dir()
+    # a relative --cache is the same cache (Go needs absolute paths: mkimage resolves it)
+    mk(mkimage, "build", EXAMPLES / "go-http", "-o", "rel.bin", "--cache",
+       go_cache.relative_to(work), cwd=work)
+    assert (work / "rel.bin").read_bytes() == out.read_bytes()
 
 
 def test_c_file_builds_and_is_small(mkimage, work):
