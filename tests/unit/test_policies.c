@@ -426,6 +426,87 @@ static void test_learn(void **s)
 	assert_non_null(strstr(err, "/nonexistent/prog"));
 }
 
+/* ---- shipped policies, precompiled files, minbase.caps ------------------ */
+static void write_text(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, len, f), len);
+	fclose(f);
+}
+
+static void test_build_bpf(void **s)
+{
+	(void)s;
+	char dir[] = "/tmp/test_policies.XXXXXX", path[256], err[MB_ERRLEN];
+	unsigned char *a, *b, *c;
+	size_t alen, blen, clen;
+	char *caps;
+
+	/* From the source tree: compiled. */
+	setenv("MINBASE_POLICY_DIR", "policies", 1);
+	if (policy_build_bpf("service", "x86_64", NULL, &a, &alen, err) < 0)
+		fail_msg("service: %s", err);
+	assert_int_equal(policy_build_bpf("strict", "amd64", NULL, &b, &blen, err), 0);
+	assert_int_equal(policy_file_check(a, alen, NULL, NULL, NULL, err), 0);
+	assert_int_equal(policy_build_bpf("nosuch", "x86_64", NULL, &c, &clen, err), -1);
+	assert_non_null(strstr(err, "no shipped policy named `nosuch`"));
+	assert_int_equal(policy_read_caps("service", &caps, err), 0);
+	assert_null(caps);
+
+	/* A policy dir with a precompiled file: it is used as is when sound
+	 * (here, on purpose, strict's program under service's name) ... */
+	assert_non_null(mkdtemp(dir));
+	setenv("MINBASE_POLICY_DIR", dir, 1);
+	static const char pol[] = "{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"syscalls\": ["
+		"{\"names\": [\"mount\"], \"action\": \"SCMP_ACT_ALLOW\", "
+		"\"includes\": {\"caps\": [\"CAP_SYS_ADMIN\"]}}], "
+		"\"minbase\": {\"caps\": [\"sys_admin\", \"NET_BIND_SERVICE\"]}}";
+	snprintf(path, sizeof(path), "%s/svc.json", dir);
+	write_text(path, pol, strlen(pol));
+	snprintf(path, sizeof(path), "%s/svc.x86_64.bpf", dir);
+	write_text(path, b, blen);
+	assert_int_equal(policy_build_bpf("svc", "x86_64", NULL, &c, &clen, err), 0);
+	assert_int_equal(clen, blen);
+	assert_memory_equal(c, b, blen);
+	free(c);
+	/* ... and ignored when corrupt, or when capabilities are given. */
+	b[40] ^= 1;
+	write_text(path, b, blen);
+	assert_int_equal(policy_build_bpf("svc", "x86_64", NULL, &c, &clen, err), 0);
+	assert_true(clen != blen || memcmp(c, b, blen) != 0);
+	struct prog p = { .file = c, .len = clen };
+	const void *ins;
+	assert_int_equal(policy_file_check(c, clen, &p.audit, &ins, &p.n, err), 0);
+	p.insns = ins;
+	/* minbase.caps is the default capability set: mount is allowed. */
+	assert_int_equal(run(&p, "mount", NULL), ALLOW);
+	free(c);
+	assert_int_equal(policy_build_bpf("svc", "x86_64", "", &c, &clen, err), 0);
+	p.file = c;
+	assert_int_equal(policy_file_check(c, clen, &p.audit, &ins, &p.n, err), 0);
+	p.insns = ins;
+	assert_int_equal(run(&p, "mount", NULL), ERRNO(1));
+	free(c);
+	assert_int_equal(policy_read_caps("svc", &caps, err), 0);
+	assert_string_equal(caps, "CAP_SYS_ADMIN,CAP_NET_BIND_SERVICE");
+	free(caps);
+	/* A path is a path, never a shipped name. */
+	snprintf(path, sizeof(path), "%s/svc.json", dir);
+	assert_int_equal(policy_read_caps(path, &caps, err), 0);
+	free(caps);
+	assert_int_equal(policy_build_bpf("svc", "aarch64", NULL, &c, &clen, err), 0);
+	assert_int_equal(rd32(c + 12), A64);
+	free(c);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/svc.x86_64.bpf", dir);
+	unlink(path);
+	rmdir(dir);
+	unsetenv("MINBASE_POLICY_DIR");
+	free(a);
+	free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -436,6 +517,7 @@ int main(void)
 		cmocka_unit_test(test_export),
 		cmocka_unit_test(test_write_file),
 		cmocka_unit_test(test_learn),
+		cmocka_unit_test(test_build_bpf),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
