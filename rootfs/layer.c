@@ -3,6 +3,7 @@
 #include "rootfs_priv.h"
 
 #include <archive.h>
+#include <locale.h>
 #include <archive_entry.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -163,6 +164,11 @@ static int tar_build(const struct rootfs_tree *t, int64_t mtime, struct tarbuf *
 	const struct rootfs_entry **v = NULL;
 	int ret = -1;
 
+	/* libarchive converts names and link targets through the current
+	 * locale: under this thread's own C.UTF-8 the bytes are the same
+	 * whatever locale the program runs in (and UTF-8 names work in "C"). */
+	locale_t utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+	locale_t old = utf8 ? uselocale(utf8) : (locale_t)0;
 	v = rootfs_tree_sorted(t);
 	a = archive_write_new();
 	ae = archive_entry_new();
@@ -201,6 +207,10 @@ out:
 		archive_write_free(a);
 	archive_entry_free(ae);
 	free(v);
+	if (utf8) {
+		uselocale(old);
+		freelocale(utf8);
+	}
 	return ret;
 }
 

@@ -53,6 +53,23 @@ size_t rootfs_tree_count(const struct rootfs_tree *t)
 	return t ? t->n : 0;
 }
 
+/* Structurally valid UTF-8 (tar names go through pax as UTF-8). */
+static bool utf8_ok(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2 : (*p & 0xf8) == 0xf0 ? 3 : -1;
+		if (n < 0 || (n == 1 && *p < 0xc2))
+			return false;
+		p++;
+		for (int i = 0; i < n; i++, p++)
+			if ((*p & 0xc0) != 0x80)
+				return false;
+	}
+	return true;
+}
+
 /* "/a//b/" -> "/a/b"; refuses relative paths, "." and ".." components
  * (a `..` in a destination is how a layer escapes its root on extraction). */
 static int path_normalise(const char *in, char *out, char *err)
@@ -225,6 +242,12 @@ int rootfs_tree_put(struct rootfs_tree *t, const char *path, enum rootfs_kind ki
 	}
 	if (path_normalise(path, norm, err) < 0)
 		goto fail;
+	if (!utf8_ok(norm) || (target && !utf8_ok(target))) {
+		seterr(err, "cannot add `%s`%s%s: %s is not valid UTF-8 (rename it)", norm,
+		       target ? " -> " : "", target ? target : "",
+		       utf8_ok(norm) ? "the link target" : "the name");
+		goto fail;
+	}
 	if (strcmp(norm, "/") == 0) {
 		if (kind == ROOTFS_DIR) /* the root itself is never an entry */
 			return 0;

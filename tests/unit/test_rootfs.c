@@ -10,6 +10,7 @@
 #include <archive_entry.h>
 #include <fcntl.h>
 #include <libdeflate.h>
+#include <locale.h>
 #include <openssl/evp.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -400,6 +401,27 @@ static void test_chunk_boundaries(void **state)
 	rootfs_tree_free(t);
 }
 
+/* Non-ASCII names give the same bytes whatever the process locale. */
+static void test_locale_independent(void **state)
+{
+	char err[MB_ERRLEN], d1[72];
+	struct rootfs_layer ly;
+	struct rootfs_tree *t = rootfs_tree_new();
+
+	assert_int_equal(rootfs_add_data(t, "/app/caf\xc3\xa9.txt", "x", 1, 0644, 0, 0, err), 0);
+	assert_int_equal(rootfs_add_symlink(t, "/app/\xe2\x82\xac", "caf\xc3\xa9.txt", err), 0);
+	assert_int_equal(rootfs_layer_write(t, 0, &ly, err), 0);
+	strcpy(d1, ly.digest);
+	rootfs_layer_free(&ly);
+	if (setlocale(LC_ALL, "C.UTF-8")) {
+		assert_int_equal(rootfs_layer_write(t, 0, &ly, err), 0);
+		assert_string_equal(d1, ly.digest);
+		rootfs_layer_free(&ly);
+		setlocale(LC_ALL, "C");
+	}
+	rootfs_tree_free(t);
+}
+
 static void test_empty_layer(void **state)
 {
 	char err[MB_ERRLEN];
@@ -585,6 +607,10 @@ static void test_tree_rules(void **state)
 	owned = strdup("freed on failure too");
 	assert_int_equal(rootfs_add_buffer(t, "relative", owned, strlen(owned), 0644, 0, 0, err), -1);
 	assert_int_equal(rootfs_add_symlink(t, "/x", "", err), -1);
+	assert_int_equal(rootfs_add_data(t, "/bad\xff\xfe", "x", 1, 0644, 0, 0, err), -1);
+	assert_non_null(strstr(err, "UTF-8"));
+	assert_int_equal(rootfs_add_symlink(t, "/lnk", "\xc0\xaf", err), -1);
+	assert_non_null(strstr(err, "UTF-8"));
 	rootfs_tree_free(t);
 }
 
@@ -596,6 +622,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_gzip_and_digests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_layers_write_many, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_chunk_boundaries, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_locale_independent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_layer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_skeleton, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_skeleton_tzdata, setup, teardown),
