@@ -1,0 +1,128 @@
+"""minbase-init under a real Docker engine: mounted in tini's place by
+`docker run --init` (the engine runs it as `INIT -- cmd args`), configured by
+ENV, and answering HEALTHCHECK CMD ["/usr/bin/minbase-init","health"]."""
+import io
+import signal
+import subprocess
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+import testlib
+from conftest import need_root, need_tools
+
+IMAGE = "minbase-init-test:1"
+
+
+class InitDockerd(testlib.Dockerd):
+    """testlib's engine, started with --init-path pointing at our init."""
+
+    def __init__(self, init_path):
+        self.dir = Path(tempfile.mkdtemp(prefix="mbi.", dir="/tmp"))
+        self.sock = self.dir / "docker.sock"
+        self.log = open(self.dir / "dockerd.log", "w")
+        self.proc = subprocess.Popen(
+            ["dockerd", "--iptables=false", "--ip6tables=false", "--bridge=none",
+             "--data-root=%s/data" % self.dir, "--exec-root=%s/exec" % self.dir,
+             "-H", "unix://%s" % self.sock, "--pidfile", "%s/pid" % self.dir,
+             "--init-path", str(init_path)],
+            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("dockerd exited: " + (self.dir / "dockerd.log").read_text()[-2000:])
+            if self.sock.exists() and self.docker("version", check=False).returncode == 0:
+                return
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError("dockerd did not come up in 60 s")
+
+
+@pytest.fixture(scope="module")
+def engine(init_bin, tools):
+    need_root()
+    need_tools("dockerd", "docker")
+    d = InitDockerd(init_bin.resolve())
+    try:
+        # A two-file image: our init and the test helper, plus passwd/group.
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as t:
+            def add(name, data=None, path=None, mode=0o755):
+                if path:
+                    data = Path(path).read_bytes()
+                ti = tarfile.TarInfo(name)
+                ti.size, ti.mode = len(data), mode
+                t.addfile(ti, io.BytesIO(data))
+            for dname in ("tmp", "etc", "usr", "usr/bin", "app"):
+                ti = tarfile.TarInfo(dname)
+                ti.type, ti.mode = tarfile.DIRTYPE, 0o1777 if dname == "tmp" else 0o755
+                t.addfile(ti)
+            add("usr/bin/minbase-init", path=init_bin)
+            add("app/inithelper", path=tools / "inithelper")
+            add("etc/passwd", b"root:x:0:0::/:/x\nnonroot:x:65532:65532::/:/x\n", mode=0o644)
+            add("etc/group", b"root:x:0:\nnonroot:x:65532:\n", mode=0o644)
+        tarp = d.dir / "rootfs.tar"
+        tarp.write_bytes(buf.getvalue())
+        d.docker("import", str(tarp), IMAGE)
+        yield d
+    finally:
+        d.stop()
+
+
+def test_docker_init_runs_minbase_init_in_tinis_place(engine):
+    p = engine.docker("run", "--rm", "--init", "--network", "none", IMAGE,
+                      "/app/inithelper", "exit", "3", check=False)
+    assert p.returncode == 3, p.stderr
+    # Only minbase-init understands MINBASE_USER: proof it is the init.
+    p = engine.docker("run", "--rm", "--init", "--network", "none", "-e",
+                      "MINBASE_USER=65532:65532", IMAGE, "/app/inithelper", "status")
+    assert "Uid:\t65532\t65532\t65532\t65532" in p.stdout, p.stdout
+    assert "NoNewPrivs:\t1" in p.stdout
+    p = engine.docker("run", "--rm", "--init", "--network", "none", IMAGE,
+                      "/app/inithelper", "kill", str(int(signal.SIGTERM)), check=False)
+    assert p.returncode == 128 + signal.SIGTERM
+
+
+def test_docker_stop_is_forwarded(engine):
+    engine.docker("run", "-d", "--name", "mbi-stop", "--init", "--network", "none", IMAGE,
+                  "/app/inithelper", "sigwait", "1")
+    try:
+        for _ in range(100):
+            if "ready" in engine.docker("logs", "mbi-stop").stdout:
+                break
+            time.sleep(0.1)
+        engine.docker("stop", "-t", "20", "mbi-stop")
+        st = engine.docker("inspect", "-f", "{{.State.ExitCode}}", "mbi-stop").stdout.strip()
+        assert st == "0"  # sigwait got SIGTERM from the init and exited 0
+        assert "signal 15" in engine.docker("logs", "mbi-stop").stdout
+    finally:
+        engine.docker("rm", "-f", "mbi-stop", check=False)
+
+
+def test_healthcheck_with_minbase_init_health(engine, tmp_path):
+    (tmp_path / "Dockerfile").write_text(
+        "FROM %s\n"
+        "ENV MINBASE_HEALTH_TCP=127.0.0.1:8080 MINBASE_HEALTH_INTERVAL=200ms\n"
+        "HEALTHCHECK --interval=1s --timeout=5s --retries=2 "
+        "CMD [\"/usr/bin/minbase-init\",\"health\"]\n"
+        "ENTRYPOINT [\"/usr/bin/minbase-init\",\"--\"]\n"
+        "CMD [\"/app/inithelper\",\"tcpserver\",\"8080\"]\n" % IMAGE)
+    engine.docker("build", "-q", "-t", "minbase-init-health:1", str(tmp_path))
+    engine.docker("run", "-d", "--name", "mbi-health", "--network", "none",
+                  "minbase-init-health:1")
+    try:
+        status = ""
+        for _ in range(150):
+            status = engine.docker("inspect", "-f", "{{.State.Health.Status}}",
+                                   "mbi-health").stdout.strip()
+            if status == "healthy":
+                break
+            time.sleep(0.2)
+        assert status == "healthy", engine.docker("inspect", "mbi-health").stdout[-3000:]
+        log = engine.docker("inspect", "-f", "{{json .State.Health.Log}}", "mbi-health").stdout
+        assert "healthy: tcp connect to 127.0.0.1:8080 ok" in log
+    finally:
+        engine.docker("rm", "-f", "mbi-health", check=False)
