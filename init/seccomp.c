@@ -118,20 +118,20 @@ int seccomp_read_file(const char *path, unsigned char **out,
 		         path, max);
 		goto fail;
 	}
-	buf = malloc(max + 1);
+	buf = malloc((size_t)st.st_size + 1); /* +1: a file that grew is seen */
 	if (!buf) {
 		snprintf(err, INIT_ERRLEN, "cannot read seccomp file `%s`: out of memory", path);
 		goto fail;
 	}
 	for (;;) {
-		ssize_t r = read(fd, buf + len, max + 1 - len);
+		ssize_t r = read(fd, buf + len, (size_t)st.st_size + 1 - len);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
 			snprintf(err, INIT_ERRLEN, "cannot read seccomp file `%s`: %s", path, strerror(errno));
 			goto fail;
 		}
-		if (r == 0 || (len += (size_t)r) > max)
+		if (r == 0 || (len += (size_t)r) > (size_t)st.st_size)
 			break;
 	}
 	if (seccomp_parse(buf, len, seccomp_native_arch(), insns, n, perr) < 0) {
