@@ -242,3 +242,20 @@ def test_supervision_in_runc(runc, rootfs):
     assert p.returncode == 0 and p.stdout.strip() == "made 1000 left 0", p.stdout + p.stderr
     p = runc.run_rootfs(rootfs, [INIT, "--", "/app/nothing"], env=HARDEN, mutate=full_caps)
     assert p.returncode == 127 and "/app/nothing" in p.stderr
+
+
+@pytest.mark.parametrize("policy", ["default", "service", "strict"])
+def test_shipped_policies_load(runc, rootfs, build, policy):
+    """The policy compiler's files (policies/, built by `make`) load here."""
+    f = build / ("share/minbase/policies/%s.x86_64.bpf" % policy)
+    assert f.exists(), "%s missing: run `make`" % f
+    shutil.copy(f, rootfs / "etc/minbase/seccomp.bpf")
+    p = runc.run_rootfs(rootfs, [INIT, "--", APP, "status"], env=HARDEN, mutate=full_caps)
+    assert p.returncode == 0, p.stderr
+    assert status(p.stdout)["Seccomp"] == ["2"]
+    # Root with every capability kept still cannot mount: the filter says no.
+    p = runc.run_rootfs(rootfs, [INIT, "--", APP, "syscall", "mount", "getpid"],
+                        env=["MINBASE_SECCOMP=" + FILTER, "MINBASE_CAPS=SYS_ADMIN"],
+                        mutate=full_caps)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == ["mount errno 1 Operation not permitted", "getpid ok"]
