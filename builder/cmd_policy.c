@@ -129,14 +129,21 @@ static int do_compile(int argc, char **argv)
 		return pol_usage("policy compile: -o OUT.bpf is required");
 	if (policy_load(o.policy, &p, err) < 0)
 		return pol_fail("%s", err);
+	size_t left = 0;
 	struct policy_compile_opts co = {
 		.arch = o.arch, .caps = o.caps, .no_enosys = o.no_enosys,
-		.optimize = o.linear ? POLICY_OPT_LINEAR : POLICY_OPT_TREE,
+		.optimize = o.linear ? POLICY_OPT_LINEAR : POLICY_OPT_TREE, .left_out = &left,
 	};
 	int rc = policy_compile(p, &co, &buf, &len, err);
 	policy_free(p);
 	if (rc < 0)
 		return pol_fail("%s", err);
+	/* Not silent: say what a multi-architecture profile left out. */
+	if (left)
+		fprintf(stderr, "mkimage: note: %zu syscall name%s in `%s` exist%s only on other "
+		        "architectures it covers and %s left out for %s (`mkimage policy check` "
+		        "lists them)\n", left, left == 1 ? "" : "s", o.policy, left == 1 ? "s" : "",
+		        left == 1 ? "is" : "are", o.arch ? o.arch : policy_host_arch());
 	rc = policy_write_file(o.out, buf, len, 0644, err);
 	free(buf);
 	if (rc < 0)

@@ -59,6 +59,7 @@ struct policy_compile_opts {
 	const char *caps;       /* NULL = the policy's own caps; "" = none */
 	int optimize;           /* POLICY_OPT_TREE (default when 0) or _LINEAR */
 	bool no_enosys;         /* leave out the ENOSYS pre-filter (bench only) */
+	size_t *left_out;       /* optional out: names of other architectures left out */
 };
 
 /* Compile into the file format v1; *out is malloc'd. */

@@ -7,8 +7,9 @@ HOST_LIBS += -lseccomp -ljansson -lz
 
 SHIPPED_POLICIES := default service strict
 POLICY_SHARE     := $(BUILD)/share/minbase/policies
+POLICY_ARCH      := $(shell uname -m)
 POLICY_DATA      := $(foreach p,$(SHIPPED_POLICIES),$(POLICY_SHARE)/$(p).json \
-                      $(POLICY_SHARE)/$(p).x86_64.bpf)
+                      $(POLICY_SHARE)/$(p).$(POLICY_ARCH).bpf)
 
 $(POLICY_SHARE)/%.json: policies/%.json
 	@mkdir -p $(@D)
@@ -16,9 +17,9 @@ $(POLICY_SHARE)/%.json: policies/%.json
 
 # Precompiled for the host: an image can select a shipped policy by name
 # without compiling anything.
-$(POLICY_SHARE)/%.x86_64.bpf: policies/%.json $(BUILD)/bin/mkimage
+$(POLICY_SHARE)/%.$(POLICY_ARCH).bpf: policies/%.json $(BUILD)/bin/mkimage
 	@mkdir -p $(@D)
-	MINBASE_POLICY_DIR=policies $(BUILD)/bin/mkimage policy compile $< -o $@ --arch x86_64
+	$(BUILD)/bin/mkimage policy compile $< -o $@ --arch $(POLICY_ARCH)
 
 # Moby's own default profile (Apache-2.0), as shipped for the Docker Engine
 # Debian has (20.10.24), taken from Debian's golang-github-docker-docker-dev
@@ -27,9 +28,11 @@ MOBY_PROFILE := $(BUILD)/tests/fixtures/moby-default.json
 $(MOBY_PROFILE): policies/fetch-moby-profile
 	policies/fetch-moby-profile $@
 
+# `make` builds them with the programs (the contract's host build outputs);
+# `make install` puts them under PREFIX/share/minbase/policies.
+build-all: $(POLICY_DATA)
 TEST_SUPPORT_EXTRA += $(POLICY_DATA) $(MOBY_PROFILE)
-INSTALL_EXTRA += $(MAKE) --no-print-directory policies && \
-	install -d $(DESTDIR)$(PREFIX)/share/minbase/policies && \
+INSTALL_EXTRA += install -d $(DESTDIR)$(PREFIX)/share/minbase/policies && \
 	install -m 0644 $(POLICY_DATA) $(DESTDIR)$(PREFIX)/share/minbase/policies/;
 CLEAN_EXTRA += $(POLICY_SHARE)
 

@@ -344,7 +344,7 @@ static size_t enosys_prefilter(unsigned char *b, uint32_t audit, uint32_t max)
 
 static int compile_rules(scmp_filter_ctx ctx, const struct policy *p,
                          const struct pol_target *t, const struct pol_caps *caps,
-                         uint32_t def, char *err)
+                         uint32_t def, size_t *left_out, char *err)
 {
 	bool need_seen[4] = { false };
 
@@ -360,8 +360,10 @@ static int compile_rules(scmp_filter_ctx ctx, const struct policy *p,
 			int nr = pol_syscall_resolve(t, r->names[j], p->origin, loc, err);
 			if (nr == POL_SC_NONE)
 				return -1;
-			if (nr == POL_SC_OTHER)
+			if (nr == POL_SC_OTHER) {
+				(*left_out)++;
 				continue;
+			}
 			for (size_t k = 0; k < 4; k++) {
 				if (strcmp(r->names[j], init_needs[k]) != 0)
 					continue;
@@ -432,8 +434,11 @@ int policy_compile(const struct policy *p, const struct policy_compile_opts *o,
 		pol_err(err, "libseccomp rejects the optimiser settings (needs 2.5 or later)");
 		goto out;
 	}
-	if (compile_rules(ctx, p, &t, &caps, def, err) < 0)
+	size_t left = 0;
+	if (compile_rules(ctx, p, &t, &caps, def, &left, err) < 0)
 		goto out;
+	if (o->left_out)
+		*o->left_out = left;
 	if (export_prog(ctx, &prog, &prog_len, err) < 0)
 		goto out;
 

@@ -16,7 +16,18 @@ enum { ST_DEFAULT, ST_ALLOW, ST_COND, ST_DENY };
 struct view {
 	unsigned char st[MAX_NR];    /* per native syscall number */
 	size_t applied, skipped, names, other;
+	char other_names[2048];      /* names left out, space-separated */
 };
+
+/* Is `w` one of the space-separated words of `list`? */
+static bool has_word(const char *list, const char *w)
+{
+	size_t n = strlen(w);
+	for (const char *q = list; (q = strstr(q, w)); q += n)
+		if ((q == list || q[-1] == ' ') && (q[n] == ' ' || q[n] == 0))
+			return true;
+	return false;
+}
 
 /* What each syscall number gets: the default, allowed (always or under
  * argument conditions), or an explicit non-allow action. */
@@ -40,6 +51,11 @@ static int view_build(const struct policy *p, const struct pol_target *t,
 				return -1;
 			v->names++;
 			if (nr == POL_SC_OTHER) {
+				size_t l = strlen(v->other_names);
+				if (!has_word(v->other_names, r->names[j]) &&
+				    l + strlen(r->names[j]) + 5 < sizeof(v->other_names))
+					snprintf(v->other_names + l, sizeof(v->other_names) - l, " %s",
+					         r->names[j]);
 				v->other++;
 				continue;
 			}
@@ -71,7 +87,7 @@ static void sb_add(struct sbuf *b, const char *fmt, ...) __attribute__((format(p
 static void sb_add(struct sbuf *b, const char *fmt, ...)
 {
 	va_list ap;
-	char tmp[1024];
+	char tmp[4096];
 
 	va_start(ap, fmt);
 	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
@@ -143,8 +159,10 @@ int policy_summary(const struct policy *p, const struct policy *ref,
 		sb_add(&b, "default action: %s\n", p->def_act_name);
 	sb_add(&b, "rules: %zu (%zu apply to %s with these capabilities, %zu do not)\n",
 	       p->n_rules, v->applied, t.name, v->skipped);
-	sb_add(&b, "syscall names in applying rules: %zu (%zu exist only on other ABIs "
-	       "and are left out)\n", v->names, v->other);
+	sb_add(&b, "syscall names in applying rules: %zu (%zu exist only on other "
+	       "architectures and are left out)\n", v->names, v->other);
+	if (v->other)
+		sb_add(&b, "left out for %s:%s\n", t.name, v->other_names);
 	sb_add(&b, "syscalls allowed: %zu unconditionally, %zu with argument conditions; "
 	       "%zu with an explicit other action\n", allow, cond, deny);
 	sb_add(&b, "kept capabilities (minbase.caps): %s\n", p->caps ? p->caps : "(none)");

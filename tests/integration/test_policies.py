@@ -251,6 +251,16 @@ def test_bad_files_and_usage(mkimage, tmp_path):
         assert r.returncode == 2, (args, r.stderr)
         assert "usage: mkimage policy" in r.stderr
     assert mk(mkimage, "policy", "--help").stdout.startswith("usage: mkimage policy")
+    r = mk(mkimage, "policy", "learn", "-o", tmp_path / "l.json", "--", tmp_path / "noprog", check=False)
+    assert r.returncode == 1 and "cannot run" in r.stderr and "noprog" in r.stderr
+    assert not (tmp_path / "l.json").exists()
+
+
+def test_compile_notes_left_out_names(mkimage, moby_profile, tmp_path):
+    r = mk(mkimage, "policy", "compile", moby_profile, "-o", tmp_path / "m.bpf", "--arch", "aarch64")
+    assert "note: 105 syscall names" in r.stderr and "left out for aarch64" in r.stderr
+    out = mk(mkimage, "policy", "check", moby_profile, "--arch", "aarch64").stdout
+    assert "left out for aarch64:" in out and " alarm" in out
 
 
 def test_export_flat(mkimage, moby_profile, tmp_path):
