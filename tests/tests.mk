@@ -16,7 +16,7 @@ test-support: $(TEST_TOOLS) $(TEST_SUPPORT_EXTRA)
 DEMO := $(BUILD)/demo
 demo: deps build-all
 	@mkdir -p $(DEMO)
-	$(BUILD)/bin/mkimage build tests/examples/hello/hello.c -o $(DEMO)/hello
-	$(BUILD)/bin/mkimage --static $(DEMO)/hello -o $(DEMO)/hello.tar --tag minbase-demo:latest
+	$(BUILD)/bin/mkimage --static tests/examples/hello/hello.c -o $(DEMO)/hello.tar \
+		--tag minbase-demo:latest
 	@echo "--- running $(DEMO)/hello.tar under runc ---"
 	@/usr/bin/python3 tests/tools/testlib.py run-runc $(DEMO)/hello.tar
