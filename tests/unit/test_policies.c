@@ -426,6 +426,54 @@ static void test_learn(void **s)
 	assert_non_null(strstr(err, "/nonexistent/prog"));
 }
 
+/* ---- robustness: mutated input never crashes (ASan/UBSan build) -------- */
+static void test_mutations(void **s)
+{
+	(void)s;
+	size_t len = strlen(features);
+	char *buf = malloc(len + 1), err[MB_ERRLEN];
+	unsigned seed = 12345;
+	int parsed = 0;
+
+	for (int i = 0; i < 3000; i++) {
+		memcpy(buf, features, len + 1);
+		size_t n = len;
+		int edits = 1 + (int)((seed = seed * 1103515245u + 12345u) >> 16) % 4;
+		for (int e = 0; e < edits; e++) {
+			seed = seed * 1103515245u + 12345u;
+			size_t at = (seed >> 8) % n;
+			switch ((seed >> 4) % 4) {
+			case 0: buf[at] = (char)(seed >> 20); break;               /* flip */
+			case 1: n = at + 1; buf[n] = 0; break;                      /* truncate */
+			case 2: buf[at] = "{}[],:\"0-9ae"[(seed >> 20) % 13]; break; /* syntax */
+			default: memmove(buf + at, buf + at + 1, n - at); n--; break; /* delete */
+			}
+		}
+		struct policy *pol;
+		err[0] = 0;
+		if (policy_parse(buf, n, "m.json", &pol, err) < 0) {
+			assert_true(strncmp(err, "policy `m.json`", 15) == 0);
+			continue;
+		}
+		parsed++;
+		unsigned char *out;
+		size_t olen;
+		struct policy_compile_opts o = { .arch = "x86_64" };
+		if (policy_compile(pol, &o, &out, &olen, err) == 0) {
+			assert_int_equal(policy_file_check(out, olen, NULL, NULL, NULL, err), 0);
+			free(out);
+		} else {
+			assert_true(err[0] != 0);
+		}
+		char *j;
+		if (policy_export(pol, "docker", "x86_64", NULL, &j, err) == 0)
+			free(j);
+		policy_free(pol);
+	}
+	assert_true(parsed > 0);
+	free(buf);
+}
+
 /* ---- shipped policies, precompiled files, minbase.caps ------------------ */
 static void write_text(const char *path, const void *data, size_t len)
 {
@@ -518,6 +566,7 @@ int main(void)
 		cmocka_unit_test(test_write_file),
 		cmocka_unit_test(test_learn),
 		cmocka_unit_test(test_build_bpf),
+		cmocka_unit_test(test_mutations),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
