@@ -24,3 +24,7 @@ test_elf_LIBS := -lelf
 test_builder_opts_SRCS := builder/opts.c builder/elf.c
 test_builder_opts_LIBS := -lelf
 BENCHES += build
+
+# The manual page (the same text as `mkimage help TOPIC`).
+INSTALL_EXTRA += install -d $(DESTDIR)$(PREFIX)/share/man/man1 && \
+	install -m 0644 builder/mkimage.1 $(DESTDIR)$(PREFIX)/share/man/man1/;
