@@ -284,6 +284,9 @@ pid_t health_spawn_probe(const struct health_cfg *c, const struct privs_cfg *p,
 		return -1;
 	}
 	if (pid > 0) {
+		/* Read only once the probe child exited, without blocking: a
+		 * process the probe left behind may still hold the write end. */
+		fcntl(fds[0], F_SETFL, O_NONBLOCK);
 		close(fds[1]);
 		*out_fd = fds[0];
 		return pid;

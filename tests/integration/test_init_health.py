@@ -192,6 +192,27 @@ def test_exec_probe_and_hung_probe_is_killed(env):
         stop(p)
 
 
+def test_probe_leaving_a_process_behind_does_not_block(env):
+    """An exec probe that exits but leaves a process (own session, out of
+    the probe's group) holding its output pipe: the init must not wait for
+    that pipe; the leftover is an orphan the init reaps later."""
+    init, helper, state = env
+    p = start(init, *FAST, "--health-exec", "%s detach 60000" % helper, "--health-file", state,
+              "--", helper, "sleep", 60000)
+    try:
+        seen, details = watch(init, state, "healthy", limit=10)
+        assert seen[-1] == "healthy", details
+        # Still probing: the state keeps being rewritten.
+        before = state.stat().st_mtime_ns
+        for _ in range(100):
+            time.sleep(0.05)
+            if state.stat().st_mtime_ns != before:
+                break
+        assert state.stat().st_mtime_ns != before
+    finally:
+        stop(p, state)
+
+
 def test_on_unhealthy_exit_stops_the_service(env):
     init, helper, state = env
     p = start(init, *FAST, "--health-exec", "%s exit 1" % helper, "--on-unhealthy", "exit",

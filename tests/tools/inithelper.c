@@ -15,6 +15,8 @@
  *                          each request takes the next reply, the last one repeats
  *   tcpserver PORT         accept and close on 127.0.0.1:PORT forever
  *   sleep MS               sleep
+ *   detach MS              leave a child in its own session holding our
+ *                          stdout for MS, and exit 0 at once
  *   bindport PORT          try to bind 0.0.0.0:PORT; print "bind ok" or the errno
  */
 #include <arpa/inet.h>
@@ -319,6 +321,14 @@ int main(int argc, char **argv)
 		return do_tcpserver(a);
 	if (!strcmp(cmd, "ids")) {
 		out("pid %d ppid %d pgid %d\n", (int)getpid(), (int)getppid(), (int)getpgrp());
+		return 0;
+	}
+	if (!strcmp(cmd, "detach")) {
+		if (fork() == 0) {
+			setsid();
+			msleep(a);
+			_exit(0);
+		}
 		return 0;
 	}
 	if (!strcmp(cmd, "sleep")) {
