@@ -307,3 +307,28 @@ def test_pdeath_signal_option(env):
     init, helper = env
     p = pid1(init, "-p", "SIGTERM", "--", helper, "exit", 0)
     assert p.returncode == 0, p.stderr
+
+
+def test_child_gets_the_terminal(env):
+    """With a controlling terminal on stdin, the child's group is made the
+    foreground group (tini's isolate_child)."""
+    import pty
+    init, helper = env
+    master, slave = pty.openpty()
+    name = os.ttyname(slave)
+
+    def ctty():
+        os.setsid()
+        fd = os.open(name, os.O_RDWR)  # the session's controlling terminal
+        os.dup2(fd, 0)
+
+    p = subprocess.run([str(init), "-s", "--", str(helper), "fg"], preexec_fn=ctty,
+                       capture_output=True, text=True, timeout=30)
+    os.close(master)
+    os.close(slave)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("foreground"), p.stdout
+    # Without a terminal: nothing to hand over, no error.
+    p = subprocess.run([str(init), "-s", "--", str(helper), "fg"], stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0 and p.stdout.startswith("background"), p.stdout + p.stderr

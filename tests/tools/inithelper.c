@@ -10,6 +10,7 @@
  *   sigmask                print SigBlk/SigIgn of /proc/self/status
  *   status [PID]           print Uid, Gid, Groups, Cap*, NoNewPrivs, Seccomp
  *   ids                    print pid, ppid and process group
+ *   fg                     print "foreground" when our group owns the terminal on stdin
  *   syscall NAME...        try mount/unshare/ptrace/chroot/setuid0/getpid; print errno
  *   httpserver PORT PLAN   serve GET on 127.0.0.1:PORT; PLAN "200x2,slowx1,500":
  *                          each request takes the next reply, the last one repeats
@@ -35,6 +36,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <termios.h>
 #include <unistd.h>
 
 static void msleep(long ms)
@@ -319,6 +321,12 @@ int main(int argc, char **argv)
 		return do_httpserver(a, argv[3]);
 	if (!strcmp(cmd, "tcpserver"))
 		return do_tcpserver(a);
+	if (!strcmp(cmd, "fg")) {
+		pid_t t = tcgetpgrp(0);
+		out("%s tpgid %d pgid %d\n", t == getpgrp() ? "foreground" : "background", (int)t,
+		    (int)getpgrp());
+		return 0;
+	}
 	if (!strcmp(cmd, "ids")) {
 		out("pid %d ppid %d pgid %d\n", (int)getpid(), (int)getppid(), (int)getpgrp());
 		return 0;
