@@ -162,12 +162,44 @@ static void test_state_file(void **state)
 	assert_non_null(strstr(err, "cannot write health state"));
 }
 
+/* Random and mutated status lines: a status in 100..999 or -1, and no read
+ * past the end (ASan build, exact-size buffers). */
+static void test_http_status_random(void **state)
+{
+	static const char *const seeds[] = { "HTTP/1.1 200 OK\r\n", "HTTP/1.0 503", "HTTP/1.1 302 F" };
+	srand(4242);
+	for (int i = 0; i < 50000; i++) {
+		const char *seed = seeds[i % 3];
+		size_t l = (size_t)(rand() % 20);
+		char *b = malloc(l ? l : 1);
+		for (size_t k = 0; k < l; k++)
+			b[k] = k < strlen(seed) && rand() % 4 ? seed[k] : (char)rand();
+		int st = health_parse_http_status(b, l);
+		assert_true(st == -1 || (st >= 100 && st <= 999));
+		free(b);
+	}
+	char host[64], err[INIT_ERRLEN];
+	int port;
+	const char *path;
+	for (int i = 0; i < 20000; i++) {
+		char url[40];
+		size_t l = (size_t)(rand() % (sizeof url - 1));
+		memcpy(url, "http://", 7);
+		for (size_t k = 7; k < l; k++)
+			url[k] = "[]:/0123456789.abc"[rand() % 18];
+		url[l > 7 ? l : 7] = 0;
+		if (health_parse_url(url, host, sizeof host, &port, &path, err) == 0)
+			assert_true(port >= 1 && port <= 65535 && *host);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_signals),
 		cmocka_unit_test(test_http_status),
+		cmocka_unit_test(test_http_status_random),
 		cmocka_unit_test(test_addresses),
 		cmocka_unit_test(test_state_machine),
 		cmocka_unit_test(test_state_file),
