@@ -125,11 +125,11 @@ def full_caps(cfg):
     cfg["process"]["noNewPrivileges"] = False
 
 
-def probe_under_init(runc, tmp_path, init_bin, sysprobe, bpf, probes=PROBES):
+def probe_under_init(runc, tmp_path, init_bin, sysprobe, bpf, probes=PROBES, caps=None):
     root = make_rootfs(tmp_path / ("rootfs-" + uuid.uuid4().hex[:6]), init_bin, sysprobe, bpf)
     # The init drops every capability it is not told to keep when it loads
     # a filter: keep them all, so that only the filter can deny.
-    env = ["MINBASE_CAPS=" + ",".join(held_caps())]
+    env = ["MINBASE_CAPS=" + ",".join(held_caps() if caps is None else caps)]
     env += ["MINBASE_SECCOMP=/etc/minbase/seccomp.bpf"] if bpf else []
     r = runc.run_rootfs(root, ["/usr/bin/minbase-init", "--", "/app/sysprobe"] + list(probes),
                         user="0:0", env=env, mutate=full_caps)
@@ -436,25 +436,38 @@ def test_learn_go_server(runc, mkimage, init_bin, go_server, sysprobe, tmp_path)
     assert got == {"mount": "EPERM", "ptrace": "EPERM", "keyctl": "EPERM"}
 
 
-def test_export_accepted_by_dockerd(dockerd, mkimage, runc, init_bin, sysprobe, tmp_path):
+@pytest.fixture(scope="module")
+def probe_image(dockerd, sysprobe, tmp_path_factory):
+    """A one-file image holding /sysprobe, imported into the real dockerd."""
+    d = tmp_path_factory.mktemp("probe-image")
+    (d / "root").mkdir()
+    shutil.copy(sysprobe, d / "root" / "sysprobe")
+    testlib.run(["tar", "-C", d / "root", "-cf", d / "probe.tar", "sysprobe"])
+    dockerd.docker("import", str(d / "probe.tar"), "minbase-test/sysprobe:1")
+    return "minbase-test/sysprobe:1"
+
+
+DOCKER_DEFAULT_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
+                       "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
+                       "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"]
+
+
+# Engine 20.10 knows no CAP_PERFMON, CAP_BPF, CAP_CHECKPOINT_RESTORE (none
+# matters to the probes).
+def docker_caps():
+    return [c for c in held_caps() if c not in ("CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE")]
+
+
+def test_export_accepted_by_dockerd(dockerd, probe_image, mkimage, runc, init_bin, sysprobe, tmp_path):
     """`docker run --security-opt seccomp=EXPORTED` behaves like the same
     policy loaded by minbase-init."""
-    root = tmp_path / "probe-root"
-    root.mkdir()
-    shutil.copy(sysprobe, root / "sysprobe")
-    tar = tmp_path / "probe.tar"
-    testlib.run(["tar", "-C", root, "-cf", tar, "sysprobe"])
-    dockerd.docker("import", str(tar), "minbase-test/sysprobe:1")
     for policy in ("default", "service", "strict"):
         exported = tmp_path / ("%s.docker.json" % policy)
         mk(mkimage, "policy", "export", policy, "--format", "docker", "-o", exported)
-        # Engine 20.10 knows no CAP_PERFMON, CAP_BPF, CAP_CHECKPOINT_RESTORE (none
-        # matters to these probes).
-        caps = [a for c in held_caps() for a in ("--cap-add", c)
-                if c not in ("CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE")]
+        caps = [a for c in docker_caps() for a in ("--cap-add", c)]
         r = dockerd.docker("run", "--rm", "--network", "none", *caps,
                            "--security-opt", "seccomp=%s" % exported,
-                           "minbase-test/sysprobe:1", "/sysprobe", *PROBES)
+                           probe_image, "/sysprobe", *PROBES)
         in_docker = parse_probes(r.stdout)
         bpf = compile_policy(mkimage, policy, tmp_path / ("%s.bpf" % policy))
         under_init = probe_under_init(runc, tmp_path, init_bin, sysprobe, bpf)
@@ -471,3 +484,23 @@ def test_image_with_policy(mkimage, runc, sysprobe, tmp_path):
     assert r.returncode == 0, r.stderr
     assert parse_probes(r.stdout) == {"getppid": "ok", "mount": "EPERM", "ptrace": "EPERM",
                                       "socket-packet": "EPERM"}
+
+
+def test_default_matches_dockers_builtin_profile(dockerd, probe_image, mkimage, runc, init_bin,
+                                                sysprobe, tmp_path):
+    """Docker's own built-in profile (no --security-opt) and our `default`
+    compiled for the same capabilities answer every probe alike, with the
+    capability-gated groups open (every capability kept) and closed (none)."""
+    caps = [a for c in docker_caps() for a in ("--cap-add", c)]
+    r = dockerd.docker("run", "--rm", "--network", "none", *caps, probe_image, "/sysprobe", *PROBES)
+    in_docker = parse_probes(r.stdout)
+    assert in_docker["mount"] == "ENOENT" and in_docker["keyctl"] == "EPERM", in_docker
+    bpf = compile_policy(mkimage, "default", tmp_path / "d.bpf", "--caps", ",".join(docker_caps()))
+    assert probe_under_init(runc, tmp_path, init_bin, sysprobe, bpf) == in_docker
+    # Docker's default capability set: the gated groups stay closed but for
+    # CAP_SYS_CHROOT's chroot.
+    r = dockerd.docker("run", "--rm", "--network", "none", probe_image, "/sysprobe", *PROBES)
+    in_docker = parse_probes(r.stdout)
+    assert in_docker["chroot"] == "ENOENT" and in_docker["unshare"] == "EPERM", in_docker
+    bpf = compile_policy(mkimage, "default", tmp_path / "d0.bpf", "--caps", ",".join(DOCKER_DEFAULT_CAPS))
+    assert probe_under_init(runc, tmp_path, init_bin, sysprobe, bpf, caps=DOCKER_DEFAULT_CAPS) == in_docker
