@@ -421,6 +421,17 @@ static void test_learn(void **s)
 	free(p.file);
 	free(r.json);
 
+	/* Children are followed: nproc, run by a forked child of the shell,
+	 * calls sched_getaffinity, which the shell never does. */
+	char *forks[] = { "/bin/sh", "-c", "nproc >/dev/null; :", NULL };
+	if (policy_learn(forks, &r, err) < 0)
+		fail_msg("learn: %s", err);
+	assert_non_null(strstr(r.json, "\"sched_getaffinity\""));
+	assert_true(strstr(r.json, "\"wait4\"") || strstr(r.json, "\"waitid\""));
+	assert_true(strstr(r.json, "\"clone\"") || strstr(r.json, "\"fork\"") ||
+	            strstr(r.json, "\"vfork\"") || strstr(r.json, "\"clone3\""));
+	free(r.json);
+
 	char *bad[] = { "/nonexistent/prog", NULL };
 	assert_int_equal(policy_learn(bad, &r, err), -1);
 	assert_non_null(strstr(err, "/nonexistent/prog"));
