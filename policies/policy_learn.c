@@ -166,7 +166,7 @@ int policy_learn(char *const argv[], struct policy_learn_result *r, char *err)
 		}
 	}
 	if (!WIFSTOPPED(st)) {
-		pol_err(err, "`%s` did not start under ptrace", argv[0]);
+		pol_err(err, "`%s` did not start under ptrace (is ptrace allowed here?)", argv[0]);
 		goto out;
 	}
 	if (ptrace(PTRACE_SETOPTIONS, child, NULL,
@@ -176,6 +176,8 @@ int policy_learn(char *const argv[], struct policy_learn_result *r, char *err)
 		pol_err(err, "cannot trace `%s`: %s (is ptrace allowed here?)", argv[0],
 		        strerror(errno));
 		kill(child, SIGKILL);
+		while (waitpid(child, &st, __WALL) < 0 && errno == EINTR)
+			;
 		goto out;
 	}
 	pidset_add(&known, child);
