@@ -504,3 +504,39 @@ def test_default_matches_dockers_builtin_profile(dockerd, probe_image, mkimage, 
     assert in_docker["chroot"] == "ENOENT" and in_docker["unshare"] == "EPERM", in_docker
     bpf = compile_policy(mkimage, "default", tmp_path / "d0.bpf", "--caps", ",".join(DOCKER_DEFAULT_CAPS))
     assert probe_under_init(runc, tmp_path, init_bin, sysprobe, bpf, caps=DOCKER_DEFAULT_CAPS) == in_docker
+
+
+def test_exported_service_runs_go_server_in_docker(dockerd, mkimage, go_server, tmp_path):
+    """The exported `service` profile carries the Go server through a request
+    cycle and a graceful `docker stop` in a real Docker container."""
+    d = tmp_path / "root"
+    d.mkdir()
+    shutil.copy(go_server, d / "go-http")
+    testlib.run(["tar", "-C", d, "-cf", tmp_path / "go.tar", "go-http"])
+    dockerd.docker("import", str(tmp_path / "go.tar"), "minbase-test/go-http:1")
+    prof = tmp_path / "service.json"
+    mk(mkimage, "policy", "export", "service", "--format", "docker", "-o", prof)
+    port = testlib.free_port()
+    name = "mbp-" + uuid.uuid4().hex[:8]
+    dockerd.docker("run", "-d", "--name", name, "--network", "host", "--user", "65532:65532",
+                   "-e", "PORT=%d" % port, "--security-opt", "seccomp=%s" % prof,
+                   "minbase-test/go-http:1", "/go-http")
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                urllib.request.urlopen("http://127.0.0.1:%d/health" % port, timeout=2).read()
+                break
+            except OSError:
+                assert time.time() < deadline, dockerd.docker("logs", name, check=False).stderr
+                time.sleep(0.2)
+        for _ in range(20):
+            for path in ("/health", "/"):
+                with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as r:
+                    assert r.status == 200
+                    json.loads(r.read())
+        dockerd.docker("stop", "-t", "20", name)
+        code = dockerd.docker("inspect", "-f", "{{.State.ExitCode}}", name).stdout.strip()
+        assert code == "0", dockerd.docker("logs", name, check=False)
+    finally:
+        dockerd.docker("rm", "-f", name, check=False)
