@@ -44,6 +44,16 @@ UNIT_TESTS  :=
 BENCHES     :=
 CLEAN_EXTRA :=
 
+# Helpers for the fragments (defined before they are included).
+host_objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+asan_objs = $(patsubst %.c,$(BUILD)/asan/obj/%.o,$(1))
+musl_objs = $(patsubst %.c,$(BUILD)/musl/obj/%.o,$(1))
+
+# A static musl program must have no interpreter and no needed library:
+# $(call check_static,FILE) fails the build otherwise.
+check_static = @if readelf -lW $(1) | grep -q 'INTERP' || readelf -dW $(1) | grep -q 'NEEDED'; \
+	then echo "error: $(1) is not static" >&2; rm -f $(1); exit 1; fi
+
 all: build-all
 
 include builder/sysroot.mk
@@ -69,14 +79,6 @@ $(BUILD)/musl/obj/%.o: %.c $(SYSROOT_STAMP)
 	@mkdir -p $(@D)
 	$(MUSL_CC) $(MUSL_CFLAGS) -c $< -o $@
 
-host_objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
-asan_objs = $(patsubst %.c,$(BUILD)/asan/obj/%.o,$(1))
-musl_objs = $(patsubst %.c,$(BUILD)/musl/obj/%.o,$(1))
-
-# A static musl program must have no interpreter and no needed library:
-# $(call check_static,FILE) fails the build otherwise.
-check_static = @if readelf -lW $(1) | grep -q 'INTERP' || readelf -dW $(1) | grep -q 'NEEDED'; \
-	then echo "error: $(1) is not static" >&2; rm -f $(1); exit 1; fi
 
 # Unit tests: for each NAME in UNIT_TESTS, tests/unit/NAME.c is linked with
 # the sources in $(NAME_SRCS) and libraries in $(NAME_LIBS), twice: plain

@@ -32,6 +32,16 @@ ALL_CAPS = [
 ]
 
 
+def host_bounding_caps():
+    """ALL_CAPS limited to this machine's bounding set: runc cannot grant
+    more than it has (some sandboxes lack e.g. CAP_SYS_RESOURCE)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("CapBnd:"):
+            mask = int(line.split()[1], 16)
+            return [c for i, c in enumerate(ALL_CAPS) if mask >> i & 1]
+    return list(ALL_CAPS)
+
+
 def run(cmd, check=True, timeout=120, **kw):
     """subprocess.run with captured text output and a readable failure."""
     p = subprocess.run([str(c) for c in cmd], capture_output=True, text=True,
@@ -103,7 +113,7 @@ class Runc:
             proc["env"] = [e for e in proc.get("env", []) if e.split("=", 1)[0] not in keys]
             proc["env"] += list(env)
         if caps_full:
-            proc["capabilities"] = {k: list(ALL_CAPS) for k in
+            proc["capabilities"] = {k: host_bounding_caps() for k in
                                     ("bounding", "effective", "permitted", "inheritable", "ambient")}
             proc["noNewPrivileges"] = False
         if mutate:
@@ -143,7 +153,7 @@ class Runc:
 class Dockerd:
     """A real Docker engine with its own data dir, on a private socket."""
 
-    def __init__(self):
+    def __init__(self, extra_args=()):
         # Short path: the engine's sockets must fit in sun_path.
         self.dir = Path(tempfile.mkdtemp(prefix="mbd.", dir="/tmp"))
         self.sock = self.dir / "docker.sock"
@@ -151,7 +161,7 @@ class Dockerd:
         self.proc = subprocess.Popen(
             ["dockerd", "--iptables=false", "--ip6tables=false", "--bridge=none",
              "--data-root=%s/data" % self.dir, "--exec-root=%s/exec" % self.dir,
-             "-H", "unix://%s" % self.sock, "--pidfile", "%s/pid" % self.dir],
+             "-H", "unix://%s" % self.sock, "--pidfile", "%s/pid" % self.dir] + list(extra_args),
             stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.time() + 60
         while time.time() < deadline:
