@@ -367,12 +367,17 @@ static int compile_rules(scmp_filter_ctx ctx, const struct policy *p,
 			for (size_t k = 0; k < 4; k++) {
 				if (strcmp(r->names[j], init_needs[k]) != 0)
 					continue;
-				if (act != SCMP_ACT_ALLOW && act != SCMP_ACT_LOG && r->n_args == 0)
+				if (act != SCMP_ACT_ALLOW && act != SCMP_ACT_LOG)
 					return pol_err(err, "policy `%s`: %s: `%s` is not allowed, but "
 					               "minbase-init needs it to start the service",
 					               p->origin, loc, r->names[j]), -1;
-				if (r->n_args == 0)
-					need_seen[k] = true;
+				/* Conditions on it could neither be kept (the init's own
+				 * call must pass) nor dropped silently. */
+				if (r->n_args)
+					return pol_err(err, "policy `%s`: %s: `%s` has argument "
+					               "conditions, but minbase-init needs it "
+					               "unconditionally", p->origin, loc, r->names[j]), -1;
+				need_seen[k] = true;
 			}
 			if (act == def)
 				continue;  /* libseccomp refuses rules equal to the default */

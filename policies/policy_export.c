@@ -162,12 +162,12 @@ int policy_export(const struct policy *p, const char *format, const char *arch,
 			if (nr == POL_SC_OTHER)
 				continue;
 			for (size_t k = 0; k < 4; k++) {
-				if (strcmp(r->names[j], exec_needs[k]) || r->n_args)
+				if (strcmp(r->names[j], exec_needs[k]))
 					continue;
-				if (act != SCMP_ACT_ALLOW && act != SCMP_ACT_LOG) {
-					pol_err(err, "policy `%s`: %s: `%s` is not allowed, but "
-					        "minbase-init needs it to start the service",
-					        p->origin, loc, r->names[j]);
+				if ((act != SCMP_ACT_ALLOW && act != SCMP_ACT_LOG) || r->n_args) {
+					pol_err(err, "policy `%s`: %s: `%s` is %s, but minbase-init "
+					        "needs it unconditionally", p->origin, loc, r->names[j],
+					        r->n_args ? "conditional" : "not allowed");
 					json_decref(names);
 					goto out;
 				}

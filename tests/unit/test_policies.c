@@ -172,6 +172,9 @@ static void test_errors(void **s)
 	/* The init needs execve after the filter is loaded. */
 	must_fail("{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [{\"names\": [\"execve\"], "
 	          "\"action\": \"SCMP_ACT_ERRNO\"}]}", NULL, NULL, "`execve` is not allowed");
+	must_fail("{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"syscalls\": [{\"names\": [\"exit_group\"], "
+	          "\"action\": \"SCMP_ACT_ALLOW\", \"args\": [{\"index\": 0, \"value\": 0, "
+	          "\"op\": \"SCMP_CMP_EQ\"}]}]}", NULL, NULL, "`exit_group` has argument conditions");
 	must_fail("{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"syscalls\": [{\"names\": [\"read\"], "
 	          "\"action\": \"SCMP_ACT_ALLOW\"}], \"minbase\": {\"caps\": [\"bogus\"]}}", NULL, NULL,
 	          "minbase.caps: unknown capability `bogus`");
