@@ -44,3 +44,18 @@ test_policies_SRCS := $(POLICIES_SRCS)
 test_policies_LIBS := -lseccomp -ljansson -lz
 
 BENCHES += policies
+
+# Fuzzing the policy parser/compiler/exporter (clang libFuzzer + ASan/UBSan),
+# seeded with the shipped policies: `make fuzz-policies FUZZ_SECONDS=N`.
+FUZZ_SECONDS ?= 60
+$(BUILD)/fuzz/fuzz_policy: policies/fuzz_policy.c $(POLICIES_SRCS) policies/policies.h policies/policy_int.h
+	@mkdir -p $(@D)
+	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+		-o $@ policies/fuzz_policy.c $(POLICIES_SRCS) -lseccomp -ljansson -lz
+fuzz-policies: $(BUILD)/fuzz/fuzz_policy
+	@rm -rf $(BUILD)/fuzz/policy-corpus && mkdir -p $(BUILD)/fuzz/policy-corpus
+	cp policies/*.json $(BUILD)/fuzz/policy-corpus/
+	$(BUILD)/fuzz/fuzz_policy -max_total_time=$(FUZZ_SECONDS) -max_len=16384 \
+		-dict=policies/fuzz_policy.dict $(BUILD)/fuzz/policy-corpus
+.PHONY: fuzz-policies
+CLEAN_EXTRA += $(BUILD)/fuzz
