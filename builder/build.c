@@ -50,8 +50,8 @@ static bool file_in(const char *dir, const char *name)
 {
 	char p[PATH_MAX];
 	struct stat st;
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+	return pathf(p, sizeof(p), "%s/%s", dir, name) == 0 && stat(p, &st) == 0 &&
+	       S_ISREG(st.st_mode);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -345,7 +345,10 @@ static int build_go(const struct build_opts *o, const char *dir, const char *tmp
 	av_addf(&env, "GOPATH=%s/go", cache);
 	/* No proxy is reachable and a build must not depend on the network:
 	 * modules come from the module cache or vendor/, nothing else. */
-	av_add(&env, "GOFLAGS=-mod=mod");
+	char vend[PATH_MAX];
+	bool vendored = pathf(vend, sizeof(vend), "%s/vendor", dir) == 0 &&
+	                file_in(vend, "modules.txt");
+	av_add(&env, vendored ? "GOFLAGS=-mod=vendor" : "GOFLAGS=-mod=mod");
 	av_add(&env, "GOPROXY=off");
 	av_add(&env, "GOTOOLCHAIN=local");
 	av_add(&env, "GO111MODULE=on");
@@ -365,8 +368,9 @@ static int build_go(const struct build_opts *o, const char *dir, const char *tmp
 	if (rc < 0)
 		return -1;
 	if (rc != 0) {
-		seterr(err, "go build of `%s` failed (exit %d): see the compiler's messages above",
-		       o->app, rc);
+		seterr(err, "go build of `%s` failed (exit %d): see the compiler's messages above "
+		       "(builds are offline: dependencies must be vendored with `go mod vendor` "
+		       "or already be in the cache)", o->app, rc);
 		return -1;
 	}
 	return 0;

@@ -107,6 +107,24 @@ def test_go_module_build_only(mkimage, work, go_cache):
     assert (work / "rel.bin").read_bytes() == out.read_bytes()
 
 
+def test_go_module_with_vendored_dependency(mkimage, work, go_cache):
+    """Builds are offline (GOPROXY=off): a vendored dependency is used."""
+    need_tools("go")
+    app = work / "vapp"
+    (app / "vendor" / "example.com" / "greet").mkdir(parents=True)
+    (app / "go.mod").write_text("module example.com/vapp\n\ngo 1.19\n\n"
+                                "require example.com/greet v1.0.0\n")
+    (app / "main.go").write_text('package main\n\nimport (\n\t"fmt"\n\t"example.com/greet"\n)\n\n'
+                                 "func main() { fmt.Println(greet.Hello()) }\n")
+    (app / "vendor" / "example.com" / "greet" / "greet.go").write_text(
+        'package greet\n\nfunc Hello() string { return "hi from vendor" }\n')
+    (app / "vendor" / "modules.txt").write_text(
+        "# example.com/greet v1.0.0\n## explicit\nexample.com/greet\n")
+    mk(mkimage, "build", app, "-o", work / "vapp.bin", "--cache", go_cache)
+    assert_static(work / "vapp.bin")
+    assert run([work / "vapp.bin"]).stdout == "hi from vendor\n"
+
+
 def test_c_file_builds_and_is_small(mkimage, work):
     need_tools("musl-gcc")
     out = work / "hello"
