@@ -78,7 +78,7 @@ static int parse(int argc, char **argv, struct popts *o, bool want_policy, bool 
 	int c;
 
 	memset(o, 0, sizeof(*o));
-	optind = 1;
+	optind = 0;  /* glibc: 0 also resets its internal state */
 	opterr = 0;
 	/* "+": stop at the first non-option when a program follows. */
 	while ((c = getopt_long(argc, argv, want_rest ? "+o:h" : "o:h", lo, NULL)) != -1) {
