@@ -490,6 +490,8 @@ static int build_make(const struct build_opts *o, const char *dir, const char *t
 			snprintf(cfl + strlen(cfl), sizeof(cfl) - strlen(cfl), "%s%s", *cfl ? " " : "",
 			         fl.v[i]);
 	av_add(&a, "make");
+	if (o->quiet)
+		av_add(&a, "-s"); /* no command echo; errors still print */
 	av_addf(&a, "CC=%s", ccs);
 	av_addf(&a, "CFLAGS=%s", cfl);
 	av_addf(&a, "LDFLAGS=%s", ldf);
