@@ -55,18 +55,6 @@ struct job {
 	pthread_mutex_t lock;    /* guards done/hashed and the blob digests */
 };
 
-static void seterr(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void seterr(char *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, MB_ERRLEN, fmt, ap);
-	va_end(ap);
-}
-
 /* Feeds every newly contiguous finished chunk of input k to its digest. */
 static void hash_ready(struct job *j, size_t k)
 {
@@ -184,7 +172,7 @@ int rootfs_gzip(const struct rootfs_gzip_in *ins, size_t nin, struct rootfs_laye
 	if (!j.in || !j.chunks) {
 		free(j.in);
 		free(j.chunks);
-		seterr(err, "cannot compress layer: out of memory");
+		rootfs_seterr(err, "cannot compress layer: out of memory");
 		return -1;
 	}
 	size_t c = 0;
@@ -241,7 +229,7 @@ int rootfs_gzip(const struct rootfs_gzip_in *ins, size_t nin, struct rootfs_laye
 	for (size_t i = 0; i < nth; i++)
 		pthread_join(th[i], NULL);
 	if (atomic_load(&j.failed)) {
-		seterr(err, hash_failed ? "cannot hash layer: sha256 failed"
+		rootfs_seterr(err, hash_failed ? "cannot hash layer: sha256 failed"
 		                        : "cannot compress layer: out of memory");
 		goto out;
 	}
@@ -254,7 +242,7 @@ int rootfs_gzip(const struct rootfs_gzip_in *ins, size_t nin, struct rootfs_laye
 			total += j.chunks[in->first + i].out_len;
 		unsigned char *blob = malloc(total);
 		if (!blob) {
-			seterr(err, "cannot compress layer: out of memory");
+			rootfs_seterr(err, "cannot compress layer: out of memory");
 			goto out;
 		}
 		for (size_t i = 0; i < in->nchunks; i++) {
@@ -264,7 +252,7 @@ int rootfs_gzip(const struct rootfs_gzip_in *ins, size_t nin, struct rootfs_laye
 		}
 		if (in->hashed != in->nchunks || EVP_DigestFinal_ex(in->blob_md, md, &mdlen) != 1 || mdlen != 32) {
 			free(blob);
-			seterr(err, "cannot hash layer: sha256 failed");
+			rootfs_seterr(err, "cannot hash layer: sha256 failed");
 			goto out;
 		}
 		outs[k].blob = blob;

@@ -25,18 +25,6 @@ struct walk {
 	char *err;
 };
 
-static void seterr(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void seterr(char *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, MB_ERRLEN, fmt, ap);
-	va_end(ap);
-}
-
 static int name_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -102,13 +90,13 @@ static int walk_dir(struct walk *w, int dfd, const char *dest, const char *host,
 	DIR *d;
 
 	if (depth > WALK_MAX_DEPTH) {
-		seterr(w->err, "cannot add `%s`: directories nested deeper than %d", host, WALK_MAX_DEPTH);
+		rootfs_seterr(w->err, "cannot add `%s`: directories nested deeper than %d", host, WALK_MAX_DEPTH);
 		close(dfd);
 		return -1;
 	}
 	d = fdopendir(dfd);
 	if (!d) {
-		seterr(w->err, "cannot read directory `%s`: %s", host, strerror(errno));
+		rootfs_seterr(w->err, "cannot read directory `%s`: %s", host, strerror(errno));
 		close(dfd);
 		return -1;
 	}
@@ -119,7 +107,7 @@ static int walk_dir(struct walk *w, int dfd, const char *dest, const char *host,
 		struct dirent *de = readdir(d);
 		if (!de) {
 			if (errno) {
-				seterr(w->err, "cannot read directory `%s`: %s", host, strerror(errno));
+				rootfs_seterr(w->err, "cannot read directory `%s`: %s", host, strerror(errno));
 				goto out;
 			}
 			break;
@@ -154,11 +142,11 @@ static int walk_dir(struct walk *w, int dfd, const char *dest, const char *host,
 		const char *nm = names[i];
 
 		if (join(hp, host, nm) < 0 || join(ip, dest, nm) < 0) {
-			seterr(w->err, "cannot add `%s/%s`: path too long", host, nm);
+			rootfs_seterr(w->err, "cannot add `%s/%s`: path too long", host, nm);
 			goto out;
 		}
 		if (fstatat(dirfd(d), nm, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			seterr(w->err, "cannot stat `%s`: %s", hp, strerror(errno));
+			rootfs_seterr(w->err, "cannot stat `%s`: %s", hp, strerror(errno));
 			goto out;
 		}
 		/* Keep rwx for the owner and r-x for others, never setuid/setgid/
@@ -167,7 +155,7 @@ static int walk_dir(struct walk *w, int dfd, const char *dest, const char *host,
 		if (S_ISDIR(st.st_mode)) {
 			int cfd = openat(dirfd(d), nm, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (cfd < 0) {
-				seterr(w->err, "cannot open directory `%s`: %s", hp, strerror(errno));
+				rootfs_seterr(w->err, "cannot open directory `%s`: %s", hp, strerror(errno));
 				goto out;
 			}
 			if (rootfs_tree_put(w->t, ip, ROOTFS_DIR, perm, w->uid, w->gid, NULL, 0, NULL, w->err) < 0) {
@@ -184,17 +172,17 @@ static int walk_dir(struct walk *w, int dfd, const char *dest, const char *host,
 				ffd = openat(dirfd(d), nm, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 			while (ffd < 0 && errno == EINTR);
 			if (ffd < 0) {
-				seterr(w->err, "cannot open `%s`: %s", hp, strerror(errno));
+				rootfs_seterr(w->err, "cannot open `%s`: %s", hp, strerror(errno));
 				goto out;
 			}
 			struct stat fst;
 			if (fstat(ffd, &fst) < 0 || !S_ISREG(fst.st_mode)) {
-				seterr(w->err, "cannot add `%s`: changed while being read", hp);
+				rootfs_seterr(w->err, "cannot add `%s`: changed while being read", hp);
 				close(ffd);
 				goto out;
 			}
 			if (rootfs_read_fd(ffd, &data, &len) < 0) {
-				seterr(w->err, "cannot read `%s`: %s", hp, strerror(errno));
+				rootfs_seterr(w->err, "cannot read `%s`: %s", hp, strerror(errno));
 				close(ffd);
 				goto out;
 			}
@@ -205,7 +193,7 @@ static int walk_dir(struct walk *w, int dfd, const char *dest, const char *host,
 			char tg[WALK_PATH_LEN];
 			ssize_t l = readlinkat(dirfd(d), nm, tg, sizeof(tg) - 1);
 			if (l < 0) {
-				seterr(w->err, "cannot read symlink `%s`: %s", hp, strerror(errno));
+				rootfs_seterr(w->err, "cannot read symlink `%s`: %s", hp, strerror(errno));
 				goto out;
 			}
 			tg[l] = '\0';
@@ -213,7 +201,7 @@ static int walk_dir(struct walk *w, int dfd, const char *dest, const char *host,
 				if (w->drop_abs_links)
 					continue;
 			} else if (!link_stays_inside(dest, tg)) {
-				seterr(w->err, "cannot add symlink `%s` -> `%s`: its target leaves the image root "
+				rootfs_seterr(w->err, "cannot add symlink `%s` -> `%s`: its target leaves the image root "
 				       "(use a target inside the image, or copy the file itself)", hp, tg);
 				goto out;
 			}
@@ -223,7 +211,7 @@ static int walk_dir(struct walk *w, int dfd, const char *dest, const char *host,
 			if (rootfs_tree_put(w->t, ip, ROOTFS_LINK, 0777, 0, 0, NULL, 0, copy, w->err) < 0)
 				goto out;
 		} else {
-			seterr(w->err, "cannot add `%s`: it is %s; only regular files, directories and "
+			rootfs_seterr(w->err, "cannot add `%s`: it is %s; only regular files, directories and "
 			       "symlinks can go into an image", hp, kind_name(st.st_mode));
 			goto out;
 		}
@@ -231,7 +219,7 @@ static int walk_dir(struct walk *w, int dfd, const char *dest, const char *host,
 	ret = 0;
 	goto out;
 nomem:
-	seterr(w->err, "cannot read directory `%s`: out of memory", host);
+	rootfs_seterr(w->err, "cannot read directory `%s`: out of memory", host);
 out:
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
@@ -249,7 +237,7 @@ int rootfs_walk_host(struct rootfs_tree *t, const char *dest, const char *host_d
 	int fd;
 
 	if (!t || !dest || !host_dir) {
-		seterr(err, "cannot add a host tree: missing argument");
+		rootfs_seterr(err, "cannot add a host tree: missing argument");
 		return -1;
 	}
 	/* The top directory is named by the user: following a symlink there
@@ -257,13 +245,13 @@ int rootfs_walk_host(struct rootfs_tree *t, const char *dest, const char *host_d
 	fd = open(host_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOTDIR)
-			seterr(err, "cannot add `%s`: not a directory", host_dir);
+			rootfs_seterr(err, "cannot add `%s`: not a directory", host_dir);
 		else
-			seterr(err, "cannot open directory `%s`: %s", host_dir, strerror(errno));
+			rootfs_seterr(err, "cannot open directory `%s`: %s", host_dir, strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) < 0) {
-		seterr(err, "cannot stat `%s`: %s", host_dir, strerror(errno));
+		rootfs_seterr(err, "cannot stat `%s`: %s", host_dir, strerror(errno));
 		close(fd);
 		return -1;
 	}

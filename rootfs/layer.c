@@ -26,18 +26,6 @@ struct tarbuf {
 	bool nomem;
 };
 
-static void seterr(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void seterr(char *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, MB_ERRLEN, fmt, ap);
-	va_end(ap);
-}
-
 static struct rootfs_seg *seg_next(struct tarbuf *m)
 {
 	if (m->nseg == m->seg_cap) {
@@ -128,7 +116,7 @@ static int write_entry(struct archive *a, struct archive_entry *ae, struct tarbu
 		break;
 	}
 	if (archive_write_header(a, ae) != ARCHIVE_OK) {
-		seterr(err, "cannot write tar header for `%s`: %s", e->path, archive_error_string(a));
+		rootfs_seterr(err, "cannot write tar header for `%s`: %s", e->path, archive_error_string(a));
 		return -1;
 	}
 	if (e->kind == ROOTFS_FILE) {
@@ -138,7 +126,7 @@ static int write_entry(struct archive *a, struct archive_entry *ae, struct tarbu
 		while (off < e->len) {
 			la_ssize_t w = archive_write_data(a, e->data + off, e->len - off);
 			if (w <= 0) {
-				seterr(err, "cannot write tar data for `%s`: %s", e->path, archive_error_string(a));
+				rootfs_seterr(err, "cannot write tar data for `%s`: %s", e->path, archive_error_string(a));
 				return -1;
 			}
 			off += (size_t)w;
@@ -173,7 +161,7 @@ static int tar_build(const struct rootfs_tree *t, int64_t mtime, struct tarbuf *
 	a = archive_write_new();
 	ae = archive_entry_new();
 	if (!v || !a || !ae) {
-		seterr(err, "cannot write layer: out of memory");
+		rootfs_seterr(err, "cannot write layer: out of memory");
 		goto out;
 	}
 	/* pax restricted: ustar unless a long name/link or large value needs
@@ -184,18 +172,18 @@ static int tar_build(const struct rootfs_tree *t, int64_t mtime, struct tarbuf *
 	if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
 	    archive_write_set_bytes_per_block(a, 0) != ARCHIVE_OK ||
 	    archive_write_open(a, m, NULL, tar_write, NULL) != ARCHIVE_OK) {
-		seterr(err, "cannot start tar: %s", archive_error_string(a));
+		rootfs_seterr(err, "cannot start tar: %s", archive_error_string(a));
 		goto out;
 	}
 	for (size_t i = 0; i < t->n; i++)
 		if (write_entry(a, ae, m, v[i], mtime, err) < 0)
 			goto out;
 	if (archive_write_close(a) != ARCHIVE_OK) {
-		seterr(err, "cannot finish tar: %s", archive_error_string(a));
+		rootfs_seterr(err, "cannot finish tar: %s", archive_error_string(a));
 		goto out;
 	}
 	if (m->nomem) {
-		seterr(err, "cannot write layer: out of memory");
+		rootfs_seterr(err, "cannot write layer: out of memory");
 		goto out;
 	}
 	for (size_t i = 0; i < m->nseg; i++)
@@ -224,19 +212,19 @@ int rootfs_layers_write(const struct rootfs_tree *const *trees, size_t n,
 	int ret = -1;
 
 	if (!trees || !out || n == 0 || n > LAYERS_MAX) {
-		seterr(err, "cannot write layers: between 1 and %d trees expected", LAYERS_MAX);
+		rootfs_seterr(err, "cannot write layers: between 1 and %d trees expected", LAYERS_MAX);
 		return -1;
 	}
 	memset(out, 0, n * sizeof(*out));
 	memset(m, 0, sizeof(m));
 	if (mtime < 0 || mtime > 253402300799LL) { /* 9999-12-31 */
-		seterr(err, "cannot write layer: mtime %lld out of range (check SOURCE_DATE_EPOCH)",
+		rootfs_seterr(err, "cannot write layer: mtime %lld out of range (check SOURCE_DATE_EPOCH)",
 		       (long long)mtime);
 		return -1;
 	}
 	for (size_t k = 0; k < n; k++) {
 		if (!trees[k]) {
-			seterr(err, "cannot write layer: missing tree");
+			rootfs_seterr(err, "cannot write layer: missing tree");
 			goto out;
 		}
 		if (tar_build(trees[k], mtime, &m[k], err) < 0)
@@ -254,7 +242,7 @@ int rootfs_layer_write(const struct rootfs_tree *t, int64_t mtime,
                        struct rootfs_layer *out, char *err)
 {
 	if (!t || !out) {
-		seterr(err, "cannot write layer: missing argument");
+		rootfs_seterr(err, "cannot write layer: missing argument");
 		return -1;
 	}
 	return rootfs_layers_write(&t, 1, mtime, out, err);

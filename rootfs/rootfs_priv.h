@@ -26,6 +26,9 @@ struct rootfs_tree {
 	size_t nslots;
 };
 
+/* Fills err (MB_ERRLEN bytes; NULL ignored) like snprintf. */
+void rootfs_seterr(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Adds or replaces the entry at path (normalised by the callee); takes
  * ownership of data/target on success and on failure. */
 int rootfs_tree_put(struct rootfs_tree *t, const char *path,

@@ -13,18 +13,6 @@
 #define DEFAULT_CA "/etc/ssl/certs/ca-certificates.crt"
 #define ZONEINFO "/usr/share/zoneinfo"
 
-static void seterr(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void seterr(char *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, MB_ERRLEN, fmt, ap);
-	va_end(ap);
-}
-
 static const char nsswitch[] =
 	"passwd:         files\n"
 	"group:          files\n"
@@ -45,17 +33,17 @@ static int read_host(const char *path, const char *what, unsigned char **out, si
 		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	while (fd < 0 && errno == EINTR);
 	if (fd < 0) {
-		seterr(err, "cannot open %s `%s`: %s%s", what, path, strerror(errno),
+		rootfs_seterr(err, "cannot open %s `%s`: %s%s", what, path, strerror(errno),
 		       errno == ENOENT ? " (install the ca-certificates package or name another bundle)" : "");
 		return -1;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		seterr(err, "cannot read %s `%s`: not a regular file", what, path);
+		rootfs_seterr(err, "cannot read %s `%s`: not a regular file", what, path);
 		close(fd);
 		return -1;
 	}
 	if (rootfs_read_fd(fd, out, len) < 0) {
-		seterr(err, "cannot read %s `%s`: %s", what, path, strerror(errno));
+		rootfs_seterr(err, "cannot read %s `%s`: %s", what, path, strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -76,7 +64,7 @@ static int add_ca(struct rootfs_tree *t, const struct rootfs_skeleton_opts *o, c
 			return -1;
 		}
 		if (!memmem(extra, extra_len, "-----BEGIN CERTIFICATE-----", 27)) {
-			seterr(err, "cannot use extra CA file `%s`: no PEM certificate in it "
+			rootfs_seterr(err, "cannot use extra CA file `%s`: no PEM certificate in it "
 			       "(expected -----BEGIN CERTIFICATE-----)", o->extra_ca);
 			free(ca);
 			free(extra);
@@ -85,7 +73,7 @@ static int add_ca(struct rootfs_tree *t, const struct rootfs_skeleton_opts *o, c
 		bool nl = ca_len && ca[ca_len - 1] != '\n';
 		unsigned char *all = realloc(ca, ca_len + nl + extra_len + 1);
 		if (!all) {
-			seterr(err, "cannot add the CA bundle: out of memory");
+			rootfs_seterr(err, "cannot add the CA bundle: out of memory");
 			free(ca);
 			free(extra);
 			return -1;
@@ -117,7 +105,7 @@ int rootfs_add_skeleton(struct rootfs_tree *t, const struct rootfs_skeleton_opts
 	const char *ver = o->version && *o->version ? o->version : "0";
 
 	if (strpbrk(ver, "\"\\\n$`")) {
-		seterr(err, "cannot write /etc/os-release: version `%s` has characters that need quoting", ver);
+		rootfs_seterr(err, "cannot write /etc/os-release: version `%s` has characters that need quoting", ver);
 		return -1;
 	}
 	snprintf(passwd, sizeof(passwd),
@@ -160,7 +148,7 @@ int rootfs_add_skeleton(struct rootfs_tree *t, const struct rootfs_skeleton_opts
 			return -1;
 		if (rootfs_walk_host(t, ZONEINFO, ZONEINFO, 0, 0, skip, true, err) < 0) {
 			if (access(ZONEINFO, F_OK) < 0) {
-				seterr(err, "cannot add zoneinfo: `%s` is missing (install the tzdata package)", ZONEINFO);
+				rootfs_seterr(err, "cannot add zoneinfo: `%s` is missing (install the tzdata package)", ZONEINFO);
 			}
 			return -1;
 		}

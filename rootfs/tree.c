@@ -13,8 +13,7 @@
 
 #define PATH_MAX_LEN 4096
 
-static void seterr(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void seterr(char *err, const char *fmt, ...)
+void rootfs_seterr(char *err, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -78,7 +77,7 @@ static int path_normalise(const char *in, char *out, char *err)
 	const char *p = in;
 
 	if (!in || in[0] != '/') {
-		seterr(err, "invalid image path `%s`: must be absolute (start with /)", in ? in : "(null)");
+		rootfs_seterr(err, "invalid image path `%s`: must be absolute (start with /)", in ? in : "(null)");
 		return -1;
 	}
 	while (*p) {
@@ -91,11 +90,11 @@ static int path_normalise(const char *in, char *out, char *err)
 			p++;
 		size_t n = (size_t)(p - s);
 		if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.')) {
-			seterr(err, "invalid image path `%s`: `.` and `..` components are not allowed", in);
+			rootfs_seterr(err, "invalid image path `%s`: `.` and `..` components are not allowed", in);
 			return -1;
 		}
 		if (o + 1 + n + 1 > PATH_MAX_LEN) {
-			seterr(err, "invalid image path `%.64s...`: longer than %d bytes", in, PATH_MAX_LEN - 1);
+			rootfs_seterr(err, "invalid image path `%.64s...`: longer than %d bytes", in, PATH_MAX_LEN - 1);
 			return -1;
 		}
 		out[o++] = '/';
@@ -189,14 +188,14 @@ static int ensure_parents(struct rootfs_tree *t, const char *path, const char *o
 		buf[i] = '\0';
 		struct rootfs_entry *e = tree_lookup(t, buf);
 		if (e && e->kind != ROOTFS_DIR) {
-			seterr(err, "cannot add `%s`: `%s` is already in the image and is not a directory",
+			rootfs_seterr(err, "cannot add `%s`: `%s` is already in the image and is not a directory",
 			       orig, buf);
 			return -1;
 		}
 		if (!e) {
 			e = tree_append(t, buf);
 			if (!e) {
-				seterr(err, "cannot add `%s`: out of memory", orig);
+				rootfs_seterr(err, "cannot add `%s`: out of memory", orig);
 				return -1;
 			}
 			e->kind = ROOTFS_DIR;
@@ -237,13 +236,13 @@ int rootfs_tree_put(struct rootfs_tree *t, const char *path, enum rootfs_kind ki
 	char norm[PATH_MAX_LEN];
 
 	if (!t) {
-		seterr(err, "cannot add `%s`: no tree", path ? path : "(null)");
+		rootfs_seterr(err, "cannot add `%s`: no tree", path ? path : "(null)");
 		goto fail;
 	}
 	if (path_normalise(path, norm, err) < 0)
 		goto fail;
 	if (!utf8_ok(norm) || (target && !utf8_ok(target))) {
-		seterr(err, "cannot add `%s`%s%s: %s is not valid UTF-8 (rename it)", norm,
+		rootfs_seterr(err, "cannot add `%s`%s%s: %s is not valid UTF-8 (rename it)", norm,
 		       target ? " -> " : "", target ? target : "",
 		       utf8_ok(norm) ? "the link target" : "the name");
 		goto fail;
@@ -251,7 +250,7 @@ int rootfs_tree_put(struct rootfs_tree *t, const char *path, enum rootfs_kind ki
 	if (strcmp(norm, "/") == 0) {
 		if (kind == ROOTFS_DIR) /* the root itself is never an entry */
 			return 0;
-		seterr(err, "cannot add `/`: the image root can only be a directory");
+		rootfs_seterr(err, "cannot add `/`: the image root can only be a directory");
 		goto fail;
 	}
 	if (ensure_parents(t, norm, path, err) < 0)
@@ -264,7 +263,7 @@ int rootfs_tree_put(struct rootfs_tree *t, const char *path, enum rootfs_kind ki
 	struct rootfs_entry *e = tree_lookup(t, norm);
 	if (e) {
 		if (e->kind == ROOTFS_DIR && kind != ROOTFS_DIR && e->nchildren) {
-			seterr(err, "cannot add `%s`: a directory with entries is already there", norm);
+			rootfs_seterr(err, "cannot add `%s`: a directory with entries is already there", norm);
 			goto fail;
 		}
 		free(e->data);
@@ -275,7 +274,7 @@ int rootfs_tree_put(struct rootfs_tree *t, const char *path, enum rootfs_kind ki
 	} else {
 		e = tree_append(t, norm);
 		if (!e) {
-			seterr(err, "cannot add `%s`: out of memory", norm);
+			rootfs_seterr(err, "cannot add `%s`: out of memory", norm);
 			goto fail;
 		}
 		count_in_parent(t, norm);
@@ -306,7 +305,7 @@ int rootfs_add_data(struct rootfs_tree *t, const char *path, const void *data,
 	unsigned char *copy = malloc(len ? len : 1);
 
 	if (!copy) {
-		seterr(err, "cannot add `%s`: out of memory", path ? path : "(null)");
+		rootfs_seterr(err, "cannot add `%s`: out of memory", path ? path : "(null)");
 		return -1;
 	}
 	if (len)
@@ -318,7 +317,7 @@ int rootfs_add_buffer(struct rootfs_tree *t, const char *path, void *data,
                       size_t len, mode_t mode, uid_t uid, gid_t gid, char *err)
 {
 	if (!data && len) {
-		seterr(err, "cannot add `%s`: no data", path ? path : "(null)");
+		rootfs_seterr(err, "cannot add `%s`: no data", path ? path : "(null)");
 		return -1;
 	}
 	return rootfs_tree_put(t, path, ROOTFS_FILE, mode, uid, gid, data, len, NULL, err);
@@ -378,23 +377,23 @@ int rootfs_add_host_file(struct rootfs_tree *t, const char *path,
 		fd = open(host_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	while (fd < 0 && errno == EINTR);
 	if (fd < 0) {
-		seterr(err, "cannot open `%s`: %s", host_path, strerror(errno));
+		rootfs_seterr(err, "cannot open `%s`: %s", host_path, strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) < 0) {
-		seterr(err, "cannot stat `%s`: %s", host_path, strerror(errno));
+		rootfs_seterr(err, "cannot stat `%s`: %s", host_path, strerror(errno));
 		close(fd);
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		seterr(err, "cannot add `%s`: %s", host_path,
+		rootfs_seterr(err, "cannot add `%s`: %s", host_path,
 		       S_ISDIR(st.st_mode) ? "is a directory (use a tree copy for directories)"
 		                           : "not a regular file");
 		close(fd);
 		return -1;
 	}
 	if (rootfs_read_fd(fd, &data, &len) < 0) {
-		seterr(err, "cannot read `%s`: %s", host_path, strerror(errno));
+		rootfs_seterr(err, "cannot read `%s`: %s", host_path, strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -407,12 +406,12 @@ int rootfs_add_host_file(struct rootfs_tree *t, const char *path,
 int rootfs_add_symlink(struct rootfs_tree *t, const char *path, const char *target, char *err)
 {
 	if (!target || !*target) {
-		seterr(err, "cannot add symlink `%s`: empty target", path ? path : "(null)");
+		rootfs_seterr(err, "cannot add symlink `%s`: empty target", path ? path : "(null)");
 		return -1;
 	}
 	char *tg = strdup(target);
 	if (!tg) {
-		seterr(err, "cannot add symlink `%s`: out of memory", path ? path : "(null)");
+		rootfs_seterr(err, "cannot add symlink `%s`: out of memory", path ? path : "(null)");
 		return -1;
 	}
 	return rootfs_tree_put(t, path, ROOTFS_LINK, 0777, 0, 0, NULL, 0, tg, err);
