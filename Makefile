@@ -41,6 +41,7 @@ MUSL_LDFLAGS := -static -Wl,--gc-sections -Wl,-z,relro,-z,now -Wl,--build-id=non
 # Filled by fragments.
 BINS        :=
 UNIT_TESTS  :=
+FUZZ_TARGETS :=
 BENCHES     :=
 CLEAN_EXTRA :=
 
@@ -106,6 +107,10 @@ test: deps build-all $(UNIT_BINS) test-support
 bench: deps build-all test-support
 	tests/bench/run $(BENCHES)
 
+# Fuzzers run for FUZZ_SECONDS each (libFuzzer, clang); not part of `make test`.
+FUZZ_SECONDS ?= 60
+fuzz: deps $(FUZZ_TARGETS)
+
 install: build-all
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
@@ -120,7 +125,7 @@ clean:
 distclean:
 	rm -rf $(BUILD)
 
-.PHONY: all build-all unit test bench install deps clean distclean test-support demo
+.PHONY: all build-all unit test bench fuzz install deps clean distclean test-support demo
 .DELETE_ON_ERROR:
 .SECONDARY:
 

@@ -52,6 +52,7 @@ $(BUILD)/fuzz/fuzz_policy: policies/fuzz_policy.c $(POLICIES_SRCS) policies/poli
 	@mkdir -p $(@D)
 	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 		-o $@ policies/fuzz_policy.c $(POLICIES_SRCS) -lseccomp -ljansson -lz
+FUZZ_TARGETS += fuzz-policies
 fuzz-policies: $(BUILD)/fuzz/fuzz_policy
 	@rm -rf $(BUILD)/fuzz/policy-corpus && mkdir -p $(BUILD)/fuzz/policy-corpus
 	cp policies/*.json $(BUILD)/fuzz/policy-corpus/
