@@ -18,11 +18,13 @@ $(BUILD)/bin/mkimage: $(MKIMAGE_OBJS)
 	$(CC) $(HOST_LDFLAGS) -o $@ $^ $(MKIMAGE_LIBS)
 
 # Unit tests of the builder's pure modules.
-UNIT_TESTS += test_elf test_builder_opts
+UNIT_TESTS += test_elf test_builder_opts test_builder_build
 test_elf_SRCS := builder/elf.c
 test_elf_LIBS := -lelf
 test_builder_opts_SRCS := builder/opts.c builder/elf.c
 test_builder_opts_LIBS := -lelf
+test_builder_build_SRCS := builder/build.c builder/util.c builder/elf.c
+test_builder_build_LIBS := -lelf
 BENCHES += build
 
 # The manual page (the same text as `mkimage help TOPIC`).

@@ -1,0 +1,130 @@
+/* Unit tests of builder/build.c's classification and naming: which kind of
+ * APP a path is, and the name the service gets in /app. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "../../builder/builder.h"
+
+static char dir[64];
+static char err[MB_ERRLEN];
+
+static void put(const char *rel, const char *text)
+{
+	char p[256];
+	snprintf(p, sizeof(p), "%s/%s", dir, rel);
+	FILE *f = fopen(p, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static const char *at(const char *rel)
+{
+	static char p[256];
+	snprintf(p, sizeof(p), "%s/%s", dir, rel);
+	return p;
+}
+
+static int setup(void **s)
+{
+	(void)s;
+	strcpy(dir, "/tmp/test_builder_build.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	return 0;
+}
+
+static int teardown(void **s)
+{
+	(void)s;
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void test_detect_kinds(void **s)
+{
+	(void)s;
+	enum app_kind k;
+	assert_int_equal(mkdir(at("gomod"), 0755), 0);
+	put("gomod/go.mod", "module example.com/team/devops-info\n\ngo 1.19\n");
+	assert_int_equal(build_detect(at("gomod"), &k, err), 0);
+	assert_int_equal(k, APP_GO);
+
+	assert_int_equal(mkdir(at("withmake"), 0755), 0);
+	put("withmake/Makefile", "all:\n");
+	put("withmake/a.c", "int main(void){return 0;}\n");
+	assert_int_equal(build_detect(at("withmake"), &k, err), 0);
+	assert_int_equal(k, APP_MAKEFILE);
+
+	assert_int_equal(mkdir(at("cdir"), 0755), 0);
+	put("cdir/a.c", "int main(void){return 0;}\n");
+	assert_int_equal(build_detect(at("cdir"), &k, err), 0);
+	assert_int_equal(k, APP_C_DIR);
+	assert_int_equal(build_detect(at("cdir/a.c"), &k, err), 0);
+	assert_int_equal(k, APP_C_FILE);
+
+	put("binary", "\177ELF...");
+	assert_int_equal(build_detect(at("binary"), &k, err), 0);
+	assert_int_equal(k, APP_ELF);
+
+	assert_int_equal(mkdir(at("empty"), 0755), 0);
+	put("empty/README", "nothing\n");
+	assert_int_equal(build_detect(at("empty"), &k, err), -1);
+	assert_non_null(strstr(err, "nothing mkimage can build"));
+
+	assert_int_equal(build_detect(at("missing"), &k, err), -1);
+	assert_non_null(strstr(err, "No such file or directory"));
+	assert_int_equal(build_detect("/dev/null", &k, err), -1);
+	assert_non_null(strstr(err, "not a regular file"));
+}
+
+static void expect_name(const char *app, enum app_kind k, const char *want)
+{
+	char *n = build_app_name(app, k);
+	assert_non_null(n);
+	if (strcmp(n, want))
+		fail_msg("%s: got `%s`, want `%s`", app, n, want);
+	free(n);
+}
+
+static void test_names(void **s)
+{
+	(void)s;
+	assert_int_equal(mkdir(at("svc"), 0755), 0);
+	put("svc/go.mod", "// comment\nmodule \"example.com/team/devops-info\" // x\n\ngo 1.19\n");
+	expect_name(at("svc"), APP_GO, "devops-info");
+	put("svc/go.mod", "module hello\n");
+	expect_name(at("svc"), APP_GO, "hello");
+	/* no module line: the directory's name */
+	put("svc/go.mod", "go 1.19\n");
+	expect_name(at("svc"), APP_GO, "svc");
+	expect_name("/src/server.c", APP_C_FILE, "server");
+	expect_name("my server.c", APP_C_FILE, "my-server");
+	expect_name("./bin/app", APP_ELF, "app");
+	expect_name("weird$$name", APP_ELF, "weird-name");
+	expect_name("...", APP_ELF, "app");
+	char cwd[4096];
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(chdir(at("svc")), 0);
+	expect_name(".", APP_C_DIR, "svc");
+	expect_name("./", APP_MAKEFILE, "svc");
+	assert_int_equal(chdir(cwd), 0);
+	assert_string_equal(build_kind_name(APP_GO), "go module");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_detect_kinds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_names, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
