@@ -354,6 +354,15 @@ static int build_go(const struct build_opts *o, const char *dir, const char *tmp
 	av_add(&env, "GO111MODULE=on");
 	av_add(&env, "GOENV=off");
 	av_add(&env, "GOWORK=off");
+	/* go's own work directory inside ours: removed with it, even when
+	 * go is interrupted (it does not clean up after SIGINT). */
+	char gotmp[PATH_MAX];
+	if (pathf(gotmp, sizeof(gotmp), "%s.gotmp", tmp) < 0 || mkdir(gotmp, 0700) < 0) {
+		seterr(err, "cannot create `%s`: %s", gotmp, strerror(errno));
+		av_free(&env);
+		return -1;
+	}
+	av_addf(&env, "GOTMPDIR=%s", gotmp);
 	struct argv_b a = { 0 };
 	av_add(&a, "go");
 	av_add(&a, "build");
@@ -365,6 +374,7 @@ static int build_go(const struct build_opts *o, const char *dir, const char *tmp
 	av_add(&a, ".");
 	int rc = util_run(a.v, env.v, dir, err);
 	av_free(&env);
+	util_rm_rf(gotmp);
 	if (rc < 0)
 		return -1;
 	if (rc != 0) {
@@ -598,6 +608,7 @@ int build_app(const struct build_opts *o, enum app_kind *kindp, char *err)
 		return -1;
 	}
 	pathf(tmp, sizeof(tmp), "%s/out", tdir);
+	int slot = util_cleanup_push(tdir, tmp);
 
 	int rc = -1;
 	if (kind == APP_C_FILE) {
@@ -650,7 +661,7 @@ int build_app(const struct build_opts *o, enum app_kind *kindp, char *err)
 	}
 	rc = 0;
 out:
-	unlink(tmp);
-	rmdir(tdir);
+	util_rm_rf(tdir);
+	util_cleanup_pop(slot);
 	return rc;
 }

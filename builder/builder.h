@@ -114,6 +114,17 @@ int util_mkdir_p(const char *path, bool private_leaf, char *err);
  * stdout stays clean.  Returns the exit status, or -1 with err filled. */
 int util_run(char *const argv[], char *const envp_add[], const char *dir,
              char *err);
+/* On SIGINT/SIGTERM/SIGHUP, remove the registered temporary directories
+ * (each with at most one file in it) and die of the signal: an interrupted
+ * build leaves nothing behind.  push returns a slot for pop, or -1. */
+void util_cleanup_on_signal(void);
+int util_cleanup_push(const char *dir, const char *file);
+void util_cleanup_pop(int slot);
+/* The signal that interrupted a build tool (then util_run fails and the
+ * caller cleans up as for any error), or 0. */
+int util_interrupted(void);
+/* rm -rf, not following symlinks; errors ignored (cleanup only). */
+void util_rm_rf(const char *path);
 /* Whether an executable named prog is on PATH (or is a path that exists). */
 bool util_have_program(const char *prog);
 

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,6 +157,7 @@ int cmd_image(int argc, char **argv)
 			goto out;
 		}
 		snprintf(binary, sizeof(binary), "%s/%s", tmpdir, name);
+		util_cleanup_push(tmpdir, binary);
 		struct build_opts bo = { .app = o.app, .arch = o.arch, .cache_dir = o.cache_dir,
 		                         .out = binary, .quiet = o.quiet };
 		if (!o.quiet)
@@ -253,7 +255,23 @@ out:
 	return rc;
 }
 
+static int dispatch(int argc, char **argv);
+
 int main(int argc, char **argv)
+{
+	util_cleanup_on_signal();
+	int rc = dispatch(argc, argv);
+	/* Interrupted during a build: everything is cleaned up by now; die
+	 * of the signal so that the caller sees what happened. */
+	int sig = util_interrupted();
+	if (sig) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+	}
+	return rc;
+}
+
+static int dispatch(int argc, char **argv)
 {
 	if (argc < 2) {
 		char *h[] = { "help", NULL };

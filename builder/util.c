@@ -2,7 +2,9 @@
  * directories, and running a tool (go, musl-gcc, make) with extra env. */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <libgen.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,6 +18,11 @@
 #include "builder.h"
 
 extern char **environ;
+
+/* The build tool running now (its process group), for the signal handler. */
+static volatile pid_t running_child;
+/* The signal that interrupted it (see on_fatal_signal). */
+static volatile sig_atomic_t got_signal;
 
 char *util_self_dir(void)
 {
@@ -83,6 +90,9 @@ int util_run(char *const argv[], char *const envp_add[], const char *dir, char *
 		return -1;
 	}
 	if (pid == 0) {
+		/* Own process group: an interrupted mkimage kills the whole
+		 * build (go's compile and link children too), see below. */
+		setpgid(0, 0);
 		if (envp_add)
 			for (size_t i = 0; envp_add[i]; i++)
 				putenv(envp_add[i]);
@@ -96,12 +106,20 @@ int util_run(char *const argv[], char *const envp_add[], const char *dir, char *
 		fprintf(stderr, "mkimage: cannot run `%s`: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
+	setpgid(pid, pid); /* both sides: no race with the child's exec */
+	running_child = pid;
 	int st;
 	while (waitpid(pid, &st, 0) < 0) {
 		if (errno != EINTR) {
 			snprintf(err, MB_ERRLEN, "cannot wait for `%s`: %s", argv[0], strerror(errno));
 			return -1;
 		}
+	}
+	running_child = 0;
+	if (got_signal) {
+		snprintf(err, MB_ERRLEN, "interrupted by signal %d while `%s` ran", (int)got_signal,
+		         argv[0]);
+		return -1;
 	}
 	if (WIFEXITED(st))
 		return WEXITSTATUS(st);
@@ -126,4 +144,87 @@ bool util_have_program(const char *prog)
 			p++;
 	}
 	return false;
+}
+
+/* Temporary paths to remove if mkimage is interrupted: a fixed table, so
+ * that the signal handler only calls unlink() and rmdir() (async-signal-
+ * safe) on strings that are complete before they are published. */
+#define CLEANUP_MAX 4
+static struct {
+	char file[PATH_MAX];
+	char dir[PATH_MAX];
+	volatile sig_atomic_t used;
+} cleanups[CLEANUP_MAX];
+
+static void on_fatal_signal(int sig)
+{
+	pid_t child = running_child;
+	if (child > 0) {
+		/* A build tool runs: pass SIGINT on, as a terminal would, and let
+		 * the normal error path remove everything (go's work directory
+		 * included, which needs more than a signal handler may do); main()
+		 * then dies of the signal. */
+		got_signal = sig;
+		kill(-child, SIGINT);
+		return;
+	}
+	/* Newest first: a build directory may sit inside an older one. */
+	for (int i = CLEANUP_MAX - 1; i >= 0; i--) {
+		if (!cleanups[i].used)
+			continue;
+		if (cleanups[i].file[0])
+			unlink(cleanups[i].file);
+		rmdir(cleanups[i].dir);
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+int util_interrupted(void)
+{
+	return got_signal;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
+void util_rm_rf(const char *path)
+{
+	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void util_cleanup_on_signal(void)
+{
+	struct sigaction sa = { .sa_handler = on_fatal_signal };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+int util_cleanup_push(const char *dir, const char *file)
+{
+	for (int i = 0; i < CLEANUP_MAX; i++) {
+		if (cleanups[i].used)
+			continue;
+		snprintf(cleanups[i].dir, sizeof(cleanups[i].dir), "%s", dir);
+		snprintf(cleanups[i].file, sizeof(cleanups[i].file), "%s", file ? file : "");
+		cleanups[i].used = 1;
+		return i;
+	}
+	return -1;
+}
+
+void util_cleanup_pop(int slot)
+{
+	if (slot >= 0 && slot < CLEANUP_MAX)
+		cleanups[slot].used = 0;
 }

@@ -7,9 +7,11 @@ import io
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -367,3 +369,28 @@ def test_oci_layout_default_names_and_inspect(mkimage, mbtest, tmp_path):
     assert "platform     linux/amd64" in i and "user         65532:65532" in i
     p = mk(mkimage, "build", mbtest, cwd=tmp_path)
     assert (tmp_path / "mbtest").read_bytes() == mbtest.read_bytes()
+
+
+def test_interrupted_build_leaves_nothing(mkimage, tmp_path):
+    """SIGTERM in the middle of a Go build: the build is stopped, every
+    temporary file (go's work directory too) is removed, mkimage dies of the
+    signal."""
+    need_tools("go")
+    out, tmp = tmp_path / "out", tmp_path / "tmp"
+    out.mkdir()
+    tmp.mkdir()
+    env = dict(os.environ, TMPDIR=str(tmp))
+    p = subprocess.Popen([str(mkimage), "--static", str(EXAMPLES / "go-http"), "-o",
+                          str(out / "x.tar"), "--cache", str(tmp_path / "cold-cache")],
+                         env=env, stderr=subprocess.PIPE, text=True)
+    # wait until go is at work (its temporary files exist), then interrupt
+    deadline = time.time() + 30
+    while time.time() < deadline and not any(tmp.rglob("*.gotmp")) and p.poll() is None:
+        time.sleep(0.05)
+    time.sleep(1)
+    assert p.poll() is None, "the build finished before it could be interrupted"
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == -signal.SIGTERM, (p.returncode, err)
+    assert "interrupted" in err
+    assert list(out.iterdir()) == [] and list(tmp.iterdir()) == []
