@@ -112,6 +112,20 @@ int build_detect(const char *app, enum app_kind *kind, char *err)
 		return -1;
 	}
 	if (S_ISREG(st.st_mode)) {
+		if (has_suffix(app, ".go")) {
+			seterr(err, "`%s` is a Go source file: give its module directory (the one "
+			       "with go.mod)", app);
+			return -1;
+		}
+		if (has_suffix(app, ".cc") || has_suffix(app, ".cpp") || has_suffix(app, ".cxx") ||
+		    has_suffix(app, ".rs")) {
+			seterr(err, "`%s`: mkimage builds Go modules and C sources; build this one "
+			       "statically yourself (%s) and give mkimage the binary", app,
+			       has_suffix(app, ".rs") ? "cargo build --release --target "
+			                               "x86_64-unknown-linux-musl"
+			                             : "g++ -static -static-libstdc++");
+			return -1;
+		}
 		*kind = has_suffix(app, ".c") ? APP_C_FILE : APP_ELF;
 		return 0;
 	}
@@ -126,6 +140,11 @@ int build_detect(const char *app, enum app_kind *kind, char *err)
 	if (file_in(app, "Makefile") || file_in(app, "makefile") || file_in(app, "GNUmakefile")) {
 		*kind = APP_MAKEFILE;
 		return 0;
+	}
+	if (file_in(app, "Cargo.toml")) {
+		seterr(err, "`%s` is a Rust crate: build it with `cargo build --release --target "
+		       "x86_64-unknown-linux-musl` (static) and give mkimage the binary", app);
+		return -1;
 	}
 	size_t n;
 	char **c = list_c_files(app, &n);

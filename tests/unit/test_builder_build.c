@@ -80,6 +80,17 @@ static void test_detect_kinds(void **s)
 	assert_int_equal(build_detect(at("empty"), &k, err), -1);
 	assert_non_null(strstr(err, "nothing mkimage can build"));
 
+	put("main.go", "package main\n");
+	assert_int_equal(build_detect(at("main.go"), &k, err), -1);
+	assert_non_null(strstr(err, "module directory"));
+	put("x.cpp", "int main(){}\n");
+	assert_int_equal(build_detect(at("x.cpp"), &k, err), -1);
+	assert_non_null(strstr(err, "g++ -static"));
+	assert_int_equal(mkdir(at("crate"), 0755), 0);
+	put("crate/Cargo.toml", "[package]\n");
+	assert_int_equal(build_detect(at("crate"), &k, err), -1);
+	assert_non_null(strstr(err, "x86_64-unknown-linux-musl"));
+
 	assert_int_equal(build_detect(at("missing"), &k, err), -1);
 	assert_non_null(strstr(err, "No such file or directory"));
 	assert_int_equal(build_detect("/dev/null", &k, err), -1);
