@@ -296,3 +296,35 @@ def test_arm64_go_cross_build(mkimage, work, go_cache):
     mk(mkimage, "build", EXAMPLES / "go-http", "--arch", "arm64", "-o", work / "arm.bin",
        "--cache", go_cache, "-q")
     assert_static(work / "arm.bin", machine="aarch64")
+
+
+def test_go_service_hardened_and_healthy_under_dockerd(mkimage, dockerd, work, go_cache):
+    """The whole pipeline: the Go example under the shipped `service`
+    seccomp policy, with the init's HTTP probe as Docker's HEALTHCHECK,
+    reported healthy, then stopped gracefully (exit 0)."""
+    need_tools("go")
+    port = free_port()
+    out = work / "hardened.tar"
+    mk(mkimage, "--static", EXAMPLES / "go-http", "-o", out, "--cache", go_cache,
+       "-t", "minbase-test/devops-info:hardened", "--policy", "service",
+       "--health-http", "http://127.0.0.1:%d/health" % port, "--health-interval", "1s",
+       "--health-start-period", "10s", "-e", "PORT=%d" % port, "-q")
+    dockerd.docker("load", "-i", str(out))
+    cid = dockerd.docker("run", "-d", "--network", "host",
+                         "minbase-test/devops-info:hardened").stdout.strip()
+    try:
+        health = None
+        deadline = time.time() + 40
+        while time.time() < deadline:
+            state = json.loads(dockerd.docker("inspect", cid).stdout)[0]["State"]
+            health = state.get("Health", {}).get("Status")
+            if health in ("healthy", "unhealthy") or state["Status"] != "running":
+                break
+            time.sleep(0.5)
+        assert health == "healthy", (state, dockerd.docker("logs", cid).stderr[-2000:])
+        check_service(port)
+        dockerd.docker("stop", "-t", "20", cid)
+        state = json.loads(dockerd.docker("inspect", cid).stdout)[0]["State"]
+        assert state["ExitCode"] == 0, state
+    finally:
+        dockerd.docker("rm", "-f", cid, check=False)
