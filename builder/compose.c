@@ -404,9 +404,13 @@ int mk_compose(const struct mk_opts *o, const char *binary, const char *name,
 	                                                   : IMAGE_FORMAT_ARCHIVE;
 	if (image_write(&c, layers, 2, fmt, o->out, &ir, err) < 0)
 		goto out;
-	progress(o, "write   %s (%s) (%.2f s)", o->out,
+	struct stat ost;
+	uint64_t written = ir.compressed;
+	if (fmt == IMAGE_FORMAT_ARCHIVE && stat(o->out, &ost) == 0)
+		written = (uint64_t)ost.st_size;
+	progress(o, "write   %s (%s): %s (%.2f s)", o->out,
 	         fmt == IMAGE_FORMAT_OCI_DIR ? "OCI layout" : "OCI + docker archive",
-	         util_now() - t0);
+	         util_human_size(written, sz1, sizeof(sz1)), util_now() - t0);
 	snprintf(res->manifest_digest, sizeof(res->manifest_digest), "%s", ir.manifest_digest);
 	res->compressed = ir.compressed;
 	res->uncompressed = ir.uncompressed;

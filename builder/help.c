@@ -29,7 +29,8 @@ static const char HELP_MAIN[] =
 "  -q, --quiet           no progress lines (errors always print)\n"
 "\n"
 "Help topics: image, build, inspect, health, security, add, examples,\n"
-"exit-codes.  Exit codes: 0 ok, 1 failure, 2 usage error.\n";
+"dockerfile, exit-codes.  Exit codes: 0 ok, 1 failure, 2 usage error.\n"
+"The manual page: man mkimage (builder/mkimage.1).\n";
 
 static const char HELP_IMAGE[] =
 "usage: mkimage --static APP [-o OUT] [OPTIONS] [-- ARGS...]\n"
@@ -162,6 +163,34 @@ static const char HELP_EXAMPLES[] =
 "  # An OCI layout for skopeo/umoci/buildah, and a look inside:\n"
 "  mkimage --static ./app --format oci -o app.oci && mkimage inspect app.oci\n";
 
+static const char HELP_DOCKERFILE[] =
+"The Dockerfile it replaces\n"
+"\n"
+"The usual production Dockerfile of a Go service (tests/examples/go-http/):\n"
+"\n"
+"  FROM golang:1.19-alpine AS builder\n"
+"  WORKDIR /src\n"
+"  COPY go.mod ./\n"
+"  RUN go mod download\n"
+"  COPY . .\n"
+"  RUN --mount=type=cache,target=/root/.cache/go-build \\\n"
+"      CGO_ENABLED=0 go build -trimpath -ldflags=\"-s -w\" -o /out/app .\n"
+"  FROM gcr.io/distroless/static-debian12:nonroot\n"
+"  COPY --from=builder /out/app /app/app\n"
+"  USER 65532:65532\n"
+"  ENTRYPOINT [\"/app/app\"]\n"
+"\n"
+"is one command, with no daemon and no base image to pull, and an init as\n"
+"PID 1 that also runs the health probe and applies a seccomp policy:\n"
+"\n"
+"  mkimage --static . -o app.tar --port 8080/tcp \\\n"
+"      --health-http http://127.0.0.1:8080/health --policy service\n"
+"\n"
+"Measured here (`make bench`, tests/bench/build) for tests/examples/go-http:\n"
+"the image is 2.2 MB compressed (base layer 180 KB with the CA bundle and\n"
+"the init, service layer 2.0 MB); rebuilding after an edit takes about as\n"
+"long as `go build` itself.\n";
+
 static const char HELP_EXIT[] =
 "Exit codes\n"
 "  0  success\n"
@@ -177,6 +206,7 @@ static const struct {
 	{ "inspect", HELP_INSPECT }, { "health", HELP_HEALTH }, { "security", HELP_SECURITY },
 	{ "caps", HELP_SECURITY }, { "policy", HELP_SECURITY }, { "add", HELP_ADD },
 	{ "examples", HELP_EXAMPLES }, { "exit-codes", HELP_EXIT },
+	{ "dockerfile", HELP_DOCKERFILE },
 };
 
 int cmd_help(int argc, char **argv)
@@ -191,6 +221,6 @@ int cmd_help(int argc, char **argv)
 			return MK_EXIT_OK;
 		}
 	fprintf(stderr, "mkimage: no help topic `%s`: try image, build, inspect, health, "
-	        "security, add, examples or exit-codes\n", argv[1]);
+	        "security, add, examples, dockerfile or exit-codes\n", argv[1]);
 	return MK_EXIT_USAGE;
 }

@@ -217,7 +217,7 @@ def test_help_topics_and_version(mkimage):
                  ["--static", "x", "--help"]):
         p = mk(mkimage, *args)
         assert p.stdout.startswith("usage: mkimage"), (args, p.stdout[:80])
-    for topic in ("image", "build", "inspect", "health", "security", "add", "examples",
+    for topic in ("image", "build", "inspect", "health", "security", "add", "examples", "dockerfile",
                   "exit-codes"):
         p = mk(mkimage, "help", topic)
         assert len(p.stdout) > 200, topic
