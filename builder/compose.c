@@ -290,10 +290,17 @@ static int build_config(const struct mk_opts *o, const char *name, const char *c
 	 * user itself after setting the ambient set (contracts.md). */
 	if (caps && *caps) {
 		c->user = "0:0";
-		if (sv_addf(env, "MINBASE_USER=%s", o->user) < 0 ||
-		    sv_addf(env, "MINBASE_CAPS=%s", caps) < 0)
+		if (sv_addf(env, "MINBASE_USER=%s", o->user) < 0)
 			goto oom;
 	}
+	/* Secure by default: with the init, the service keeps only the
+	 * capabilities asked for (none unless --caps or the policy names some),
+	 * whatever the runtime grants, and runs with no-new-privileges.  Both
+	 * are ENV, so an image built FROM this one can still override them. */
+	if (!o->no_init &&
+	    (sv_addf(env, "MINBASE_CAPS=%s", caps ? caps : "") < 0 ||
+	     sv_add(env, "MINBASE_NO_NEW_PRIVS=1") < 0))
+		goto oom;
 	if (has_policy && sv_add(env, "MINBASE_SECCOMP=" SECCOMP_PATH) < 0)
 		goto oom;
 	const struct mk_health *h = &o->health;
