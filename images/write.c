@@ -124,6 +124,26 @@ static int make_temp(int dfd, const char *base, bool dir, char *tmp, size_t tmpl
 	return -1;
 }
 
+/* rename(tmp, base), atomically.  Over an existing regular file, swap the
+ * two and unlink the old one instead: ext4 (auto_da_alloc) starts a
+ * synchronous writeback of the new file when a rename replaces another,
+ * which costs more than writing the whole image; an exchange does not,
+ * and base never stops being a complete file either way. */
+static int replace_file(int dfd, const char *tmp, const char *base)
+{
+	struct stat st;
+
+	if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
+		if (renameat2(dfd, tmp, dfd, base, RENAME_EXCHANGE) == 0) {
+			unlinkat(dfd, tmp, 0); /* the old image; a leftover only costs space */
+			return 0;
+		}
+		if (errno != EINVAL && errno != ENOSYS)
+			return -1;
+	}
+	return renameat(dfd, tmp, dfd, base);
+}
+
 /* Removes a tree we created (or an old OCI layout) without following
  * symlinks. */
 static int remove_tree(int dfd, const char *name)
@@ -392,7 +412,7 @@ int image_write(const struct image_config *c, const struct image_layer *layers,
 			goto out;
 		}
 		fd = -1;
-		if (renameat(dfd, tmp, dfd, base) < 0) {
+		if (replace_file(dfd, tmp, base) < 0) {
 			img_seterr(err, "cannot rename `%s` to `%s`: %s", tmp, out_path, strerror(errno));
 			goto out;
 		}
