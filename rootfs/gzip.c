@@ -74,7 +74,7 @@ static void hash_ready(struct job *j, size_t k)
  * reproducible: small layers (the base, an init) get a thorough level that
  * costs little; big ones a fast level that still beats umoci's default
  * (pgzip) in size on Go and C binaries. */
-static int level_for(size_t len)
+int rootfs_gzip_level(size_t len)
 {
 	return len <= ROOTFS_GZIP_SMALL ? ROOTFS_GZIP_LEVEL_SMALL : ROOTFS_GZIP_LEVEL;
 }
@@ -118,7 +118,7 @@ static void *worker(void *arg)
 		struct chunk *ch = &j->chunks[i];
 		size_t total = j->ins[ch->in].len;
 		int small = total <= ROOTFS_GZIP_SMALL;
-		if (!comp[small] && !(comp[small] = libdeflate_alloc_compressor(level_for(total)))) {
+		if (!comp[small] && !(comp[small] = libdeflate_alloc_compressor(rootfs_gzip_level(total)))) {
 			atomic_store(&j->failed, 1);
 			break;
 		}

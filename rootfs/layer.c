@@ -204,11 +204,14 @@ out:
 
 #define LAYERS_MAX 64
 
-int rootfs_layers_write(const struct rootfs_tree *const *trees, size_t n,
-                        int64_t mtime, struct rootfs_layer *out, char *err)
+int rootfs_layers_write_cached(const struct rootfs_tree *const *trees, size_t n,
+                               int64_t mtime, const char *cache_dir,
+                               struct rootfs_layer *out, char *err)
 {
 	struct tarbuf m[LAYERS_MAX];
 	struct rootfs_gzip_in in[LAYERS_MAX];
+	struct rootfs_layer miss_out[LAYERS_MAX];
+	size_t miss[LAYERS_MAX], nmiss = 0;
 	int ret = -1;
 
 	if (!trees || !out || n == 0 || n > LAYERS_MAX) {
@@ -217,6 +220,7 @@ int rootfs_layers_write(const struct rootfs_tree *const *trees, size_t n,
 	}
 	memset(out, 0, n * sizeof(*out));
 	memset(m, 0, sizeof(m));
+	memset(miss_out, 0, sizeof(miss_out));
 	if (mtime < 0 || mtime > 253402300799LL) { /* 9999-12-31 */
 		rootfs_seterr(err, "cannot write layer: mtime %lld out of range (check SOURCE_DATE_EPOCH)",
 		       (long long)mtime);
@@ -230,12 +234,34 @@ int rootfs_layers_write(const struct rootfs_tree *const *trees, size_t n,
 		if (tar_build(trees[k], mtime, &m[k], err) < 0)
 			goto out;
 		in[k] = (struct rootfs_gzip_in){ m[k].seg, m[k].nseg, m[k].total };
+		if (!rootfs_cache_get(cache_dir, &in[k], &out[k]))
+			miss[nmiss++] = k;
 	}
-	ret = rootfs_gzip(in, n, out, err);
+	if (nmiss) {
+		struct rootfs_gzip_in min[LAYERS_MAX];
+		for (size_t i = 0; i < nmiss; i++)
+			min[i] = in[miss[i]];
+		if (rootfs_gzip(min, nmiss, miss_out, err) < 0)
+			goto out;
+		for (size_t i = 0; i < nmiss; i++) {
+			out[miss[i]] = miss_out[i];
+			rootfs_cache_put(cache_dir, &out[miss[i]]);
+		}
+	}
+	ret = 0;
 out:
+	if (ret < 0)
+		for (size_t k = 0; k < n; k++)
+			rootfs_layer_free(&out[k]);
 	for (size_t k = 0; k < n; k++)
 		tarbuf_free(&m[k]);
 	return ret;
+}
+
+int rootfs_layers_write(const struct rootfs_tree *const *trees, size_t n,
+                        int64_t mtime, struct rootfs_layer *out, char *err)
+{
+	return rootfs_layers_write_cached(trees, n, mtime, NULL, out, err);
 }
 
 int rootfs_layer_write(const struct rootfs_tree *t, int64_t mtime,

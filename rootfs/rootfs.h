@@ -91,6 +91,14 @@ int rootfs_layer_write(const struct rootfs_tree *t, int64_t mtime,
  * rootfs_layer_write(trees[k]) gives.  On failure no out[k] holds memory. */
 int rootfs_layers_write(const struct rootfs_tree *const *trees, size_t n,
                         int64_t mtime, struct rootfs_layer *out, char *err);
+/* The same, reusing compressed layers kept in cache_dir/layers/ (NULL: no
+ * cache).  Only small layers (tar <= 4 MiB: the base, with its init and
+ * zoneinfo) are kept; a hit is checked to decompress to exactly the tar
+ * and gives the bytes a compression would.  The cache is best effort: it
+ * never makes this fail. */
+int rootfs_layers_write_cached(const struct rootfs_tree *const *trees, size_t n,
+                               int64_t mtime, const char *cache_dir,
+                               struct rootfs_layer *out, char *err);
 void rootfs_layer_free(struct rootfs_layer *l);
 
 #endif

@@ -75,5 +75,15 @@ int rootfs_gzip(const struct rootfs_gzip_in *in, size_t n, struct rootfs_layer *
 /* Tars up to this size are compressed at ROOTFS_GZIP_LEVEL_SMALL. */
 #define ROOTFS_GZIP_SMALL (512u * 1024u)
 #define ROOTFS_GZIP_LEVEL_SMALL 6
+/* The level for a tar of len bytes (a function of the size only). */
+int rootfs_gzip_level(size_t len);
+
+/* Layer cache (cache.c): tars up to ROOTFS_CACHE_MAX are kept compressed
+ * in DIR/layers/.  get: 1 on a verified hit (out filled), else 0;
+ * put: best effort, silent. */
+#define ROOTFS_CACHE_MAX (4u << 20)
+bool rootfs_cache_wanted(size_t tar_len);
+int rootfs_cache_get(const char *dir, const struct rootfs_gzip_in *in, struct rootfs_layer *out);
+void rootfs_cache_put(const char *dir, const struct rootfs_layer *l);
 
 #endif

@@ -422,6 +422,62 @@ static void test_locale_independent(void **state)
 	rootfs_tree_free(t);
 }
 
+/* The layer cache: a miss stores, a hit gives the same bytes, a damaged
+ * entry is ignored, an unusable cache never fails the write. */
+static void test_layer_cache(void **state)
+{
+	char err[MB_ERRLEN], cache[512], cmd[1200];
+	struct rootfs_layer a[2], b[2], c[2];
+	struct rootfs_tree *t[2] = { rootfs_tree_new(), rootfs_tree_new() };
+	size_t big = 5u << 20;
+	unsigned char *data = malloc(big);
+
+	for (size_t i = 0; i < big; i++)
+		data[i] = (unsigned char)((i * 2654435761u) >> 13);
+	assert_int_equal(rootfs_add_skeleton(t[0], NULL, err), 0);
+	assert_int_equal(rootfs_add_data(t[1], "/app/big", data, big, 0755, 0, 0, err), 0);
+	path_in(cache, "cache/minbase");
+	const struct rootfs_tree *const *tt = (const struct rootfs_tree *const *)t;
+
+	assert_int_equal(rootfs_layers_write(tt, 2, 0, a, err), 0);
+	assert_int_equal(rootfs_layers_write_cached(tt, 2, 0, cache, b, err), 0);
+	/* exactly one entry: the small base, not the big layer */
+	snprintf(cmd, sizeof(cmd), "test $(ls '%s/layers' | wc -l) -eq 1", cache);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(rootfs_layers_write_cached(tt, 2, 0, cache, c, err), 0);
+	for (int k = 0; k < 2; k++) {
+		assert_string_equal(a[k].digest, b[k].digest);
+		assert_string_equal(a[k].digest, c[k].digest);
+		assert_string_equal(a[k].diff_id, c[k].diff_id);
+		assert_int_equal(a[k].blob_len, c[k].blob_len);
+		assert_int_equal(a[k].tar_len, c[k].tar_len);
+		assert_memory_equal(a[k].blob, c[k].blob, a[k].blob_len);
+		rootfs_layer_free(&b[k]);
+		rootfs_layer_free(&c[k]);
+	}
+	/* damage the entry: still the right bytes (recompressed) */
+	snprintf(cmd, sizeof(cmd), "for f in '%s'/layers/*; do printf 'garbage' > \"$f\"; done", cache);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(rootfs_layers_write_cached(tt, 2, 0, cache, c, err), 0);
+	assert_memory_equal(a[0].blob, c[0].blob, a[0].blob_len);
+	rootfs_layer_free(&c[0]);
+	rootfs_layer_free(&c[1]);
+	snprintf(cmd, sizeof(cmd), "! grep -q garbage '%s'/layers/*", cache); /* repaired */
+	assert_int_equal(system(cmd), 0);
+	/* a cache path that cannot be a directory */
+	path_in(cache, "cachefile");
+	FILE *f = fopen(cache, "w");
+	fclose(f);
+	assert_int_equal(rootfs_layers_write_cached(tt, 2, 0, cache, c, err), 0);
+	assert_string_equal(a[0].digest, c[0].digest);
+	for (int k = 0; k < 2; k++) {
+		rootfs_layer_free(&a[k]);
+		rootfs_layer_free(&c[k]);
+		rootfs_tree_free(t[k]);
+	}
+	free(data);
+}
+
 static void test_empty_layer(void **state)
 {
 	char err[MB_ERRLEN];
@@ -623,6 +679,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_layers_write_many, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_chunk_boundaries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_locale_independent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_layer_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_layer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_skeleton, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_skeleton_tzdata, setup, teardown),

@@ -1,0 +1,177 @@
+/* rootfs cache: compressed small layers kept between runs, so that the
+ * base layer (skeleton, CA bundle, init, zoneinfo), which is the same from
+ * one build to the next, is compressed once and its blob reused.
+ *
+ * Key: the tar's sha256 plus everything that shapes the gzip bytes (level,
+ * chunk size, libdeflate version), so a hit gives exactly the bytes a
+ * compression would.  A hit is only trusted after its members decompress
+ * to exactly the tar in memory; anything else is a miss.  Best effort: a
+ * cache that cannot be read or written never fails a build.  Only small
+ * layers are kept: big ones are the service, which changes on every build
+ * and would only grow the cache. */
+#include "rootfs_priv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libdeflate.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CACHE_PATH_LEN 4096
+
+bool rootfs_cache_wanted(size_t tar_len)
+{
+	return tar_len <= ROOTFS_CACHE_MAX;
+}
+
+static void hexify(const unsigned char md[32], char out[65])
+{
+	static const char x[] = "0123456789abcdef";
+
+	for (int i = 0; i < 32; i++) {
+		out[2 * i] = x[md[i] >> 4];
+		out[2 * i + 1] = x[md[i] & 15];
+	}
+	out[64] = '\0';
+}
+
+static int tar_sha(const struct rootfs_gzip_in *in, unsigned char md[32])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned int mdlen = 0;
+	bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
+
+	for (size_t i = 0; ok && i < in->nseg; i++)
+		ok = EVP_DigestUpdate(ctx, in->seg[i].p, in->seg[i].len) == 1;
+	ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen == 32;
+	EVP_MD_CTX_free(ctx);
+	return ok ? 0 : -1;
+}
+
+static int entry_path(const char *dir, const char *hex, size_t len, char *out)
+{
+	int n = snprintf(out, CACHE_PATH_LEN, "%s/layers/%s-g%d-c%u-ld%s.gz", dir, hex,
+	                 rootfs_gzip_level(len), (unsigned)ROOTFS_GZIP_CHUNK,
+	                 LIBDEFLATE_VERSION_STRING);
+	return (n < 0 || n >= CACHE_PATH_LEN) ? -1 : 0;
+}
+
+/* Do the gzip members of blob decompress to exactly the tar? */
+static bool blob_matches(const unsigned char *blob, size_t blob_len, const struct rootfs_gzip_in *in)
+{
+	struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
+	unsigned char *tar = malloc(in->len ? in->len : 1);
+	size_t off = 0, got = 0;
+	bool ok = d && tar;
+
+	while (ok && off < blob_len) {
+		size_t used = 0, n = 0;
+		ok = libdeflate_gzip_decompress_ex(d, blob + off, blob_len - off, tar + got,
+		                                   in->len - got, &used, &n) == LIBDEFLATE_SUCCESS;
+		off += used;
+		got += n;
+	}
+	ok = ok && got == in->len;
+	for (size_t i = 0; ok && i < in->nseg; i++)
+		ok = memcmp(tar + in->seg[i].off, in->seg[i].p, in->seg[i].len) == 0;
+	libdeflate_free_decompressor(d);
+	free(tar);
+	return ok;
+}
+
+int rootfs_cache_get(const char *dir, const struct rootfs_gzip_in *in, struct rootfs_layer *out)
+{
+	char path[CACHE_PATH_LEN], hex[65];
+	unsigned char md[32];
+	struct stat st;
+	unsigned char *blob = NULL;
+	size_t len;
+	int fd;
+
+	if (!dir || !*dir || !rootfs_cache_wanted(in->len) || tar_sha(in, md) < 0)
+		return 0;
+	hexify(md, hex);
+	if (entry_path(dir, hex, in->len, path) < 0)
+		return 0;
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > 2 * (uint64_t)in->len + 65536 ||
+	    rootfs_read_fd(fd, &blob, &len) < 0) {
+		close(fd);
+		return 0;
+	}
+	close(fd);
+	if (!blob_matches(blob, len, in)) {
+		free(blob);
+		return 0;
+	}
+	unsigned int mdlen = 0;
+	unsigned char bmd[32];
+	if (EVP_Digest(blob, len, bmd, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
+		free(blob);
+		return 0;
+	}
+	memcpy(out->diff_id, "sha256:", 7);
+	memcpy(out->diff_id + 7, hex, 65);
+	memcpy(out->digest, "sha256:", 7);
+	hexify(bmd, out->digest + 7);
+	out->blob = blob;
+	out->blob_len = len;
+	out->tar_len = in->len;
+	return 1;
+}
+
+static void mkdir_p(char *path)
+{
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		mkdir(path, 0700);
+		*p = '/';
+	}
+	mkdir(path, 0700);
+}
+
+void rootfs_cache_put(const char *dir, const struct rootfs_layer *l)
+{
+	char path[CACHE_PATH_LEN], tmp[CACHE_PATH_LEN + 32], ldir[CACHE_PATH_LEN];
+	unsigned char r[6];
+
+	if (!dir || !*dir || !rootfs_cache_wanted(l->tar_len) || strlen(l->diff_id) != 71)
+		return;
+	if (entry_path(dir, l->diff_id + 7, l->tar_len, path) < 0 ||
+	    snprintf(ldir, sizeof(ldir), "%s/layers", dir) >= (int)sizeof(ldir))
+		return;
+	/* called on a miss: an entry already there is damaged; replace it */
+	mkdir_p(ldir);
+	if (getrandom(r, sizeof(r), 0) != sizeof(r))
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.tmp-%02x%02x%02x%02x%02x%02x", path, r[0], r[1], r[2], r[3], r[4], r[5]);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return;
+	const unsigned char *p = l->blob;
+	size_t left = l->blob_len;
+	bool ok = true;
+	while (ok && left) {
+		ssize_t w = write(fd, p, left);
+		if (w < 0 && errno == EINTR)
+			continue;
+		ok = w > 0;
+		if (ok) {
+			p += w;
+			left -= (size_t)w;
+		}
+	}
+	if (close(fd) < 0)
+		ok = false;
+	if (!ok || rename(tmp, path) < 0)
+		unlink(tmp);
+}
