@@ -33,12 +33,14 @@ struct chunk {
 	size_t in;               /* which input */
 	size_t off, len;         /* range of the input */
 	size_t seg;              /* the input's segment holding off */
-	unsigned char *out;
+	unsigned char *out;      /* its slot in the input's arena */
+	size_t bound;            /* slot size */
 	size_t out_len;
 	bool done;
 };
 
 struct input {
+	unsigned char *arena;    /* every chunk's slot; compacted into the blob */
 	EVP_MD_CTX *blob_md;
 	size_t first, nchunks;   /* its chunks in job.chunks */
 	size_t hashed;           /* chunks fed to blob_md so far */
@@ -123,16 +125,12 @@ static void *worker(void *arg)
 			break;
 		}
 		const unsigned char *src = chunk_src(j, ch, &scratch);
-		size_t bound = libdeflate_gzip_compress_bound(comp[small], ch->len);
-		unsigned char *o = src ? malloc(bound) : NULL;
-		size_t r = o ? libdeflate_gzip_compress(comp[small], src, ch->len, o, bound) : 0;
+		size_t r = src ? libdeflate_gzip_compress(comp[small], src, ch->len, ch->out, ch->bound) : 0;
 		if (r == 0) {
-			free(o);
 			atomic_store(&j->failed, 1);
 			break;
 		}
 		pthread_mutex_lock(&j->lock);
-		ch->out = o;
 		ch->out_len = r;
 		ch->done = true;
 		hash_ready(j, ch->in);
@@ -161,7 +159,7 @@ int rootfs_gzip(const struct rootfs_gzip_in *ins, size_t nin, struct rootfs_laye
 	struct job j = { .ins = ins, .nin = nin };
 	pthread_t th[MAX_THREADS];
 	size_t nth = 0;
-	bool hash_failed = false;
+	bool hash_failed = false, nomem = false;
 	int ret = -1;
 
 	j.in = calloc(nin ? nin : 1, sizeof(*j.in));
@@ -187,6 +185,20 @@ int rootfs_gzip(const struct rootfs_gzip_in *ins, size_t nin, struct rootfs_laye
 			off += n;
 		} while (off < ins[k].len);
 		j.in[k].nchunks = c - j.in[k].first;
+		/* One allocation per layer: chunks compress into their slots, then
+		 * slide down into one blob (no second buffer, no copy). */
+		size_t total = 0;
+		for (size_t i = j.in[k].first; i < c; i++) {
+			j.chunks[i].bound = libdeflate_gzip_compress_bound(NULL, j.chunks[i].len);
+			total += j.chunks[i].bound;
+		}
+		j.in[k].arena = malloc(total);
+		if (!j.in[k].arena)
+			hash_failed = nomem = true;
+		for (size_t i = j.in[k].first, o = 0; j.in[k].arena && i < c; i++) {
+			j.chunks[i].out = j.in[k].arena + o;
+			o += j.chunks[i].bound;
+		}
 		j.in[k].blob_md = EVP_MD_CTX_new();
 		if (!j.in[k].blob_md || EVP_DigestInit_ex(j.in[k].blob_md, EVP_sha256(), NULL) != 1)
 			hash_failed = true;
@@ -229,8 +241,8 @@ int rootfs_gzip(const struct rootfs_gzip_in *ins, size_t nin, struct rootfs_laye
 	for (size_t i = 0; i < nth; i++)
 		pthread_join(th[i], NULL);
 	if (atomic_load(&j.failed)) {
-		rootfs_seterr(err, hash_failed ? "cannot hash layer: sha256 failed"
-		                        : "cannot compress layer: out of memory");
+		rootfs_seterr(err, hash_failed && !nomem ? "cannot hash layer: sha256 failed"
+		                                         : "cannot compress layer: out of memory");
 		goto out;
 	}
 	for (size_t k = 0; k < nin; k++) {
@@ -238,18 +250,16 @@ int rootfs_gzip(const struct rootfs_gzip_in *ins, size_t nin, struct rootfs_laye
 		size_t total = 0, off = 0;
 		unsigned char md[32];
 		unsigned int mdlen = 0;
-		for (size_t i = 0; i < in->nchunks; i++)
-			total += j.chunks[in->first + i].out_len;
-		unsigned char *blob = malloc(total);
-		if (!blob) {
-			rootfs_seterr(err, "cannot compress layer: out of memory");
-			goto out;
-		}
 		for (size_t i = 0; i < in->nchunks; i++) {
 			struct chunk *ch = &j.chunks[in->first + i];
-			memcpy(blob + off, ch->out, ch->out_len);
+			memmove(in->arena + off, ch->out, ch->out_len);
 			off += ch->out_len;
 		}
+		total = off;
+		unsigned char *blob = realloc(in->arena, total ? total : 1);
+		if (!blob)
+			blob = in->arena;
+		in->arena = NULL;
 		if (in->hashed != in->nchunks || EVP_DigestFinal_ex(in->blob_md, md, &mdlen) != 1 || mdlen != 32) {
 			free(blob);
 			rootfs_seterr(err, "cannot hash layer: sha256 failed");
@@ -267,10 +277,10 @@ out:
 			free(outs[k].blob);
 			outs[k].blob = NULL;
 		}
-	for (size_t i = 0; i < j.nchunks; i++)
-		free(j.chunks[i].out);
-	for (size_t k = 0; k < nin; k++)
+	for (size_t k = 0; k < nin; k++) {
+		free(j.in[k].arena);
 		EVP_MD_CTX_free(j.in[k].blob_md);
+	}
 	pthread_mutex_destroy(&j.lock);
 	free(j.chunks);
 	free(j.in);
