@@ -49,7 +49,9 @@ int rootfs_add_symlink(struct rootfs_tree *t, const char *path,
  * host_dir, keeps symlinks as symlinks only when their target stays inside
  * the image, refuses devices, sockets and fifos with a message.  Files keep
  * their permission bits (minus setuid/setgid/sticky and group/other write),
- * owned uid:gid. */
+ * owned uid:gid.  An absolute link target names an image path and is
+ * kept; a relative one that climbs above the image root is refused.  Every
+ * name and link target must be UTF-8 (the tar carries them as such). */
 int rootfs_add_host_tree(struct rootfs_tree *t, const char *dest,
                          const char *host_dir, uid_t uid, gid_t gid, char *err);
 size_t rootfs_tree_count(const struct rootfs_tree *t);
