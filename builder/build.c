@@ -235,11 +235,11 @@ char *build_app_name(const char *app, enum app_kind kind)
 }
 
 /* The cache directory: --cache, $XDG_CACHE_HOME/minbase, ~/.cache/minbase. */
-static int cache_dir(const struct build_opts *o, char *buf, size_t len, char *err)
+int build_cache_dir(const char *opt_dir, char *buf, size_t len, char *err)
 {
 	const char *x = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-	if (o->cache_dir)
-		snprintf(buf, len, "%s", o->cache_dir);
+	if (opt_dir)
+		snprintf(buf, len, "%s", opt_dir);
 	else if (x && *x == '/')
 		snprintf(buf, len, "%s/minbase", x);
 	else if (home && *home == '/')
@@ -351,7 +351,7 @@ static int build_go(const struct build_opts *o, const char *dir, const char *tmp
 		return -1;
 	}
 	char cache[PATH_MAX];
-	if (cache_dir(o, cache, sizeof(cache), err) < 0)
+	if (build_cache_dir(o->cache_dir, cache, sizeof(cache), err) < 0)
 		return -1;
 	struct argv_b env = { 0 };
 	av_add(&env, "CGO_ENABLED=0");
@@ -457,7 +457,7 @@ static int c_env_flags(const struct build_opts *o, const char *dir, struct argv_
 		*libs = true;
 	} else {
 		char cache[PATH_MAX], kh[PATH_MAX];
-		if (cache_dir(o, cache, sizeof(cache), err) < 0 ||
+		if (build_cache_dir(o->cache_dir, cache, sizeof(cache), err) < 0 ||
 		    kernel_headers(cache, o->arch, kh, sizeof(kh), err) < 0)
 			return -1;
 		av_addf(a, "-isystem%s", kh);

@@ -98,6 +98,9 @@ int build_app(const struct build_opts *o, enum app_kind *kind, char *err);
 /* The name the service gets in /app: the binary's base name, or the
  * module/dir/file base name for sources ("server.c" -> "server"). */
 char *build_app_name(const char *app, enum app_kind kind);
+/* The cache directory (created, absolute): opt_dir (--cache),
+ * $XDG_CACHE_HOME/minbase or ~/.cache/minbase. */
+int build_cache_dir(const char *opt_dir, char *buf, size_t len, char *err);
 
 /* ---- small helpers (util.c) ------------------------------------------- */
 

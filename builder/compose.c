@@ -382,17 +382,23 @@ int mk_compose(const struct mk_opts *o, const char *binary, const char *name,
 		goto out;
 	}
 	if (build_base(o, o->no_init ? NULL : init, base, err) < 0 ||
-	    rootfs_layer_write(base, source_date_epoch(), &l1, err) < 0)
+	    build_service(o, binary, name, bpf, bpf_len, svc, err) < 0)
 		goto out;
-	progress(o, "layer 1 base: %zu entries, %s -> %s (%.2f s)", rootfs_tree_count(base),
+	/* Both layers in one pool of compressing threads; the base layer,
+	 * which rarely changes, comes from the layer cache when it can.  The
+	 * cache is best effort: without a cache directory, no cache. */
+	char cache[PATH_MAX], cerr[MB_ERRLEN];
+	const char *cdir = build_cache_dir(o->cache_dir, cache, sizeof(cache), cerr) == 0
+	                   ? cache : NULL;
+	const struct rootfs_tree *trees[2] = { base, svc };
+	struct rootfs_layer lo[2];
+	if (rootfs_layers_write_cached(trees, 2, source_date_epoch(), cdir, lo, err) < 0)
+		goto out;
+	l1 = lo[0], l2 = lo[1];
+	progress(o, "layer 1 base: %zu entries, %s -> %s", rootfs_tree_count(base),
 	         util_human_size(l1.tar_len, sz1, sizeof(sz1)),
-	         util_human_size(l1.blob_len, sz2, sizeof(sz2)), util_now() - t0);
-
-	t0 = util_now();
-	if (build_service(o, binary, name, bpf, bpf_len, svc, err) < 0 ||
-	    rootfs_layer_write(svc, source_date_epoch(), &l2, err) < 0)
-		goto out;
-	progress(o, "layer 2 /app/%s: %zu entries, %s -> %s (%.2f s)", name,
+	         util_human_size(l1.blob_len, sz2, sizeof(sz2)));
+	progress(o, "layer 2 /app/%s: %zu entries, %s -> %s (both %.2f s)", name,
 	         rootfs_tree_count(svc), util_human_size(l2.tar_len, sz1, sizeof(sz1)),
 	         util_human_size(l2.blob_len, sz2, sizeof(sz2)), util_now() - t0);
 
