@@ -19,14 +19,6 @@
 
 #include "builder.h"
 
-static void seterr(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void seterr(char *err, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, MB_ERRLEN, fmt, ap);
-	va_end(ap);
-}
 
 /* snprintf into a path buffer; vsnprintf so that truncation is checked
  * here, at run time, rather than guessed at by the compiler. */
@@ -108,18 +100,18 @@ int build_detect(const char *app, enum app_kind *kind, char *err)
 {
 	struct stat st;
 	if (stat(app, &st) < 0) {
-		seterr(err, "cannot open `%s`: %s", app, strerror(errno));
+		mk_seterr(err, "cannot open `%s`: %s", app, strerror(errno));
 		return -1;
 	}
 	if (S_ISREG(st.st_mode)) {
 		if (has_suffix(app, ".go")) {
-			seterr(err, "`%s` is a Go source file: give its module directory (the one "
+			mk_seterr(err, "`%s` is a Go source file: give its module directory (the one "
 			       "with go.mod)", app);
 			return -1;
 		}
 		if (has_suffix(app, ".cc") || has_suffix(app, ".cpp") || has_suffix(app, ".cxx") ||
 		    has_suffix(app, ".rs")) {
-			seterr(err, "`%s`: mkimage builds Go modules and C sources; build this one "
+			mk_seterr(err, "`%s`: mkimage builds Go modules and C sources; build this one "
 			       "statically yourself (%s) and give mkimage the binary", app,
 			       has_suffix(app, ".rs") ? "cargo build --release --target "
 			                               "x86_64-unknown-linux-musl"
@@ -130,7 +122,7 @@ int build_detect(const char *app, enum app_kind *kind, char *err)
 		return 0;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		seterr(err, "`%s` is not a regular file or a directory", app);
+		mk_seterr(err, "`%s` is not a regular file or a directory", app);
 		return -1;
 	}
 	if (file_in(app, "go.mod")) {
@@ -142,7 +134,7 @@ int build_detect(const char *app, enum app_kind *kind, char *err)
 		return 0;
 	}
 	if (file_in(app, "Cargo.toml")) {
-		seterr(err, "`%s` is a Rust crate: build it with `cargo build --release --target "
+		mk_seterr(err, "`%s` is a Rust crate: build it with `cargo build --release --target "
 		       "x86_64-unknown-linux-musl` (static) and give mkimage the binary", app);
 		return -1;
 	}
@@ -153,7 +145,7 @@ int build_detect(const char *app, enum app_kind *kind, char *err)
 		*kind = APP_C_DIR;
 		return 0;
 	}
-	seterr(err, "`%s` is a directory with nothing mkimage can build (no go.mod, Makefile "
+	mk_seterr(err, "`%s` is a directory with nothing mkimage can build (no go.mod, Makefile "
 	       "or .c files): give a static binary, a Go module directory or C sources", app);
 	return -1;
 }
@@ -245,7 +237,7 @@ int build_cache_dir(const char *opt_dir, char *buf, size_t len, char *err)
 	else if (home && *home == '/')
 		snprintf(buf, len, "%s/.cache/minbase", home);
 	else {
-		seterr(err, "no cache directory: set XDG_CACHE_HOME or HOME, or pass --cache DIR");
+		mk_seterr(err, "no cache directory: set XDG_CACHE_HOME or HOME, or pass --cache DIR");
 		return -1;
 	}
 	if (util_mkdir_p(buf, true, err) < 0)
@@ -253,7 +245,7 @@ int build_cache_dir(const char *opt_dir, char *buf, size_t len, char *err)
 	/* Go wants absolute GOCACHE/GOPATH, and the tools run elsewhere. */
 	char abs[PATH_MAX];
 	if (!realpath(buf, abs) || pathf(buf, len, "%s", abs) < 0) {
-		seterr(err, "cannot use the cache directory `%s`: %s", buf, strerror(errno));
+		mk_seterr(err, "cannot use the cache directory `%s`: %s", buf, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -299,7 +291,7 @@ static int kernel_headers(const char *cache, const char *arch, char *buf, size_t
 		char p[PATH_MAX];
 		pathf(p, sizeof(p), "%s/%s", buf, links[i][0]);
 		if (symlink(links[i][1], p) < 0 && errno != EEXIST) {
-			seterr(err, "cannot link kernel headers at `%s`: %s", p, strerror(errno));
+			mk_seterr(err, "cannot link kernel headers at `%s`: %s", p, strerror(errno));
 			return -1;
 		}
 	}
@@ -346,7 +338,7 @@ static void av_free(struct argv_b *a)
 static int build_go(const struct build_opts *o, const char *dir, const char *tmp, char *err)
 {
 	if (!util_have_program("go")) {
-		seterr(err, "cannot build the Go module `%s`: `go` is not installed (run `make deps` "
+		mk_seterr(err, "cannot build the Go module `%s`: `go` is not installed (run `make deps` "
 		       "or install golang-go)", o->app);
 		return -1;
 	}
@@ -377,7 +369,7 @@ static int build_go(const struct build_opts *o, const char *dir, const char *tmp
 	 * go is interrupted (it does not clean up after SIGINT). */
 	char gotmp[PATH_MAX];
 	if (pathf(gotmp, sizeof(gotmp), "%s.gotmp", tmp) < 0 || mkdir(gotmp, 0700) < 0) {
-		seterr(err, "cannot create `%s`: %s", gotmp, strerror(errno));
+		mk_seterr(err, "cannot create `%s`: %s", gotmp, strerror(errno));
 		av_free(&env);
 		return -1;
 	}
@@ -397,7 +389,7 @@ static int build_go(const struct build_opts *o, const char *dir, const char *tmp
 	if (rc < 0)
 		return -1;
 	if (rc != 0) {
-		seterr(err, "go build of `%s` failed (exit %d): see the compiler's messages above "
+		mk_seterr(err, "go build of `%s` failed (exit %d): see the compiler's messages above "
 		       "(builds are offline: dependencies must be vendored with `go mod vendor` "
 		       "or already be in the cache)", o->app, rc);
 		return -1;
@@ -410,7 +402,7 @@ static int c_compiler(const char *arch, struct argv_b *a, char *err)
 {
 	if (!strcmp(arch, arch_host()) && !strcmp(arch, "amd64")) {
 		if (!util_have_program("musl-gcc")) {
-			seterr(err, "`musl-gcc` is not installed: run `make deps` (musl-tools)");
+			mk_seterr(err, "`musl-gcc` is not installed: run `make deps` (musl-tools)");
 			return -1;
 		}
 		av_add(a, "musl-gcc");
@@ -419,7 +411,7 @@ static int c_compiler(const char *arch, struct argv_b *a, char *err)
 	if (!strcmp(arch, "arm64")) {
 		const char *specs = "/usr/lib/aarch64-linux-musl/musl-gcc.specs";
 		if (!util_have_program("aarch64-linux-gnu-gcc") || access(specs, R_OK) != 0) {
-			seterr(err, "building C for arm64 needs aarch64-linux-gnu-gcc and musl for arm64 "
+			mk_seterr(err, "building C for arm64 needs aarch64-linux-gnu-gcc and musl for arm64 "
 			       "(`dpkg --add-architecture arm64; apt-get install gcc-aarch64-linux-gnu "
 			       "musl-dev:arm64`)");
 			return -1;
@@ -429,7 +421,7 @@ static int c_compiler(const char *arch, struct argv_b *a, char *err)
 		av_add(a, specs);
 		return 0;
 	}
-	seterr(err, "cannot build C for %s on this machine", arch);
+	mk_seterr(err, "cannot build C for %s on this machine", arch);
 	return -1;
 }
 
@@ -493,7 +485,7 @@ static int build_c(const struct build_opts *o, enum app_kind kind, const char *d
 	char *env[] = { getenv("SOURCE_DATE_EPOCH") ? NULL : "SOURCE_DATE_EPOCH=0", NULL };
 	rc = util_run(a.v, env, dir, err);
 	if (rc > 0) {
-		seterr(err, "compiling `%s` failed (exit %d): see the compiler's messages above",
+		mk_seterr(err, "compiling `%s` failed (exit %d): see the compiler's messages above",
 		       o->app, rc);
 		rc = -1;
 	}
@@ -529,7 +521,7 @@ static int build_make(const struct build_opts *o, const char *dir, const char *t
 	rc = util_run(a.v, env, dir, err);
 	if (rc != 0) {
 		if (rc > 0)
-			seterr(err, "make in `%s` failed (exit %d): see its messages above", o->app, rc);
+			mk_seterr(err, "make in `%s` failed (exit %d): see its messages above", o->app, rc);
 		rc = -1;
 		goto out;
 	}
@@ -538,7 +530,7 @@ static int build_make(const struct build_opts *o, const char *dir, const char *t
 	rc = -1;
 	DIR *d = opendir(dir);
 	if (!d) {
-		seterr(err, "cannot read `%s`: %s", dir, strerror(errno));
+		mk_seterr(err, "cannot read `%s`: %s", dir, strerror(errno));
 		goto out;
 	}
 	char found[PATH_MAX] = "", names[512] = "";
@@ -570,11 +562,11 @@ static int build_make(const struct build_opts *o, const char *dir, const char *t
 	bool named = want && found[0] && !strcmp(strrchr(found, '/') + 1, want);
 	free(want);
 	if (nfound == 0) {
-		seterr(err, "make in `%s` built no new executable at the top of the directory", o->app);
+		mk_seterr(err, "make in `%s` built no new executable at the top of the directory", o->app);
 		goto out;
 	}
 	if (nfound > 1 && !named) {
-		seterr(err, "make in `%s` built several programs (%s): build the one you want and "
+		mk_seterr(err, "make in `%s` built several programs (%s): build the one you want and "
 		       "give mkimage that binary", o->app, names);
 		goto out;
 	}
@@ -584,7 +576,7 @@ static int build_make(const struct build_opts *o, const char *dir, const char *t
 	av_add(&cp, tmp);
 	rc = util_run(cp.v, NULL, NULL, err) == 0 ? 0 : -1;
 	if (rc < 0)
-		seterr(err, "cannot copy `%s` to `%s`", found, tmp);
+		mk_seterr(err, "cannot copy `%s` to `%s`", found, tmp);
 out:
 	av_free(&cc);
 	av_free(&fl);
@@ -606,11 +598,11 @@ int build_app(const struct build_opts *o, enum app_kind *kindp, char *err)
 	snprintf(obuf, sizeof(obuf), "%s", o->out);
 	const char *od = dirname(obuf);
 	if (!realpath(od, outdir)) {
-		seterr(err, "cannot write `%s`: directory `%s`: %s", o->out, od, strerror(errno));
+		mk_seterr(err, "cannot write `%s`: directory `%s`: %s", o->out, od, strerror(errno));
 		return -1;
 	}
 	if (access(outdir, W_OK | X_OK) < 0) {
-		seterr(err, "cannot write `%s`: directory `%s`: %s", o->out, od, strerror(errno));
+		mk_seterr(err, "cannot write `%s`: directory `%s`: %s", o->out, od, strerror(errno));
 		return -1;
 	}
 	/* A private directory beside the output: tools (go) refuse to
@@ -619,11 +611,11 @@ int build_app(const struct build_opts *o, enum app_kind *kindp, char *err)
 	snprintf(obuf, sizeof(obuf), "%s", o->out);
 	int n = snprintf(tdir, sizeof(tdir), "%s/.%s.mkimage-XXXXXX", outdir, basename(obuf));
 	if (n < 0 || n >= (int)sizeof(tdir) - 8) {
-		seterr(err, "path too long: `%s`", o->out);
+		mk_seterr(err, "path too long: `%s`", o->out);
 		return -1;
 	}
 	if (!mkdtemp(tdir)) {
-		seterr(err, "cannot write `%s`: %s", o->out, strerror(errno));
+		mk_seterr(err, "cannot write `%s`: %s", o->out, strerror(errno));
 		return -1;
 	}
 	pathf(tmp, sizeof(tmp), "%s/out", tdir);
@@ -634,13 +626,13 @@ int build_app(const struct build_opts *o, enum app_kind *kindp, char *err)
 		char fb[PATH_MAX];
 		snprintf(fb, sizeof(fb), "%s", o->app);
 		if (!realpath(dirname(fb), dir)) {
-			seterr(err, "cannot open `%s`: %s", o->app, strerror(errno));
+			mk_seterr(err, "cannot open `%s`: %s", o->app, strerror(errno));
 			goto out;
 		}
 		snprintf(fb, sizeof(fb), "%s", o->app);
 		snprintf(file, sizeof(file), "%s", basename(fb));
 	} else if (!realpath(o->app, dir)) {
-		seterr(err, "cannot open `%s`: %s", o->app, strerror(errno));
+		mk_seterr(err, "cannot open `%s`: %s", o->app, strerror(errno));
 		goto out;
 	}
 
@@ -657,7 +649,7 @@ int build_app(const struct build_opts *o, enum app_kind *kindp, char *err)
 		/* check first: a dynamic binary is refused before any copy */
 		rc = elf_check_static(o->app, o->arch, NULL, err);
 		if (rc == 0 && util_run(cp.v, NULL, NULL, err) != 0) {
-			seterr(err, "cannot copy `%s` to `%s`", o->app, o->out);
+			mk_seterr(err, "cannot copy `%s` to `%s`", o->app, o->out);
 			rc = -1;
 		}
 		break;
@@ -669,12 +661,12 @@ int build_app(const struct build_opts *o, enum app_kind *kindp, char *err)
 	if (elf_check_static(tmp, o->arch, NULL, cerr) < 0) {
 		/* Name the user's app, not our temporary file. */
 		const char *why = strstr(cerr, "` ");
-		seterr(err, "the build of `%s` is not usable: %s", o->app, why ? why + 2 : cerr);
+		mk_seterr(err, "the build of `%s` is not usable: %s", o->app, why ? why + 2 : cerr);
 		rc = -1;
 		goto out;
 	}
 	if (chmod(tmp, 0755) < 0 || rename(tmp, o->out) < 0) {
-		seterr(err, "cannot write `%s`: %s", o->out, strerror(errno));
+		mk_seterr(err, "cannot write `%s`: %s", o->out, strerror(errno));
 		rc = -1;
 		goto out;
 	}

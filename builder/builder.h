@@ -7,13 +7,25 @@
 #ifndef MINBASE_BUILDER_H
 #define MINBASE_BUILDER_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifndef MB_ERRLEN
 #define MB_ERRLEN 512
 #endif
+
+/* The one way builder code reports an error: printf-like, into err. */
+__attribute__((format(printf, 2, 3)))
+static inline void mk_seterr(char *err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, MB_ERRLEN, fmt, ap);
+	va_end(ap);
+}
 
 /* Exit codes of mkimage (documented in `mkimage help exit-codes`). */
 #define MK_EXIT_OK 0

@@ -30,14 +30,6 @@
 #define SECCOMP_PATH "/etc/minbase/seccomp.bpf"
 #define DEFAULT_PATH "PATH=/usr/local/bin:/usr/bin:/bin"
 
-static void seterr(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void seterr(char *err, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, MB_ERRLEN, fmt, ap);
-	va_end(ap);
-}
 
 /* A growable NULL-terminated list of owned strings. */
 struct strv {
@@ -140,7 +132,7 @@ int mk_find_init(const char *arch, char *buf, size_t len, char *err)
 	} else {
 		char *self = util_self_dir();
 		if (!self) {
-			seterr(err, "cannot find mkimage's own directory: %s", strerror(errno));
+			mk_seterr(err, "cannot find mkimage's own directory: %s", strerror(errno));
 			return -1;
 		}
 		snprintf(buf, len, "%s/minbase-init", self);
@@ -148,7 +140,7 @@ int mk_find_init(const char *arch, char *buf, size_t len, char *err)
 	}
 	struct stat st;
 	if (stat(buf, &st) < 0 || !S_ISREG(st.st_mode)) {
-		seterr(err, "cannot find the init at `%s`: %s; run `make` to build it, set "
+		mk_seterr(err, "cannot find the init at `%s`: %s; run `make` to build it, set "
 		       "MINBASE_INIT, or pass --no-init", buf,
 		       errno ? strerror(errno) : "not a regular file");
 		return -1;
@@ -158,10 +150,10 @@ int mk_find_init(const char *arch, char *buf, size_t len, char *err)
 		return -1;
 	bool ok = info.arch && !strcmp(info.arch, arch) && info.link != ELF_LINK_DYNAMIC;
 	if (!ok && info.link == ELF_LINK_DYNAMIC)
-		seterr(err, "the init `%s` is dynamically linked: set MINBASE_INIT to a static "
+		mk_seterr(err, "the init `%s` is dynamically linked: set MINBASE_INIT to a static "
 		       "minbase-init (`make` builds one), or pass --no-init", buf);
 	else if (!ok)
-		seterr(err, "the init `%s` is built for %s, but the image is for %s: set "
+		mk_seterr(err, "the init `%s` is built for %s, but the image is for %s: set "
 		       "MINBASE_INIT to a minbase-init built for %s, or pass --no-init", buf,
 		       info.arch ? info.arch : "another machine", arch, arch);
 	elf_info_free(&info);
@@ -215,7 +207,7 @@ static int add_extra(struct rootfs_tree *t, const char *spec, char *err)
 		dst[--l] = '\0';
 	struct stat st;
 	if (lstat(src, &st) < 0) {
-		seterr(err, "cannot add `%s`: %s", src, strerror(errno));
+		mk_seterr(err, "cannot add `%s`: %s", src, strerror(errno));
 		return -1;
 	}
 	if (S_ISDIR(st.st_mode))
@@ -224,17 +216,17 @@ static int add_extra(struct rootfs_tree *t, const char *spec, char *err)
 		/* A top-level symlink is resolved by the user's intent: add what
 		 * it points at, as a regular file (never a link into the host). */
 		if (stat(src, &st) < 0) {
-			seterr(err, "cannot add `%s`: %s", src, strerror(errno));
+			mk_seterr(err, "cannot add `%s`: %s", src, strerror(errno));
 			return -1;
 		}
 		if (S_ISDIR(st.st_mode)) {
-			seterr(err, "cannot add `%s`: it is a symlink to a directory; give the "
+			mk_seterr(err, "cannot add `%s`: it is a symlink to a directory; give the "
 			       "directory itself", src);
 			return -1;
 		}
 	}
 	if (!S_ISREG(st.st_mode)) {
-		seterr(err, "cannot add `%s`: it is a %s; only files and directories can go "
+		mk_seterr(err, "cannot add `%s`: it is a %s; only files and directories can go "
 		       "in an image", src, S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "device" :
 		       S_ISSOCK(st.st_mode) ? "socket" : S_ISFIFO(st.st_mode) ? "fifo" :
 		       "special file");
@@ -339,7 +331,7 @@ static int build_config(const struct mk_opts *o, const char *name, const char *c
 	c->annotations = NULL;
 	return 0;
 oom:
-	seterr(err, "out of memory");
+	mk_seterr(err, "out of memory");
 	return -1;
 }
 
@@ -378,7 +370,7 @@ int mk_compose(const struct mk_opts *o, const char *binary, const char *name,
 
 	t0 = util_now();
 	if (!(base = rootfs_tree_new()) || !(svc = rootfs_tree_new())) {
-		seterr(err, "out of memory");
+		mk_seterr(err, "out of memory");
 		goto out;
 	}
 	if (build_base(o, o->no_init ? NULL : init, base, err) < 0 ||

@@ -24,14 +24,6 @@
 #define DF_1_PIE 0x08000000
 #endif
 
-static void seterr(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void seterr(char *err, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, MB_ERRLEN, fmt, ap);
-	va_end(ap);
-}
 
 const char *arch_normalize(const char *arch)
 {
@@ -133,13 +125,13 @@ static int read_dynamic(Elf *e, const char *raw, size_t size, size_t phnum,
                         bool *has_soname, bool *pie_flag, const char *path, char *err)
 {
 	if (dyn->p_offset > size || dyn->p_filesz > size - dyn->p_offset) {
-		seterr(err, "`%s` is a truncated or corrupt ELF file: its dynamic segment "
+		mk_seterr(err, "`%s` is a truncated or corrupt ELF file: its dynamic segment "
 		       "lies past the end of the file", path);
 		return -1;
 	}
 	Elf_Data *d = elf_getdata_rawchunk(e, (int64_t)dyn->p_offset, dyn->p_filesz, ELF_T_DYN);
 	if (!d) {
-		seterr(err, "`%s` is a corrupt ELF file: cannot read its dynamic segment: %s",
+		mk_seterr(err, "`%s` is a corrupt ELF file: cannot read its dynamic segment: %s",
 		       path, elf_errmsg(-1));
 		return -1;
 	}
@@ -170,7 +162,7 @@ static int read_dynamic(Elf *e, const char *raw, size_t size, size_t phnum,
 			continue;
 		const char *s = strok ? raw_str(raw, size, stroff + dy.d_un.d_val) : NULL;
 		if (add_needed(info, s ? s : "(unreadable name)") < 0) {
-			seterr(err, "cannot inspect `%s`: out of memory", path);
+			mk_seterr(err, "cannot inspect `%s`: out of memory", path);
 			return -1;
 		}
 	}
@@ -271,33 +263,33 @@ static int inspect_buf(const char *path, char *raw, size_t size,
 		size_t l = strcspn(raw + 2, "\n");
 		if (l > 60)
 			l = 60;
-		seterr(err, "`%s` is a script (`#!%.*s`), not an ELF binary: a minbase image has "
+		mk_seterr(err, "`%s` is a script (`#!%.*s`), not an ELF binary: a minbase image has "
 		       "no shell or interpreter; give a static binary or its sources "
 		       "(a Go module directory or C files)", path, (int)l, raw + 2);
 		return -1;
 	}
 	if (size < 4 || memcmp(raw, ELFMAG, SELFMAG) != 0) {
-		seterr(err, "`%s` is not an ELF binary (%s): give a static executable, a Go module "
+		mk_seterr(err, "`%s` is not an ELF binary (%s): give a static executable, a Go module "
 		       "directory or C sources", path, size == 0 ? "the file is empty" :
 		       "no ELF magic at its start");
 		return -1;
 	}
 	if (size < EI_NIDENT || (raw[EI_CLASS] != ELFCLASS64 && raw[EI_CLASS] != ELFCLASS32)) {
-		seterr(err, "`%s` is a truncated or corrupt ELF file: %s", path,
+		mk_seterr(err, "`%s` is a truncated or corrupt ELF file: %s", path,
 		       size < EI_NIDENT ? "it ends inside its identification bytes" :
 		       "unknown ELF class");
 		return -1;
 	}
 	size_t ehsz = raw[EI_CLASS] == ELFCLASS64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr);
 	if (size < ehsz) {
-		seterr(err, "`%s` is a truncated ELF file: %zu bytes, shorter than its own "
+		mk_seterr(err, "`%s` is a truncated ELF file: %zu bytes, shorter than its own "
 		       "header (%zu bytes)", path, size, ehsz);
 		return -1;
 	}
 
 	Elf *e = elf_memory(raw, size);
 	if (!e || elf_kind(e) != ELF_K_ELF) {
-		seterr(err, "`%s` is a corrupt ELF file: %s", path, elf_errmsg(-1));
+		mk_seterr(err, "`%s` is a corrupt ELF file: %s", path, elf_errmsg(-1));
 		if (e)
 			elf_end(e);
 		return -1;
@@ -306,7 +298,7 @@ static int inspect_buf(const char *path, char *raw, size_t size,
 	GElf_Ehdr eh;
 	size_t phnum = 0;
 	if (!gelf_getehdr(e, &eh)) {
-		seterr(err, "`%s` is a corrupt ELF file: cannot read its header: %s", path,
+		mk_seterr(err, "`%s` is a corrupt ELF file: cannot read its header: %s", path,
 		       elf_errmsg(-1));
 		goto out;
 	}
@@ -318,56 +310,56 @@ static int inspect_buf(const char *path, char *raw, size_t size,
 	else if (eh.e_machine == EM_AARCH64 && info->elfclass == 64)
 		info->arch = "arm64";
 	if (eh.e_type == ET_REL || eh.e_type == ET_CORE) {
-		seterr(err, "`%s` is %s, not an executable: link it into a program first", path,
+		mk_seterr(err, "`%s` is %s, not an executable: link it into a program first", path,
 		       eh.e_type == ET_REL ? "an object file (ET_REL)" : "a core dump");
 		goto out;
 	}
 	if (eh.e_type != ET_EXEC && eh.e_type != ET_DYN) {
-		seterr(err, "`%s` is a corrupt ELF file: unknown type %u", path, (unsigned)eh.e_type);
+		mk_seterr(err, "`%s` is a corrupt ELF file: unknown type %u", path, (unsigned)eh.e_type);
 		goto out;
 	}
 	/* Bounds first, from the header itself: libelf refuses a truncated
 	 * table with a generic error, we say what is wrong. */
 	if (eh.e_phnum > 0 && eh.e_phnum != PN_XNUM &&
 	    (eh.e_phoff > size || (uint64_t)eh.e_phnum * eh.e_phentsize > size - eh.e_phoff)) {
-		seterr(err, "`%s` is a truncated or corrupt ELF file: its program headers lie "
+		mk_seterr(err, "`%s` is a truncated or corrupt ELF file: its program headers lie "
 		       "past the end of the file (%zu bytes)", path, size);
 		goto out;
 	}
 	if (elf_getphdrnum(e, &phnum) != 0 || phnum == 0) {
-		seterr(err, "`%s` is a corrupt ELF file: no program headers, so it cannot be run",
+		mk_seterr(err, "`%s` is a corrupt ELF file: no program headers, so it cannot be run",
 		       path);
 		goto out;
 	}
 	/* libelf checks the table against the size, but say it in our words. */
 	if (eh.e_phoff > size || (uint64_t)phnum * eh.e_phentsize > size - eh.e_phoff) {
-		seterr(err, "`%s` is a truncated or corrupt ELF file: its program headers lie "
+		mk_seterr(err, "`%s` is a truncated or corrupt ELF file: its program headers lie "
 		       "past the end of the file (%zu bytes)", path, size);
 		goto out;
 	}
 
 	info->needed = calloc(1, sizeof(char *));
 	if (!info->needed) {
-		seterr(err, "cannot inspect `%s`: out of memory", path);
+		mk_seterr(err, "cannot inspect `%s`: out of memory", path);
 		goto out;
 	}
 	bool has_soname = false, pie_flag = false, has_dynamic = false;
 	for (size_t i = 0; i < phnum; i++) {
 		GElf_Phdr ph;
 		if (!gelf_getphdr(e, (int)i, &ph)) {
-			seterr(err, "`%s` is a corrupt ELF file: cannot read program header %zu: %s",
+			mk_seterr(err, "`%s` is a corrupt ELF file: cannot read program header %zu: %s",
 			       path, i, elf_errmsg(-1));
 			goto out;
 		}
 		if (ph.p_type == PT_INTERP) {
 			if (ph.p_offset >= size || ph.p_filesz > size - ph.p_offset || ph.p_filesz == 0) {
-				seterr(err, "`%s` is a truncated or corrupt ELF file: its interpreter "
+				mk_seterr(err, "`%s` is a truncated or corrupt ELF file: its interpreter "
 				       "path lies past the end of the file", path);
 				goto out;
 			}
 			info->interp = strndup(raw + ph.p_offset, ph.p_filesz);
 			if (!info->interp) {
-				seterr(err, "cannot inspect `%s`: out of memory", path);
+				mk_seterr(err, "cannot inspect `%s`: out of memory", path);
 				goto out;
 			}
 		} else if (ph.p_type == PT_DYNAMIC) {
@@ -384,7 +376,7 @@ static int inspect_buf(const char *path, char *raw, size_t size,
 	else
 		info->link = ELF_LINK_STATIC;
 	if (info->link == ELF_LINK_STATIC_PIE && has_soname && !pie_flag) {
-		seterr(err, "`%s` is a shared library, not an executable", path);
+		mk_seterr(err, "`%s` is a shared library, not an executable", path);
 		goto out;
 	}
 	(void)has_dynamic;
@@ -401,7 +393,7 @@ int elf_inspect(const char *path, struct elf_info *info, char *err)
 {
 	memset(info, 0, sizeof(*info));
 	if (elf_version(EV_CURRENT) == EV_NONE) {
-		seterr(err, "cannot initialise libelf: %s", elf_errmsg(-1));
+		mk_seterr(err, "cannot initialise libelf: %s", elf_errmsg(-1));
 		return -1;
 	}
 	int fd;
@@ -409,29 +401,29 @@ int elf_inspect(const char *path, struct elf_info *info, char *err)
 		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	while (fd < 0 && errno == EINTR);
 	if (fd < 0) {
-		seterr(err, "cannot open `%s`: %s", path, strerror(errno));
+		mk_seterr(err, "cannot open `%s`: %s", path, strerror(errno));
 		return -1;
 	}
 	struct stat st;
 	if (fstat(fd, &st) < 0) {
-		seterr(err, "cannot stat `%s`: %s", path, strerror(errno));
+		mk_seterr(err, "cannot stat `%s`: %s", path, strerror(errno));
 		close(fd);
 		return -1;
 	}
 	if (S_ISDIR(st.st_mode)) {
-		seterr(err, "`%s` is a directory, not a binary", path);
+		mk_seterr(err, "`%s` is a directory, not a binary", path);
 		close(fd);
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		seterr(err, "`%s` is not a regular file", path);
+		mk_seterr(err, "`%s` is not a regular file", path);
 		close(fd);
 		return -1;
 	}
 	char *raw = NULL;
 	size_t size = 0;
 	if (read_all(fd, &raw, &size) < 0) {
-		seterr(err, "cannot read `%s`: %s", path, strerror(errno));
+		mk_seterr(err, "cannot read `%s`: %s", path, strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -477,7 +469,7 @@ int elf_check_static(const char *path, const char *arch, struct elf_info *out,
 			snprintf(mbuf, sizeof(mbuf), "machine %u", info.machine);
 			mn = mbuf;
 		}
-		seterr(err, "`%s` is built for %s%s, but the image is for %s (%s): rebuild it "
+		mk_seterr(err, "`%s` is built for %s%s, but the image is for %s (%s): rebuild it "
 		       "for %s%s", path, info.arch ? info.arch : mn,
 		       info.arch ? "" : (info.elfclass == 32 ? " (32-bit)" : ""),
 		       want, arch_kernel_name(want), want,
@@ -496,7 +488,7 @@ int elf_check_static(const char *path, const char *arch, struct elf_info *out,
 				break;
 			off += (size_t)n;
 		}
-		seterr(err, "`%s` is dynamically linked (interpreter %s; needs %s)%s%s%s: a "
+		mk_seterr(err, "`%s` is dynamically linked (interpreter %s; needs %s)%s%s%s: a "
 		       "minbase image has no libc or loader; %s",
 		       path, info.interp ? info.interp : "none",
 		       info.nneeded ? libs : "no libraries",

@@ -83,6 +83,37 @@ static void rm_tmpdir(const char *dir, const char *file)
 	rmdir(dir);
 }
 
+/* The start that `mkimage --static` and `mkimage build` share: options,
+ * help, validation, the target architecture, the kind of APP and the name
+ * derived from it.  Returns -1 to go on, else the exit code to return (and
+ * then o is already freed). */
+static int start_command(int argc, char **argv, bool image, struct mk_opts *o,
+                         enum app_kind *kind, char **name, char *err)
+{
+	mk_opts_init(o);
+	int r = mk_opts_parse(argc, argv, image, o, err);
+	if (r == 1) {
+		char *h[] = { "help", image ? "image" : "build", NULL };
+		mk_opts_free(o);
+		return cmd_help(2, h);
+	}
+	if (r == -2 || (r == 0 && mk_opts_validate(o, err) < 0)) {
+		mk_opts_free(o);
+		return usage_error(err, image ? "" : "build ");
+	}
+	if (r < 0) {
+		mk_opts_free(o);
+		return die(MK_EXIT_FAIL, "%s", err);
+	}
+	o->arch = arch_normalize(o->arch ? o->arch : arch_host());
+	if (build_detect(o->app, kind, err) < 0) {
+		mk_opts_free(o);
+		return die(MK_EXIT_FAIL, "%s", err);
+	}
+	*name = build_app_name(o->app, *kind);
+	return -1;
+}
+
 int cmd_image(int argc, char **argv)
 {
 	struct mk_opts o;
@@ -90,30 +121,10 @@ int cmd_image(int argc, char **argv)
 	int rc = MK_EXIT_FAIL;
 	char *name = NULL, *tag = NULL, *out = NULL;
 	char tmpdir[PATH_MAX] = "", binary[PATH_MAX] = "";
-	mk_opts_init(&o);
-
-	int r = mk_opts_parse(argc, argv, true, &o, err);
-	if (r == 1) {
-		char *h[] = { "help", "image", NULL };
-		mk_opts_free(&o);
-		return cmd_help(2, h);
-	}
-	if (r == -2 || (r == 0 && mk_opts_validate(&o, err) < 0)) {
-		mk_opts_free(&o);
-		return usage_error(err, "");
-	}
-	if (r < 0) {
-		mk_opts_free(&o);
-		return die(MK_EXIT_FAIL, "%s", err);
-	}
-	o.arch = arch_normalize(o.arch ? o.arch : arch_host());
-
 	enum app_kind kind;
-	if (build_detect(o.app, &kind, err) < 0) {
-		rc = die(MK_EXIT_FAIL, "%s", err);
-		goto out;
-	}
-	name = build_app_name(o.app, kind);
+	int r = start_command(argc, argv, true, &o, &kind, &name, err);
+	if (r >= 0)
+		return r;
 	if (!o.out) {
 		if (asprintf(&out, "%s%s", name, !strcmp(o.format, "oci") ? ".oci" : ".tar") < 0)
 			goto oom;
@@ -205,28 +216,10 @@ int cmd_build(int argc, char **argv)
 	char err[MB_ERRLEN] = "", sz[32];
 	char *name = NULL;
 	int rc = MK_EXIT_FAIL;
-	mk_opts_init(&o);
-	int r = mk_opts_parse(argc, argv, false, &o, err);
-	if (r == 1) {
-		char *h[] = { "help", "build", NULL };
-		mk_opts_free(&o);
-		return cmd_help(2, h);
-	}
-	if (r == -2 || (r == 0 && mk_opts_validate(&o, err) < 0)) {
-		mk_opts_free(&o);
-		return usage_error(err, "build ");
-	}
-	if (r < 0) {
-		mk_opts_free(&o);
-		return die(MK_EXIT_FAIL, "%s", err);
-	}
-	o.arch = arch_normalize(o.arch ? o.arch : arch_host());
 	enum app_kind kind;
-	if (build_detect(o.app, &kind, err) < 0) {
-		rc = die(MK_EXIT_FAIL, "%s", err);
-		goto out;
-	}
-	name = build_app_name(o.app, kind);
+	int r = start_command(argc, argv, false, &o, &kind, &name, err);
+	if (r >= 0)
+		return r;
 	if (!o.out)
 		o.out = name;
 	if (check_output_dir(o.out, err) < 0) {

@@ -11,14 +11,6 @@
 
 #include "builder.h"
 
-static void seterr(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void seterr(char *err, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, MB_ERRLEN, fmt, ap);
-	va_end(ap);
-}
 
 enum {
 	O_STATIC = 's', O_OUT = 'o', O_TAG = 't', O_QUIET = 'q', O_HELP = 'h',
@@ -160,7 +152,7 @@ int mk_opts_parse(int argc, char **argv, bool image, struct mk_opts *o, char *er
 			i++;
 	}
 	if (sep < argc && !image) {
-		seterr(err, "`mkimage build` takes no service arguments after `--`");
+		mk_seterr(err, "`mkimage build` takes no service arguments after `--`");
 		return -2;
 	}
 	for (int i = sep + 1; i < argc; i++)
@@ -198,7 +190,7 @@ int mk_opts_parse(int argc, char **argv, bool image, struct mk_opts *o, char *er
 			char *end;
 			long v = strtol(optarg, &end, 10);
 			if (*optarg == '\0' || *end || v < 0 || v > 1000) {
-				seterr(err, "invalid --health-retries `%s`: give a number from 0 to 1000",
+				mk_seterr(err, "invalid --health-retries `%s`: give a number from 0 to 1000",
 				       optarg);
 				return -2;
 			}
@@ -213,15 +205,15 @@ int mk_opts_parse(int argc, char **argv, bool image, struct mk_opts *o, char *er
 		case O_HELP: return 1;
 		case ':':
 			if (optopt)
-				seterr(err, "option `-%c` needs a value", optopt);
+				mk_seterr(err, "option `-%c` needs a value", optopt);
 			else
-				seterr(err, "option `%s` needs a value", argv[optind - 1]);
+				mk_seterr(err, "option `%s` needs a value", argv[optind - 1]);
 			return -2;
 		default:
 			if (optopt)
-				seterr(err, "unknown option `-%c`", optopt);
+				mk_seterr(err, "unknown option `-%c`", optopt);
 			else
-				seterr(err, "unknown option `%s`", argv[optind - 1]);
+				mk_seterr(err, "unknown option `%s`", argv[optind - 1]);
 			return -2;
 		}
 		if (r < 0)
@@ -234,18 +226,18 @@ int mk_opts_parse(int argc, char **argv, bool image, struct mk_opts *o, char *er
 			o->app = argv[i];
 			continue;
 		}
-		seterr(err, "unexpected argument `%s`%s", argv[i],
+		mk_seterr(err, "unexpected argument `%s`%s", argv[i],
 		       image ? " (service arguments go after `--`)" : "");
 		return -2;
 	}
 	if (!o->app) {
-		seterr(err, image ? "no service given: `mkimage --static APP -o OUT.tar`"
+		mk_seterr(err, image ? "no service given: `mkimage --static APP -o OUT.tar`"
 		                  : "no app given: `mkimage build APP -o BINARY`");
 		return -2;
 	}
 	return 0;
 oom:
-	seterr(err, "out of memory");
+	mk_seterr(err, "out of memory");
 	return -1;
 }
 
@@ -354,57 +346,57 @@ static bool valid_tag(const char *t)
 int mk_opts_validate(const struct mk_opts *o, char *err)
 {
 	if (o->format && strcmp(o->format, "docker") && strcmp(o->format, "oci")) {
-		seterr(err, "invalid --format `%s`: use `docker` (one tar for docker load and "
+		mk_seterr(err, "invalid --format `%s`: use `docker` (one tar for docker load and "
 		       "OCI tools) or `oci` (an OCI layout directory)", o->format);
 		return -2;
 	}
 	if (o->arch && !arch_normalize(o->arch)) {
-		seterr(err, "invalid --arch `%s`: use amd64 or arm64", o->arch);
+		mk_seterr(err, "invalid --arch `%s`: use amd64 or arm64", o->arch);
 		return -2;
 	}
 	if (o->tag && !valid_tag(o->tag)) {
-		seterr(err, "invalid --tag `%s`: use NAME[:TAG] with a lowercase name", o->tag);
+		mk_seterr(err, "invalid --tag `%s`: use NAME[:TAG] with a lowercase name", o->tag);
 		return -2;
 	}
 	if (o->user && !numeric_user(o->user)) {
-		seterr(err, "invalid --user `%s`: give numeric UID:GID (Kubernetes runAsNonRoot "
+		mk_seterr(err, "invalid --user `%s`: give numeric UID:GID (Kubernetes runAsNonRoot "
 		       "rejects names), e.g. 65532:65532", o->user);
 		return -2;
 	}
 	for (size_t i = 0; i < o->nports; i++)
 		if (!valid_port(o->ports[i])) {
-			seterr(err, "invalid --port `%s`: use N, N/tcp or N/udp with N in 1..65535",
+			mk_seterr(err, "invalid --port `%s`: use N, N/tcp or N/udp with N in 1..65535",
 			       o->ports[i]);
 			return -2;
 		}
 	for (size_t i = 0; i < o->nenv; i++) {
 		const char *eq = strchr(o->env[i], '=');
 		if (!eq || eq == o->env[i]) {
-			seterr(err, "invalid --env `%s`: use KEY=VALUE", o->env[i]);
+			mk_seterr(err, "invalid --env `%s`: use KEY=VALUE", o->env[i]);
 			return -2;
 		}
 	}
 	for (size_t i = 0; i < o->nlabels; i++) {
 		const char *eq = strchr(o->labels[i], '=');
 		if (!eq || eq == o->labels[i]) {
-			seterr(err, "invalid --label `%s`: use KEY=VALUE", o->labels[i]);
+			mk_seterr(err, "invalid --label `%s`: use KEY=VALUE", o->labels[i]);
 			return -2;
 		}
 	}
 	if (o->workdir && !valid_image_path(o->workdir)) {
-		seterr(err, "invalid --workdir `%s`: use an absolute path without `..`", o->workdir);
+		mk_seterr(err, "invalid --workdir `%s`: use an absolute path without `..`", o->workdir);
 		return -2;
 	}
 	for (size_t i = 0; i < o->nwritable; i++)
 		if (!valid_image_path(o->writable[i]) || !strcmp(o->writable[i], "/")) {
-			seterr(err, "invalid --writable `%s`: use an absolute directory path inside the "
+			mk_seterr(err, "invalid --writable `%s`: use an absolute directory path inside the "
 			       "image, without `..`", o->writable[i]);
 			return -2;
 		}
 	for (size_t i = 0; i < o->nadds; i++) {
 		const char *colon = strrchr(o->adds[i], ':');
 		if (!colon || colon == o->adds[i] || !colon[1]) {
-			seterr(err, "invalid --add `%s`: use SRC:DST (DST absolute, or relative to /app)",
+			mk_seterr(err, "invalid --add `%s`: use SRC:DST (DST absolute, or relative to /app)",
 			       o->adds[i]);
 			return -2;
 		}
@@ -412,13 +404,13 @@ int mk_opts_validate(const struct mk_opts *o, char *err)
 		char buf[4096];
 		snprintf(buf, sizeof(buf), "%s%s", dst[0] == '/' ? "" : "/app/", dst);
 		if (!valid_image_path(buf)) {
-			seterr(err, "invalid --add `%s`: the destination `%s` must stay inside the "
+			mk_seterr(err, "invalid --add `%s`: the destination `%s` must stay inside the "
 			       "image (no `..`)", o->adds[i], dst);
 			return -2;
 		}
 	}
 	if (o->entrypoint && !*o->entrypoint) {
-		seterr(err, "invalid --entrypoint ``: give a program path");
+		mk_seterr(err, "invalid --entrypoint ``: give a program path");
 		return -2;
 	}
 	const char *durs[][2] = { { "--health-interval", o->health.interval },
@@ -426,35 +418,35 @@ int mk_opts_validate(const struct mk_opts *o, char *err)
 	                          { "--health-start-period", o->health.start_period } };
 	for (size_t i = 0; i < 3; i++)
 		if (durs[i][1] && mk_parse_duration(durs[i][1]) < 0) {
-			seterr(err, "invalid %s `%s`: use a duration such as 30s, 500ms, 1m30s or "
+			mk_seterr(err, "invalid %s `%s`: use a duration such as 30s, 500ms, 1m30s or "
 			       "plain seconds", durs[i][0], durs[i][1]);
 			return -2;
 		}
 	int nprobes = !!o->health.http + !!o->health.tcp + !!o->health.exec;
 	if (nprobes > 1) {
-		seterr(err, "give only one of --health-http, --health-tcp and --health-exec");
+		mk_seterr(err, "give only one of --health-http, --health-tcp and --health-exec");
 		return -2;
 	}
 	if (!nprobes && (o->health.interval || o->health.timeout || o->health.start_period ||
 	                 o->health.retries >= 0)) {
-		seterr(err, "health timing options need a probe: add --health-http, --health-tcp "
+		mk_seterr(err, "health timing options need a probe: add --health-http, --health-tcp "
 		       "or --health-exec");
 		return -2;
 	}
 	if (o->health.http && strncmp(o->health.http, "http://", 7) != 0) {
-		seterr(err, "invalid --health-http `%s`: use an http:// URL, e.g. "
+		mk_seterr(err, "invalid --health-http `%s`: use an http:// URL, e.g. "
 		       "http://127.0.0.1:8080/health", o->health.http);
 		return -2;
 	}
 	if (o->health.tcp && !strrchr(o->health.tcp, ':')) {
-		seterr(err, "invalid --health-tcp `%s`: use HOST:PORT", o->health.tcp);
+		mk_seterr(err, "invalid --health-tcp `%s`: use HOST:PORT", o->health.tcp);
 		return -2;
 	}
 	if (o->no_init) {
 		const char *need = nprobes ? "health probes" : o->caps_set ? "--caps" :
 		                   o->policy ? "--policy" : NULL;
 		if (need) {
-			seterr(err, "%s cannot work with --no-init: the init applies them "
+			mk_seterr(err, "%s cannot work with --no-init: the init applies them "
 			       "inside the container", need);
 			return -2;
 		}
