@@ -20,19 +20,9 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, need_tools
-from testlib import free_port, run
+from testlib import free_port, mk, run
 
 EXAMPLES = ROOT / "tests" / "examples"
-
-
-def mk(mkimage, *args, cwd=None, check=True, env=None, timeout=300):
-    e = dict(os.environ)
-    e.update(env or {})
-    p = subprocess.run([str(mkimage)] + [str(a) for a in args], capture_output=True,
-                       text=True, cwd=cwd, env=e, timeout=timeout)
-    if check:
-        assert p.returncode == 0, "mkimage failed (%d): %s" % (p.returncode, p.stderr)
-    return p
 
 
 def sha256(path):

@@ -12,19 +12,9 @@ from pathlib import Path
 import pytest
 
 from conftest import need_tools
-from testlib import run
+from testlib import mk, run
 
 TAG = "minbase-test/mbtest:1.0"
-
-
-def mk(mkimage, *args, cwd=None, check=True, env=None, preexec=None):
-    e = dict(os.environ)
-    e.update(env or {})
-    p = subprocess.run([str(mkimage)] + [str(a) for a in args], capture_output=True,
-                       text=True, cwd=cwd, env=e, preexec_fn=preexec, timeout=120)
-    if check:
-        assert p.returncode == 0, "mkimage failed (%d): %s" % (p.returncode, p.stderr)
-    return p
 
 
 @pytest.fixture(scope="module")

@@ -17,35 +17,11 @@ from conftest import need_root, need_tools
 IMAGE = "minbase-init-test:1"
 
 
-class InitDockerd(testlib.Dockerd):
-    """testlib's engine, started with --init-path pointing at our init."""
-
-    def __init__(self, init_path):
-        self.dir = Path(tempfile.mkdtemp(prefix="mbi.", dir="/tmp"))
-        self.sock = self.dir / "docker.sock"
-        self.log = open(self.dir / "dockerd.log", "w")
-        self.proc = subprocess.Popen(
-            ["dockerd", "--iptables=false", "--ip6tables=false", "--bridge=none",
-             "--data-root=%s/data" % self.dir, "--exec-root=%s/exec" % self.dir,
-             "-H", "unix://%s" % self.sock, "--pidfile", "%s/pid" % self.dir,
-             "--init-path", str(init_path)],
-            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("dockerd exited: " + (self.dir / "dockerd.log").read_text()[-2000:])
-            if self.sock.exists() and self.docker("version", check=False).returncode == 0:
-                return
-            time.sleep(0.3)
-        self.stop()
-        raise RuntimeError("dockerd did not come up in 60 s")
-
-
 @pytest.fixture(scope="module")
 def engine(init_bin, tools):
     need_root()
     need_tools("dockerd", "docker")
-    d = InitDockerd(init_bin.resolve())
+    d = testlib.Dockerd(extra_args=["--init-path", str(init_bin.resolve())])
     try:
         # A two-file image: our init and the test helper, plus passwd/group.
         buf = io.BytesIO()

@@ -52,6 +52,17 @@ def run(cmd, check=True, timeout=120, **kw):
     return p
 
 
+def mk(mkimage, *args, cwd=None, check=True, env=None, preexec=None, timeout=300):
+    """Run mkimage with ARGS (extra env on top of ours); assert success by default."""
+    e = dict(os.environ)
+    e.update(env or {})
+    p = subprocess.run([str(mkimage)] + [str(a) for a in args], capture_output=True,
+                       text=True, cwd=cwd, env=e, preexec_fn=preexec, timeout=timeout)
+    if check:
+        assert p.returncode == 0, "mkimage failed (%d): %s" % (p.returncode, p.stderr)
+    return p
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
