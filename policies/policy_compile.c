@@ -261,6 +261,25 @@ static uint32_t max_known_syscall(uint32_t token)
 	return max;
 }
 
+/* Reads exactly n bytes from fd into a new buffer of n + extra bytes;
+ * NULL on a short read, an error or no memory. */
+static unsigned char *read_exact(int fd, size_t n, size_t extra)
+{
+	unsigned char *b = malloc(n + extra);
+	size_t got = 0;
+	while (b && got < n) {
+		ssize_t r = read(fd, b + got, n - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			free(b);
+			return NULL;
+		}
+		got += (size_t)r;
+	}
+	return b;
+}
+
 static int export_prog(scmp_filter_ctx ctx, unsigned char **prog, size_t *len, char *err)
 {
 	int fd = memfd_create("minbase-bpf", MFD_CLOEXEC);
@@ -276,23 +295,12 @@ static int export_prog(scmp_filter_ctx ctx, unsigned char **prog, size_t *len, c
 		close(fd);
 		return pol_err(err, "libseccomp exported an empty or malformed BPF program"), -1;
 	}
-	unsigned char *buf = malloc((size_t)end);
-	size_t got = 0;
-	while (buf && got < (size_t)end) {
-		ssize_t r = read(fd, buf + got, (size_t)end - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
+	unsigned char *buf = read_exact(fd, (size_t)end, 0);
 	close(fd);
-	if (!buf || got != (size_t)end) {
-		free(buf);
+	if (!buf)
 		return pol_err(err, "cannot read back the BPF program"), -1;
-	}
 	*prog = buf;
-	*len = got;
+	*len = (size_t)end;
 	return 0;
 }
 
@@ -520,23 +528,12 @@ static int read_small(const char *path, unsigned char **out, size_t *len)
 		close(fd);
 		return -1;
 	}
-	unsigned char *b = malloc((size_t)st.st_size + 1);
-	size_t got = 0;
-	while (b && got < (size_t)st.st_size) {
-		ssize_t r = read(fd, b + got, (size_t)st.st_size - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
+	unsigned char *b = read_exact(fd, (size_t)st.st_size, 1);
 	close(fd);
-	if (!b || got != (size_t)st.st_size) {
-		free(b);
+	if (!b)
 		return -1;
-	}
 	*out = b;
-	*len = got;
+	*len = (size_t)st.st_size;
 	return 0;
 }
 

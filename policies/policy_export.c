@@ -47,6 +47,22 @@ static bool decided(const struct policy *p, const struct pol_target *t,
 	return false;
 }
 
+/* Appends {"names": names, "action": "SCMP_ACT_ALLOW"[, "comment"]} to sc,
+ * taking names; an empty list is dropped. */
+static void append_allow(json_t *sc, json_t *names, const char *comment)
+{
+	if (!json_array_size(names)) {
+		json_decref(names);
+		return;
+	}
+	json_t *o = json_object();
+	json_object_set_new(o, "names", names);
+	json_object_set_new(o, "action", json_string("SCMP_ACT_ALLOW"));
+	if (comment)
+		json_object_set_new(o, "comment", json_string(comment));
+	json_array_append_new(sc, o);
+}
+
 static void add_runtime_needs(json_t *sc, const struct policy *p, const struct pol_target *t,
                               const struct pol_caps *c, bool docker)
 {
@@ -54,17 +70,7 @@ static void add_runtime_needs(json_t *sc, const struct policy *p, const struct p
 	for (size_t k = 0; k < sizeof(runtime_needs) / sizeof(runtime_needs[0]); k++)
 		if (!decided(p, t, c, runtime_needs[k]))
 			json_array_append_new(names, json_string(runtime_needs[k]));
-	if (json_array_size(names)) {
-		json_t *o = json_object();
-		json_object_set_new(o, "names", names);
-		json_object_set_new(o, "action", json_string("SCMP_ACT_ALLOW"));
-		if (docker)
-			json_object_set_new(o, "comment", json_string(
-			        "minbase: what runc does after it loads the filter"));
-		json_array_append_new(sc, o);
-	} else {
-		json_decref(names);
-	}
+	append_allow(sc, names, docker ? "minbase: what runc does after it loads the filter" : NULL);
 	if (decided(p, t, c, "prctl"))
 		return;
 	json_t *o = json_object(), *args = json_array(), *n = json_array();
@@ -186,17 +192,7 @@ int policy_export(const struct policy *p, const char *format, const char *arch,
 		for (size_t k = 0; k < 4; k++)
 			if (!seen[k])
 				json_array_append_new(names, json_string(exec_needs[k]));
-		if (json_array_size(names)) {
-			json_t *o = json_object();
-			json_object_set_new(o, "names", names);
-			json_object_set_new(o, "action", json_string("SCMP_ACT_ALLOW"));
-			if (docker)
-				json_object_set_new(o, "comment", json_string(
-				        "minbase: needed to exec the service"));
-			json_array_append_new(sc, o);
-		} else {
-			json_decref(names);
-		}
+		append_allow(sc, names, docker ? "minbase: needed to exec the service" : NULL);
 		add_runtime_needs(sc, p, &t, &caps, docker);
 	}
 	json_object_set(root, "syscalls", sc);
