@@ -259,3 +259,21 @@ def test_shipped_policies_load(runc, rootfs, build, policy):
                         mutate=full_caps)
     assert p.returncode == 0, p.stderr
     assert p.stdout.splitlines() == ["mount errno 1 Operation not permitted", "getpid ok"]
+
+
+def test_the_service_cannot_reach_into_the_unfiltered_init(runc, rootfs):
+    """A nonroot init (config User 65532, the mkimage default) shares its uid
+    with the service, which a filter like the shipped default one lets call
+    ptrace and process_vm_writev.  The init has no filter of its own, so if
+    it stayed dumpable the service could drive it (ptrace, /proc/1/mem) to
+    make the syscalls its own filter denies: the init must not be."""
+    for user, mutate in (("65532:65532", no_caps), ("0:0", full_caps)):
+        p = runc.run_rootfs(rootfs, [INIT, "--", APP, "open", "/proc/1/mem", "rw"], user=user,
+                            env=HARDEN, mutate=mutate)
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.strip() == "open errno 13 Permission denied", (user, p.stdout)
+    # The service itself stays dumpable (execve resets it): its own /proc works.
+    p = runc.run_rootfs(rootfs, [INIT, "--", APP, "open", "/proc/self/mem", "rw"],
+                        user="65532:65532", env=HARDEN, mutate=no_caps)
+    assert p.stdout.strip() == "open ok", p.stdout + p.stderr
+

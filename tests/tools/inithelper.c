@@ -19,10 +19,12 @@
  *   detach MS              leave a child in its own session holding our
  *                          stdout for MS, and exit 0 at once
  *   bindport PORT          try to bind 0.0.0.0:PORT; print "bind ok" or the errno
+ *   open PATH [rw]         open PATH (read-only, or read-write); print "open ok" or the errno
  */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -345,7 +347,15 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "bindport"))
 		return do_bindport(a);
+	if (!strcmp(cmd, "open") && argc > 2) {
+		int fd = open(argv[2], (argc > 3 && !strcmp(argv[3], "rw") ? O_RDWR : O_RDONLY) |
+		                       O_CLOEXEC);
+		if (fd < 0)
+			return out("open errno %d %s\n", errno, strerror(errno)), 0;
+		close(fd);
+		return out("open ok\n"), 0;
+	}
 	out("usage: inithelper exit|kill|sigwait|group|orphans|sigmask|status|syscall|"
-	    "httpserver|tcpserver|sleep|bindport ...\n");
+	    "httpserver|tcpserver|sleep|bindport|open ...\n");
 	return 2;
 }
