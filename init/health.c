@@ -339,13 +339,14 @@ int health_collect(const struct health_cfg *c, int fd, int status, char *detail,
 	return code ? 1 : 0;
 }
 
-int health_probe_once(const struct health_cfg *c, char *detail, size_t dlen)
+int health_probe_once(const struct health_cfg *c, const struct privs_cfg *p, char *detail,
+                      size_t dlen)
 {
 	char err[INIT_ERRLEN];
 	int fd, status = 0;
 	uint64_t chld = 1ull << (SIGCHLD - 1), old;
 	sys_sigmask(SIG_BLOCK, &chld, &old);
-	pid_t pid = health_spawn_probe(c, NULL, &old, &fd, err);
+	pid_t pid = health_spawn_probe(c, p, &old, &fd, err);
 	if (pid < 0) {
 		snprintf(detail, dlen, "%s", err);
 		return 1;

@@ -124,8 +124,10 @@ int health_parse_hostport(const char *s, char *host, size_t hostlen, int *port, 
 /* After the probe child PID exited with STATUS: fill DETAIL from its pipe
  * FD; returns 0 when the probe succeeded. */
 int health_collect(const struct health_cfg *c, int fd, int status, char *detail, size_t dlen);
-/* `minbase-init probe`: run the probe once, wait up to its timeout. */
-int health_probe_once(const struct health_cfg *c, char *detail, size_t dlen);
+/* `minbase-init probe`: run the probe once, wait up to its timeout; an exec
+ * probe loads P's filter (the caller has applied the rest of P). */
+int health_probe_once(const struct health_cfg *c, const struct privs_cfg *p, char *detail,
+                      size_t dlen);
 
 /* ---- supervision (supervise.c) ------------------------------------------- */
 int supervise_run(struct init_cfg *cfg);

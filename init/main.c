@@ -174,6 +174,34 @@ static int flag_env(const char *name)
 	return v && *v;
 }
 
+/* The hardening part of the configuration (also what an exec `probe`
+ * needs); prints why and returns -1 when a step cannot be resolved. */
+static int privs_config(struct privs_cfg *p, const struct raw *r)
+{
+	char err[INIT_ERRLEN];
+	const char *v;
+
+	if ((v = env_or(r->user, "MINBASE_USER")) && *v &&
+	    privs_resolve_user(p, "/", v, err) < 0)
+		return fail("--user: %s", err);
+	if ((v = env_or(r->caps, "MINBASE_CAPS")) && privs_parse_caps(p, v, err) < 0)
+		return fail("--caps: %s", err);
+	if ((v = env_or(r->seccomp, "MINBASE_SECCOMP")) && *v) {
+		unsigned char *buf;
+		const struct sock_filter *f;
+		unsigned short n;
+		if (seccomp_read_file(v, &buf, &f, &n, err) < 0)
+			return fail("--seccomp: %s", err);
+		p->filter = f, p->filter_len = n; /* buf lives as long as the init */
+	}
+	/* Dropping to a user keeps no capability unless --caps says so. */
+	if (p->change_user || p->filter)
+		p->drop_caps = 1;
+	p->no_new_privs = p->drop_caps || p->change_user || p->filter ||
+	                  r->nnp || flag_env("MINBASE_NO_NEW_PRIVS");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct init_cfg cfg;
@@ -199,8 +227,24 @@ int main(int argc, char **argv)
 		if (h.kind == HEALTH_NONE)
 			return fail("probe: no probe configured (MINBASE_HEALTH_HTTP, "
 			            "MINBASE_HEALTH_TCP or MINBASE_HEALTH_EXEC)"), 1;
+		/* An exec probe runs with what the service runs with, as under
+		 * the supervising init: its user, no capability, no-new-privs
+		 * and its filter.  `probe` is started by the runtime with the
+		 * config's user, root when the image keeps capabilities, so the
+		 * drop is done here, and a step that fails stops the probe. */
+		struct privs_cfg pc = { 0 };
+		if (h.kind == HEALTH_EXEC) {
+			if (privs_config(&pc, &r) < 0)
+				return 1;
+			struct privs_cfg own = pc;
+			own.keep = 0;
+			own.filter = NULL; /* loaded in the probe child, last */
+			if ((own.change_user || own.drop_caps || own.no_new_privs) &&
+			    privs_apply(&own, err) < 0)
+				return fail("probe: %s", err), 1;
+		}
 		char detail[500];
-		int rc = health_probe_once(&h, detail, sizeof detail);
+		int rc = health_probe_once(&h, &pc, detail, sizeof detail);
 		printf("%s: %s\n", rc ? "unhealthy" : "healthy", detail);
 		return rc;
 	}
@@ -273,24 +317,7 @@ int main(int argc, char **argv)
 
 	/* Hardening: every step is resolved here, before anything starts, so
 	 * that a bad option stops the start with a message (fail closed). */
-	struct privs_cfg *p = &cfg.privs;
-	if ((v = env_or(r.user, "MINBASE_USER")) && *v &&
-	    privs_resolve_user(p, "/", v, err) < 0)
-		return fail("--user: %s", err), 1;
-	if ((v = env_or(r.caps, "MINBASE_CAPS")) && privs_parse_caps(p, v, err) < 0)
-		return fail("--caps: %s", err), 1;
-	if ((v = env_or(r.seccomp, "MINBASE_SECCOMP")) && *v) {
-		unsigned char *buf;
-		const struct sock_filter *f;
-		unsigned short n;
-		if (seccomp_read_file(v, &buf, &f, &n, err) < 0)
-			return fail("--seccomp: %s", err), 1;
-		p->filter = f, p->filter_len = n; /* buf lives as long as the init */
-	}
-	/* Dropping to a user keeps no capability unless --caps says so. */
-	if (p->change_user || p->filter)
-		p->drop_caps = 1;
-	p->no_new_privs = p->drop_caps || p->change_user || p->filter ||
-	                  r.nnp || flag_env("MINBASE_NO_NEW_PRIVS");
+	if (privs_config(&cfg.privs, &r) < 0)
+		return 1;
 	return supervise_run(&cfg);
 }

@@ -277,3 +277,24 @@ def test_the_service_cannot_reach_into_the_unfiltered_init(runc, rootfs):
                         user="65532:65532", env=HARDEN, mutate=no_caps)
     assert p.stdout.strip() == "open ok", p.stdout + p.stderr
 
+
+def test_probe_subcommand_runs_an_exec_probe_as_the_service(runc, rootfs):
+    """`minbase-init probe` is started by the runtime (docker exec, a
+    Kubernetes exec probe) as the config's user: root with every capability
+    when the image keeps some.  Its exec probe must still run as the service
+    would, with the user, no capability, no-new-privs and the filter."""
+    env = HARDEN + ["MINBASE_CAPS=net_bind_service"]
+    p = runc.run_rootfs(rootfs, [INIT, "probe"], mutate=full_caps,
+                        env=env + ["MINBASE_HEALTH_EXEC=%s syscall mount" % APP])
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.stdout.strip().endswith("mount errno %d Cross-device link" % EXDEV), p.stdout
+    p = runc.run_rootfs(rootfs, [INIT, "probe"], mutate=full_caps,
+                        env=HARDEN[:1] + ["MINBASE_HEALTH_EXEC=%s syscall mount" % APP])
+    assert p.stdout.strip().endswith("mount errno 1 Operation not permitted"), p.stdout
+    p = runc.run_rootfs(rootfs, [INIT, "probe"], mutate=full_caps,
+                        env=env + ["MINBASE_HEALTH_EXEC=%s status" % APP])
+    assert p.returncode == 0 and "Uid:\t65532\t65532\t65532\t65532" in p.stdout, p.stdout
+    # A drop that cannot be done stops the probe, which then fails.
+    p = runc.run_rootfs(rootfs, [INIT, "probe"], user="65532:65532", mutate=no_caps,
+                        env=["MINBASE_USER=0:0", "MINBASE_HEALTH_EXEC=%s true" % APP])
+    assert p.returncode == 1 and "healthy" not in p.stdout, p.stdout
