@@ -62,7 +62,13 @@ int parse_duration_ms(const char *s, int64_t *ms, char *err)
 		} else {
 			goto bad;
 		}
-		total += ip * mult + (fnum * mult + fden / 2) / fden;
+		/* Each part is below 2^55; the sum is bounded so that it
+		 * cannot overflow, nor can the deadlines built from it (now +
+		 * duration). */
+		int64_t part = ip * mult + (fnum * mult + fden / 2) / fden;
+		if (part > INT64_MAX / 4 - total)
+			goto bad;
+		total += part;
 		any = 1;
 	}
 	*ms = total;
@@ -108,7 +114,7 @@ int parse_signal(const char *s, int *sig, char *err)
 		if (p[5]) {
 			char *end;
 			off = strtol(p + 5, &end, 10);
-			if (*end)
+			if (*end || off < -64 || off > 64) /* base + off must not overflow */
 				off = 99;
 		}
 		if (base + off >= 34 && base + off <= 64) {

@@ -32,6 +32,16 @@ static void test_durations(void **state)
 			fail_msg("`%s` accepted as %lld", bad[i], (long long)ms);
 		assert_non_null(strstr(err, "invalid duration"));
 	}
+	/* Many large components: the sum must not overflow (UBSan) nor wrap
+	 * into a small or negative duration; the longest component alone is
+	 * still fine. */
+	char big[300 * 11 + 1] = "";
+	for (int i = 0; i < 300; i++)
+		strcat(big, "9999999999h");
+	if (parse_duration_ms(big, &ms, err) == 0)
+		fail_msg("300 x 9999999999h accepted as %lld", (long long)ms);
+	assert_int_equal(parse_duration_ms("9999999999h", &ms, err), 0);
+	assert_true(ms == 9999999999LL * 3600000);
 }
 
 static void test_signals(void **state)
@@ -52,6 +62,10 @@ static void test_signals(void **state)
 	assert_int_equal(parse_signal("65", &s, err), -1);
 	assert_int_equal(parse_signal("0", &s, err), -1);
 	assert_int_equal(parse_signal("RTMIN+40", &s, err), -1);
+	/* An offset that overflows the sum is refused, not wrapped (UBSan). */
+	assert_int_equal(parse_signal("SIGRTMIN+9223372036854775807", &s, err), -1);
+	assert_int_equal(parse_signal("RTMAX+9223372036854775807", &s, err), -1);
+	assert_int_equal(parse_signal("RTMIN-9223372036854775808", &s, err), -1);
 }
 
 static void test_http_status(void **state)
