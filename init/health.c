@@ -235,9 +235,13 @@ static int probe_http(const char *url, char *detail, size_t dl)
 	int fd = probe_connect(host, port, detail, dl);
 	if (fd < 0)
 		return 1;
+	/* An IPv6 literal is bracketed in Host (RFC 7230 5.4, RFC 3986 3.2.2):
+	 * servers that check the header (nginx) answer 400 to `::1:8080`. */
+	int v6 = strchr(host, ':') != NULL;
 	int n = snprintf(req, sizeof req,
-	                 "GET %.1000s HTTP/1.0\r\nHost: %s:%d\r\nUser-Agent: minbase-init/"
-	                 MINBASE_VERSION "\r\nConnection: close\r\n\r\n", path, host, port);
+	                 "GET %.1000s HTTP/1.0\r\nHost: %s%s%s:%d\r\nUser-Agent: minbase-init/"
+	                 MINBASE_VERSION "\r\nConnection: close\r\n\r\n", path, v6 ? "[" : "",
+	                 host, v6 ? "]" : "", port);
 	for (int off = 0; off < n;) {
 		ssize_t w = write(fd, req + off, (size_t)(n - off));
 		if (w < 0 && errno == EINTR)

@@ -261,3 +261,46 @@ def test_health_without_state(env):
     init, helper, state = env
     word, line = health(init, state)
     assert word == "unknown" and str(state) in line
+
+
+def test_http_probe_sends_a_valid_host_header_for_ipv6(env):
+    """RFC 7230 5.4 / 3986 3.2.2: an IPv6 literal in Host is bracketed.
+    Servers that check it (nginx) answer 400 to `Host: ::1:8080`."""
+    import threading
+    init, helper, state = env
+    try:
+        srv = socket.socket(socket.AF_INET6)
+        srv.bind(("::1", 0))
+    except OSError:
+        pytest.skip("THIS MACHINE CANNOT: no IPv6 loopback")
+    srv.listen(4)
+    port = srv.getsockname()[1]
+    hosts = []
+
+    def serve():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            with c:
+                req = b""
+                while b"\r\n\r\n" not in req:
+                    chunk = c.recv(4096)
+                    if not chunk:
+                        break
+                    req += chunk
+                host = [l.split(b":", 1)[1].strip() for l in req.split(b"\r\n")
+                        if l.lower().startswith(b"host:")]
+                hosts.append(host)
+                ok = host == [("[::1]:%d" % port).encode()]
+                c.sendall(b"HTTP/1.0 200 OK\r\n\r\n" if ok else b"HTTP/1.0 400 Bad Request\r\n\r\n")
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        r = subprocess.run([str(init), "probe"], capture_output=True, text=True, timeout=30,
+                           env=dict(os.environ, MINBASE_HEALTH_HTTP="http://[::1]:%d/h" % port))
+    finally:
+        srv.close()
+    assert r.returncode == 0 and "HTTP 200" in r.stdout, (r.stdout, hosts)
