@@ -4,8 +4,9 @@
  *
  * Key: the tar's sha256 plus everything that shapes the gzip bytes (level,
  * chunk size, libdeflate version), so a hit gives exactly the bytes a
- * compression would.  A hit is only trusted after its members decompress
- * to exactly the tar in memory; anything else is a miss.  Best effort: a
+ * compression would.  A hit is only trusted when its members are laid out
+ * as rootfs_gzip lays them out and decompress to exactly the tar in
+ * memory; anything else is a miss.  Best effort: a
  * cache that cannot be read or written never fails a build.  Only small
  * layers are kept: big ones are the service, which changes on every build
  * and would only grow the cache. */
@@ -61,22 +62,47 @@ static int entry_path(const char *dir, const char *hex, size_t len, char *out)
 	return (n < 0 || n >= CACHE_PATH_LEN) ? -1 : 0;
 }
 
-/* Do the gzip members of blob decompress to exactly the tar? */
+/* The 10-byte member header libdeflate writes at this level (no name, no
+ * comment, no extra field, MTIME 0, its XFL and OS bytes). */
+static bool member_header(int level, unsigned char hdr[10])
+{
+	struct libdeflate_compressor *c = libdeflate_alloc_compressor(level);
+	unsigned char buf[64];
+	size_t n = c ? libdeflate_gzip_compress(c, "", 0, buf, sizeof(buf)) : 0;
+
+	libdeflate_free_compressor(c);
+	if (n < 10)
+		return false;
+	memcpy(hdr, buf, 10);
+	return true;
+}
+
+/* Is blob what rootfs_gzip would have made of the tar, as far as can be
+ * told without compressing again: one member per ROOTFS_GZIP_CHUNK of the
+ * tar, in order, each with exactly libdeflate's header, decompressing to
+ * exactly its chunk, and nothing after the last one?  Decompressing to the
+ * right tar is not enough: a damaged or planted entry could otherwise put
+ * other members, a file name, a comment or an extra field (any bytes at
+ * all) into the blob, changing the image's digest or carrying data out. */
 static bool blob_matches(const unsigned char *blob, size_t blob_len, const struct rootfs_gzip_in *in)
 {
 	struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
 	unsigned char *tar = malloc(in->len ? in->len : 1);
+	unsigned char hdr[10];
 	size_t off = 0, got = 0;
-	bool ok = d && tar;
+	bool ok = d && tar && member_header(rootfs_gzip_level(in->len), hdr), first = true;
 
-	while (ok && off < blob_len) {
+	while (ok && (got < in->len || first)) {
+		size_t want = in->len - got < ROOTFS_GZIP_CHUNK ? in->len - got : ROOTFS_GZIP_CHUNK;
 		size_t used = 0, n = 0;
-		ok = libdeflate_gzip_decompress_ex(d, blob + off, blob_len - off, tar + got,
-		                                   in->len - got, &used, &n) == LIBDEFLATE_SUCCESS;
+		first = false;
+		ok = blob_len - off >= sizeof(hdr) && memcmp(blob + off, hdr, sizeof(hdr)) == 0 &&
+		     libdeflate_gzip_decompress_ex(d, blob + off, blob_len - off, tar + got, want,
+		                                   &used, &n) == LIBDEFLATE_SUCCESS && n == want;
 		off += used;
 		got += n;
 	}
-	ok = ok && got == in->len;
+	ok = ok && got == in->len && off == blob_len;
 	for (size_t i = 0; ok && i < in->nseg; i++)
 		ok = memcmp(tar + in->seg[i].off, in->seg[i].p, in->seg[i].len) == 0;
 	libdeflate_free_decompressor(d);

@@ -422,6 +422,91 @@ static void test_locale_independent(void **state)
 	rootfs_tree_free(t);
 }
 
+/* Writes len bytes to the one entry of cache/layers. */
+static void cache_plant(const char *cache, const unsigned char *p, size_t len)
+{
+	char cmd[700], path[1024] = "";
+	snprintf(cmd, sizeof(cmd), "ls -d '%s'/layers/*", cache);
+	FILE *ls = popen(cmd, "r");
+	assert_non_null(ls);
+	assert_non_null(fgets(path, sizeof(path), ls));
+	pclose(ls);
+	path[strcspn(path, "\n")] = '\0';
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(fwrite(p, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* A planted cache entry that decompresses to exactly the right tar but is
+ * not what the compressor makes (a file name and an extra field in a member
+ * header, or other member boundaries) must be a miss: it would otherwise
+ * change the image's digest and carry its own bytes into the image. */
+static void test_layer_cache_planted(void **state)
+{
+	char err[MB_ERRLEN], cache[512];
+	struct rootfs_layer a, c;
+	struct rootfs_tree *t = rootfs_tree_new();
+	const struct rootfs_tree *tt[1] = { t };
+
+	assert_int_equal(rootfs_add_skeleton(t, NULL, err), 0);
+	path_in(cache, "cache");
+	assert_int_equal(rootfs_layers_write(tt, 1, 0, &a, err), 0);
+	assert_int_equal(rootfs_layers_write_cached(tt, 1, 0, cache, &c, err), 0);
+	assert_memory_equal(a.blob, c.blob, a.blob_len);
+	rootfs_layer_free(&c);
+
+	/* 1: FLG.FEXTRA and FLG.FNAME set, with bytes of our own, in member 1 */
+	static const char extra[] = "\x08\x00" "PLANTED!", name[] = "evil";
+	size_t plen = a.blob_len + sizeof(extra) - 1 + sizeof(name);
+	unsigned char *p = malloc(plen), *q = p;
+	memcpy(q, a.blob, 10);
+	q[3] = 0x04 | 0x08;
+	q += 10;
+	memcpy(q, extra, sizeof(extra) - 1);
+	q += sizeof(extra) - 1;
+	memcpy(q, name, sizeof(name));
+	q += sizeof(name);
+	memcpy(q, a.blob + 10, a.blob_len - 10);
+	cache_plant(cache, p, plen);
+	free(p);
+	assert_int_equal(rootfs_layers_write_cached(tt, 1, 0, cache, &c, err), 0);
+	assert_string_equal(c.digest, a.digest);
+	assert_memory_equal(a.blob, c.blob, a.blob_len);
+	rootfs_layer_free(&c);
+
+	/* 2: the same tar as two members split elsewhere, then an empty one */
+	struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
+	unsigned char *tar = malloc(a.tar_len);
+	size_t off = 0, got = 0;
+	while (off < a.blob_len) {
+		size_t used, n;
+		assert_int_equal(libdeflate_gzip_decompress_ex(d, a.blob + off, a.blob_len - off, tar + got,
+		                                               a.tar_len - got, &used, &n), LIBDEFLATE_SUCCESS);
+		off += used;
+		got += n;
+	}
+	assert_int_equal(got, a.tar_len);
+	libdeflate_free_decompressor(d);
+	struct libdeflate_compressor *z = libdeflate_alloc_compressor(6);
+	size_t cap = 3 * libdeflate_gzip_compress_bound(z, a.tar_len) + 64, n1, n2, n3;
+	p = malloc(cap);
+	n1 = libdeflate_gzip_compress(z, tar, 1000, p, cap);
+	n2 = libdeflate_gzip_compress(z, tar + 1000, a.tar_len - 1000, p + n1, cap - n1);
+	n3 = libdeflate_gzip_compress(z, "", 0, p + n1 + n2, cap - n1 - n2);
+	assert_true(n1 && n2 && n3);
+	libdeflate_free_compressor(z);
+	cache_plant(cache, p, n1 + n2 + n3);
+	free(p);
+	free(tar);
+	assert_int_equal(rootfs_layers_write_cached(tt, 1, 0, cache, &c, err), 0);
+	assert_string_equal(c.digest, a.digest);
+	assert_memory_equal(a.blob, c.blob, a.blob_len);
+	rootfs_layer_free(&c);
+	rootfs_layer_free(&a);
+	rootfs_tree_free(t);
+}
+
 /* The layer cache: a miss stores, a hit gives the same bytes, a damaged
  * entry is ignored, an unusable cache never fails the write. */
 static void test_layer_cache(void **state)
@@ -680,6 +765,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_chunk_boundaries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_locale_independent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_layer_cache, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_layer_cache_planted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_layer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_skeleton, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_skeleton_tzdata, setup, teardown),
