@@ -153,7 +153,9 @@ static int src_get(struct src *s, const char *name, char **data, size_t *len, ui
 		img_seterr(err, "cannot find `%s` in image archive `%s`", name, s->path);
 		return -1;
 	}
-	int fd = openat(s->dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* O_NONBLOCK: a fifo planted in a layout must not hang the reader
+	 * (it is then refused as not a regular file). */
+	int fd = openat(s->dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		img_seterr(err, "cannot open `%s/%s`: %s", s->path, name, fd < 0 ? strerror(errno) : "not a regular file");
@@ -224,6 +226,10 @@ int image_read(const char *path, struct image_info *info, char *err)
 	memset(info, 0, sizeof(*info));
 	if (stat(path, &st) < 0) {
 		img_seterr(err, "cannot open image `%s`: %s", path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
+		img_seterr(err, "cannot read image `%s`: not a regular file or a directory", path);
 		return -1;
 	}
 	if (S_ISDIR(st.st_mode)) {

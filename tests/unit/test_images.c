@@ -345,6 +345,39 @@ static void test_refusals(void **state)
 	assert_non_null(strstr(err, "nothing-here"));
 }
 
+/* A hostile layout: a fifo where a file should be (index.json, a blob) is
+ * refused at once instead of blocking the reader forever; so is a fifo
+ * given as the image itself.  alarm() turns a hang into a failure. */
+static void test_read_fifo(void **state)
+{
+	char err[MB_ERRLEN], out[512], p[1200];
+	struct image_layer l[2];
+	struct image_result r;
+	struct image_info info;
+	struct image_config c = cfg("svc");
+
+	alarm(10);
+	pin(out, "layout");
+	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_OCI_DIR, out, &r, err), 0);
+	/* the manifest blob */
+	snprintf(p, sizeof(p), "%s/blobs/sha256/%s", out, r.manifest_digest + 7);
+	assert_int_equal(unlink(p), 0);
+	assert_int_equal(mkfifo(p, 0644), 0);
+	assert_int_equal(image_read(out, &info, err), -1);
+	assert_non_null(strstr(err, "not a regular file"));
+	/* index.json */
+	snprintf(p, sizeof(p), "%s/index.json", out);
+	assert_int_equal(unlink(p), 0);
+	assert_int_equal(mkfifo(p, 0644), 0);
+	assert_int_equal(image_read(out, &info, err), -1);
+	/* the image path itself */
+	pin(out, "fifo.tar");
+	assert_int_equal(mkfifo(out, 0644), 0);
+	assert_int_equal(image_read(out, &info, err), -1);
+	assert_non_null(strstr(err, "not a regular file or a directory"));
+	alarm(0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -352,6 +385,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_deterministic_archive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_layout_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_fifo, setup, teardown),
 	};
 	umask(022);
 	return cmocka_run_group_tests(tests, NULL, NULL);
