@@ -409,8 +409,15 @@ int mk_opts_validate(const struct mk_opts *o, char *err)
 			return -2;
 		}
 	}
-	if (o->entrypoint && !*o->entrypoint) {
-		mk_seterr(err, "invalid --entrypoint ``: give a program path");
+	/* Both are split on blanks: one made of blanks only would give an
+	 * image with no program to start (or a probe with nothing to run). */
+	if (o->entrypoint && !o->entrypoint[strspn(o->entrypoint, " \t")]) {
+		mk_seterr(err, "invalid --entrypoint `%s`: give a program path", o->entrypoint);
+		return -2;
+	}
+	if (o->health.exec && !o->health.exec[strspn(o->health.exec, " \t")]) {
+		mk_seterr(err, "invalid --health-exec `%s`: give a program path (and its arguments)",
+		       o->health.exec);
 		return -2;
 	}
 	const char *durs[][2] = { { "--health-interval", o->health.interval },

@@ -174,6 +174,11 @@ static void test_validate_values(void **s)
 	expect_invalid("--health-interval", "10", "need a probe");
 	expect_invalid("--health-http", "localhost:80", "http://");
 	expect_invalid("--health-tcp", "nope", "HOST:PORT");
+	expect_invalid("--entrypoint", "", "--entrypoint");
+	expect_invalid("--entrypoint", " \t ", "--entrypoint");
+	expect_invalid("--health-exec", "", "--health-exec");
+	expect_invalid("--health-exec", "  ", "--health-exec");
+	expect_valid("--entrypoint", " /app/x  serve ");
 	expect_valid("--tag", "registry.local:5000/team/svc:1.2-rc.1");
 	expect_valid("--tag", "svc");
 	expect_valid("--user", "1000:1000");
