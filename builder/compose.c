@@ -200,8 +200,13 @@ static int add_extra(struct rootfs_tree *t, const char *spec, char *err)
 {
 	const char *colon = strrchr(spec, ':');
 	char src[PATH_MAX], dst[PATH_MAX];
-	snprintf(src, sizeof(src), "%.*s", (int)(colon - spec), spec);
-	snprintf(dst, sizeof(dst), "%s%s", colon[1] == '/' ? "" : "/app/", colon + 1);
+	/* A cut path would name another file on the host or in the image. */
+	if (snprintf(src, sizeof(src), "%.*s", (int)(colon - spec), spec) >= (int)sizeof(src) ||
+	    snprintf(dst, sizeof(dst), "%s%s", colon[1] == '/' ? "" : "/app/", colon + 1) >=
+	    (int)sizeof(dst)) {
+		mk_seterr(err, "cannot add `%.64s...`: path too long", spec);
+		return -1;
+	}
 	size_t l = strlen(dst);
 	while (l > 1 && dst[l - 1] == '/')
 		dst[--l] = '\0';

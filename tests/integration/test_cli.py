@@ -166,6 +166,9 @@ def test_add_escapes_and_special_files(refused, mbtest, tmp_path):
     refused("--static", mbtest, "--add", "%s:/app/../../etc" % assets, code=2,
             words=["inside the image"])
     refused("--static", mbtest, "--add", "%s/nope:x" % tmp_path, words=["nope", "no such file"])
+    # a destination longer than a path may be is refused, not cut short
+    refused("--static", mbtest, "--add", "%s:/%s" % (assets / "ok.txt", "d/" * 2100 + "f"),
+            words=["too long"])
 
 
 def test_output_problems(refused, mbtest, tmp_path):
