@@ -30,7 +30,7 @@ static int read_host(const char *path, const char *what, unsigned char **out, si
 	int fd;
 
 	do
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK); /* a fifo: refused, not waited on */
 	while (fd < 0 && errno == EINTR);
 	if (fd < 0) {
 		rootfs_seterr(err, "cannot open %s `%s`: %s%s", what, path, strerror(errno),

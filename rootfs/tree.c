@@ -374,7 +374,7 @@ int rootfs_add_host_file(struct rootfs_tree *t, const char *path,
 	int fd;
 
 	do
-		fd = open(host_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		fd = open(host_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK); /* a fifo: refused, not waited on */
 	while (fd < 0 && errno == EINTR);
 	if (fd < 0) {
 		rootfs_seterr(err, "cannot open `%s`: %s", host_path, strerror(errno));

@@ -422,6 +422,31 @@ static void test_locale_independent(void **state)
 	rootfs_tree_free(t);
 }
 
+/* A fifo named as a host file (an --add file, the init, --ca-file) is
+ * refused at once, not waited on for a writer that never comes; alarm()
+ * turns a hang into a failure. */
+static void test_host_file_fifo(void **state)
+{
+	char err[MB_ERRLEN], fifo[512];
+	struct rootfs_tree *t = rootfs_tree_new();
+	struct rootfs_skeleton_opts o = { 65532, 65532, "1", NULL, NULL, false };
+
+	alarm(10);
+	path_in(fifo, "fifo");
+	assert_int_equal(mkfifo(fifo, 0644), 0);
+	assert_int_equal(rootfs_add_host_file(t, "/x", fifo, 0644, 0, 0, err), -1);
+	assert_non_null(strstr(err, "not a regular file"));
+	o.extra_ca = fifo;
+	assert_int_equal(rootfs_add_skeleton(t, &o, err), -1);
+	assert_non_null(strstr(err, "not a regular file"));
+	o.extra_ca = NULL;
+	o.ca_bundle = fifo;
+	assert_int_equal(rootfs_add_skeleton(t, &o, err), -1);
+	assert_non_null(strstr(err, "not a regular file"));
+	alarm(0);
+	rootfs_tree_free(t);
+}
+
 /* Writes len bytes to the one entry of cache/layers. */
 static void cache_plant(const char *cache, const unsigned char *p, size_t len)
 {
@@ -766,6 +791,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_locale_independent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_layer_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_layer_cache_planted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_file_fifo, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_layer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_skeleton, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_skeleton_tzdata, setup, teardown),
