@@ -14,6 +14,8 @@
  * in the seeds' images). */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -412,7 +414,19 @@ int mk_compose(const struct mk_opts *o, const char *binary, const char *name,
 	t0 = util_now();
 	enum image_format fmt = !strcmp(o->format, "oci") ? IMAGE_FORMAT_OCI_DIR
 	                                                   : IMAGE_FORMAT_ARCHIVE;
-	if (image_write(&c, layers, 2, fmt, o->out, &ir, err) < 0)
+	/* The temporary file or directory of image_write is not one the
+	 * signal handler knows (util_cleanup_push): hold SIGINT/SIGTERM/SIGHUP
+	 * while it exists, so an interrupt either comes before it (nothing
+	 * written) or after the rename (a complete image), then kills us. */
+	sigset_t stop, old;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &stop, &old);
+	int wr = image_write(&c, layers, 2, fmt, o->out, &ir, err);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (wr < 0)
 		goto out;
 	struct stat ost;
 	uint64_t written = ir.compressed;

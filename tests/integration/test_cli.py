@@ -388,3 +388,29 @@ def test_interrupted_build_leaves_nothing(mkimage, tmp_path):
     assert p.returncode == -signal.SIGTERM, (p.returncode, err)
     assert "interrupted" in err
     assert list(out.iterdir()) == [] and list(tmp.iterdir()) == []
+
+
+def test_interrupted_write_leaves_no_temporary(mkimage, mbtest, tmp_path):
+    """SIGTERM while the image file is being written: mkimage dies of the
+    signal and leaves no temporary file beside the output (a complete image
+    or nothing)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    big = tmp_path / "big"
+    with open(big, "wb") as f:
+        for _ in range(48):
+            f.write(os.urandom(4 << 20))
+    p = subprocess.Popen([str(mkimage), "--static", str(mbtest), "-o", str(out / "x.tar"),
+                          "--no-init", "--add", "%s:/data/big" % big],
+                         stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and p.poll() is None and not os.listdir(out):
+        time.sleep(0.001)
+    assert p.poll() is None, "the image was written before it could be interrupted"
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == -signal.SIGTERM, (p.returncode, err)
+    left = os.listdir(out)
+    shutil.rmtree(out)
+    big.unlink()
+    assert [e for e in left if e != "x.tar"] == [], left
