@@ -25,6 +25,7 @@ struct file {
 struct src {
 	const char *path;
 	int dfd;             /* layout directory, or -1 for an archive */
+	uint64_t size;       /* the archive's size in bytes */
 	struct file *f;      /* archive members */
 	size_t n;
 };
@@ -70,6 +71,7 @@ static int load_archive(struct src *s, char *err)
 	struct archive *a = archive_read_new();
 	struct archive_entry *ae;
 	size_t cap = 0;
+	uint64_t kept = 0;
 	int ret = -1, r;
 
 	if (!a) {
@@ -102,6 +104,15 @@ static int load_archive(struct src *s, char *err)
 			goto nomem;
 		s->n++;
 		if (f->size <= SMALL_MAX) {
+			/* Every byte kept is a byte of the archive, unless an entry
+			 * is sparse: a small hostile archive of sparse entries would
+			 * otherwise make us hold gigabytes of zeros. */
+			kept += f->size;
+			if (kept > s->size) {
+				img_seterr(err, "cannot read image archive `%s`: its entries hold more data than "
+				           "the archive itself (sparse entries?): not an image archive", s->path);
+				goto out;
+			}
 			f->data = malloc(f->size + 1);
 			if (!f->data)
 				goto nomem;
@@ -238,8 +249,10 @@ int image_read(const char *path, struct image_info *info, char *err)
 			img_seterr(err, "cannot open image `%s`: %s", path, strerror(errno));
 			return -1;
 		}
-	} else if (load_archive(&s, err) < 0) {
-		goto out;
+	} else {
+		s.size = (uint64_t)st.st_size;
+		if (load_archive(&s, err) < 0)
+			goto out;
 	}
 	if (src_get(&s, "oci-layout", NULL, NULL, NULL, err) < 0 ||
 	    src_get(&s, "index.json", &idx_s, &len, NULL, err) < 0) {

@@ -378,6 +378,25 @@ static void test_read_fifo(void **state)
 	alarm(0);
 }
 
+/* A small archive of sparse entries claims far more data than it holds:
+ * refused before the reader allocates what they claim (gigabytes for a
+ * few megabytes of hostile archive). */
+static void test_read_sparse_archive(void **state)
+{
+	char err[MB_ERRLEN], cmd[1400];
+	struct image_info info;
+
+	snprintf(cmd, sizeof(cmd),
+	         "cd '%s' && mkdir sp && cd sp && truncate -s 4194303 f && printf x >> f && "
+	         "for i in 1 2 3 4 5 6 7 8; do cp --sparse=always f blob$i; done && rm f && "
+	         "tar --sparse --format=posix -cf ../sparse.tar blob*", tmpdir);
+	if (system(cmd) != 0)
+		skip();
+	snprintf(cmd, sizeof(cmd), "%s/sparse.tar", tmpdir);
+	assert_int_equal(image_read(cmd, &info, err), -1);
+	assert_non_null(strstr(err, "more data than the archive"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -386,6 +405,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_layout_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_fifo, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_sparse_archive, setup, teardown),
 	};
 	umask(022);
 	return cmocka_run_group_tests(tests, NULL, NULL);
