@@ -11,6 +11,14 @@
 #include "builder.h"
 #include "../images/images.h"
 
+/* A string member of a config that may not hold one (the config is
+ * input: printf must never see NULL for %s). */
+static const char *str_or(json_t *v, const char *dflt)
+{
+	const char *s = json_string_value(v);
+	return s ? s : dflt;
+}
+
 static void print_strarray(const char *label, json_t *a)
 {
 	if (!json_is_array(a) || json_array_size(a) == 0)
@@ -114,8 +122,8 @@ int cmd_inspect(int argc, char **argv)
 	if (info.image_name || info.ref_name)
 		printf("reference    %s\n", info.image_name ? info.image_name : info.ref_name);
 	printf("digest       %s\n", info.manifest_digest);
-	printf("platform     %s/%s\n", json_string_value(json_object_get(cfg, "os")),
-	       json_string_value(json_object_get(cfg, "architecture")));
+	printf("platform     %s/%s\n", str_or(json_object_get(cfg, "os"), "?"),
+	       str_or(json_object_get(cfg, "architecture"), "?"));
 	if (json_is_string(json_object_get(cfg, "created")))
 		printf("created      %s\n", json_string_value(json_object_get(cfg, "created")));
 	const char *user = json_string_value(json_object_get(cc, "User"));
@@ -134,7 +142,7 @@ int cmd_inspect(int argc, char **argv)
 		json_t *v;
 		printf("labels\n");
 		json_object_foreach(labels, k, v)
-			printf("  %s=%s\n", k, json_string_value(v));
+			printf("  %s=%s\n", k, str_or(v, "?"));
 	}
 	json_t *hc = json_object_get(cc, "Healthcheck");
 	if (json_is_object(hc)) {

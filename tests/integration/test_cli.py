@@ -414,3 +414,26 @@ def test_interrupted_write_leaves_no_temporary(mkimage, mbtest, tmp_path):
     shutil.rmtree(out)
     big.unlink()
     assert [e for e in left if e != "x.tar"] == [], left
+
+
+def test_inspect_config_without_strings(mkimage, tmp_path):
+    """A config whose os, architecture and label values are not strings is
+    shown with `?`, never as printf's `(null)`."""
+    import hashlib
+    lay = tmp_path / "layout"
+    blobs = lay / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+
+    def blob(obj):
+        data = json.dumps(obj).encode()
+        d = hashlib.sha256(data).hexdigest()
+        (blobs / d).write_bytes(data)
+        return {"mediaType": "application/octet-stream", "digest": "sha256:" + d,
+                "size": len(data)}
+    cfg = blob({"os": 1, "config": {"Labels": {"k": 2}}})
+    man = blob({"schemaVersion": 2, "config": cfg, "layers": []})
+    (lay / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    (lay / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [man]}))
+    p = mk(mkimage, "inspect", lay)
+    assert "(null)" not in p.stdout, p.stdout
+    assert "platform     ?/?" in p.stdout and "k=?" in p.stdout, p.stdout
