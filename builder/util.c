@@ -55,6 +55,11 @@ const char *util_human_size(uint64_t n, char *buf, size_t len)
 int util_mkdir_p(const char *path, bool private_leaf, char *err)
 {
 	char buf[PATH_MAX];
+	/* The walk below starts at buf + 1: past the end of an empty path. */
+	if (!*path) {
+		snprintf(err, MB_ERRLEN, "cannot create a directory with an empty name");
+		return -1;
+	}
 	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
 		snprintf(err, MB_ERRLEN, "path too long: `%s`", path);
 		return -1;

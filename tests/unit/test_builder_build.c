@@ -131,11 +131,32 @@ static void test_names(void **s)
 	assert_string_equal(build_kind_name(APP_GO), "go module");
 }
 
+/* An empty cache path (`--cache ""`) is refused with a message; the
+ * directory walk must not start past its end. */
+static void test_mkdir_p_and_cache_dir(void **s)
+{
+	(void)s;
+	char buf[4096];
+	err[0] = '\0';
+	assert_int_equal(util_mkdir_p("", false, err), -1);
+	assert_non_null(strstr(err, "empty"));
+	err[0] = '\0';
+	assert_int_equal(build_cache_dir("", buf, sizeof(buf), err), -1);
+	assert_non_null(strstr(err, "empty"));
+	assert_int_equal(util_mkdir_p(at("a/b/c/"), true, err), 0);
+	struct stat st;
+	assert_int_equal(stat(at("a/b/c"), &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(build_cache_dir(at("a/b"), buf, sizeof(buf), err), 0);
+	assert_true(buf[0] == '/');
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_detect_kinds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mkdir_p_and_cache_dir, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
