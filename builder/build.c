@@ -298,17 +298,38 @@ static int kernel_headers(const char *cache, const char *arch, char *buf, size_t
 	return 0;
 }
 
+/* A command line or environment list that grows as needed (a directory
+ * may hold any number of C files: none is ever dropped). */
 struct argv_b {
-	char *v[96];
-	size_t n;
-	char *owned[32];
-	size_t nowned;
+	char **v;                /* NULL-terminated once anything was added */
+	size_t n, cap;
+	char **owned;            /* strings made by av_addf, freed by av_free */
+	size_t nowned, ocap;
+	bool nomem;
 };
+
+static bool av_grow(char ***v, size_t *cap, size_t need)
+{
+	if (need <= *cap)
+		return true;
+	size_t nc = *cap ? *cap * 2 : 32;
+	while (nc < need)
+		nc *= 2;
+	char **nv = realloc(*v, nc * sizeof(*nv));
+	if (!nv)
+		return false;
+	*v = nv;
+	*cap = nc;
+	return true;
+}
 
 static void av_add(struct argv_b *a, const char *s)
 {
-	if (a->n < sizeof(a->v) / sizeof(a->v[0]) - 1)
-		a->v[a->n++] = (char *)s;
+	if (!av_grow(&a->v, &a->cap, a->n + 2)) {
+		a->nomem = true;
+		return;
+	}
+	a->v[a->n++] = (char *)s;
 	a->v[a->n] = NULL;
 }
 
@@ -321,8 +342,9 @@ static void av_addf(struct argv_b *a, const char *fmt, ...)
 	if (vasprintf(&s, fmt, ap) < 0)
 		s = NULL;
 	va_end(ap);
-	if (!s || a->nowned >= sizeof(a->owned) / sizeof(a->owned[0])) {
+	if (!s || !av_grow(&a->owned, &a->ocap, a->nowned + 1)) {
 		free(s);
+		a->nomem = true;
 		return;
 	}
 	a->owned[a->nowned++] = s;
@@ -333,6 +355,19 @@ static void av_free(struct argv_b *a)
 {
 	for (size_t i = 0; i < a->nowned; i++)
 		free(a->owned[i]);
+	free(a->owned);
+	free(a->v);
+	memset(a, 0, sizeof(*a));
+}
+
+/* util_run of a command line (and extra environment) built here. */
+static int av_run(const struct argv_b *a, const struct argv_b *env, const char *dir, char *err)
+{
+	if (a->nomem || !a->v || (env && env->nomem)) {
+		mk_seterr(err, "cannot run a build tool: out of memory");
+		return -1;
+	}
+	return util_run(a->v, env ? env->v : NULL, dir, err);
 }
 
 static int build_go(const struct build_opts *o, const char *dir, const char *tmp, char *err)
@@ -383,8 +418,9 @@ static int build_go(const struct build_opts *o, const char *dir, const char *tmp
 	av_add(&a, "-o");
 	av_add(&a, tmp);
 	av_add(&a, ".");
-	int rc = util_run(a.v, env.v, dir, err);
+	int rc = av_run(&a, &env, dir, err);
 	av_free(&env);
+	av_free(&a);
 	util_rm_rf(gotmp);
 	if (rc < 0)
 		return -1;
@@ -482,8 +518,11 @@ static int build_c(const struct build_opts *o, enum app_kind kind, const char *d
 		av_add(&a, "-lseccomp");
 		av_add(&a, "-lcap");
 	}
-	char *env[] = { getenv("SOURCE_DATE_EPOCH") ? NULL : "SOURCE_DATE_EPOCH=0", NULL };
-	rc = util_run(a.v, env, dir, err);
+	struct argv_b env = { 0 };
+	if (!getenv("SOURCE_DATE_EPOCH"))
+		av_add(&env, "SOURCE_DATE_EPOCH=0");
+	rc = av_run(&a, &env, dir, err);
+	av_free(&env);
 	if (rc > 0) {
 		mk_seterr(err, "compiling `%s` failed (exit %d): see the compiler's messages above",
 		       o->app, rc);
@@ -517,8 +556,11 @@ static int build_make(const struct build_opts *o, const char *dir, const char *t
 	av_addf(&a, "CFLAGS=%s", cfl);
 	av_addf(&a, "LDFLAGS=%s", ldf);
 	time_t start = time(NULL);
-	char *env[] = { getenv("SOURCE_DATE_EPOCH") ? NULL : "SOURCE_DATE_EPOCH=0", NULL };
-	rc = util_run(a.v, env, dir, err);
+	struct argv_b env = { 0 };
+	if (!getenv("SOURCE_DATE_EPOCH"))
+		av_add(&env, "SOURCE_DATE_EPOCH=0");
+	rc = av_run(&a, &env, dir, err);
+	av_free(&env);
 	if (rc != 0) {
 		if (rc > 0)
 			mk_seterr(err, "make in `%s` failed (exit %d): see its messages above", o->app, rc);
@@ -574,7 +616,8 @@ static int build_make(const struct build_opts *o, const char *dir, const char *t
 	av_add(&cp, "cp");
 	av_add(&cp, found);
 	av_add(&cp, tmp);
-	rc = util_run(cp.v, NULL, NULL, err) == 0 ? 0 : -1;
+	rc = av_run(&cp, NULL, NULL, err) == 0 ? 0 : -1;
+	av_free(&cp);
 	if (rc < 0)
 		mk_seterr(err, "cannot copy `%s` to `%s`", found, tmp);
 out:
@@ -648,10 +691,11 @@ int build_app(const struct build_opts *o, enum app_kind *kindp, char *err)
 		av_add(&cp, tmp);
 		/* check first: a dynamic binary is refused before any copy */
 		rc = elf_check_static(o->app, o->arch, NULL, err);
-		if (rc == 0 && util_run(cp.v, NULL, NULL, err) != 0) {
+		if (rc == 0 && av_run(&cp, NULL, NULL, err) != 0) {
 			mk_seterr(err, "cannot copy `%s` to `%s`", o->app, o->out);
 			rc = -1;
 		}
+		av_free(&cp);
 		break;
 	}
 	}

@@ -147,6 +147,23 @@ def test_c_dir_and_makefile_dir(mkimage, work):
     assert "hello from minbase" in run([work / "withmake.bin"]).stdout
 
 
+def test_c_dir_with_many_files(mkimage, work):
+    """Every C file of a directory is compiled, however many there are (the
+    command line once held 95 words and dropped the rest)."""
+    need_tools("musl-gcc")
+    cdir = work / "manyc"
+    cdir.mkdir()
+    n = 150
+    calls = "".join("int f%d(void);\n" % i for i in range(n))
+    (cdir / "main.c").write_text('#include <stdio.h>\n%sint main(void){ int s = 0;\n%s'
+                                 'printf("sum=%%d\\n", s); return 0; }\n'
+                                 % (calls, "".join("s += f%d();\n" % i for i in range(n))))
+    for i in range(n):
+        (cdir / ("f%03d.c" % i)).write_text("int f%d(void){ return 1; }\n" % i)
+    mk(mkimage, "build", cdir, "-o", work / "manyc.bin", "-q")
+    assert run([work / "manyc.bin"]).stdout == "sum=%d\n" % n
+
+
 def test_c_image_runs_hello_under_runc(mkimage, runc, work):
     need_tools("musl-gcc")
     out = work / "hello.tar"
