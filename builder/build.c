@@ -550,6 +550,11 @@ static int build_make(const struct build_opts *o, const char *dir, const char *t
 			snprintf(cfl + strlen(cfl), sizeof(cfl) - strlen(cfl), "%s%s", *cfl ? " " : "",
 			         fl.v[i]);
 	av_add(&a, "make");
+	/* -B: everything is made again, with our CC and flags.  Without it a
+	 * second mkimage of the same directory (or one after a plain `make`)
+	 * found the program up to date, older than the start of make, and
+	 * failed with "built no new executable". */
+	av_add(&a, "-B");
 	if (o->quiet)
 		av_add(&a, "-s"); /* no command echo; errors still print */
 	av_addf(&a, "CC=%s", ccs);

@@ -145,6 +145,10 @@ def test_c_dir_and_makefile_dir(mkimage, work):
     assert "makefile" in p.stderr
     assert_static(work / "withmake.bin")
     assert "hello from minbase" in run([work / "withmake.bin"]).stdout
+    # again, with the program from the first run up to date in the directory
+    time.sleep(2)
+    mk(mkimage, "build", mdir, "-o", work / "withmake2.bin")
+    assert sha256(work / "withmake2.bin") == sha256(work / "withmake.bin")
 
 
 def test_c_dir_with_many_files(mkimage, work):
