@@ -142,6 +142,17 @@ out:
 static int src_get(struct src *s, const char *name, char **data, size_t *len, uint64_t *size, char *err)
 {
 	if (s->dfd < 0) {
+		/* Twice in one tar: extractors keep the last copy, readers that
+		 * stop at the first see the other; which one an engine loads is
+		 * not for us to guess, and no image writer makes such a tar. */
+		size_t seen = 0;
+		for (size_t i = 0; i < s->n; i++)
+			seen += !strcmp(s->f[i].name, name);
+		if (seen > 1) {
+			img_seterr(err, "cannot read `%s` in `%s`: it is in the archive %zu times", name,
+			           s->path, seen);
+			return -1;
+		}
 		for (size_t i = 0; i < s->n; i++)
 			if (!strcmp(s->f[i].name, name)) {
 				if (size)
@@ -256,7 +267,9 @@ int image_read(const char *path, struct image_info *info, char *err)
 	}
 	if (src_get(&s, "oci-layout", NULL, NULL, NULL, err) < 0 ||
 	    src_get(&s, "index.json", &idx_s, &len, NULL, err) < 0) {
-		img_seterr(err, "`%s` is not an OCI image layout: no oci-layout or index.json", path);
+		char why[MB_ERRLEN];
+		snprintf(why, sizeof(why), "%s", err ? err : "");
+		img_seterr(err, "`%s` is not an OCI image layout: %.300s", path, why);
 		goto out;
 	}
 	if (!(idx = json_loadb(idx_s, len, 0, &je))) {

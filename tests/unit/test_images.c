@@ -397,6 +397,28 @@ static void test_read_sparse_archive(void **state)
 	assert_non_null(strstr(err, "more data than the archive"));
 }
 
+/* A member twice in an archive (here an index.json appended after the
+ * real one) is refused: a reader that stops at the first copy and an
+ * extractor that keeps the last would see two different images. */
+static void test_read_duplicate_member(void **state)
+{
+	char err[MB_ERRLEN], out[512], cmd[1400];
+	struct image_layer l[2];
+	struct image_info info;
+	struct image_config c = cfg("svc");
+
+	pin(out, "dup.tar");
+	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, out, NULL, err), 0);
+	assert_int_equal(image_read(out, &info, err), 0);
+	image_info_free(&info);
+	snprintf(cmd, sizeof(cmd), "cd '%s' && mkdir other && cd other && "
+	         "printf '{\"manifests\":[]}' > index.json && tar -rf ../dup.tar index.json", tmpdir);
+	if (system(cmd) != 0)
+		skip();
+	assert_int_equal(image_read(out, &info, err), -1);
+	assert_non_null(strstr(err, "2 times"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -406,6 +428,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_fifo, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_sparse_archive, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_duplicate_member, setup, teardown),
 	};
 	umask(022);
 	return cmocka_run_group_tests(tests, NULL, NULL);
