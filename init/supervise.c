@@ -115,6 +115,20 @@ static int spawn(struct sup *s)
 		if (s->cfg->pdeath_signal)
 			prctl(PR_SET_PDEATHSIG, (unsigned long)s->cfg->pdeath_signal, 0, 0, 0);
 	}
+	/* The init carries no seccomp filter and, once the drop is done, has
+	 * the service's uid.  A uid change makes it non-dumpable (unless the
+	 * host's fs.suid_dumpable is 1), but a nonroot init (config User 65532,
+	 * the mkimage default) changes nothing and would stay ptrace-able by
+	 * its own service: a filter that allows ptrace or process_vm_writev
+	 * (the shipped default does, as Docker's) would then let the service
+	 * make the init run what the filter denies.  Non-dumpable, only
+	 * CAP_SYS_PTRACE can attach.  Set after the credential change, which
+	 * resets it; the service and the exec probes get a fresh, dumpable mm
+	 * at execve. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		init_log(LOG_ERROR, "cannot make the init non-dumpable: %s", strerror(errno));
+		return 1;
+	}
 	struct spawn_ctx c = { .s = s };
 	pid_t pid = clone(child_main, child_stack + sizeof child_stack,
 	                  CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
@@ -291,18 +305,6 @@ int supervise_run(struct init_cfg *cfg)
 		return 1;
 	}
 	s.waitset &= ~(BIT(SIGKILL) | BIT(SIGSTOP));
-	/* The init carries no seccomp filter and, once the drop is done, has
-	 * the service's uid.  A uid change makes it non-dumpable, but a nonroot
-	 * init (config User 65532, the mkimage default) changes nothing and
-	 * would stay ptrace-able by its own service: a filter that allows
-	 * ptrace or process_vm_writev (the shipped default does, as Docker's)
-	 * would then let the service make the init run what the filter denies.
-	 * Non-dumpable, only CAP_SYS_PTRACE can attach.  The service and the
-	 * exec probes get a fresh, dumpable mm at execve. */
-	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
-		init_log(LOG_ERROR, "cannot make the init non-dumpable: %s", strerror(errno));
-		return 1;
-	}
 
 	int rc = spawn(&s);
 	if (rc)
