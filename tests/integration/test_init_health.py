@@ -184,10 +184,20 @@ def test_exec_probe_and_hung_probe_is_killed(env):
         seen, details = watch(init, state, "unhealthy")
         assert seen == ["starting", "unhealthy"] and "timed out after 400ms" in details[-1]
         ipid = init_pid_of(p)
-        kids = Path("/proc/%d/task/%d/children" % (ipid, ipid)).read_text().split()
-        # Only the service, and at most the probe running right now.
+        # Only the service, and at most the probe running right now.  The
+        # state flips when the killed probe itself is reaped; its group
+        # members, killed with it, are reparented to the init as they die
+        # and reaped on the SIGCHLD that follows, which a loaded machine
+        # may deliver a few milliseconds later: allow that, not more.
+        deadline = time.monotonic() + 2
+        while True:
+            kids = Path("/proc/%d/task/%d/children" % (ipid, ipid)).read_text().split()
+            zombies = zombie_children(ipid)
+            if (1 <= len(kids) <= 2 and zombies <= 1) or time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
         assert 1 <= len(kids) <= 2
-        assert zombie_children(ipid) <= 1
+        assert zombies <= 1
     finally:
         stop(p)
 
