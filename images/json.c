@@ -66,19 +66,25 @@ static bool name_ok(const char *n, size_t len)
 	if (start >= len)
 		return false;
 	char prev = '/';
+	size_t run = 0; /* length of the separator run ending at prev */
 	for (size_t i = start; i < len; i++) {
 		char ch = n[i];
 		bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
 		if (alnum) {
 			prev = ch;
+			run = 0;
 			continue;
 		}
 		if (!strchr("._-/", ch))
 			return false;
-		/* separators only between alphanumerics (allow "__" and "--") */
+		/* separators only between alphanumerics: one `.` or `/`, one or two
+		 * `_`, any number of `-` (the grammar's [_.]|__|[-]*) */
 		if (prev == '/' || (prev != ch && strchr("._-/", prev)) || i + 1 == len)
 			return false;
 		if (ch == '/' && strchr("._-", prev))
+			return false;
+		run = prev == ch ? run + 1 : 1;
+		if ((ch == '.' && run > 1) || (ch == '_' && run > 2))
 			return false;
 		prev = ch;
 	}

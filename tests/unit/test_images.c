@@ -319,6 +319,23 @@ static void test_refusals(void **state)
 	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, out, NULL, err), -1);
 	c.tag = "svc:bad tag";
 	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, out, NULL, err), -1);
+	/* the reference grammar's separators: one `.`, one or two `_`, any `-` */
+	const char *badnames[] = { "a..b:1", "a___b:1", "team/a..b", "a._b:1", NULL };
+	for (size_t i = 0; badnames[i]; i++) {
+		c.tag = badnames[i];
+		if (image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, out, NULL, err) != -1)
+			fail_msg("tag `%s` accepted", badnames[i]);
+		assert_non_null(strstr(err, "invalid image name"));
+	}
+	char okout[512];
+	pin(okout, "ok.tar");
+	const char *goodnames[] = { "a.b:1", "a__b:1", "a---b:1", "reg.io:5000/t_m/a-b.c:x", NULL };
+	for (size_t i = 0; goodnames[i]; i++) {
+		c.tag = goodnames[i];
+		if (image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, okout, NULL, err) != 0)
+			fail_msg("tag `%s` refused: %s", goodnames[i], err);
+	}
+	assert_int_equal(unlink(okout), 0);
 	c.tag = "svc:1";
 	char *badports[] = { "70000/tcp", NULL };
 	c.ports = badports;
