@@ -66,12 +66,38 @@ static int check_output_dir(const char *out, char *err)
 	return 0;
 }
 
-static char *lower_dup(const char *s)
+/* The default image name from the service name: lowercase, and separator
+ * runs the reference grammar refuses ("..", "___", "._", a leading one)
+ * turned into one `-`, so that `docker load` accepts the RepoTag. */
+static char *tag_name(const char *s)
 {
-	char *d = strdup(s);
-	for (char *p = d; p && *p; p++)
-		if (*p >= 'A' && *p <= 'Z')
-			*p = (char)(*p - 'A' + 'a');
+	size_t len = strlen(s), j = 0;
+	char *d = malloc(len + 4);
+	if (!d)
+		return NULL;
+	for (size_t i = 0; i < len;) {
+		char ch = s[i];
+		if (!strchr("._-", ch)) {
+			d[j++] = (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
+			i++;
+			continue;
+		}
+		size_t r = strspn(s + i, "._-");
+		bool dashes = strspn(s + i, "-") == r;
+		if (j > 0 && (r == 1 || dashes || (r == 2 && !strncmp(s + i, "__", 2)))) {
+			memcpy(d + j, s + i, r);
+			j += r;
+		} else if (j > 0) {
+			d[j++] = '-';
+		}
+		i += r;
+	}
+	while (j > 0 && strchr("._-", d[j - 1]))
+		j--;
+	if (j == 0)
+		strcpy(d, "app");
+	else
+		d[j] = '\0';
 	return d;
 }
 
@@ -131,7 +157,7 @@ int cmd_image(int argc, char **argv)
 		o.out = out;
 	}
 	if (!o.tag) {
-		char *ln = lower_dup(name);
+		char *ln = tag_name(name);
 		if (!ln || asprintf(&tag, "%s:latest", ln) < 0) {
 			free(ln);
 			goto oom;

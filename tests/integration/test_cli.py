@@ -437,3 +437,20 @@ def test_inspect_config_without_strings(mkimage, tmp_path):
     p = mk(mkimage, "inspect", lay)
     assert "(null)" not in p.stdout, p.stdout
     assert "platform     ?/?" in p.stdout and "k=?" in p.stdout, p.stdout
+
+
+def test_default_tag_is_a_valid_reference(mkimage, mbtest, tmp_path):
+    """Without --tag the name comes from the binary; separators the
+    reference grammar refuses (`..`, `___`, a leading `_`) become one `-`,
+    so that docker load accepts the RepoTag; a bad --tag is refused."""
+    for name, tag in (("My..App", "my-app:latest"), ("a___b", "a-b:latest"),
+                      ("_svc", "svc:latest"), ("a__b.c-d", "a__b.c-d:latest")):
+        b = tmp_path / name
+        shutil.copy(mbtest, b)
+        out = tmp_path / "t.tar"
+        mk(mkimage, "--static", b, "-o", out, "--no-init", "-q")
+        with tarfile.open(out) as tf:
+            assert json.loads(tf.extractfile("manifest.json").read())[0]["RepoTags"] == [tag]
+    p = mk(mkimage, "--static", mbtest, "-o", tmp_path / "u.tar", "--tag", "a..b:1", check=False)
+    assert p.returncode != 0 and "a..b" in p.stderr
+    assert not (tmp_path / "u.tar").exists()
