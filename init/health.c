@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -280,6 +281,7 @@ pid_t health_spawn_probe(const struct health_cfg *c, const struct privs_cfg *p,
 		snprintf(err, INIT_ERRLEN, "cannot create the probe pipe: %s", strerror(errno));
 		return -1;
 	}
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
 		snprintf(err, INIT_ERRLEN, "cannot fork the probe: %s", strerror(errno));
@@ -299,6 +301,12 @@ pid_t health_spawn_probe(const struct health_cfg *c, const struct privs_cfg *p,
 	char detail[400] = "";
 	int rc = 1;
 	setpgid(0, 0);
+	/* The timeout is enforced by the parent: should it die first (`probe`
+	 * killed by the runtime), so does the probe, instead of hanging on a
+	 * server that never answers.  (Kept across the exec of an exec probe
+	 * unless that program is setuid or has file capabilities.) */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
+		_exit(1);
 	close(fds[0]);
 	if (c->kind == HEALTH_EXEC) {
 		char *cmd = strdup(c->target), *argv[64];

@@ -5,6 +5,7 @@ TCP and exec probes likewise; hung probes are killed at their timeout and
 leave no zombie; --on-unhealthy exit stops the service."""
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -314,3 +315,48 @@ def test_http_probe_sends_a_valid_host_header_for_ipv6(env):
     finally:
         srv.close()
     assert r.returncode == 0 and "HTTP 200" in r.stdout, (r.stdout, hosts)
+
+
+def test_probe_subcommand_killed_leaves_no_hung_probe(env):
+    """`minbase-init probe` enforces the timeout from the parent; when the
+    runtime kills it first (an exec probe timeout, `timeout 1 ...`), the probe
+    child hung on a server that never answers must not live on forever."""
+    init, helper, state = env
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)  # never accepts: connect succeeds, the read hangs
+    port = srv.getsockname()[1]
+    marker = "MINBASE_TEST_MARKER_%d_%d" % (os.getpid(), port)
+    e = dict(os.environ, MINBASE_HEALTH_HTTP="http://127.0.0.1:%d/" % port,
+             MINBASE_HEALTH_TIMEOUT="60s")
+    e[marker] = "1"
+
+    def marked():
+        pids = []
+        for d in Path("/proc").iterdir():
+            if d.name.isdigit():
+                try:
+                    if (marker + "=1").encode() in (d / "environ").read_bytes():
+                        pids.append(int(d.name))
+                except OSError:
+                    pass
+        return pids
+
+    try:
+        p = subprocess.Popen([str(init), "probe"], env=e, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while len(marked()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(marked()) == 2, "the probe child did not start"
+        p.kill()
+        p.wait()
+        deadline = time.monotonic() + 3
+        while marked() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        left = marked()
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+        assert not left, "probe child still running after its parent was killed"
+    finally:
+        srv.close()
