@@ -120,9 +120,13 @@ static int duration(const char *v, const char *what, int64_t *ms)
 /* The health part of the configuration (also what `probe` needs). */
 static int health_config(struct health_cfg *h, const struct raw *r)
 {
-	const char *http = env_or(r->http, "MINBASE_HEALTH_HTTP");
-	const char *tcp = env_or(r->tcp, "MINBASE_HEALTH_TCP");
-	const char *ex = env_or(r->exec, "MINBASE_HEALTH_EXEC");
+	/* A probe on the command line replaces the environment's, whatever
+	 * its kind (the command line wins): only two given the same way
+	 * conflict. */
+	int cli = (r->http && *r->http) || (r->tcp && *r->tcp) || (r->exec && *r->exec);
+	const char *http = cli ? r->http : getenv("MINBASE_HEALTH_HTTP");
+	const char *tcp = cli ? r->tcp : getenv("MINBASE_HEALTH_TCP");
+	const char *ex = cli ? r->exec : getenv("MINBASE_HEALTH_EXEC");
 	const char *v;
 	char err[INIT_ERRLEN], host[256];
 	int port;

@@ -360,3 +360,24 @@ def test_probe_subcommand_killed_leaves_no_hung_probe(env):
         assert not left, "probe child still running after its parent was killed"
     finally:
         srv.close()
+
+
+def test_command_line_probe_wins_over_the_environment(env):
+    """The command line wins over the environment (README): a probe given
+    as an option replaces the image's probe of another kind, rather than
+    making the init refuse to start with `choose one`."""
+    init, helper, state = env
+    p = start(init, *FAST, "--health-exec", "%s exit 0" % helper, "--health-file", state,
+              "--", helper, "sleep", 60000,
+              env={"MINBASE_HEALTH_TCP": "127.0.0.1:1", "MINBASE_HEALTH_HTTP": ""})
+    try:
+        seen, details = watch(init, state, "healthy", limit=10)
+        assert seen and seen[-1] == "healthy", (seen, p.poll() is not None and
+                                                p.stderr.read())
+        assert "exited 0" in details[-1]
+    finally:
+        stop(p, state)
+    # Two kinds on the command line are still refused.
+    r = subprocess.run(UNSHARE + [str(init), "--health-exec", "x", "--health-tcp", "127.0.0.1:1",
+                                  "--", str(helper), "true"], capture_output=True, text=True)
+    assert r.returncode == 1 and "choose one" in r.stderr
