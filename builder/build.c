@@ -543,12 +543,21 @@ static int build_make(const struct build_opts *o, const char *dir, const char *t
 	if (c_compiler(o->arch, &cc, err) < 0 || c_env_flags(o, dir, &fl, &libs, err) < 0)
 		goto out;
 	char ccs[1024] = "", cfl[4096] = "", ldf[1024] = "-static -s -Wl,--gc-sections";
+	bool cut = false;
 	for (size_t i = 0; i < cc.n; i++)
-		snprintf(ccs + strlen(ccs), sizeof(ccs) - strlen(ccs), "%s%s", i ? " " : "", cc.v[i]);
+		cut |= pathf(ccs + strlen(ccs), sizeof(ccs) - strlen(ccs), "%s%s", i ? " " : "",
+		             cc.v[i]) < 0;
 	for (size_t i = 0; i < fl.n; i++)
 		if (strncmp(fl.v[i], "-Wl,", 4) && strcmp(fl.v[i], "-static") && strcmp(fl.v[i], "-s"))
-			snprintf(cfl + strlen(cfl), sizeof(cfl) - strlen(cfl), "%s%s", *cfl ? " " : "",
-			         fl.v[i]);
+			cut |= pathf(cfl + strlen(cfl), sizeof(cfl) - strlen(cfl), "%s%s",
+			             *cfl ? " " : "", fl.v[i]) < 0;
+	/* A cut flag list would build with other flags than ours, silently. */
+	if (cut) {
+		mk_seterr(err, "cannot build with make: the compiler flags are longer than %zu bytes "
+		       "(a very long path to the sources or the sysroot?): `%.200s`", sizeof(cfl) - 1,
+		       o->app);
+		goto out;
+	}
 	av_add(&a, "make");
 	/* -B: everything is made again, with our CC and flags.  Without it a
 	 * second mkimage of the same directory (or one after a plain `make`)

@@ -168,6 +168,22 @@ def test_c_dir_with_many_files(mkimage, work):
     assert run([work / "manyc.bin"]).stdout == "sum=%d\n" % n
 
 
+def test_makefile_dir_at_a_very_long_path(mkimage, work, tmp_path):
+    """make's CFLAGS hold the source path: one too long for them is refused
+    with a message, never passed on cut short (other flags than ours)."""
+    need_tools("musl-gcc", "make")
+    d = tmp_path
+    while len(str(d)) < 4000:
+        d = d / ("p" * min(250, 4000 - len(str(d)) + 1))
+    d.mkdir(parents=True)
+    shutil.copy(EXAMPLES / "hello" / "hello.c", d / "hello.c")
+    (d / "Makefile").write_text("deep: hello.c\n\t$(CC) $(CFLAGS) $(LDFLAGS) -o $@ hello.c\n")
+    p = mk(mkimage, "build", d, "-o", work / "deep.bin", check=False)
+    assert p.returncode == 1, p.stderr
+    assert "compiler flags are longer than" in p.stderr, p.stderr
+    assert not (work / "deep.bin").exists()
+
+
 def test_c_image_runs_hello_under_runc(mkimage, runc, work):
     need_tools("musl-gcc")
     out = work / "hello.tar"
