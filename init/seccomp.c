@@ -107,7 +107,10 @@ int seccomp_read_file(const char *path, unsigned char **out,
 	struct stat st;
 	unsigned char *buf = NULL;
 	size_t max = HDR + 8 * SECCOMP_FILE_MAXINSNS + 4, len = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO given by mistake is refused below instead of
+	 * blocking the start until something writes to it; it changes nothing
+	 * for a regular file. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		snprintf(err, INIT_ERRLEN, "cannot open seccomp file `%s`: %s", path, strerror(errno));

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <linux/audit.h>
 
@@ -127,6 +128,19 @@ static void test_read_file(void **state)
 	assert_int_equal(seccomp_read_file(path, &owned, &f, &n, err), -1);
 	assert_non_null(strstr(err, "No such file"));
 	assert_int_equal(seccomp_read_file("/tmp", &owned, &f, &n, err), -1);
+	assert_non_null(strstr(err, "not a regular file"));
+	/* A FIFO is refused too, without waiting for a writer: alarm()
+	 * turns a hang in open() into a failure. */
+	char fifo[] = "/tmp/test_init_seccomp.XXXXXX";
+	fd = mkstemp(fifo);
+	close(fd);
+	unlink(fifo);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	alarm(10);
+	int rc = seccomp_read_file(fifo, &owned, &f, &n, err);
+	alarm(0);
+	unlink(fifo);
+	assert_int_equal(rc, -1);
 	assert_non_null(strstr(err, "not a regular file"));
 }
 
