@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -38,7 +39,9 @@ int health_update(struct health_state *st, const struct health_cfg *c, int ok,
 	           probe_start_ms - st->started_ms >= c->start_period_ms) {
 		/* Docker: while still "starting" (no success yet), failures
 		 * inside the start period do not count. */
-		if (++st->streak >= c->retries)
+		if (st->streak < INT_MAX) /* a service failing for ever */
+			st->streak++;
+		if (st->streak >= c->retries)
 			st->status = HS_UNHEALTHY;
 	}
 	return st->status != old;

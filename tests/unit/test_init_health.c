@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,6 +142,13 @@ static void test_state_machine(void **state)
 	struct health_cfg nostart = { .retries = 1 };
 	struct health_state s3 = { 0 };
 	assert_int_equal(health_update(&s3, &nostart, 0, 0), 1);
+	assert_int_equal(s3.status, HS_UNHEALTHY);
+	/* A service failing for ever (1 ms probes: 25 days) does not overflow
+	 * the streak (UBSan) nor wrap it negative. */
+	s3.streak = INT_MAX - 1;
+	health_update(&s3, &nostart, 0, 1);
+	health_update(&s3, &nostart, 0, 2);
+	assert_int_equal(s3.streak, INT_MAX);
 	assert_int_equal(s3.status, HS_UNHEALTHY);
 }
 
