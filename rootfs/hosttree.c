@@ -30,6 +30,16 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* The permission an entry gets in the image: 0755 for directories and for
+ * files with any execute bit, 0644 for other files.  Normalised, not kept:
+ * the host's bits depend on the umask the files were made under (a tree made
+ * under umask 077 would give root-owned 0600 files the nonroot service cannot
+ * read, and another image digest).  Never setuid/setgid/sticky. */
+static mode_t host_perm(mode_t m)
+{
+	return S_ISDIR(m) || (m & 0111) ? 0755 : 0644;
+}
+
 static const char *kind_name(mode_t m)
 {
 	if (S_ISCHR(m))
@@ -149,9 +159,7 @@ static int walk_dir(struct walk *w, int dfd, const char *dest, const char *host,
 			rootfs_seterr(w->err, "cannot stat `%s`: %s", hp, strerror(errno));
 			goto out;
 		}
-		/* Keep rwx for the owner and r-x for others, never setuid/setgid/
-		 * sticky nor group/other write. */
-		mode_t perm = st.st_mode & 0755;
+		mode_t perm = host_perm(st.st_mode);
 		if (S_ISDIR(st.st_mode)) {
 			int cfd = openat(dirfd(d), nm, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (cfd < 0) {
@@ -255,7 +263,7 @@ int rootfs_walk_host(struct rootfs_tree *t, const char *dest, const char *host_d
 		close(fd);
 		return -1;
 	}
-	if (rootfs_tree_put(t, dest, ROOTFS_DIR, st.st_mode & 0755, uid, gid, NULL, 0, NULL, err) < 0) {
+	if (rootfs_tree_put(t, dest, ROOTFS_DIR, host_perm(st.st_mode), uid, gid, NULL, 0, NULL, err) < 0) {
 		close(fd);
 		return -1;
 	}

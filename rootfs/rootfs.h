@@ -47,9 +47,9 @@ int rootfs_add_symlink(struct rootfs_tree *t, const char *path,
                        const char *target, char *err);
 /* Copy a host directory tree to dest.  Never follows a symlink out of
  * host_dir, keeps symlinks as symlinks only when their target stays inside
- * the image, refuses devices, sockets and fifos with a message.  Files keep
- * their permission bits (minus setuid/setgid/sticky and group/other write),
- * owned uid:gid.  An absolute link target names an image path and is
+ * the image, refuses devices, sockets and fifos with a message.  Modes are
+ * normalised (directories and files with an execute bit 0755, other files
+ * 0644, whatever the host's umask made them), owned uid:gid.  An absolute link target names an image path and is
  * kept; a relative one that climbs above the image root is refused.  Every
  * name and link target must be UTF-8 (the tar carries them as such). */
 int rootfs_add_host_tree(struct rootfs_tree *t, const char *dest,

@@ -324,3 +324,25 @@ def test_default_image_drops_what_the_runtime_grants(runc, archive):
     p = runc.run_image(archive, args=["/app/mbtest", "cat", "/proc/self/status"], mutate=grant)
     st = dict(l.split(":", 1) for l in p.stdout.splitlines() if ":" in l)
     assert int(st["CapAmb"], 16) != 0 and st["NoNewPrivs"].strip() == "0"
+
+
+def test_added_tree_is_readable_and_independent_of_umask(mkimage, service, runc, tmp_path):
+    """--add DIR normalises modes: data made under umask 077 is still readable
+    by the nonroot service, and gives the same image as under umask 022."""
+    images = []
+    for um in (0o022, 0o077):
+        d = tmp_path / ("data-%o" % um)
+        old = os.umask(um)
+        try:
+            (d / "sub").mkdir(parents=True)
+            (d / "sub" / "products.json").write_text('{"items": 3}\n')
+        finally:
+            os.umask(old)
+        os.utime(d / "sub" / "products.json", (um, um))
+        out = tmp_path / ("img-%o.tar" % um)
+        mk(mkimage, "--static", service, "-o", out, "--tag", "add:1",
+           "--add", "%s:data" % d)
+        images.append(out)
+    assert images[0].read_bytes() == images[1].read_bytes()
+    p = runc.run_image(images[1], args=["/app/mbtest", "cat", "/app/data/sub/products.json"])
+    assert p.returncode == 0 and '"items": 3' in p.stdout, p.stdout + p.stderr
