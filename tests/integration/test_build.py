@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, need_tools
-from testlib import free_port, mk, run
+from testlib import free_port, mk, run, wait_http
 
 EXAMPLES = ROOT / "tests" / "examples"
 
@@ -196,16 +196,8 @@ def test_c_image_runs_hello_under_runc(mkimage, runc, work):
 # ---- the HTTP examples run for real -----------------------------------------------
 
 def get_json(port, path, deadline=20):
-    end = time.time() + deadline
-    last = None
-    while time.time() < end:
-        try:
-            with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=2) as r:
-                return r.status, json.loads(r.read())
-        except Exception as e:  # not up yet
-            last = e
-            time.sleep(0.1)
-    raise AssertionError("no answer on :%d%s: %s" % (port, path, last))
+    status, body = wait_http(port, path, timeout=deadline)
+    return status, json.loads(body)
 
 
 def check_service(port):

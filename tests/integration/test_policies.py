@@ -347,15 +347,8 @@ class Server:
             return r.status, r.read()
 
     def wait_up(self):
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError("server exited: " + self.proc.stdout.read())
-            try:
-                return self.get("/health")
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError("server did not answer in 30 s")
+        return testlib.wait_http(self.port, exited=lambda: self.proc.poll() is not None and
+                                 "server exited: " + self.proc.stdout.read())
 
     def stop(self):
         subprocess.run(["runc", "--root", str(self.runc.state), "kill", self.cid, "TERM"],
@@ -404,14 +397,8 @@ def test_learn_go_server(runc, mkimage, init_bin, go_server, sysprobe, tmp_path)
                          env=dict(os.environ, PORT=str(port)), stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                urllib.request.urlopen("http://127.0.0.1:%d/health" % port, timeout=2).read()
-                break
-            except OSError:
-                assert time.time() < deadline and p.poll() is None, "learned server did not come up"
-                time.sleep(0.1)
+        testlib.wait_http(port, exited=lambda: p.poll() is not None and
+                          "learned server exited: " + p.stdout.read())
         for _ in range(20):
             for path in ("/health", "/"):
                 urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5).read()
@@ -522,14 +509,7 @@ def test_exported_service_runs_go_server_in_docker(dockerd, mkimage, go_server, 
                    "-e", "PORT=%d" % port, "--security-opt", "seccomp=%s" % prof,
                    "minbase-test/go-http:1", "/go-http")
     try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                urllib.request.urlopen("http://127.0.0.1:%d/health" % port, timeout=2).read()
-                break
-            except OSError:
-                assert time.time() < deadline, dockerd.docker("logs", name, check=False).stderr
-                time.sleep(0.2)
+        testlib.wait_http(port)
         for _ in range(20):
             for path in ("/health", "/"):
                 with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as r:

@@ -4,6 +4,7 @@ Nothing here is a mock: each class starts or drives the real program that
 users run our images with.  Used by tests/integration/conftest.py and by the
 quick-start demo (`python3 tests/tools/testlib.py run-runc IMAGE`).
 """
+import http.client
 import json
 import os
 import shutil
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -61,6 +63,25 @@ def mk(mkimage, *args, cwd=None, check=True, env=None, preexec=None, timeout=300
     if check:
         assert p.returncode == 0, "mkimage failed (%d): %s" % (p.returncode, p.stderr)
     return p
+
+
+def wait_http(port, path="/health", timeout=30, exited=None):
+    """GET http://127.0.0.1:PORT/PATH until the server answers; return
+    (status, body).  exited(): between tries, a message when the server is
+    gone for good (fail at once), else None."""
+    end = time.time() + timeout
+    last = None
+    while time.time() < end:
+        why = exited() if exited else None
+        if why:
+            raise AssertionError(why)
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=2) as r:
+                return r.status, r.read()
+        except (OSError, http.client.HTTPException) as e:  # not up yet
+            last = e
+            time.sleep(0.1)
+    raise AssertionError("no answer on 127.0.0.1:%d%s in %d s: %s" % (port, path, timeout, last))
 
 
 def free_port():
