@@ -199,6 +199,8 @@ struct mk_result {
 /* The init for an image of arch: $MINBASE_INIT, else minbase-init beside
  * mkimage, checked to be static for arch.  Path in buf. */
 int mk_find_init(const char *arch, char *buf, size_t len, char *err);
+/* SOURCE_DATE_EPOCH: unset or empty gives 0; a malformed value is an error. */
+int mk_source_date_epoch(int64_t *out, char *err);
 int mk_compose(const struct mk_opts *o, const char *binary, const char *name,
                struct mk_result *res, char *err);
 

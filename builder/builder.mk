@@ -21,8 +21,8 @@ $(BUILD)/bin/mkimage: $(MKIMAGE_OBJS)
 UNIT_TESTS += test_elf test_builder_opts test_builder_build
 test_elf_SRCS := builder/elf.c
 test_elf_LIBS := -lelf
-test_builder_opts_SRCS := builder/opts.c builder/elf.c
-test_builder_opts_LIBS := -lelf
+test_builder_opts_SRCS := builder/opts.c builder/elf.c images/json.c
+test_builder_opts_LIBS := -lelf -ljansson -lcrypto
 test_builder_build_SRCS := builder/build.c builder/util.c builder/elf.c
 test_builder_build_LIBS := -lelf
 BENCHES += build

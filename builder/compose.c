@@ -162,14 +162,24 @@ int mk_find_init(const char *arch, char *buf, size_t len, char *err)
 	return ok ? 0 : -1;
 }
 
-static int64_t source_date_epoch(void)
+int mk_source_date_epoch(int64_t *out, char *err)
 {
 	const char *s = getenv("SOURCE_DATE_EPOCH");
+	*out = 0;
 	if (!s || !*s)
 		return 0;
 	char *end;
+	errno = 0;
 	long long v = strtoll(s, &end, 10);
-	return (*end || v < 0) ? 0 : (int64_t)v;
+	/* reproducible-builds.org: a malformed value is an error, not a
+	 * silent fallback that would give another digest. */
+	if (*end || v < 0 || errno || end == s) {
+		mk_seterr(err, "invalid SOURCE_DATE_EPOCH `%s`: give the time as seconds since "
+		          "1970-01-01 UTC, a non-negative integer (or unset it for 0)", s);
+		return -1;
+	}
+	*out = (int64_t)v;
+	return 0;
 }
 
 static int parse_user(const char *u, uid_t *uid, gid_t *gid)
@@ -333,7 +343,6 @@ static int build_config(const struct mk_opts *o, const char *name, const char *c
 	c->workdir = o->workdir;
 	c->ports = o->nports ? o->ports : NULL;
 	c->labels = o->nlabels ? o->labels : NULL;
-	c->created = source_date_epoch();
 	c->tag = o->tag;
 	c->annotations = NULL;
 	return 0;
@@ -354,8 +363,10 @@ int mk_compose(const struct mk_opts *o, const char *binary, const char *name,
 	char *policy_caps = NULL;
 	struct strv ep = { 0 }, env = { 0 }, hc = { 0 };
 	double t0;
+	int64_t epoch;
 
-	if (!o->no_init && mk_find_init(o->arch, init, sizeof(init), err) < 0)
+	if (mk_source_date_epoch(&epoch, err) < 0 ||
+	    (!o->no_init && mk_find_init(o->arch, init, sizeof(init), err) < 0))
 		return -1;
 
 	const char *caps = o->caps_set ? o->caps : NULL;
@@ -391,7 +402,7 @@ int mk_compose(const struct mk_opts *o, const char *binary, const char *name,
 	                   ? cache : NULL;
 	const struct rootfs_tree *trees[2] = { base, svc };
 	struct rootfs_layer lo[2];
-	if (rootfs_layers_write_cached(trees, 2, source_date_epoch(), cdir, lo, err) < 0)
+	if (rootfs_layers_write_cached(trees, 2, epoch, cdir, lo, err) < 0)
 		goto out;
 	l1 = lo[0], l2 = lo[1];
 	progress(o, "layer 1 base: %zu entries, %s -> %s", rootfs_tree_count(base),
@@ -402,6 +413,7 @@ int mk_compose(const struct mk_opts *o, const char *binary, const char *name,
 	         util_human_size(l2.blob_len, sz2, sizeof(sz2)), util_now() - t0);
 
 	struct image_config c = { 0 };
+	c.created = epoch;
 	if (build_config(o, name, caps, bpf != NULL, &ep, &env, &hc, &c, err) < 0)
 		goto out;
 	char created_by[PATH_MAX + 32];

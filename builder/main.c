@@ -132,7 +132,8 @@ static int start_command(int argc, char **argv, bool image, struct mk_opts *o,
 		return die(MK_EXIT_FAIL, "%s", err);
 	}
 	o->arch = arch_normalize(o->arch ? o->arch : arch_host());
-	if (build_detect(o->app, kind, err) < 0) {
+	int64_t epoch;
+	if (build_detect(o->app, kind, err) < 0 || (image && mk_source_date_epoch(&epoch, err) < 0)) {
 		mk_opts_free(o);
 		return die(MK_EXIT_FAIL, "%s", err);
 	}

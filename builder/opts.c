@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "builder.h"
+#include "../images/images.h"
 
 
 enum {
@@ -318,31 +319,6 @@ static bool valid_image_path(const char *p)
 	return true;
 }
 
-/* "name[:tag]" in the reference grammar's spirit: lowercase name parts. */
-static bool valid_tag(const char *t)
-{
-	size_t len = strlen(t);
-	if (len == 0 || len > 255)
-		return false;
-	const char *colon = strrchr(t, ':');
-	const char *slash = strrchr(t, '/');
-	if (colon && slash && colon < slash)
-		colon = NULL; /* a registry port, not a tag */
-	for (const char *p = t; *p && (!colon || p < colon); p++)
-		if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) ||
-		      strchr("._-/:", *p)))
-			return false;
-	if (colon) {
-		const char *tag = colon + 1;
-		if (!*tag || strlen(tag) > 128)
-			return false;
-		for (const char *p = tag; *p; p++)
-			if (!(isalnum((unsigned char)*p) || strchr("._-", *p)))
-				return false;
-	}
-	return t[0] != '/' && t[0] != ':' && t[0] != '-' && t[0] != '.';
-}
-
 int mk_opts_validate(const struct mk_opts *o, char *err)
 {
 	if (o->format && strcmp(o->format, "docker") && strcmp(o->format, "oci")) {
@@ -354,8 +330,10 @@ int mk_opts_validate(const struct mk_opts *o, char *err)
 		mk_seterr(err, "invalid --arch `%s`: use amd64 or arm64", o->arch);
 		return -2;
 	}
-	if (o->tag && !valid_tag(o->tag)) {
-		mk_seterr(err, "invalid --tag `%s`: use NAME[:TAG] with a lowercase name", o->tag);
+	char why[MB_ERRLEN];
+	if (o->tag && image_ref_check(o->tag, why) < 0) {
+		/* checked here, before a build that may take a while */
+		mk_seterr(err, "--tag: %s", why);
 		return -2;
 	}
 	if (o->user && !numeric_user(o->user)) {

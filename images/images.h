@@ -58,6 +58,10 @@ int image_write(const struct image_config *c, const struct image_layer *layers,
                 size_t nlayers, enum image_format fmt, const char *out_path,
                 struct image_result *res, char *err);
 
+/* 0 when ref is a NAME[:TAG] an image can carry (the reference grammar:
+ * what `docker load` and registries accept), else -1 with the reason. */
+int image_ref_check(const char *ref, char *err);
+
 /* Reading an image back (archive or layout directory). */
 struct image_info {
 	char *manifest_digest;

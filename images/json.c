@@ -155,6 +155,16 @@ fail:
 	return -1;
 }
 
+int image_ref_check(const char *ref, char *err)
+{
+	char *full, *tag;
+	if (img_parse_tag(ref, &full, &tag, err) < 0)
+		return -1;
+	free(full);
+	free(tag);
+	return 0;
+}
+
 static json_t *strv(char **v)
 {
 	json_t *a = json_array();

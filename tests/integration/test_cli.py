@@ -452,5 +452,22 @@ def test_default_tag_is_a_valid_reference(mkimage, mbtest, tmp_path):
         with tarfile.open(out) as tf:
             assert json.loads(tf.extractfile("manifest.json").read())[0]["RepoTags"] == [tag]
     p = mk(mkimage, "--static", mbtest, "-o", tmp_path / "u.tar", "--tag", "a..b:1", check=False)
-    assert p.returncode != 0 and "a..b" in p.stderr
+    assert p.returncode == 2 and "a..b" in p.stderr, p.stderr
     assert not (tmp_path / "u.tar").exists()
+
+
+def test_bad_tag_and_epoch_refused_before_the_build(mkimage, tmp_path):
+    """What can be known before a build that may take minutes is checked
+    first: the tag (usage error, 2) and SOURCE_DATE_EPOCH (1; a malformed
+    one would otherwise silently give another digest)."""
+    src = EXAMPLES / "hello" / "hello.c"
+    p = mk(mkimage, "--static", src, "-o", tmp_path / "t.tar", "--tag", "Team/App:1", check=False)
+    assert p.returncode == 2 and "Team/App" in p.stderr, p.stderr
+    assert "mkimage: build" not in p.stderr
+    for bad in ("yesterday", "-5", "12abc", "99999999999999999999999"):
+        p = mk(mkimage, "--static", src, "-o", tmp_path / "t.tar", check=False,
+               env={"SOURCE_DATE_EPOCH": bad})
+        assert p.returncode == 1 and "SOURCE_DATE_EPOCH" in p.stderr, (bad, p.stderr)
+        assert "mkimage: build" not in p.stderr, p.stderr
+    assert list(tmp_path.iterdir()) == []
+    mk(mkimage, "--static", src, "-o", tmp_path / "t.tar", "-q", env={"SOURCE_DATE_EPOCH": ""})
