@@ -48,11 +48,12 @@ int health_update(struct health_state *st, const struct health_cfg *c, int ok,
 }
 
 int health_write_state(const char *path, const struct health_state *st, const char *detail,
-                       char *err)
+                       int64_t valid_s, char *err)
 {
 	char tmp[4200], line[600];
-	int n = snprintf(line, sizeof line, "%s %d %lld ", health_status_name(st->status), st->streak,
-	                 (long long)time(NULL));
+	long long now = (long long)time(NULL);
+	int n = snprintf(line, sizeof line, "%s %d %lld %lld ", health_status_name(st->status),
+	                 st->streak, now, now + (long long)valid_s);
 	for (const char *d = detail; *d && n < (int)sizeof line - 2; d++)
 		line[n++] = (*d == '\n' || *d == '\r') ? ' ' : *d;
 	line[n++] = '\n';
@@ -88,9 +89,9 @@ int health_cmd(const char *path)
 	close(fd);
 	line[r > 0 ? r : 0] = 0;
 	line[strcspn(line, "\n")] = 0;
-	/* "STATUS STREAK TIME DETAIL" */
-	char *f[3], *p = line;
-	for (int i = 0; i < 3; i++) {
+	/* "STATUS STREAK TIME VALID_UNTIL DETAIL" */
+	char *f[4], *p = line;
+	for (int i = 0; i < 4; i++) {
 		f[i] = p;
 		p += strcspn(p, " ");
 		if (!*p || p == f[i] || (i && !isdigit((unsigned char)*f[i]))) {
@@ -98,6 +99,14 @@ int health_cmd(const char *path)
 			return 1;
 		}
 		*p++ = 0;
+	}
+	/* A state nobody refreshes (the init stopped probing, or could not
+	 * replace the file) must not keep answering "healthy". */
+	long long until = strtoll(f[3], NULL, 10);
+	if ((long long)time(NULL) > until) {
+		printf("unknown: stale health state in %s (last written at %s, valid until %s): "
+		       "the init is not probing\n", path, f[2], f[3]);
+		return 1;
 	}
 	snprintf(status, sizeof status, "%s", f[0]);
 	printf("%s: %s%s\n", status, p, strcmp(f[1], "0") ? " (failing)" : "");

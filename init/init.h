@@ -107,8 +107,10 @@ struct health_state {
 int health_update(struct health_state *st, const struct health_cfg *c,
                   int ok, int64_t probe_start_ms);
 const char *health_status_name(enum health_status s);
+/* valid_s: how long the state holds if no new one is written (the init
+ * writes one after every probe); `health` calls an older one stale. */
 int health_write_state(const char *path, const struct health_state *st,
-                       const char *detail, char *err);
+                       const char *detail, int64_t valid_s, char *err);
 /* `minbase-init health`: print one line, return 0 healthy, 1 otherwise. */
 int health_cmd(const char *path);
 /* Fork a probe child (own process group, output on *out_fd).  The child

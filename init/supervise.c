@@ -156,7 +156,11 @@ static int spawn(struct sup *s)
 static void publish(struct sup *s, const char *detail)
 {
 	char err[INIT_ERRLEN];
-	if (health_write_state(s->cfg->health.state_file, &s->hs, detail, err) < 0)
+	/* The next state is due one interval plus one timeout from now;
+	 * allow as much again before `health` calls this one stale. */
+	const struct health_cfg *hc = &s->cfg->health;
+	int64_t valid_s = 2 * (hc->interval_ms + hc->timeout_ms) / 1000 + 5;
+	if (health_write_state(hc->state_file, &s->hs, detail, valid_s, err) < 0)
 		init_log(LOG_WARN, "%s", err);
 }
 

@@ -159,7 +159,7 @@ static void test_state_file(void **state)
 	snprintf(path, sizeof path, "%s/state", dir);
 	struct health_state st = { .status = HS_HEALTHY };
 	assert_int_equal(health_cmd(path), 1); /* missing: not healthy */
-	assert_int_equal(health_write_state(path, &st, "GET /: HTTP 200\nsecond line", err), 0);
+	assert_int_equal(health_write_state(path, &st, "GET /: HTTP 200\nsecond line", 60, err), 0);
 	FILE *f = fopen(path, "r");
 	char line[256] = "";
 	assert_non_null(fgets(line, sizeof line, f));
@@ -169,18 +169,24 @@ static void test_state_file(void **state)
 	assert_int_equal(health_cmd(path), 0);
 	st.status = HS_UNHEALTHY;
 	st.streak = 3;
-	assert_int_equal(health_write_state(path, &st, "boom", err), 0);
+	assert_int_equal(health_write_state(path, &st, "boom", 60, err), 0);
 	assert_int_equal(health_cmd(path), 1);
 	st.status = HS_STARTING;
-	assert_int_equal(health_write_state(path, &st, "", err), 0);
+	assert_int_equal(health_write_state(path, &st, "", 60, err), 0);
 	assert_int_equal(health_cmd(path), 1);
+	/* healthy, but nobody refreshed it in time: stale, not healthy */
+	st.status = HS_HEALTHY;
+	assert_int_equal(health_write_state(path, &st, "old", -1, err), 0);
+	assert_int_equal(health_cmd(path), 1);
+	assert_int_equal(health_write_state(path, &st, "fresh", 60, err), 0);
+	assert_int_equal(health_cmd(path), 0);
 	f = fopen(path, "w");
 	fputs("garbage\n", f);
 	fclose(f);
 	assert_int_equal(health_cmd(path), 1);
 	unlink(path);
 	assert_int_equal(rmdir(dir), 0); /* no temp file left behind */
-	assert_int_equal(health_write_state("/nonexistent/dir/state", &st, "", err), -1);
+	assert_int_equal(health_write_state("/nonexistent/dir/state", &st, "", 60, err), -1);
 	assert_non_null(strstr(err, "cannot write health state"));
 }
 
