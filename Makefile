@@ -58,12 +58,12 @@ check_static = @if readelf -lW $(1) | grep -q 'INTERP' || readelf -dW $(1) | gre
 all: build-all
 
 include builder/sysroot.mk
--include rootfs/rootfs.mk
--include images/images.mk
--include policies/policies.mk
--include init/init.mk
--include builder/builder.mk
--include tests/tests.mk
+include rootfs/rootfs.mk
+include images/images.mk
+include policies/policies.mk
+include init/init.mk
+include builder/builder.mk
+include tests/tests.mk
 
 build-all: $(BINS)
 

@@ -47,7 +47,6 @@ BENCHES += policies
 
 # Fuzzing the policy parser/compiler/exporter (clang libFuzzer + ASan/UBSan),
 # seeded with the shipped policies: `make fuzz-policies FUZZ_SECONDS=N`.
-FUZZ_SECONDS ?= 60
 $(BUILD)/fuzz/fuzz_policy: policies/fuzz_policy.c $(POLICIES_SRCS) policies/policies.h policies/policy_int.h
 	@mkdir -p $(@D)
 	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \

@@ -365,6 +365,25 @@ def test_oci_layout_default_names_and_inspect(mkimage, mbtest, tmp_path):
     assert (tmp_path / "mbtest").read_bytes() == mbtest.read_bytes()
 
 
+
+def descendant_names(pid):
+    """The command names of every process below PID (from /proc)."""
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        comm = text[text.index("(") + 1:text.rindex(")")]
+        ppid = int(text[text.rindex(")") + 2:].split()[1])
+        children.setdefault(ppid, []).append((int(stat.parent.name), comm))
+    names, todo = [], [pid]
+    while todo:
+        for child, comm in children.get(todo.pop(), []):
+            names.append(comm)
+            todo.append(child)
+    return names
+
 def test_interrupted_build_leaves_nothing(mkimage, tmp_path):
     """SIGTERM in the middle of a Go build: the build is stopped, every
     temporary file (go's work directory too) is removed, mkimage dies of the
@@ -377,11 +396,12 @@ def test_interrupted_build_leaves_nothing(mkimage, tmp_path):
     p = subprocess.Popen([str(mkimage), "--static", str(EXAMPLES / "go-http"), "-o",
                           str(out / "x.tar"), "--cache", str(tmp_path / "cold-cache")],
                          env=env, stderr=subprocess.PIPE, text=True)
-    # wait until go is at work (its temporary files exist), then interrupt
-    deadline = time.time() + 30
-    while time.time() < deadline and not any(tmp.rglob("*.gotmp")) and p.poll() is None:
+    # wait until go is at work (its temporary files exist and its compiler
+    # runs under mkimage), then interrupt
+    deadline = time.time() + 60
+    while time.time() < deadline and p.poll() is None and \
+            not (any(tmp.rglob("*.gotmp")) and "compile" in descendant_names(p.pid)):
         time.sleep(0.05)
-    time.sleep(1)
     assert p.poll() is None, "the build finished before it could be interrupted"
     p.send_signal(signal.SIGTERM)
     _, err = p.communicate(timeout=60)

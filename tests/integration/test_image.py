@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import need_tools
+from conftest import need_root, need_tools
 from testlib import mk, run
 
 TAG = "minbase-test/mbtest:1.0"
@@ -271,8 +271,7 @@ def test_refuses_missing_output_dir(mkimage, service, tmp_path):
 
 def test_refuses_unwritable_output_dir(mkimage, service, tmp_path):
     """As uid 65534: root would be allowed to write anywhere."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root to switch to an unprivileged uid")
+    need_root()
     out = tmp_path / "ro"
     out.mkdir(mode=0o755)
     os.chmod(tmp_path, 0o755)
