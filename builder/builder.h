@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "../images/images.h"
+
 #ifndef MB_ERRLEN
 #define MB_ERRLEN 512
 #endif
@@ -87,6 +89,47 @@ enum app_kind {
 	APP_C_DIR,       /* a directory of .c files */
 	APP_MAKEFILE,    /* a directory with a Makefile */
 };
+
+/* Go build information of a binary (goinfo.c): what `go version -m` shows. */
+struct go_module {
+	char *path, *version, *sum;  /* sum: "h1:..." or "" (the main module, vendored) */
+};
+struct go_buildinfo {
+	char *go_version;            /* "go1.23.5" */
+	char *main_path;             /* the main package's import path */
+	struct go_module main;       /* the main module ("(devel)" when not a release) */
+	struct go_module *deps;      /* every module linked in, replacements applied */
+	size_t ndeps;
+};
+/* 1 and bi filled when buf holds Go build information, 0 when it is no Go
+ * binary, -1 (err filled) when the information is there but unreadable. */
+int go_buildinfo_read(const unsigned char *buf, size_t len, struct go_buildinfo *bi, char *err);
+void go_buildinfo_free(struct go_buildinfo *bi);
+
+/* The SBOM's facts (sbom.c): what the image holds, as SPDX packages for
+ * images/sbom.c.  Byte buffers are what goes into the image, so that the
+ * checksums are those of the files there. */
+struct sbom_inputs {
+	const char *image_name;          /* "name:tag" */
+	const char *image_version;       /* the tag, or NULL */
+	const unsigned char *init;       /* /usr/bin/minbase-init, or NULL */
+	size_t init_len;
+	bool ca, extra_ca, tzdata, busybox;
+	const unsigned char *app;        /* the service binary, or NULL (a base image) */
+	size_t app_len;
+	const char *app_name, *app_path; /* "server", "/app/server" */
+	bool app_musl;                   /* a C service mkimage linked with musl */
+	const char *deb_arch;            /* Debian arch of the image (for musl-dev:ARCH) */
+};
+struct sbom_build {
+	struct sbom_package *pkgs;
+	size_t n;
+	struct sbom_strings { char **s; size_t n; } pool;  /* the strings pkgs point to */
+};
+int sbom_collect(const struct sbom_inputs *in, struct sbom_build *b, char *err);
+int sbom_add(struct sbom_build *b, const char *name, const char *version, const char *purl,
+             const char *license, const char *sha256, const char *comment, long parent);
+void sbom_build_free(struct sbom_build *b);
 
 /* Classifies app (file or directory); err explains what is not buildable. */
 int build_detect(const char *app, enum app_kind *kind, char *err);

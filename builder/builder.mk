@@ -30,3 +30,8 @@ BENCHES += build
 # The manual page (the same text as `mkimage help TOPIC`).
 INSTALL_EXTRA += install -d $(DESTDIR)$(PREFIX)/share/man/man1 && \
 	install -m 0644 builder/mkimage.1 $(DESTDIR)$(PREFIX)/share/man/man1/;
+
+# The SBOM: Go build information, the package list, the SPDX writer.
+UNIT_TESTS += test_sbom
+test_sbom_SRCS := builder/goinfo.c builder/sbom.c images/sbom.c images/json.c
+test_sbom_LIBS := -ljansson -lcrypto

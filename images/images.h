@@ -62,6 +62,29 @@ int image_write(const struct image_config *c, const struct image_layer *layers,
  * what `docker load` and registries accept), else -1 with the reason. */
 int image_ref_check(const char *ref, char *err);
 
+/* SPDX 2.3 bill of materials (sbom.c).  packages[0] is the image itself;
+ * every other package names the earlier package that CONTAINS it. */
+struct sbom_package {
+	const char *name;
+	const char *version;       /* NULL = NOASSERTION */
+	const char *purl;          /* pkg:golang/..., pkg:deb/debian/..., or NULL */
+	const char *license;       /* SPDX expression, NULL = NOASSERTION */
+	const char *sha256;        /* hex of the file in the image, or NULL */
+	const char *download;      /* NULL = NOASSERTION */
+	const char *supplier;      /* "Organization: ..." or NULL */
+	const char *purpose;       /* primaryPackagePurpose (CONTAINER, APPLICATION, ...) or NULL */
+	const char *comment;       /* e.g. the path in the image */
+	long parent;               /* index of the containing package; -1 for packages[0] */
+};
+struct sbom_doc {
+	const struct sbom_package *packages;
+	size_t npackages;
+	const char *manifest_digest;  /* "sha256:..." of the image manifest: the namespace */
+	int64_t created;              /* SOURCE_DATE_EPOCH */
+};
+/* *out = the document (malloc'd, compact, sorted keys): same input, same bytes. */
+int image_sbom_spdx(const struct sbom_doc *d, char **out, char *err);
+
 /* Reading an image back (archive or layout directory). */
 struct image_info {
 	char *manifest_digest;

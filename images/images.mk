@@ -1,6 +1,6 @@
 # images: OCI config/manifest/index (jansson), layout directory and
 # docker-loadable archive writers (libarchive), reader (inspect).
-IMAGES_SRCS := images/json.c images/write.c images/read.c
+IMAGES_SRCS := images/json.c images/write.c images/read.c images/sbom.c
 IMAGES_LIBS := -larchive -ljansson -lcrypto
 HOST_LIBS   += $(IMAGES_LIBS)
 

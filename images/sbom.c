@@ -1,0 +1,146 @@
+/* SPDX 2.3 bill of materials of one image, as JSON (jansson).
+ *
+ * The caller (mkimage) lists what the image holds as packages: the image
+ * itself first, then the packages in it, each naming the package that
+ * CONTAINS it.  This file only writes the document; it knows nothing of how
+ * the packages were found.
+ *
+ * Deterministic by construction, like the image: keys sorted, packages and
+ * relationships in the caller's order, SPDXIDs numbered in that order, the
+ * creation time from the caller (SOURCE_DATE_EPOCH), and the document
+ * namespace derived from the image manifest's digest (SPDX 2.3 section 6.5
+ * asks for a unique URI per document; the digest is unique per image and
+ * the same for the same image). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <jansson.h>
+
+#include "images_priv.h"
+
+#define SPDX_NOASSERTION "NOASSERTION"
+
+static json_t *str_or_noassert(const char *s)
+{
+	return json_string(s && *s ? s : SPDX_NOASSERTION);
+}
+
+static void spdx_id(char *buf, size_t len, size_t i)
+{
+	if (i == 0)
+		snprintf(buf, len, "SPDXRef-Image");
+	else
+		snprintf(buf, len, "SPDXRef-Package-%zu", i);
+}
+
+/* Sets o[k] = v; a NULL v (a string that is not UTF-8, or no memory)
+ * marks the document bad instead of silently leaving the field out. */
+static void put(json_t *o, const char *k, json_t *v, int *bad)
+{
+	if (!v || json_object_set_new(o, k, v) < 0)
+		*bad = 1;
+}
+
+static json_t *package_json(const struct sbom_package *p, size_t i, int *bad)
+{
+	char id[48];
+	spdx_id(id, sizeof(id), i);
+	json_t *j = json_object();
+	put(j, "SPDXID", json_string(id), bad);
+	put(j, "name", json_string(p->name), bad);
+	put(j, "versionInfo", str_or_noassert(p->version), bad);
+	put(j, "downloadLocation", str_or_noassert(p->download), bad);
+	put(j, "filesAnalyzed", json_false(), bad);
+	put(j, "licenseConcluded", json_string(SPDX_NOASSERTION), bad);
+	put(j, "licenseDeclared", str_or_noassert(p->license), bad);
+	put(j, "copyrightText", json_string(SPDX_NOASSERTION), bad);
+	if (p->supplier)
+		put(j, "supplier", json_string(p->supplier), bad);
+	if (p->purpose)
+		put(j, "primaryPackagePurpose", json_string(p->purpose), bad);
+	if (p->comment)
+		put(j, "comment", json_string(p->comment), bad);
+	if (p->sha256) {
+		json_t *c = json_object();
+		put(c, "algorithm", json_string("SHA256"), bad);
+		put(c, "checksumValue", json_string(p->sha256), bad);
+		put(j, "checksums", json_pack("[o]", c), bad);
+	}
+	if (p->purl) {
+		json_t *r = json_object();
+		put(r, "referenceCategory", json_string("PACKAGE-MANAGER"), bad);
+		put(r, "referenceType", json_string("purl"), bad);
+		put(r, "referenceLocator", json_string(p->purl), bad);
+		put(j, "externalRefs", json_pack("[o]", r), bad);
+	}
+	return j;
+}
+
+static json_t *relationship(const char *a, const char *type, const char *b)
+{
+	json_t *r = json_object();
+	json_object_set_new(r, "spdxElementId", json_string(a));
+	json_object_set_new(r, "relationshipType", json_string(type));
+	json_object_set_new(r, "relatedSpdxElement", json_string(b));
+	return r;
+}
+
+int image_sbom_spdx(const struct sbom_doc *d, char **out, char *err)
+{
+	*out = NULL;
+	if (d->npackages == 0 || !d->manifest_digest ||
+	    strncmp(d->manifest_digest, "sha256:", 7) != 0) {
+		img_seterr(err, "an SBOM needs the image package and its manifest digest");
+		return -1;
+	}
+	for (size_t i = 0; i < d->npackages; i++)
+		if (!d->packages[i].name || d->packages[i].parent >= (long)i ||
+		    (i > 0 && d->packages[i].parent < 0)) {
+			img_seterr(err, "SBOM package %zu has no name or no parent before it", i);
+			return -1;
+		}
+
+	char created[32], ns[256], id[48], pid[48];
+	time_t t = (time_t)d->created;
+	struct tm tm;
+	if (!gmtime_r(&t, &tm) || !strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm)) {
+		img_seterr(err, "SBOM creation time %lld is out of range", (long long)d->created);
+		return -1;
+	}
+	snprintf(ns, sizeof(ns), "urn:minbase:spdx:%s:%s", d->packages[0].name,
+	         d->manifest_digest + 7);
+
+	int bad = 0;
+	json_t *doc = json_object(), *pkgs = json_array(), *rels = json_array();
+	put(doc, "spdxVersion", json_string("SPDX-2.3"), &bad);
+	put(doc, "dataLicense", json_string("CC0-1.0"), &bad);
+	put(doc, "SPDXID", json_string("SPDXRef-DOCUMENT"), &bad);
+	put(doc, "name", json_string(d->packages[0].name), &bad);
+	put(doc, "documentNamespace", json_string(ns), &bad);
+	json_object_set_new(doc, "creationInfo",
+	                    json_pack("{s:s, s:[s]}", "created", created, "creators",
+	                              "Tool: minbase-mkimage-" MINBASE_VERSION));
+	put(doc, "documentDescribes", json_pack("[s]", "SPDXRef-Image"), &bad);
+	json_array_append_new(rels, relationship("SPDXRef-DOCUMENT", "DESCRIBES", "SPDXRef-Image"));
+	for (size_t i = 0; i < d->npackages; i++) {
+		json_t *pj = package_json(&d->packages[i], i, &bad);
+		if (!pj || json_array_append_new(pkgs, pj) < 0)
+			bad = 1;
+		if (i == 0)
+			continue;
+		spdx_id(id, sizeof(id), i);
+		spdx_id(pid, sizeof(pid), (size_t)d->packages[i].parent);
+		json_array_append_new(rels, relationship(pid, "CONTAINS", id));
+	}
+	put(doc, "packages", pkgs, &bad);
+	put(doc, "relationships", rels, &bad);
+
+	*out = bad ? NULL : json_dumps(doc, JSON_SORT_KEYS | JSON_COMPACT);
+	json_decref(doc);
+	if (!*out) {
+		img_seterr(err, "cannot write the SBOM: a package field is not UTF-8 text (or out of memory)");
+		return -1;
+	}
+	return 0;
+}
