@@ -20,3 +20,9 @@ demo: deps build-all
 		--tag minbase-demo:latest
 	@echo "--- running $(DEMO)/hello.tar under runc ---"
 	@/usr/bin/python3 tests/tools/testlib.py run-runc $(DEMO)/hello.tar
+
+# Stress runs (minutes, not hours; outside `make test`): tests/stress/*.py,
+# each case printing its figures on a STRESS line.
+stress: deps build-all test-support
+	/usr/bin/python3 -m pytest -p no:cacheprovider -s -rs $(STRESS_ARGS) tests/stress
+.PHONY: stress
