@@ -81,18 +81,20 @@ int privs_parse_caps(struct privs_cfg *p, const char *list, char *err);
  * itself once the service runs. */
 int privs_apply(const struct privs_cfg *p, char *err);
 
-/* ---- seccomp file v1 (seccomp.c) ----------------------------------------- */
-#define SECCOMP_FILE_MAGIC "MBSECCMP"
-#define SECCOMP_FILE_VERSION 1
-#define SECCOMP_FILE_MAXINSNS 4096
+/* ---- seccomp file v1 (seccomp.c) -----------------------------------------
+ * filter_*, not seccomp_*: that prefix is libseccomp's, which the init does
+ * not link (mkimage does). */
+#define FILTER_FILE_MAGIC "MBSECCMP"
+#define FILTER_FILE_VERSION 1
+#define FILTER_FILE_MAXINSNS 4096
 /* Validate a whole file image; on success *insns points into buf. */
-int seccomp_parse(const unsigned char *buf, size_t len, uint32_t want_arch,
+int filter_parse(const unsigned char *buf, size_t len, uint32_t want_arch,
                   const struct sock_filter **insns, unsigned short *n, char *err);
 /* Read and validate PATH; *buf is malloc'd and owns *insns. */
-int seccomp_read_file(const char *path, unsigned char **buf,
+int filter_read_file(const char *path, unsigned char **buf,
                       const struct sock_filter **insns, unsigned short *n, char *err);
-uint32_t seccomp_crc32(const unsigned char *buf, size_t len);
-uint32_t seccomp_native_arch(void);
+uint32_t filter_crc32(const unsigned char *buf, size_t len);
+uint32_t filter_native_arch(void);
 
 /* ---- health (health.c) --------------------------------------------------- */
 enum health_status { HS_STARTING = 0, HS_HEALTHY, HS_UNHEALTHY };

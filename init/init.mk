@@ -1,4 +1,4 @@
-# init/: minbase-init, the static musl PID 1 (issue 3).
+# init/: minbase-init, the static musl PID 1.
 # (patsubst, not $(call musl_objs): the helpers are defined after the
 # fragments are included, so they expand to nothing here.)
 INIT_SRCS := init/main.c init/supervise.c init/privs.c init/seccomp.c init/health.c \

@@ -194,7 +194,7 @@ static int privs_config(struct privs_cfg *p, const struct raw *r)
 		unsigned char *buf;
 		const struct sock_filter *f;
 		unsigned short n;
-		if (seccomp_read_file(v, &buf, &f, &n, err) < 0)
+		if (filter_read_file(v, &buf, &f, &n, err) < 0)
 			return fail("--seccomp: %s", err);
 		p->filter = f, p->filter_len = n; /* buf lives as long as the init */
 	}

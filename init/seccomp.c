@@ -26,7 +26,7 @@ static uint32_t le32(const unsigned char *p)
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-uint32_t seccomp_crc32(const unsigned char *buf, size_t len)
+uint32_t filter_crc32(const unsigned char *buf, size_t len)
 {
 	uint32_t c = 0xffffffffu;
 	for (size_t i = 0; i < len; i++) {
@@ -37,7 +37,7 @@ uint32_t seccomp_crc32(const unsigned char *buf, size_t len)
 	return ~c;
 }
 
-uint32_t seccomp_native_arch(void)
+uint32_t filter_native_arch(void)
 {
 #if defined(__x86_64__)
 	return AUDIT_ARCH_X86_64;
@@ -53,18 +53,18 @@ static const char *arch_name(uint32_t a)
 	return a == AUDIT_ARCH_X86_64 ? "x86_64" : a == AUDIT_ARCH_AARCH64 ? "aarch64" : "unknown";
 }
 
-int seccomp_parse(const unsigned char *buf, size_t len, uint32_t want_arch,
+int filter_parse(const unsigned char *buf, size_t len, uint32_t want_arch,
                   const struct sock_filter **insns, unsigned short *n, char *err)
 {
-	if (len < HDR + 4 || memcmp(buf, SECCOMP_FILE_MAGIC, 8)) {
+	if (len < HDR + 4 || memcmp(buf, FILTER_FILE_MAGIC, 8)) {
 		snprintf(err, INIT_ERRLEN, "not a minbase seccomp file (bad magic or too short)");
 		return -1;
 	}
 	uint32_t version = le32(buf + 8), arch = le32(buf + 12), count = le32(buf + 16);
 	uint32_t flags = le32(buf + 20);
-	if (version != SECCOMP_FILE_VERSION) {
+	if (version != FILTER_FILE_VERSION) {
 		snprintf(err, INIT_ERRLEN, "unsupported seccomp file version %u (this init reads %d)",
-		         version, SECCOMP_FILE_VERSION);
+		         version, FILTER_FILE_VERSION);
 		return -1;
 	}
 	if (arch != want_arch) {
@@ -73,9 +73,9 @@ int seccomp_parse(const unsigned char *buf, size_t len, uint32_t want_arch,
 		         "for this architecture", arch_name(arch), arch, arch_name(want_arch));
 		return -1;
 	}
-	if (count < 1 || count > SECCOMP_FILE_MAXINSNS) {
+	if (count < 1 || count > FILTER_FILE_MAXINSNS) {
 		snprintf(err, INIT_ERRLEN, "invalid seccomp instruction count %u (1..%d)", count,
-		         SECCOMP_FILE_MAXINSNS);
+		         FILTER_FILE_MAXINSNS);
 		return -1;
 	}
 	if (flags) {
@@ -87,7 +87,7 @@ int seccomp_parse(const unsigned char *buf, size_t len, uint32_t want_arch,
 		         len, HDR + 8 * (size_t)count + 4);
 		return -1;
 	}
-	uint32_t want = le32(buf + HDR + 8 * (size_t)count), got = seccomp_crc32(buf, HDR + 8 * (size_t)count);
+	uint32_t want = le32(buf + HDR + 8 * (size_t)count), got = filter_crc32(buf, HDR + 8 * (size_t)count);
 	if (want != got) {
 		snprintf(err, INIT_ERRLEN, "seccomp file checksum mismatch (file 0x%08x, computed 0x%08x): "
 		         "the file is corrupt", want, got);
@@ -100,13 +100,13 @@ int seccomp_parse(const unsigned char *buf, size_t len, uint32_t want_arch,
 	return 0;
 }
 
-int seccomp_read_file(const char *path, unsigned char **out,
+int filter_read_file(const char *path, unsigned char **out,
                       const struct sock_filter **insns, unsigned short *n, char *err)
 {
 	char perr[INIT_ERRLEN];
 	struct stat st;
 	unsigned char *buf = NULL;
-	size_t max = HDR + 8 * SECCOMP_FILE_MAXINSNS + 4, len = 0;
+	size_t max = HDR + 8 * FILTER_FILE_MAXINSNS + 4, len = 0;
 	/* O_NONBLOCK: a FIFO given by mistake is refused below instead of
 	 * blocking the start until something writes to it; it changes nothing
 	 * for a regular file. */
@@ -137,7 +137,7 @@ int seccomp_read_file(const char *path, unsigned char **out,
 		if (r == 0 || (len += (size_t)r) > (size_t)st.st_size)
 			break;
 	}
-	if (seccomp_parse(buf, len, seccomp_native_arch(), insns, n, perr) < 0) {
+	if (filter_parse(buf, len, filter_native_arch(), insns, n, perr) < 0) {
 		snprintf(err, INIT_ERRLEN, "seccomp file `%.100s`: %.380s", path, perr);
 		goto fail;
 	}

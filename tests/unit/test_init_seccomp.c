@@ -1,5 +1,5 @@
-/* minbase-init seccomp file v1: the reader accepts exactly the format of
- * contracts.md and rejects wrong magic, version, arch, count, flags, size
+/* minbase-init seccomp file v1: the reader accepts exactly the format
+ * documented in init/README.md and init/seccomp.c and rejects wrong magic, version, arch, count, flags, size
  * and checksum. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -35,14 +35,14 @@ static size_t make_file(unsigned char *buf, uint32_t arch, uint32_t n)
 		in[0] = 0x06; /* BPF_RET|BPF_K */
 		put32(in + 4, 0x7fff0000);
 	}
-	put32(buf + 24 + 8 * n, seccomp_crc32(buf, 24 + 8 * n));
+	put32(buf + 24 + 8 * n, filter_crc32(buf, 24 + 8 * n));
 	return 28 + 8 * n;
 }
 
 static void test_crc32(void **state)
 {
-	assert_int_equal(seccomp_crc32((const unsigned char *)"123456789", 9), 0xCBF43926u);
-	assert_int_equal(seccomp_crc32((const unsigned char *)"", 0), 0);
+	assert_int_equal(filter_crc32((const unsigned char *)"123456789", 9), 0xCBF43926u);
+	assert_int_equal(filter_crc32((const unsigned char *)"", 0), 0);
 }
 
 static void test_good(void **state)
@@ -52,12 +52,12 @@ static void test_good(void **state)
 	unsigned short n;
 	char err[INIT_ERRLEN];
 	size_t len = make_file(buf, AUDIT_ARCH_X86_64, 2);
-	assert_int_equal(seccomp_parse(buf, len, AUDIT_ARCH_X86_64, &f, &n, err), 0);
+	assert_int_equal(filter_parse(buf, len, AUDIT_ARCH_X86_64, &f, &n, err), 0);
 	assert_int_equal(n, 2);
 	assert_int_equal(f[1].code, 6);
 	assert_int_equal(f[1].k, 0x7fff0000);
 	len = make_file(buf, AUDIT_ARCH_X86_64, 4096);
-	assert_int_equal(seccomp_parse(buf, len, AUDIT_ARCH_X86_64, &f, &n, err), 0);
+	assert_int_equal(filter_parse(buf, len, AUDIT_ARCH_X86_64, &f, &n, err), 0);
 	assert_int_equal(n, 4096);
 }
 
@@ -66,7 +66,7 @@ static void expect_bad(const unsigned char *buf, size_t len, const char *needle)
 	const struct sock_filter *f;
 	unsigned short n;
 	char err[INIT_ERRLEN] = "";
-	assert_int_equal(seccomp_parse(buf, len, AUDIT_ARCH_X86_64, &f, &n, err), -1);
+	assert_int_equal(filter_parse(buf, len, AUDIT_ARCH_X86_64, &f, &n, err), -1);
 	if (!strstr(err, needle))
 		fail_msg("error `%s` lacks `%s`", err, needle);
 }
@@ -115,19 +115,19 @@ static void test_read_file(void **state)
 	const struct sock_filter *f;
 	unsigned short n;
 	int fd = mkstemp(path);
-	size_t len = make_file(buf, seccomp_native_arch(), 2);
+	size_t len = make_file(buf, filter_native_arch(), 2);
 	assert_int_equal(write(fd, buf, len), (ssize_t)len);
 	close(fd);
-	assert_int_equal(seccomp_read_file(path, &owned, &f, &n, err), 0);
+	assert_int_equal(filter_read_file(path, &owned, &f, &n, err), 0);
 	assert_int_equal(n, 2);
 	free(owned);
 	assert_int_equal(truncate(path, (off_t)len - 4), 0);
-	assert_int_equal(seccomp_read_file(path, &owned, &f, &n, err), -1);
+	assert_int_equal(filter_read_file(path, &owned, &f, &n, err), -1);
 	assert_non_null(strstr(err, path));
 	unlink(path);
-	assert_int_equal(seccomp_read_file(path, &owned, &f, &n, err), -1);
+	assert_int_equal(filter_read_file(path, &owned, &f, &n, err), -1);
 	assert_non_null(strstr(err, "No such file"));
-	assert_int_equal(seccomp_read_file("/tmp", &owned, &f, &n, err), -1);
+	assert_int_equal(filter_read_file("/tmp", &owned, &f, &n, err), -1);
 	assert_non_null(strstr(err, "not a regular file"));
 	/* A FIFO is refused too, without waiting for a writer: alarm()
 	 * turns a hang in open() into a failure. */
@@ -137,7 +137,7 @@ static void test_read_file(void **state)
 	unlink(fifo);
 	assert_int_equal(mkfifo(fifo, 0600), 0);
 	alarm(10);
-	int rc = seccomp_read_file(fifo, &owned, &f, &n, err);
+	int rc = filter_read_file(fifo, &owned, &f, &n, err);
 	alarm(0);
 	unlink(fifo);
 	assert_int_equal(rc, -1);
@@ -158,7 +158,7 @@ static void test_mutations(void **state)
 		unsigned char *b = malloc(len);
 		memcpy(b, good, len);
 		b[bit / 8] ^= (unsigned char)(1u << (bit % 8));
-		if (seccomp_parse(b, len, AUDIT_ARCH_X86_64, &f, &n, err) == 0)
+		if (filter_parse(b, len, AUDIT_ARCH_X86_64, &f, &n, err) == 0)
 			fail_msg("bit %zu flipped and still accepted", bit);
 		free(b);
 	}
@@ -170,7 +170,7 @@ static void test_mutations(void **state)
 			b[k] = (unsigned char)rand();
 		if (l >= 8 && rand() % 2)
 			memcpy(b, "MBSECCMP", 8);
-		assert_int_equal(seccomp_parse(b, l, AUDIT_ARCH_X86_64, &f, &n, err), -1);
+		assert_int_equal(filter_parse(b, l, AUDIT_ARCH_X86_64, &f, &n, err), -1);
 		free(b);
 	}
 }
