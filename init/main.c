@@ -4,6 +4,7 @@
  * MINBASE_* environment form, and the command line wins over it. */
 #include "init.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -178,6 +179,38 @@ static int flag_env(const char *name)
 	return v && *v;
 }
 
+/* tini's parse_env() (src/tini.c, 0.19.0): TINI_SUBREAPER and
+ * TINI_KILL_PROCESS_GROUP turn their feature on when set at all, even to ""
+ * (getenv() != NULL), and TINI_VERBOSITY is atoi()'d after the options, so
+ * it replaces the -v count: "" and "abc" are 0, "2x" is 2, and a negative
+ * number, wrapped into tini's unsigned verbosity, is every level. */
+static int tini_verbosity(const char *v)
+{
+	while (isspace((unsigned char)*v))
+		v++;
+	int neg = *v == '-';
+	if (*v == '-' || *v == '+')
+		v++;
+	int n = 0;
+	for (; isdigit((unsigned char)*v); v++)
+		if (n < LOG_DEBUG)
+			n = n * 10 + (*v - '0');
+	return neg && n ? LOG_DEBUG : n > LOG_DEBUG ? LOG_DEBUG : n;
+}
+
+/* tini's -e: strtol() in base 10 with nothing after the number, 0..255;
+ * so " 3" and "+3" are 3, and "" is 0 (strtol consumed nothing, and the
+ * end pointer sits on the terminating NUL). */
+static int tini_exit_code(const char *s, unsigned long *code)
+{
+	char *end;
+	long v = strtol(s, &end, 10); /* overflow gives LONG_MAX/MIN: refused */
+	if (*end || v < 0 || v > 255)
+		return -1;
+	*code = (unsigned long)v;
+	return 0;
+}
+
 /* The hardening part of the configuration (also what an exec `probe`
  * needs); prints why and returns -1 when a step cannot be resolved. */
 static int privs_config(struct privs_cfg *p, const struct raw *r)
@@ -254,11 +287,6 @@ int main(int argc, char **argv)
 	}
 
 	cfg.grace_ms = -1;
-	if ((v = getenv("TINI_VERBOSITY"))) {
-		unsigned long n;
-		if (parse_uint(v, 10, &n) == 0)
-			init_verbosity = (int)n;
-	}
 	while ((c = getopt_long(argc, argv, "+hsp:vwge:l", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
@@ -278,7 +306,7 @@ int main(int argc, char **argv)
 			break;
 		case 'e': {
 			unsigned long n;
-			if (parse_uint(optarg, 255, &n) < 0)
+			if (tini_exit_code(optarg, &n) < 0)
 				return fail("-e: invalid exit code `%s`: use 0..255", optarg), 1;
 			cfg.expect[n] = 1;
 			break;
@@ -310,8 +338,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	cfg.argv = argv + optind;
-	cfg.subreaper |= flag_env("TINI_SUBREAPER");
-	cfg.kill_group |= flag_env("TINI_KILL_PROCESS_GROUP");
+	cfg.subreaper |= getenv("TINI_SUBREAPER") != NULL;
+	cfg.kill_group |= getenv("TINI_KILL_PROCESS_GROUP") != NULL;
+	if ((v = getenv("TINI_VERBOSITY")))
+		init_verbosity = tini_verbosity(v);
 
 	if (health_config(&cfg.health, &r) < 0)
 		return 1;
