@@ -351,7 +351,9 @@ static int inspect_buf(const char *path, char *raw, size_t size,
 			       path, i, elf_errmsg(-1));
 			goto out;
 		}
-		if (ph.p_type == PT_INTERP) {
+		/* The kernel uses the first PT_INTERP (binfmt_elf stops at it);
+		 * so do we, and a second one cannot leak the first's copy. */
+		if (ph.p_type == PT_INTERP && !info->interp) {
 			if (ph.p_offset >= size || ph.p_filesz > size - ph.p_offset || ph.p_filesz == 0) {
 				mk_seterr(err, "`%s` is a truncated or corrupt ELF file: its interpreter "
 				       "path lies past the end of the file", path);

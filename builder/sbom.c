@@ -169,11 +169,13 @@ static int add_go(struct sbom_build *b, const struct go_buildinfo *gi, long svc)
 	if (sbom_add(b, "stdlib", ver, pool_printf(&b->pool, "pkg:golang/stdlib@%s", ver),
 	             "BSD-3-Clause", NULL, "the Go toolchain's standard library", svc) < 0)
 		return -1;
+	/* The packages point into the pool, never into gi (freed after). */
 	for (size_t i = 0; i < gi->ndeps; i++) {
 		const struct go_module *m = &gi->deps[i];
 		const char *purl = pool_printf(&b->pool, "pkg:golang/%s@%s", m->path, m->version);
 		const char *c = *m->sum ? pool_printf(&b->pool, "go.sum %s", m->sum) : NULL;
-		if (sbom_add(b, m->path, m->version, purl, NULL, NULL, c, svc) < 0)
+		if (sbom_add(b, pool_add(&b->pool, strdup(m->path)),
+		             pool_add(&b->pool, strdup(m->version)), purl, NULL, NULL, c, svc) < 0)
 			return -1;
 	}
 	return 0;
@@ -204,9 +206,12 @@ int sbom_collect(const struct sbom_inputs *in, struct sbom_build *b, char *err)
 		long at = (long)b->n;
 		struct go_buildinfo gi;
 		int go = go_buildinfo_read(in->app, in->app_len, &gi, err);
-		if (go < 0)
+		if (go < 0) {
+			sbom_build_free(b);
 			return -1;
-		const char *ver = go && gi.main.version && *gi.main.version ? gi.main.version : NULL;
+		}
+		const char *ver = go && gi.main.version && *gi.main.version ?
+			pool_add(&b->pool, strdup(gi.main.version)) : NULL;
 		const char *purl = go && gi.main.path ?
 			pool_printf(&b->pool, "pkg:golang/%s@%s", gi.main.path, ver ? ver : "(devel)") : NULL;
 		r = sbom_add(b, in->app_name, ver, purl, NULL,

@@ -26,3 +26,40 @@ demo: deps build-all
 stress: deps build-all test-support
 	/usr/bin/python3 -m pytest -p no:cacheprovider -s -rs $(STRESS_ARGS) tests/stress
 .PHONY: stress
+
+# libFuzzer targets for the parsers of untrusted input (clang, ASan+UBSan):
+# tests/fuzz/NAME.c linked with $(NAME_SRCS).  `make fuzz` runs every target
+# for FUZZ_SECONDS (each seeded from the tree's own fixtures) and fails on a
+# crash; `make fuzz-NAME` runs one.
+FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -DMINBASE_VERSION='"$(VERSION)"' -g -O1 \
+               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZERS := fuzz_elf fuzz_goinfo fuzz_image_read
+fuzz_elf_SRCS := builder/elf.c
+fuzz_elf_LIBS := -lelf
+fuzz_elf_SEEDS = $(BUILD)/tests/bin/mbtest $(BUILD)/bin/minbase-init /bin/true
+fuzz_goinfo_SRCS := builder/goinfo.c builder/sbom.c images/sbom.c images/json.c
+fuzz_goinfo_LIBS := -ljansson -lcrypto
+fuzz_goinfo_SEEDS = tests/fuzz/seeds/goinfo/*
+fuzz_image_read_SRCS = $(IMAGES_SRCS) $(ROOTFS_SRCS)
+fuzz_image_read_LIBS = $(IMAGES_LIBS) $(ROOTFS_LIBS)
+fuzz_image_read_SEEDS = $(BUILD)/fuzz/seeds/image_read/*
+
+define fuzz_rules
+$(BUILD)/fuzz/$(1): tests/fuzz/$(1).c $$($(1)_SRCS)
+	@mkdir -p $$(@D)
+	clang $$(FUZZ_CFLAGS) -o $$@ $$^ $$($(1)_LIBS)
+fuzz-$(1): $(BUILD)/fuzz/$(1) build-all test-support $(BUILD)/fuzz/seeds/image_read/.stamp
+	@rm -rf $(BUILD)/fuzz/corpus-$(1) && mkdir -p $(BUILD)/fuzz/corpus-$(1)
+	cp $$($(1)_SEEDS) $(BUILD)/fuzz/corpus-$(1)/
+	$(BUILD)/fuzz/$(1) -max_total_time=$$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+		-artifact_prefix=$(BUILD)/fuzz/$(1)- $(BUILD)/fuzz/corpus-$(1)
+.PHONY: fuzz-$(1)
+endef
+$(foreach f,$(FUZZERS),$(eval $(call fuzz_rules,$(f))))
+FUZZ_TARGETS += $(addprefix fuzz-,$(FUZZERS))
+
+# Seeds for the image reader: a real image of mbtest split into its parts.
+$(BUILD)/fuzz/seeds/image_read/.stamp: tests/fuzz/seed-image build-all test-support
+	@rm -rf $(@D) && mkdir -p $(@D)
+	tests/fuzz/seed-image $(BUILD)/bin/mkimage $(BUILD)/tests/bin/mbtest $(@D)
+	@touch $@

@@ -153,6 +153,26 @@ static void test_static_exec(void **state)
 	assert_int_equal(elf_check_static(f->path, "x86_64", NULL, err), 0);
 }
 
+/* Two PT_INTERP headers: the first counts, as for the kernel (found by
+ * fuzz_elf: the second copy leaked the first; the ASan run checks it). */
+static void test_two_interpreters(void **state)
+{
+	struct fx *f = *state;
+	struct synth s = { .type = ET_EXEC, .machine = EM_X86_64, .interp = "/lib/ld-second.so" };
+	size_t n = synth_elf(&s, buf, sizeof(buf));
+	Elf64_Phdr *ph = (Elf64_Phdr *)(buf + sizeof(Elf64_Ehdr));
+	strcpy((char *)buf + n, "/lib/ld-first.so");
+	ph[0].p_type = PT_INTERP;
+	ph[0].p_offset = n;
+	ph[0].p_filesz = ph[0].p_memsz = strlen("/lib/ld-first.so") + 1;
+	write_file(f->path, buf, n + 32);
+	struct elf_info info;
+	assert_int_equal(elf_inspect(f->path, &info, err), 0);
+	assert_int_equal(info.link, ELF_LINK_DYNAMIC);
+	assert_string_equal(info.interp, "/lib/ld-first.so");
+	elf_info_free(&info);
+}
+
 static void test_static_pie_accepted(void **state)
 {
 	struct fx *f = *state;
@@ -411,6 +431,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_static_exec, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_two_interpreters, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_static_pie_accepted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dynamic_glibc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dynamic_musl_hint, setup, teardown),

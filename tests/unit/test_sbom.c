@@ -182,7 +182,17 @@ static void test_collect_init_components_and_go(void **state)
 	assert_string_equal(b.pkgs[6].purl, "pkg:golang/stdlib@1.23.5");
 	assert_int_equal(b.pkgs[6].parent, 5);
 	assert_string_equal(b.pkgs[8].purl, "pkg:golang/example.com/new@v1.2.0");
+	/* the strings outlive the build information sbom_collect freed (found by
+	 * fuzz_goinfo: a use after free under ASan) */
+	assert_string_equal(b.pkgs[5].version, "(devel)");
+	assert_string_equal(b.pkgs[8].name, "example.com/new");
+	assert_string_equal(b.pkgs[8].version, "v1.2.0");
 	sbom_build_free(&b);
+	/* unreadable build information: an error, and nothing leaks (found by
+	 * fuzz_goinfo; the ASan run of this test checks the leak) */
+	in.app_len = 32 + 40;
+	assert_int_equal(sbom_collect(&in, &b, err), -1);
+	assert_non_null(strstr(err, "truncated"));
 }
 
 int main(void)
