@@ -1,21 +1,24 @@
 # builder/: the mkimage CLI (host, glibc, dynamic).  Every builder/*.c is
-# part of mkimage, including builder/cmd_policy.c (policies engineer) when it
-# exists; the other folders' library sources come from their fragments.
+# part of mkimage; the other folders' library sources come from their
+# fragments.
 BUILDER_SRCS  := $(sort $(wildcard builder/*.c))
 MKIMAGE_SRCS  := $(BUILDER_SRCS) $(ROOTFS_SRCS) $(IMAGES_SRCS) $(POLICIES_SRCS)
 MKIMAGE_LIBS   = $(HOST_LIBS) -ljansson -lelf
 # (host_objs is defined after the fragments are included: spell it out)
 MKIMAGE_OBJS  := $(patsubst %.c,$(BUILD)/obj/%.o,$(MKIMAGE_SRCS))
 
-# mkimage composes rootfs/ and images/: it can only link once their
-# fragments exist (they are written in parallel with this one).
-ifneq ($(and $(ROOTFS_SRCS),$(IMAGES_SRCS)),)
 BINS += $(BUILD)/bin/mkimage
-endif
 
 $(BUILD)/bin/mkimage: $(MKIMAGE_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(HOST_LDFLAGS) -o $@ $^ $(MKIMAGE_LIBS)
+
+# The same mkimage under ASan+UBSan, beside the real one (so that it finds
+# the init, the policies and the sysroot the same way): `make stress` runs
+# the integration tests once more with it (MKIMAGE=build/bin/mkimage-asan).
+$(BUILD)/bin/mkimage-asan: $(patsubst %.c,$(BUILD)/asan/obj/%.o,$(MKIMAGE_SRCS))
+	@mkdir -p $(@D)
+	$(CC) $(ASAN_LDFLAGS) -o $@ $^ $(MKIMAGE_LIBS)
 
 # Unit tests of the builder's pure modules.
 UNIT_TESTS += test_elf test_builder_opts test_builder_build

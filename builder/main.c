@@ -194,7 +194,11 @@ int cmd_image(int argc, char **argv)
 			tmpdir[0] = '\0';
 			goto out;
 		}
-		snprintf(binary, sizeof(binary), "%s/%s", tmpdir, name);
+		if ((size_t)snprintf(binary, sizeof(binary), "%s/%s", tmpdir, name) >= sizeof(binary)) {
+			binary[0] = '\0';
+			rc = die(MK_EXIT_FAIL, "TMPDIR `%s` is too long for a build directory", tmpdir);
+			goto out;
+		}
 		util_cleanup_push(tmpdir, binary);
 		struct build_opts bo = { .app = o.app, .arch = o.arch, .cache_dir = o.cache_dir,
 		                         .out = binary, .quiet = o.quiet };

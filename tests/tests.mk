@@ -23,8 +23,13 @@ demo: deps build-all
 
 # Stress runs (minutes, not hours; outside `make test`): tests/stress/*.py,
 # each case printing its figures on a STRESS line.
-stress: deps build-all test-support
+# Then the integration tests once more against the ASan+UBSan mkimage (a
+# leak or undefined behaviour on any path they take fails its command).
+stress: deps build-all test-support $(BUILD)/bin/mkimage-asan
 	/usr/bin/python3 -m pytest -p no:cacheprovider -s -rs $(STRESS_ARGS) tests/stress
+	MKIMAGE=$(BUILD)/bin/mkimage-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		/usr/bin/python3 -m pytest -p no:cacheprovider -rs tests/integration
 .PHONY: stress
 
 # libFuzzer targets for the parsers of untrusted input (clang, ASan+UBSan):

@@ -42,8 +42,10 @@ def build():
 
 @pytest.fixture(scope="session")
 def mkimage():
-    p = BUILD / "bin" / "mkimage"
-    assert p.exists(), "build/bin/mkimage missing: run `make` first"
+    """build/bin/mkimage, or the build named by MKIMAGE (`make stress` runs
+    the suite again with the ASan+UBSan one)."""
+    p = Path(os.environ["MKIMAGE"]).resolve() if os.environ.get("MKIMAGE") else BUILD / "bin" / "mkimage"
+    assert p.exists(), "%s missing: run `make` first" % p
     return p
 
 
