@@ -1,6 +1,6 @@
 # policies/: seccomp policies (Docker/OCI JSON) and their compiler to the
 # seccomp file format v1 (libseccomp), exporter, summary and learner.
-POLICIES_SRCS := policies/policy_parse.c policies/policy_compile.c \
+POLICIES_SRCS := policies/policy_parse.c policies/policy_compile.c policies/policy_newsys.c \
                  policies/policy_export.c policies/policy_summary.c \
                  policies/policy_learn.c
 HOST_LIBS += -lseccomp -ljansson -lz

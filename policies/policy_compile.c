@@ -171,9 +171,19 @@ bool pol_rule_applies(const struct pol_rule *r, const struct pol_target *t,
 }
 
 int pol_syscall_resolve(const struct pol_target *t, const char *name,
-                        const char *origin, const char *loc, char *err)
+                        const char *origin, const char *loc, int *new_nr, char *err)
 {
 	int nr = seccomp_syscall_resolve_name_arch(t->token, name);
+	if (nr == __NR_SCMP_ERROR) {
+		/* Newer than libseccomp: the table decides, exactly as
+		 * libseccomp's own would (other-architecture names below). */
+		switch (pol_newsys_lookup(t->token, name, new_nr)) {
+		case POL_NEWSYS_HERE:
+			return POL_SC_NEW;
+		case POL_NEWSYS_ELSEWHERE:
+			goto other;
+		}
+	}
 	if (nr >= 0) {
 		/* libseccomp takes numbers in the host's numbering and translates
 		 * by name for a foreign target. */
@@ -189,9 +199,11 @@ int pol_syscall_resolve(const struct pol_target *t, const char *name,
 	}
 	if (nr == __NR_SCMP_ERROR)
 		return pol_err(err, "policy `%s`: %s: unknown syscall `%s` (not a Linux "
-		               "system call known to libseccomp %u.%u.%u)", origin, loc, name,
+		               "system call known to libseccomp %u.%u.%u or to minbase's table "
+		               "of newer ones)", origin, loc, name,
 		               seccomp_version()->major, seccomp_version()->minor,
 		               seccomp_version()->micro), POL_SC_NONE;
+other:
 	/* A real syscall, but of another architecture.  A profile written for
 	 * several architectures (archMap, or more than one entry in
 	 * architectures; Moby's default lists arm and ppc names together)
@@ -203,6 +215,25 @@ int pol_syscall_resolve(const struct pol_target *t, const char *name,
 	return pol_err(err, "policy `%s`: %s: syscall `%s` does not exist on %s "
 	               "(the policy names no other architecture)", origin, loc, name,
 	               t->name), POL_SC_NONE;
+}
+
+int pol_syscall_number(const struct pol_target *t, const char *name)
+{
+	int nr = seccomp_syscall_resolve_name_arch(t->token, name);
+	if (nr >= 0)
+		return nr;
+	if (nr == __NR_SCMP_ERROR && pol_newsys_lookup(t->token, name, &nr) == POL_NEWSYS_HERE)
+		return nr;
+	return -1;
+}
+
+char *pol_syscall_name(const struct pol_target *t, int nr)
+{
+	char *s = seccomp_syscall_resolve_num_arch(t->token, nr);
+	if (s)
+		return s;
+	const char *n = pol_newsys_name(t->token, nr);
+	return n ? strdup(n) : NULL;
 }
 
 /* ---- compile ----------------------------------------------------------- */
@@ -326,33 +357,106 @@ static void put_insn(unsigned char *b, uint16_t code, uint8_t jt, uint8_t jf, ui
 	put32(b + 4, k);
 }
 
-/* The ENOSYS pre-filter, placed before libseccomp's program (all BPF jumps
- * are relative and forward, so prepending keeps it valid):
- *   0 ld  [arch]
- *   1 jeq AUDIT, 0, ->N           other arch: libseccomp decides
- *   2 ld  [nr]
- *   3 jgt MAX, 0, ->N             known syscall: libseccomp decides
- *  (4 jge 0x40000000, ->N, 0)     x86_64 only: x32 numbers, libseccomp kills
- *   . ret ERRNO(ENOSYS)
- * Like runc's patchbpf: libc probes of new syscalls fall back cleanly. */
-static size_t enosys_prefilter(unsigned char *b, uint32_t audit, uint32_t max)
+/* Rules for syscalls newer than libseccomp (POL_SC_NEW), which the
+ * pre-filter below decides by number. */
+#define MAX_NEW 32
+struct new_rules {
+	struct { uint32_t nr, act; } v[MAX_NEW];
+	size_t n;
+	uint32_t max;          /* highest such syscall the policy names, 0 = none */
+};
+
+static int new_rule_add(struct new_rules *nw, const struct policy *p, const struct pol_rule *r,
+                        const char *loc, const char *name, int nr, uint32_t act, uint32_t def,
+                        char *err)
 {
-	size_t n = audit == AUDIT_ARCH_X86_64 ? 6 : 5;
-	size_t i = 0;
+	if ((uint32_t)nr > nw->max)
+		nw->max = (uint32_t)nr;
+	if (r->n_args)
+		return pol_err(err, "policy `%s`: %s: `%s` has argument conditions, which minbase "
+		               "cannot compile: libseccomp %u.%u.%u does not know it, and minbase "
+		               "allows it by number only unconditionally", p->origin, loc, name,
+		               seccomp_version()->major, seccomp_version()->minor,
+		               seccomp_version()->micro), -1;
+	if (act == def)
+		return 0;  /* what the default does anyway, as for libseccomp */
+	for (size_t i = 0; i < nw->n; i++) {
+		if (nw->v[i].nr != (uint32_t)nr)
+			continue;
+		if (nw->v[i].act == act)
+			return 0;
+		return pol_err(err, "policy `%s`: %s: `%s` already has a rule with another "
+		               "action", p->origin, loc, name), -1;
+	}
+	if (nw->n == MAX_NEW)
+		return pol_err(err, "policy `%s`: too many new syscalls", p->origin), -1;
+	nw->v[nw->n].nr = (uint32_t)nr;
+	nw->v[nw->n++].act = act;
+	return 0;
+}
+
+/* The pre-filter, placed before libseccomp's program (all BPF jumps are
+ * relative and forward, so prepending keeps it valid):
+ *   0 ld  [arch]
+ *   1 jeq AUDIT, 0, ->P           other arch: libseccomp decides
+ *   2 ld  [nr]
+ *   . jeq NEW_i, ->RET(act_i)     one per newer-than-libseccomp rule
+ *  then with ENOSYS:
+ *   . jgt MAX, 0, ->P             known syscall: libseccomp decides
+ *  (. jge 0x40000000, ->P, 0)     x86_64 only: x32 numbers, libseccomp kills
+ *   . ret ERRNO(ENOSYS)
+ *  or without: ja ->P
+ *   . ret act_j                   one per distinct action of the NEW rules
+ *   P: libseccomp's program
+ * ENOSYS as runc's patchbpf: libc probes of syscalls newer than the policy
+ * falls back cleanly.  Nothing at all when neither part is needed. */
+static size_t prefilter(unsigned char *b, uint32_t audit, uint32_t max, bool enosys,
+                        const struct new_rules *nw)
+{
+	uint32_t acts[MAX_NEW];
+	size_t nacts = 0;
+
+	if (!enosys && !nw->n)
+		return 0;
+	for (size_t i = 0; i < nw->n; i++) {
+		size_t j = 0;
+		while (j < nacts && acts[j] != nw->v[i].act)
+			j++;
+		if (j == nacts)
+			acts[nacts++] = nw->v[i].act;
+	}
+	size_t mid = enosys ? (audit == AUDIT_ARCH_X86_64 ? 3 : 2) : 1;
+	size_t rets = 3 + nw->n + mid;          /* index of the first ret act_j */
+	size_t n = rets + nacts, i = 0;
 
 	put_insn(b + 8 * i++, BPF_LD | BPF_W | BPF_ABS, 0, 0, 4);
 	put_insn(b + 8 * i, BPF_JMP | BPF_JEQ | BPF_K, 0, (uint8_t)(n - i - 1), audit), i++;
 	put_insn(b + 8 * i++, BPF_LD | BPF_W | BPF_ABS, 0, 0, 0);
-	put_insn(b + 8 * i, BPF_JMP | BPF_JGT | BPF_K, 0, (uint8_t)(n - i - 1), max), i++;
-	if (audit == AUDIT_ARCH_X86_64)
-		put_insn(b + 8 * i, BPF_JMP | BPF_JGE | BPF_K, (uint8_t)(n - i - 1), 0, 0x40000000u), i++;
-	put_insn(b + 8 * i++, BPF_RET | BPF_K, 0, 0, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA));
+	for (size_t k = 0; k < nw->n; k++, i++) {
+		size_t j = 0;
+		while (acts[j] != nw->v[k].act)
+			j++;
+		put_insn(b + 8 * i, BPF_JMP | BPF_JEQ | BPF_K, (uint8_t)(rets + j - i - 1), 0,
+		         nw->v[k].nr);
+	}
+	if (enosys) {
+		put_insn(b + 8 * i, BPF_JMP | BPF_JGT | BPF_K, 0, (uint8_t)(n - i - 1), max), i++;
+		if (audit == AUDIT_ARCH_X86_64)
+			put_insn(b + 8 * i, BPF_JMP | BPF_JGE | BPF_K, (uint8_t)(n - i - 1), 0,
+			         0x40000000u), i++;
+		put_insn(b + 8 * i++, BPF_RET | BPF_K, 0, 0,
+		         SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA));
+	} else {
+		put_insn(b + 8 * i, BPF_JMP | BPF_JA, 0, 0, (uint32_t)(n - i - 1)), i++;
+	}
+	for (size_t j = 0; j < nacts; j++)
+		put_insn(b + 8 * i++, BPF_RET | BPF_K, 0, 0, acts[j]);
 	return i;
 }
 
 static int compile_rules(scmp_filter_ctx ctx, const struct policy *p,
                          const struct pol_target *t, const struct pol_caps *caps,
-                         uint32_t def, size_t *left_out, char *err)
+                         uint32_t def, size_t *left_out, struct new_rules *nw, char *err)
 {
 	bool need_seen[4] = { false };
 
@@ -365,11 +469,17 @@ static int compile_rules(scmp_filter_ctx ctx, const struct policy *p,
 			char loc[64];
 			snprintf(loc, sizeof(loc), "syscalls[%zu].%s[%zu]", r->pos,
 			         r->singular ? "name" : "names", j);
-			int nr = pol_syscall_resolve(t, r->names[j], p->origin, loc, err);
+			int new_nr;
+			int nr = pol_syscall_resolve(t, r->names[j], p->origin, loc, &new_nr, err);
 			if (nr == POL_SC_NONE)
 				return -1;
 			if (nr == POL_SC_OTHER) {
 				(*left_out)++;
+				continue;
+			}
+			if (nr == POL_SC_NEW) {
+				if (new_rule_add(nw, p, r, loc, r->names[j], new_nr, act, def, err) < 0)
+					return -1;
 				continue;
 			}
 			for (size_t k = 0; k < 4; k++) {
@@ -448,16 +558,25 @@ int policy_compile(const struct policy *p, const struct policy_compile_opts *o,
 		goto out;
 	}
 	size_t left = 0;
-	if (compile_rules(ctx, p, &t, &caps, def, &left, err) < 0)
+	struct new_rules nw = { .n = 0 };
+	if (compile_rules(ctx, p, &t, &caps, def, &left, &nw, err) < 0)
 		goto out;
 	if (o->left_out)
 		*o->left_out = left;
 	if (export_prog(ctx, &prog, &prog_len, err) < 0)
 		goto out;
 
-	bool pre = !o->no_enosys && def != SCMP_ACT_ALLOW && def != SCMP_ACT_LOG;
-	unsigned char pbuf[6 * 8];
-	size_t npre = pre ? enosys_prefilter(pbuf, t.audit, max_known_syscall(t.token)) : 0;
+	/* ENOSYS above what both the compiler and the policy know: the
+	 * highest syscall of libseccomp's table, or the highest newer one the
+	 * policy names.  A profile written before those (Moby's for Docker
+	 * 20.10) thus keeps ENOSYS for them, as runc gives it, and one that
+	 * names, say, mseal knows what lies below it. */
+	bool enosys = !o->no_enosys && def != SCMP_ACT_ALLOW && def != SCMP_ACT_LOG;
+	uint32_t max = max_known_syscall(t.token);
+	if (nw.max > max)
+		max = nw.max;
+	unsigned char pbuf[(6 + 2 * MAX_NEW) * 8];
+	size_t npre = prefilter(pbuf, t.audit, max, enosys, &nw);
 	size_t n = npre + prog_len / 8;
 	if (n > POLICY_MAX_INSNS) {
 		pol_err(err, "policy `%s` compiles to %zu BPF instructions; the kernel "

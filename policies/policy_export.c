@@ -160,7 +160,8 @@ int policy_export(const struct policy *p, const char *format, const char *arch,
 			char loc[64];
 			snprintf(loc, sizeof(loc), "syscalls[%zu].%s[%zu]", r->pos,
 			         r->singular ? "name" : "names", j);
-			int nr = pol_syscall_resolve(&t, r->names[j], p->origin, loc, err);
+			int new_nr;   /* a newer syscall keeps its name: the runtime resolves it */
+			int nr = pol_syscall_resolve(&t, r->names[j], p->origin, loc, &new_nr, err);
 			if (nr == POL_SC_NONE) {
 				json_decref(names);
 				goto out;

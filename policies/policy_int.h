@@ -83,13 +83,30 @@ int pol_cap_normalise(const char *in, char *out, size_t len);
 bool pol_rule_applies(const struct pol_rule *r, const struct pol_target *t,
                       const struct pol_caps *c);
 /* Resolve a syscall name for t: >= 0 number in the host's numbering (what
- * libseccomp's rule calls take); POL_SC_OTHER when it exists only on
- * another architecture of a multi-architecture policy; POL_SC_NONE on
- * error (err set, naming loc). */
+ * libseccomp's rule calls take); POL_SC_NEW for a syscall newer than
+ * libseccomp (policy_newsys.c), with *new_nr its number on t, which the
+ * compiler emits itself; POL_SC_OTHER when it exists only on another
+ * architecture of a multi-architecture policy; POL_SC_NONE on error (err
+ * set, naming loc). */
+#define POL_SC_NEW   (-3)
 #define POL_SC_OTHER (-2)
 #define POL_SC_NONE  (-1)
 int pol_syscall_resolve(const struct pol_target *t, const char *name,
-                        const char *origin, const char *loc, char *err);
+                        const char *origin, const char *loc, int *new_nr, char *err);
+/* The target's number of a syscall in any table: libseccomp's, then
+ * policy_newsys.c's; -1 when t has no such syscall. */
+int pol_syscall_number(const struct pol_target *t, const char *name);
+/* The name of the target's syscall nr, from either table: malloc'd, or
+ * NULL when neither knows it. */
+char *pol_syscall_name(const struct pol_target *t, int nr);
+
+/* policy_newsys.c: syscalls newer than libseccomp, by the kernel's
+ * numbers.  Lookup answers for a libseccomp token (x86_64, aarch64,
+ * riscv64): HERE (*nr set), ELSEWHERE (only other architectures have it)
+ * or NONE (not in the table, or libseccomp knows it). */
+enum { POL_NEWSYS_NONE, POL_NEWSYS_HERE, POL_NEWSYS_ELSEWHERE };
+int pol_newsys_lookup(uint32_t token, const char *name, int *nr);
+const char *pol_newsys_name(uint32_t token, int nr);
 /* libseccomp action value for an action kind. */
 uint32_t pol_scmp_action(int act, bool has_ret, int ret);
 const char *pol_act_name(int act);

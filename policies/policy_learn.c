@@ -91,6 +91,8 @@ static char *learned_json(const bool *seen, const char *prog, uint32_t token, ch
 		if (!need[i])
 			continue;
 		char *s = seccomp_syscall_resolve_num_arch(token, i);
+		if (!s && pol_newsys_name(token, i))   /* newer than libseccomp */
+			s = strdup(pol_newsys_name(token, i));
 		if (s)
 			list[n++] = s;
 	}

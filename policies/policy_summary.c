@@ -46,7 +46,8 @@ static int view_build(const struct policy *p, const struct pol_target *t,
 		for (size_t j = 0; j < r->n_names; j++) {
 			char loc[64];
 			snprintf(loc, sizeof(loc), "syscalls[%zu].names[%zu]", r->pos, j);
-			int nr = pol_syscall_resolve(t, r->names[j], p->origin, loc, err);
+			int new_nr;
+			int nr = pol_syscall_resolve(t, r->names[j], p->origin, loc, &new_nr, err);
 			if (nr == POL_SC_NONE)
 				return -1;
 			v->names++;
@@ -60,7 +61,7 @@ static int view_build(const struct policy *p, const struct pol_target *t,
 				continue;
 			}
 			/* Report in the target's numbering. */
-			nr = seccomp_syscall_resolve_name_arch(t->token, r->names[j]);
+			nr = pol_syscall_number(t, r->names[j]);
 			if (nr < 0 || nr >= MAX_NR)
 				continue;
 			unsigned char s = allow ? (r->n_args ? ST_COND : ST_ALLOW) : ST_DENY;
@@ -177,7 +178,7 @@ int policy_summary(const struct policy *p, const struct policy *ref,
 		for (int i = 0; i < MAX_NR; i++) {
 			if (!allows(p, v, i) || allows(ref, rv, i))
 				continue;
-			char *name = seccomp_syscall_resolve_num_arch(t.token, i);
+			char *name = pol_syscall_name(&t, i);
 			if (!name)
 				continue;
 			if (extra == 0)

@@ -125,6 +125,12 @@ static long probe(const char *c)
 	}
 	if (!strcmp(c, "mseal"))            /* 462, newer than libseccomp 2.5.4 */
 		return syscall(462, 0, 0, 0);
+	if (!strcmp(c, "listmount"))        /* 458 (Linux 6.8): a NULL request, EFAULT */
+		return syscall(458, NULL, NULL, 0, 0);
+	if (!strcmp(c, "statmount"))        /* 457 (Linux 6.8): a NULL request, EFAULT */
+		return syscall(457, NULL, NULL, 0, 0);
+	if (!strcmp(c, "open_tree_attr"))   /* 467 (Linux 6.15): an empty path, ENOENT */
+		return syscall(467, -1, "", 0, NULL, 0);
 	if (!strcmp(c, "chroot"))           /* ENOENT with CAP_SYS_CHROOT */
 		return chroot("/nonexistent-sysprobe");
 	if (!strcmp(c, "fork")) {

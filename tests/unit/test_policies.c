@@ -288,6 +288,123 @@ static void test_features(void **s)
 	free(p.file);
 }
 
+/* ---- syscalls newer than libseccomp (policy_newsys.c) ------------------- */
+/* Our own profile with the names Moby's current default adds (not a copy
+ * of Moby's file): x86_64, aarch64 and riscv64, riscv_hwprobe gated on
+ * riscv64 the way Moby gates it, uretprobe listed for every arch. */
+static const char *newer =
+	"{ \"defaultAction\": \"SCMP_ACT_ERRNO\",\n"
+	"  \"architectures\": [\"SCMP_ARCH_X86_64\", \"SCMP_ARCH_AARCH64\", \"SCMP_ARCH_RISCV64\"],\n"
+	"  \"syscalls\": [\n"
+	"   {\"names\": [\"read\", \"getxattrat\", \"setxattrat\", \"listxattrat\", \"removexattrat\",\n"
+	"      \"listmount\", \"statmount\", \"mseal\", \"lsm_get_self_attr\", \"lsm_set_self_attr\",\n"
+	"      \"lsm_list_modules\", \"uretprobe\"], \"action\": \"SCMP_ACT_ALLOW\"},\n"
+	"   {\"names\": [\"riscv_hwprobe\"], \"action\": \"SCMP_ACT_ALLOW\", \"includes\": {\"arches\": [\"riscv64\"]}}\n"
+	"  ] }\n";
+
+static uint32_t run_nr(const struct prog *p, uint32_t nr)
+{
+	static const uint64_t zero[6];
+	return bpf_run(p->insns, p->n, nr, p->audit, zero);
+}
+
+static void test_newer_syscalls(void **s)
+{
+	(void)s;
+	struct prog p, l;
+	char err[MB_ERRLEN];
+	size_t left = 0;
+
+	/* Allowed by number where they exist (one number on every
+	 * architecture since 5.1; uretprobe is x86_64's 335). */
+	must_compile(newer, "x86_64", NULL, &p);
+	for (uint32_t nr = 457; nr <= 466; nr++)
+		assert_int_equal(run_nr(&p, nr), ALLOW);
+	assert_int_equal(run_nr(&p, 335), ALLOW);
+	assert_int_equal(run(&p, "read", NULL), ALLOW);
+	assert_int_equal(run(&p, "write", NULL), ERRNO(EPERM));
+	/* Known (below the highest named) but not allowed: the default. */
+	assert_int_equal(run_nr(&p, 336), ERRNO(EPERM));
+	/* The ENOSYS threshold rose to removexattrat (466). */
+	assert_int_equal(run_nr(&p, 467), ERRNO(ENOSYS));
+	assert_int_equal(run_nr(&p, 1000), ERRNO(ENOSYS));
+	/* The x32 and i386 forms of the same numbers stay killed. */
+	assert_int_equal(bpf_run(p.insns, p.n, 0x40000000 | 462, X86, (uint64_t[6]){ 0 }),
+	                 SECCOMP_RET_KILL_PROCESS);
+	assert_int_equal(bpf_run(p.insns, p.n, 462, AUDIT_ARCH_I386, (uint64_t[6]){ 0 }),
+	                 SECCOMP_RET_KILL_PROCESS);
+	/* Tree and linear agree on every number. */
+	assert_int_equal(compile_str(newer, "x86_64", "", POLICY_OPT_LINEAR, &l, err), 0);
+	for (uint32_t nr = 0; nr < 600; nr++)
+		assert_int_equal(run_nr(&p, nr), run_nr(&l, nr));
+	free(l.file);
+	free(p.file);
+
+	/* aarch64: the same numbers; uretprobe is x86_64's and left out. */
+	struct policy *pol;
+	assert_int_equal(policy_parse(newer, strlen(newer), "t.json", &pol, err), 0);
+	struct policy_compile_opts o = { .arch = "aarch64", .left_out = &left };
+	assert_int_equal(policy_compile(pol, &o, &p.file, &p.len, err), 0);
+	assert_int_equal(left, 1);
+	const void *ins;
+	assert_int_equal(policy_file_check(p.file, p.len, &p.audit, &ins, &p.n, err), 0);
+	p.insns = ins;
+	assert_int_equal(p.audit, A64);
+	for (uint32_t nr = 457; nr <= 466; nr++)
+		assert_int_equal(run_nr(&p, nr), ALLOW);
+	assert_int_equal(run_nr(&p, 335), ERRNO(EPERM));
+	assert_int_equal(run(&p, "read", NULL), ALLOW);
+	assert_int_equal(run_nr(&p, 467), ERRNO(ENOSYS));
+	free(p.file);
+	/* Exported for a runtime, they keep their names. */
+	char *out;
+	assert_int_equal(policy_export(pol, "docker", "x86_64", "", &out, err), 0);
+	assert_non_null(strstr(out, "\"mseal\""));
+	assert_non_null(strstr(out, "\"uretprobe\""));
+	assert_null(strstr(out, "riscv_hwprobe"));
+	free(out);
+	assert_int_equal(policy_summary(pol, NULL, "x86_64", "", &out, err), 0);
+	assert_non_null(strstr(out, "12 unconditionally"));
+	free(out);
+	policy_free(pol);
+
+	/* A profile that names none of them keeps ENOSYS for them, as before
+	 * (and as runc gives it for Docker 20.10's profile). */
+	must_compile("{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"syscalls\": [{\"names\": "
+	             "[\"read\"], \"action\": \"SCMP_ACT_ALLOW\"}]}", "x86_64", NULL, &p);
+	assert_int_equal(run_nr(&p, 462), ERRNO(ENOSYS));
+	free(p.file);
+	/* Under an allow-by-default profile, a newer syscall denied explicitly
+	 * is denied, with its errno. */
+	must_compile("{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [{\"names\": "
+	             "[\"mseal\", \"getuid\"], \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\": 22}]}",
+	             "aarch64", NULL, &p);
+	assert_int_equal(run_nr(&p, 462), ERRNO(22));
+	assert_int_equal(run(&p, "getuid", NULL), ERRNO(22));
+	assert_int_equal(run_nr(&p, 461), ALLOW);
+	assert_int_equal(run(&p, "read", NULL), ALLOW);
+	free(p.file);
+
+	/* The file's own architectures decide: a name of another arch in a
+	 * single-architecture policy is an error, a typo always is. */
+	must_fail("{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"architectures\": [\"SCMP_ARCH_AARCH64\"],"
+	          " \"syscalls\": [{\"names\": [\"uretprobe\"], \"action\": \"SCMP_ACT_ALLOW\"}]}",
+	          "aarch64", NULL, "syscalls[0].names[0]: syscall `uretprobe` does not exist on aarch64");
+	must_fail("{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"syscalls\": [{\"names\": "
+	          "[\"riscv_hwprobe\"], \"action\": \"SCMP_ACT_ALLOW\"}]}", "x86_64", NULL,
+	          "syscall `riscv_hwprobe` does not exist on x86_64");
+	must_fail("{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"syscalls\": [{\"names\": "
+	          "[\"read\", \"msael\"], \"action\": \"SCMP_ACT_ALLOW\"}]}", "x86_64", NULL,
+	          "syscalls[0].names[1]: unknown syscall `msael`");
+	/* What cannot be compiled by number is refused, not dropped. */
+	must_fail("{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"syscalls\": [{\"names\": [\"mseal\"], "
+	          "\"action\": \"SCMP_ACT_ALLOW\", \"args\": [{\"index\": 0, \"value\": 0, "
+	          "\"op\": \"SCMP_CMP_EQ\"}]}]}", "x86_64", NULL, "`mseal` has argument conditions");
+	must_fail("{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"syscalls\": [{\"names\": [\"mseal\"], "
+	          "\"action\": \"SCMP_ACT_ALLOW\"}, {\"names\": [\"mseal\"], \"action\": "
+	          "\"SCMP_ACT_KILL\"}]}", "x86_64", NULL, "`mseal` already has a rule");
+}
+
 /* Tree and linear programs decide the same for every syscall number. */
 static void test_tree_equals_linear(void **s)
 {
@@ -575,6 +692,7 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_features),
 		cmocka_unit_test(test_tree_equals_linear),
+		cmocka_unit_test(test_newer_syscalls),
 		cmocka_unit_test(test_file_format),
 		cmocka_unit_test(test_export),
 		cmocka_unit_test(test_write_file),
