@@ -47,6 +47,30 @@ int health_update(struct health_state *st, const struct health_cfg *c, int ok,
 	return st->status != old;
 }
 
+int64_t health_valid_s(const struct health_cfg *c)
+{
+	/* The next state is due one interval plus one timeout after this one;
+	 * allow as much again, and 5 s, before `health` calls it stale. */
+	return 2 * (c->interval_ms + c->timeout_ms) / 1000 + 5;
+}
+
+/* PATH.tmp-<16 hex digits from getrandom>: the directory (/tmp) is the
+ * service's too, and a name it could guess it could also take first (a
+ * directory there made every write fail, leaving a state it wrote itself). */
+static int open_temp(const char *path, char *tmp, size_t tmplen)
+{
+	for (int tries = 0; tries < 4; tries++) {
+		uint64_t r;
+		if (syscall(SYS_getrandom, &r, sizeof r, 0) != (long)sizeof r)
+			return -1;
+		snprintf(tmp, tmplen, "%s.tmp-%016llx", path, (unsigned long long)r);
+		int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+		if (fd >= 0 || errno != EEXIST)
+			return fd;
+	}
+	return -1;
+}
+
 int health_write_state(const char *path, const struct health_state *st, const char *detail,
                        int64_t valid_s, char *err)
 {
@@ -57,32 +81,46 @@ int health_write_state(const char *path, const struct health_state *st, const ch
 	for (const char *d = detail; *d && n < (int)sizeof line - 2; d++)
 		line[n++] = (*d == '\n' || *d == '\r') ? ' ' : *d;
 	line[n++] = '\n';
-	snprintf(tmp, sizeof tmp, "%s.tmp%d", path, (int)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0) {
-		snprintf(err, INIT_ERRLEN, "cannot write health state `%.300s`: %s", tmp, strerror(errno));
-		return -1;
+	int fd = open_temp(path, tmp, sizeof tmp);
+	ssize_t w = -1;
+	if (fd >= 0) {
+		do
+			w = write(fd, line, (size_t)n);
+		while (w < 0 && errno == EINTR);
 	}
-	ssize_t w;
-	do
-		w = write(fd, line, (size_t)n);
-	while (w < 0 && errno == EINTR);
-	if (w != n || close(fd) < 0 || rename(tmp, path) < 0) {
-		snprintf(err, INIT_ERRLEN, "cannot write health state `%.300s`: %s", path,
-		         w < 0 ? strerror(errno) : "short write");
-		unlink(tmp);
+	if (fd < 0 || w != n || close(fd) < 0 || rename(tmp, path) < 0) {
+		const char *why = w >= 0 && w != n ? "short write" : strerror(errno);
+		if (fd >= 0)
+			unlink(tmp);
+		/* A state that cannot be refreshed must not go on reading as
+		 * the last one written: remove it, so that `health` answers
+		 * "unknown" (a directory put there already reads so). */
+		unlink(path);
+		snprintf(err, INIT_ERRLEN, "cannot write health state `%.300s`: %s (`minbase-init "
+		         "health` reports unknown until a write succeeds)", path, why);
 		return -1;
 	}
 	return 0;
 }
 
-int health_cmd(const char *path)
+/* A decimal time of at most 18 digits, nothing else. */
+static int parse_time(const char *s, long long *t)
+{
+	size_t n = strspn(s, "0123456789");
+	if (!n || n > 18 || s[n])
+		return -1;
+	*t = strtoll(s, NULL, 10);
+	return 0;
+}
+
+int health_cmd(const char *path, int64_t max_valid_s)
 {
 	char line[700] = "", status[32] = "";
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
-		printf("unknown: no health state at %s (%s): no probe configured, or the init is "
-		       "not running yet\n", path, strerror(errno));
+		printf("unknown: no health state at %s (%s): no probe configured, the init is not "
+		       "running yet, or it cannot write the state (see its log)\n", path,
+		       strerror(errno));
 		return 1;
 	}
 	ssize_t r = read(fd, line, sizeof line - 1);
@@ -100,10 +138,26 @@ int health_cmd(const char *path)
 		}
 		*p++ = 0;
 	}
+	/* A state the init did not write must not read as healthy: the init
+	 * never makes one valid for longer than the probe timing allows (the
+	 * same health_valid_s, from the same configuration), nor dates it
+	 * ahead of the clock; a service that forges one can at most repeat
+	 * the init's own answer for that long. */
+	long long written, until, now = (long long)time(NULL);
+	if (parse_time(f[2], &written) < 0 || parse_time(f[3], &until) < 0) {
+		printf("unknown: unreadable health state in %s\n", path);
+		return 1;
+	}
+	if (until - written > (long long)max_valid_s || written > now + 5) {
+		printf("unknown: health state in %s not written by the init (written at %s, valid "
+		       "until %s: more than the probe timing allows, %llds; give `health` the init's "
+		       "--health-interval and --health-timeout)\n", path, f[2], f[3],
+		       (long long)max_valid_s);
+		return 1;
+	}
 	/* A state nobody refreshes (the init stopped probing, or could not
 	 * replace the file) must not keep answering "healthy". */
-	long long until = strtoll(f[3], NULL, 10);
-	if ((long long)time(NULL) > until) {
+	if (now > until) {
 		printf("unknown: stale health state in %s (last written at %s, valid until %s): "
 		       "the init is not probing\n", path, f[2], f[3]);
 		return 1;
@@ -293,7 +347,20 @@ pid_t health_spawn_probe(const struct health_cfg *c, const struct privs_cfg *p,
 		snprintf(err, INIT_ERRLEN, "cannot create the probe pipe: %s", strerror(errno));
 		return -1;
 	}
+	/* Never block on the pipe: a process the probe left behind may hold
+	 * the write end after the probe exited.  O_ASYNC makes each write
+	 * raise SIGIO at the init (blocked, so it only wakes the sigtimedwait),
+	 * which then drains the pipe: a probe that prints more than the pipe
+	 * holds (64 KiB) must not block until its timeout.  Set before the
+	 * fork: a probe that filled the pipe first would never write again,
+	 * so never raise the signal. */
 	pid_t parent = getpid();
+	if (fcntl(fds[0], F_SETOWN, parent) < 0 || fcntl(fds[0], F_SETFL, O_NONBLOCK | O_ASYNC) < 0) {
+		snprintf(err, INIT_ERRLEN, "cannot set up the probe pipe: %s", strerror(errno));
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
 	pid_t pid = fork();
 	if (pid < 0) {
 		snprintf(err, INIT_ERRLEN, "cannot fork the probe: %s", strerror(errno));
@@ -302,9 +369,6 @@ pid_t health_spawn_probe(const struct health_cfg *c, const struct privs_cfg *p,
 		return -1;
 	}
 	if (pid > 0) {
-		/* Read only once the probe child exited, without blocking: a
-		 * process the probe left behind may still hold the write end. */
-		fcntl(fds[0], F_SETFL, O_NONBLOCK);
 		close(fds[1]);
 		*out_fd = fds[0];
 		return pid;
@@ -332,9 +396,12 @@ pid_t health_spawn_probe(const struct health_cfg *c, const struct privs_cfg *p,
 			sys_sigmask(SIG_SETMASK, sigmask, NULL);
 		/* The probe runs with what the service runs with: the init has
 		 * already dropped to the service's user; add its filter. */
-		if (p && p->filter && (sys_no_new_privs() < 0 ||
-		                       sys_seccomp_load(p->filter, p->filter_len) < 0)) {
-			dprintf(1, "cannot load the seccomp filter for the probe: %s", strerror(errno));
+		if (p && p->filter && sys_no_new_privs() < 0) {
+			dprintf(1, "cannot set no-new-privileges for the probe: %s", strerror(errno));
+			_exit(1);
+		}
+		if (p && p->filter && filter_load(p->filter, p->filter_len, err) < 0) {
+			dprintf(1, "probe: %s", err);
 			_exit(1);
 		}
 		if (n)
@@ -349,12 +416,34 @@ pid_t health_spawn_probe(const struct health_cfg *c, const struct privs_cfg *p,
 	_exit(rc);
 }
 
-int health_collect(const struct health_cfg *c, int fd, int status, char *detail, size_t dlen)
+void health_drain(int fd, struct probe_out *o)
+{
+	char skip[4096];
+	for (;;) {
+		size_t room = HEALTH_OUTPUT_MAX - o->len;
+		ssize_t r = room ? read(fd, o->buf + o->len, room) : read(fd, skip, sizeof skip);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) /* EAGAIN: all read for now; 0: every writer is gone */
+			break;
+		if (room)
+			o->len += (size_t)r;
+		else
+			o->cut = 1;
+	}
+	o->buf[o->len] = 0;
+}
+
+int health_collect(const struct health_cfg *c, int fd, struct probe_out *o, int status,
+                   char *detail, size_t dlen)
 {
 	char out[300];
-	ssize_t n = read(fd, out, sizeof out - 1); /* the child is gone: no blocking */
-	out[n > 0 ? n : 0] = 0;
-	out[strcspn(out, "\n")] = 0;
+	health_drain(fd, o); /* what the child wrote last; it is gone: no blocking */
+	/* The first line of the output Docker keeps (its first 4096 bytes),
+	 * with Docker's "..." when the output went on. */
+	size_t l = strcspn(o->buf, "\n");
+	snprintf(out, sizeof out, "%.*s%s", (int)(l < 290 ? l : 290), o->buf,
+	         o->cut || l < o->len - (o->len && o->buf[o->len - 1] == '\n') ? "..." : "");
 	int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	if (c->kind == HEALTH_EXEC)
 		snprintf(detail, dlen, "`%s` exited %d%s%s", c->target, code, *out ? ": " : "", out);
@@ -368,7 +457,10 @@ int health_probe_once(const struct health_cfg *c, const struct privs_cfg *p, cha
 {
 	char err[INIT_ERRLEN];
 	int fd, status = 0;
-	uint64_t chld = 1ull << (SIGCHLD - 1), old;
+	static struct probe_out o;
+	/* SIGIO too: the pipe raises it (O_ASYNC), and unblocked it would
+	 * kill this process. */
+	uint64_t chld = 1ull << (SIGCHLD - 1) | 1ull << (SIGIO - 1), old;
 	sys_sigmask(SIG_BLOCK, &chld, &old);
 	pid_t pid = health_spawn_probe(c, p, &old, &fd, err);
 	if (pid < 0) {
@@ -390,8 +482,9 @@ int health_probe_once(const struct health_cfg *c, const struct privs_cfg *p, cha
 		}
 		struct timespec ts = { left / 1000, (left % 1000) * 1000000 };
 		syscall(SYS_rt_sigtimedwait, &chld, NULL, &ts, sizeof chld);
+		health_drain(fd, &o);
 	}
-	int rc = health_collect(c, fd, status, detail, dlen);
+	int rc = health_collect(c, fd, &o, status, detail, dlen);
 	close(fd);
 	return rc;
 }

@@ -95,6 +95,16 @@ int filter_read_file(const char *path, unsigned char **buf,
                       const struct sock_filter **insns, unsigned short *n, char *err);
 uint32_t filter_crc32(const unsigned char *buf, size_t len);
 uint32_t filter_native_arch(void);
+/* sys_seccomp_load, with a message that says why it failed (the kernel
+ * refused the program; seccomp missing, as under qemu-user). */
+int filter_load(const struct sock_filter *f, unsigned short n, char *err);
+/* Policies by name: DIR/NAME.bpf (DIR is INIT_POLICY_DIR in images); NAME
+ * is [a-z0-9_-]{1,64}, never a path.  A missing file's message lists the
+ * policies DIR has. */
+#define INIT_POLICY_DIR "/etc/minbase/policies"
+int filter_policy_name_ok(const char *name);
+int filter_read_policy(const char *dir, const char *name, unsigned char **buf,
+                       const struct sock_filter **insns, unsigned short *n, char *err);
 
 /* ---- health (health.c) --------------------------------------------------- */
 enum health_status { HS_STARTING = 0, HS_HEALTHY, HS_UNHEALTHY };
@@ -111,10 +121,15 @@ int health_update(struct health_state *st, const struct health_cfg *c,
 const char *health_status_name(enum health_status s);
 /* valid_s: how long the state holds if no new one is written (the init
  * writes one after every probe); `health` calls an older one stale. */
+/* How long a state written now holds: 2 x (interval + timeout) + 5 s. */
+int64_t health_valid_s(const struct health_cfg *c);
+/* Through an unpredictable O_EXCL temporary name and rename(); on failure
+ * the old state is removed too (it would read as current). */
 int health_write_state(const char *path, const struct health_state *st,
                        const char *detail, int64_t valid_s, char *err);
-/* `minbase-init health`: print one line, return 0 healthy, 1 otherwise. */
-int health_cmd(const char *path);
+/* `minbase-init health`: print one line, return 0 healthy, 1 otherwise; a
+ * state claiming to hold longer than MAX_VALID_S is not the init's. */
+int health_cmd(const char *path, int64_t max_valid_s);
 /* Fork a probe child (own process group, output on *out_fd).  The child
  * exits 0 on success.  Returns the pid or -1. */
 pid_t health_spawn_probe(const struct health_cfg *c, const struct privs_cfg *p,
@@ -125,9 +140,20 @@ int health_parse_http_status(const char *buf, size_t len);
 int health_parse_url(const char *url, char *host, size_t hostlen, int *port,
                      const char **path, char *err);
 int health_parse_hostport(const char *s, char *host, size_t hostlen, int *port, char *err);
-/* After the probe child PID exited with STATUS: fill DETAIL from its pipe
- * FD; returns 0 when the probe succeeded. */
-int health_collect(const struct health_cfg *c, int fd, int status, char *detail, size_t dlen);
+/* A probe's output: its first HEALTH_OUTPUT_MAX bytes, as Docker keeps
+ * (maxOutputLen); the rest is read and dropped (cut = 1). */
+#define HEALTH_OUTPUT_MAX 4096
+struct probe_out {
+	char buf[HEALTH_OUTPUT_MAX + 1];
+	size_t len;
+	int cut;
+};
+/* Read what the probe wrote so far from FD without blocking. */
+void health_drain(int fd, struct probe_out *o);
+/* After the probe child exited with STATUS: fill DETAIL from the first line
+ * of its output; returns 0 when the probe succeeded. */
+int health_collect(const struct health_cfg *c, int fd, struct probe_out *o, int status,
+                   char *detail, size_t dlen);
 /* `minbase-init probe`: run the probe once, wait up to its timeout; an exec
  * probe loads P's filter (the caller has applied the rest of P). */
 int health_probe_once(const struct health_cfg *c, const struct privs_cfg *p, char *detail,

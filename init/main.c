@@ -36,13 +36,17 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 	"usage: " PROG " [-s] [-p SIGNAL] [-v] [-w] [-g] [-e CODE]... [-l] [-h]\n"
-	"       [--user U[:G]] [--caps LIST] [--seccomp FILE] [--no-new-privs] [--grace S]\n"
+	"       [--user U[:G]] [--caps LIST] [--seccomp FILE | --policy NAME] [--no-new-privs]\n"
+	"       [--grace S]\n"
 	"       [--health-http URL | --health-tcp HOST:PORT | --health-exec 'PROG ARGS']\n"
 	"       [--health-interval D] [--health-timeout D] [--health-start-period D]\n"
 	"       [--health-retries N] [--on-unhealthy exit|none] [--health-file PATH]\n"
 	"       [--] PROGRAM [ARGS]\n"
-	"       " PROG " health    (print the health state; exit 0 when healthy)\n"
-	"       " PROG " probe     (run the configured probe once)\n"
+	"       " PROG " health [--health-file PATH] [--health-interval D] [--health-timeout D]\n"
+	"              (print the health state; exit 0 when healthy)\n"
+	"       " PROG " probe [PROBE] [--health-timeout D] [--user U] [--caps L]\n"
+	"              [--seccomp FILE | --policy NAME] [--no-new-privs]\n"
+	"              (run the configured probe once)\n"
 	"       " PROG " --version\n\n"
 	"  -s  register as a child subreaper (TINI_SUBREAPER)\n"
 	"  -p  signal to receive when the parent dies\n"
@@ -52,7 +56,7 @@ static void usage(FILE *f)
 	"  -e  map exit code CODE to 0 (repeatable)\n"
 	"  -l  show license\n"
 	"Each minbase option has an environment form: MINBASE_USER, MINBASE_CAPS,\n"
-	"MINBASE_SECCOMP, MINBASE_NO_NEW_PRIVS, MINBASE_GRACE, MINBASE_HEALTH_HTTP,\n"
+	"MINBASE_SECCOMP, MINBASE_POLICY, MINBASE_NO_NEW_PRIVS, MINBASE_GRACE, MINBASE_HEALTH_HTTP,\n"
 	"MINBASE_HEALTH_TCP, MINBASE_HEALTH_EXEC, MINBASE_HEALTH_INTERVAL,\n"
 	"MINBASE_HEALTH_TIMEOUT, MINBASE_HEALTH_START_PERIOD, MINBASE_HEALTH_RETRIES,\n"
 	"MINBASE_ON_UNHEALTHY, MINBASE_HEALTH_FILE.  See init/README.md.\n");
@@ -61,12 +65,14 @@ static void usage(FILE *f)
 enum {
 	OPT_VERSION = 256, OPT_USER, OPT_CAPS, OPT_SECCOMP, OPT_NNP, OPT_GRACE, OPT_HHTTP,
 	OPT_HTCP, OPT_HEXEC, OPT_HINT, OPT_HTIMEOUT, OPT_HSTART, OPT_HRETRIES, OPT_UNHEALTHY,
-	OPT_HFILE,
+	OPT_HFILE, OPT_POLICY,
 };
+
+enum mode { MODE_RUN, MODE_HEALTH, MODE_PROBE };
 
 /* Option values as strings, so that options and env go through one parser. */
 struct raw {
-	const char *user, *caps, *seccomp, *nnp, *grace, *http, *tcp, *exec, *interval,
+	const char *user, *caps, *seccomp, *policy, *nnp, *grace, *http, *tcp, *exec, *interval,
 	           *timeout, *start, *retries, *unhealthy, *file;
 };
 
@@ -76,6 +82,7 @@ static const struct option longopts[] = {
 	{ "user", required_argument, NULL, OPT_USER },
 	{ "caps", required_argument, NULL, OPT_CAPS },
 	{ "seccomp", required_argument, NULL, OPT_SECCOMP },
+	{ "policy", required_argument, NULL, OPT_POLICY },
 	{ "no-new-privs", no_argument, NULL, OPT_NNP },
 	{ "grace", required_argument, NULL, OPT_GRACE },
 	{ "health-http", required_argument, NULL, OPT_HHTTP },
@@ -118,6 +125,23 @@ static int duration(const char *v, const char *what, int64_t *ms)
 	return 0;
 }
 
+/* The probe timing and the state file: what `health` needs too (the
+ * timing bounds how long a state may claim to hold). */
+static int health_timing(struct health_cfg *h, const struct raw *r)
+{
+	const char *v;
+	*h = (struct health_cfg){ .interval_ms = 30000, .timeout_ms = 30000, .retries = 3,
+	                          .state_file = INIT_DEFAULT_HEALTH_FILE };
+	if (duration(env_or(r->interval, "MINBASE_HEALTH_INTERVAL"), "--health-interval", &h->interval_ms) ||
+	    duration(env_or(r->timeout, "MINBASE_HEALTH_TIMEOUT"), "--health-timeout", &h->timeout_ms))
+		return -1;
+	if (h->interval_ms <= 0 || h->timeout_ms <= 0)
+		return fail("--health-interval and --health-timeout must be more than 0");
+	if ((v = env_or(r->file, "MINBASE_HEALTH_FILE")) && *v)
+		h->state_file = v;
+	return 0;
+}
+
 /* The health part of the configuration (also what `probe` needs). */
 static int health_config(struct health_cfg *h, const struct raw *r)
 {
@@ -133,8 +157,8 @@ static int health_config(struct health_cfg *h, const struct raw *r)
 	int port;
 	const char *path;
 
-	*h = (struct health_cfg){ .interval_ms = 30000, .timeout_ms = 30000, .retries = 3,
-	                          .state_file = INIT_DEFAULT_HEALTH_FILE };
+	if (health_timing(h, r) < 0)
+		return -1;
 	if (!!(http && *http) + !!(tcp && *tcp) + !!(ex && *ex) > 1)
 		return fail("choose one health probe: --health-http, --health-tcp or --health-exec");
 	if (http && *http) {
@@ -150,13 +174,9 @@ static int health_config(struct health_cfg *h, const struct raw *r)
 			return fail("--health-exec: empty command");
 		h->kind = HEALTH_EXEC, h->target = ex;
 	}
-	if (duration(env_or(r->interval, "MINBASE_HEALTH_INTERVAL"), "--health-interval", &h->interval_ms) ||
-	    duration(env_or(r->timeout, "MINBASE_HEALTH_TIMEOUT"), "--health-timeout", &h->timeout_ms) ||
-	    duration(env_or(r->start, "MINBASE_HEALTH_START_PERIOD"), "--health-start-period",
+	if (duration(env_or(r->start, "MINBASE_HEALTH_START_PERIOD"), "--health-start-period",
 	             &h->start_period_ms))
 		return -1;
-	if (h->interval_ms <= 0 || h->timeout_ms <= 0)
-		return fail("--health-interval and --health-timeout must be more than 0");
 	if ((v = env_or(r->retries, "MINBASE_HEALTH_RETRIES"))) {
 		unsigned long n;
 		if (parse_uint(v, 1000000, &n) < 0 || n == 0)
@@ -168,8 +188,6 @@ static int health_config(struct health_cfg *h, const struct raw *r)
 			return fail("--on-unhealthy: invalid value `%s`: use exit or none", v);
 		h->exit_on_unhealthy = !strcmp(v, "exit");
 	}
-	if ((v = env_or(r->file, "MINBASE_HEALTH_FILE")) && *v)
-		h->state_file = v;
 	return 0;
 }
 
@@ -217,77 +235,132 @@ static int privs_config(struct privs_cfg *p, const struct raw *r)
 {
 	char err[INIT_ERRLEN];
 	const char *v;
+	int user_given = 0;
 
-	if ((v = env_or(r->user, "MINBASE_USER")) && *v &&
-	    privs_resolve_user(p, "/", v, err) < 0)
-		return fail("--user: %s", err);
+	if ((v = env_or(r->user, "MINBASE_USER")) && *v) {
+		if (privs_resolve_user(p, "/", v, err) < 0)
+			return fail("--user: %s", err);
+		user_given = 1;
+		/* MINBASE_USER is the image's user (mkimage writes it into every
+		 * image): what a root start drops to, so that `docker run -u 0`
+		 * or runAsUser: 0 does not leave the service root.  A container
+		 * the runtime started as another uid (docker run -u 1000,
+		 * OpenShift's arbitrary uids) keeps that uid, hardened as below:
+		 * the init could not switch, and the runtime chose a uid with no
+		 * more rights than the image's.  --user on the command line is an
+		 * explicit request: applied, or the start fails. */
+		if (!r->user && sys_geteuid() != 0) {
+			p->change_user = 0;
+			init_log(LOG_INFO, "keeping uid %u, as the runtime started the container "
+			         "(MINBASE_USER=%s is for a root start)", (unsigned)sys_geteuid(), v);
+		}
+	}
 	if ((v = env_or(r->caps, "MINBASE_CAPS")) && privs_parse_caps(p, v, err) < 0)
 		return fail("--caps: %s", err);
-	if ((v = env_or(r->seccomp, "MINBASE_SECCOMP")) && *v) {
+	/* One filter, by file or by name; a filter given on the command line
+	 * replaces the environment's, whatever its kind. */
+	const char *file = getenv("MINBASE_SECCOMP"), *name = getenv("MINBASE_POLICY");
+	if ((r->seccomp && *r->seccomp) || (r->policy && *r->policy))
+		file = r->seccomp, name = r->policy;
+	if (file && *file && name && *name)
+		return fail("choose one filter: --seccomp FILE or --policy NAME (MINBASE_SECCOMP or "
+		            "MINBASE_POLICY; an empty value unsets one)");
+	if ((file && *file) || (name && *name)) {
 		unsigned char *buf;
 		const struct sock_filter *f;
 		unsigned short n;
-		if (filter_read_file(v, &buf, &f, &n, err) < 0)
-			return fail("--seccomp: %s", err);
+		if (file && *file ? filter_read_file(file, &buf, &f, &n, err)
+		                  : filter_read_policy(INIT_POLICY_DIR, name, &buf, &f, &n, err))
+			return fail("%s: %s", file && *file ? "--seccomp" : "--policy", err);
 		p->filter = f, p->filter_len = n; /* buf lives as long as the init */
 	}
 	/* Dropping to a user keeps no capability unless --caps says so. */
-	if (p->change_user || p->filter)
+	if (user_given || p->filter)
 		p->drop_caps = 1;
-	p->no_new_privs = p->drop_caps || p->change_user || p->filter ||
+	p->no_new_privs = p->drop_caps || user_given || p->filter ||
 	                  r->nnp || flag_env("MINBASE_NO_NEW_PRIVS");
 	return 0;
+}
+
+/* What a subcommand takes: `health` reads the state file (and the timing
+ * that bounds how long a state may claim to hold), `probe` runs the probe
+ * once with the service's hardening.  Any other option given to them is
+ * refused, never ignored. */
+static int takes(enum mode m, int c)
+{
+	if (m == MODE_RUN || c == 'h' || c == OPT_HTIMEOUT)
+		return 1;
+	if (m == MODE_HEALTH)
+		return c == OPT_HFILE || c == OPT_HINT;
+	switch (c) {
+	case OPT_HHTTP: case OPT_HTCP: case OPT_HEXEC: case OPT_USER: case OPT_CAPS:
+	case OPT_SECCOMP: case OPT_POLICY: case OPT_NNP:
+		return 1;
+	}
+	return 0;
+}
+
+/* `probe`: run the probe once, as the supervising init would. */
+static int probe_cmd(const struct raw *r)
+{
+	struct health_cfg h;
+	char err[INIT_ERRLEN];
+	if (health_config(&h, r) < 0)
+		return 1;
+	if (h.kind == HEALTH_NONE)
+		return fail("probe: no probe configured (--health-http, --health-tcp or "
+		            "--health-exec, or MINBASE_HEALTH_HTTP, _TCP or _EXEC)"), 1;
+	/* An exec probe runs with what the service runs with, as under the
+	 * supervising init: its user, no capability, no-new-privs and its
+	 * filter.  `probe` is started by the runtime with the config's user,
+	 * root when the image keeps capabilities, so the drop is done here,
+	 * and a step that fails stops the probe. */
+	struct privs_cfg pc = { 0 };
+	if (h.kind == HEALTH_EXEC) {
+		if (privs_config(&pc, r) < 0)
+			return 1;
+		struct privs_cfg own = pc;
+		own.keep = 0;
+		own.filter = NULL; /* loaded in the probe child, last */
+		if ((own.change_user || own.drop_caps || own.no_new_privs) &&
+		    privs_apply(&own, err) < 0)
+			return fail("probe: %s", err), 1;
+	}
+	char detail[500];
+	int rc = health_probe_once(&h, &pc, detail, sizeof detail);
+	printf("%s: %s\n", rc ? "unhealthy" : "healthy", detail);
+	return rc;
 }
 
 int main(int argc, char **argv)
 {
 	static struct init_cfg cfg;
 	struct raw r = { 0 };
+	enum mode mode = MODE_RUN;
 	char err[INIT_ERRLEN];
 	const char *v;
-	int c;
+	int c, idx;
 
 	if (argc == 2 && !strcmp(argv[1], "--version")) {
 		printf(PROG " version " MINBASE_VERSION "\n");
 		return 0;
 	}
+	/* `health` and `probe` take their options after the word. */
 	if (argc >= 2 && (!strcmp(argv[1], "health") || !strcmp(argv[1], "probe"))) {
-		struct health_cfg h;
-		/* `health` needs only the state file: a HEALTHCHECK must not
-		 * fail on the rest of the configuration. */
-		if (!strcmp(argv[1], "health")) {
-			const char *f = getenv("MINBASE_HEALTH_FILE");
-			return health_cmd(f && *f ? f : INIT_DEFAULT_HEALTH_FILE);
-		}
-		if (health_config(&h, &r) < 0)
-			return 1;
-		if (h.kind == HEALTH_NONE)
-			return fail("probe: no probe configured (MINBASE_HEALTH_HTTP, "
-			            "MINBASE_HEALTH_TCP or MINBASE_HEALTH_EXEC)"), 1;
-		/* An exec probe runs with what the service runs with, as under
-		 * the supervising init: its user, no capability, no-new-privs
-		 * and its filter.  `probe` is started by the runtime with the
-		 * config's user, root when the image keeps capabilities, so the
-		 * drop is done here, and a step that fails stops the probe. */
-		struct privs_cfg pc = { 0 };
-		if (h.kind == HEALTH_EXEC) {
-			if (privs_config(&pc, &r) < 0)
-				return 1;
-			struct privs_cfg own = pc;
-			own.keep = 0;
-			own.filter = NULL; /* loaded in the probe child, last */
-			if ((own.change_user || own.drop_caps || own.no_new_privs) &&
-			    privs_apply(&own, err) < 0)
-				return fail("probe: %s", err), 1;
-		}
-		char detail[500];
-		int rc = health_probe_once(&h, &pc, detail, sizeof detail);
-		printf("%s: %s\n", rc ? "unhealthy" : "healthy", detail);
-		return rc;
+		mode = argv[1][0] == 'h' ? MODE_HEALTH : MODE_PROBE;
+		argc--, argv++;
 	}
-
 	cfg.grace_ms = -1;
-	while ((c = getopt_long(argc, argv, "+hsp:vwge:l", longopts, NULL)) != -1) {
+	while ((idx = -1, c = getopt_long(argc, argv, "+hsp:vwge:l", longopts, &idx)) != -1) {
+		if (c != '?' && !takes(mode, c)) {
+			char name[40];
+			if (idx >= 0)
+				snprintf(name, sizeof name, "--%s", longopts[idx].name);
+			else
+				snprintf(name, sizeof name, "-%c", c);
+			return fail("%s: %s does not apply to `%s` (see `" PROG " -h`)", argv[0],
+			            name, argv[0]), 1;
+		}
 		switch (c) {
 		case 'h':
 			usage(stdout);
@@ -317,6 +390,7 @@ int main(int argc, char **argv)
 		case OPT_USER: r.user = optarg; break;
 		case OPT_CAPS: r.caps = optarg; break;
 		case OPT_SECCOMP: r.seccomp = optarg; break;
+		case OPT_POLICY: r.policy = optarg; break;
 		case OPT_NNP: r.nnp = "1"; break;
 		case OPT_GRACE: r.grace = optarg; break;
 		case OPT_HHTTP: r.http = optarg; break;
@@ -332,6 +406,18 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return 1;
 		}
+	}
+	if (mode != MODE_RUN) {
+		if (optind < argc)
+			return fail("%s: unexpected argument `%s`", argv[0], argv[optind]), 1;
+		if (mode == MODE_PROBE)
+			return probe_cmd(&r);
+		/* `health` needs only the state file and the timing: a
+		 * HEALTHCHECK must not fail on the rest of the configuration. */
+		struct health_cfg h;
+		if (health_timing(&h, &r) < 0)
+			return 1;
+		return health_cmd(h.state_file, health_valid_s(&h));
 	}
 	if (optind >= argc) {
 		usage(stderr);

@@ -292,7 +292,7 @@ int privs_apply(const struct privs_cfg *p, char *err)
 	if (p->no_new_privs && sys_no_new_privs() < 0)
 		return step_fail(err, "set no-new-privileges", -1);
 	/* 9. Seccomp last: the filter need only allow execve. */
-	if (p->filter && sys_seccomp_load(p->filter, p->filter_len) < 0)
-		return step_fail(err, "load the seccomp filter", -1);
+	if (p->filter && filter_load(p->filter, p->filter_len, err) < 0)
+		return -1;
 	return 0;
 }

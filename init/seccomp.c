@@ -10,6 +10,7 @@
  * and the file is exactly 28+8n bytes. */
 #include "init.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include <linux/audit.h>
 
 #define HDR 24
+#define POLICY_SUFFIX ".bpf"
 
 static uint32_t le32(const unsigned char *p)
 {
@@ -139,14 +141,106 @@ int filter_read_file(const char *path, unsigned char **out,
 	}
 	if (filter_parse(buf, len, filter_native_arch(), insns, n, perr) < 0) {
 		snprintf(err, INIT_ERRLEN, "seccomp file `%.100s`: %.380s", path, perr);
+		errno = EINVAL;
 		goto fail;
 	}
 	close(fd);
 	*out = buf;
 	return 0;
-fail:
+fail:;
+	int e = errno; /* ENOENT tells filter_read_policy the file is missing */
 	free(buf);
 	if (fd >= 0)
 		close(fd);
+	errno = e;
+	return -1;
+}
+
+int filter_load(const struct sock_filter *f, unsigned short n, char *err)
+{
+	if (sys_seccomp_load(f, n) == 0)
+		return 0;
+	int e = errno;
+	/* ENOSYS is sys_seccomp_load's "no seccomp here": qemu-user answers
+	 * seccomp() with ENOSYS and PR_SET_SECCOMP with EINVAL, so that the
+	 * program it emulates cannot filter the syscalls qemu itself makes
+	 * (a kernel without CONFIG_SECCOMP_FILTER answers the same).  Still
+	 * fail closed, but say so: the program is fine, the platform is not. */
+	if (e == ENOSYS)
+		snprintf(err, INIT_ERRLEN, "cannot load the seccomp filter: seccomp is not available "
+		         "here (seccomp() is not implemented): this looks like emulation (qemu-user "
+		         "does not implement seccomp, e.g. an %s image run on another architecture): "
+		         "run the image natively, or build it without --policy",
+		         arch_name(filter_native_arch()));
+	else
+		snprintf(err, INIT_ERRLEN, "cannot load the seccomp filter: %s%s", strerror(e),
+		         e == EINVAL ? " (the kernel rejects the program: rebuild the image's policy)"
+		         : e == EACCES ? " (no-new-privileges is not set and the init lacks "
+		                         "CAP_SYS_ADMIN)" : "");
+	errno = e;
+	return -1;
+}
+
+/* ---- policies by name ------------------------------------------------------ */
+int filter_policy_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+	return n >= 1 && n <= 64 && strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* "default, service, strict", sorted, of the DIR/NAME.bpf with plain names;
+ * "none" when there are none. */
+static void list_policies(const char *dir, char *out, size_t outlen)
+{
+	char names[64][65], *sorted[64];
+	size_t n = 0, len = 0;
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d)) && n < 64) {
+		size_t l = strlen(de->d_name), sl = sizeof POLICY_SUFFIX - 1;
+		if (l <= sl || l - sl > 64 || strcmp(de->d_name + l - sl, POLICY_SUFFIX))
+			continue;
+		memcpy(names[n], de->d_name, l - sl);
+		names[n][l - sl] = 0;
+		if (filter_policy_name_ok(names[n]))
+			sorted[n] = names[n], n++;
+	}
+	if (d)
+		closedir(d);
+	qsort(sorted, n, sizeof sorted[0], cmp_str);
+	out[0] = 0;
+	for (size_t i = 0; i < n && len < outlen; i++)
+		len += (size_t)snprintf(out + len, outlen - len, "%s%s", i ? ", " : "", sorted[i]);
+	if (!n)
+		snprintf(out, outlen, "none");
+}
+
+int filter_read_policy(const char *dir, const char *name, unsigned char **buf,
+                       const struct sock_filter **insns, unsigned short *n, char *err)
+{
+	char path[512], ferr[INIT_ERRLEN], have[300];
+	/* A name, never a path: MINBASE_POLICY=../../tmp/x must not pick a
+	 * file the service could have written. */
+	if (!filter_policy_name_ok(name)) {
+		snprintf(err, INIT_ERRLEN, "invalid policy name `%.100s`: use a plain name like "
+		         "`service` (a-z, 0-9, `-`, `_`), not a path (a file is --seccomp FILE)", name);
+		return -1;
+	}
+	snprintf(path, sizeof path, "%s/%s" POLICY_SUFFIX, dir, name);
+	if (filter_read_file(path, buf, insns, n, ferr) == 0)
+		return 0;
+	int missing = errno == ENOENT;
+	list_policies(dir, have, sizeof have);
+	if (missing)
+		snprintf(err, INIT_ERRLEN, "unknown policy `%s`: this image has no %.200s (its "
+		         "policies: %.200s)", name, path, have);
+	else
+		snprintf(err, INIT_ERRLEN, "policy `%s`: %.250s (this image's policies: %.150s)", name,
+		         ferr, have);
 	return -1;
 }

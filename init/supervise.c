@@ -37,6 +37,7 @@ struct sup {
 	struct health_state hs;
 	pid_t probe;
 	int probe_fd;
+	struct probe_out probe_out;
 	int64_t probe_start, probe_deadline, next_probe;
 	int probe_timed_out;
 };
@@ -77,12 +78,8 @@ static int child_main(void *arg)
 	sys_sigmask(SIG_SETMASK, &s->child_mask, NULL);
 	/* Credentials and capabilities were set in the init before the clone
 	 * (see spawn); what is left is the filter, last, right before execve. */
-	if (p->filter && sys_seccomp_load(p->filter, p->filter_len) < 0) {
-		snprintf(c->msg, sizeof c->msg, "cannot load the seccomp filter: %s%s", strerror(errno),
-		         errno == EINVAL ? " (the kernel rejects the program: rebuild the image's "
-		                           "policy)" : "");
+	if (p->filter && filter_load(p->filter, p->filter_len, c->msg) < 0)
 		goto fail;
-	}
 	execvp(s->cfg->argv[0], s->cfg->argv);
 	c->code = errno == ENOENT ? 127 : 126;
 	snprintf(c->msg, sizeof c->msg, "cannot run `%s`: %s", s->cfg->argv[0], strerror(errno));
@@ -156,11 +153,8 @@ static int spawn(struct sup *s)
 static void publish(struct sup *s, const char *detail)
 {
 	char err[INIT_ERRLEN];
-	/* The next state is due one interval plus one timeout from now;
-	 * allow as much again before `health` calls this one stale. */
 	const struct health_cfg *hc = &s->cfg->health;
-	int64_t valid_s = 2 * (hc->interval_ms + hc->timeout_ms) / 1000 + 5;
-	if (health_write_state(hc->state_file, &s->hs, detail, valid_s, err) < 0)
+	if (health_write_state(hc->state_file, &s->hs, detail, health_valid_s(hc), err) < 0)
 		init_log(LOG_WARN, "%s", err);
 }
 
@@ -168,7 +162,7 @@ static void probe_done(struct sup *s, int status, int64_t now)
 {
 	const struct health_cfg *hc = &s->cfg->health;
 	char detail[500];
-	int ok = health_collect(hc, s->probe_fd, status, detail, sizeof detail) == 0;
+	int ok = health_collect(hc, s->probe_fd, &s->probe_out, status, detail, sizeof detail) == 0;
 	close(s->probe_fd);
 	if (s->probe_timed_out) {
 		ok = 0;
@@ -242,6 +236,7 @@ static void timers(struct sup *s, int64_t now)
 			return;
 		}
 		s->probe = p;
+		s->probe_out.len = 0, s->probe_out.cut = 0;
 		s->probe_timed_out = 0;
 		s->probe_start = now;
 		s->probe_deadline = now + hc->timeout_ms;
@@ -331,8 +326,14 @@ int supervise_run(struct init_cfg *cfg)
 		long sig = syscall(SYS_rt_sigtimedwait, &s.waitset, &si, &ts, sizeof s.waitset);
 		if (sig < 0 && errno != EAGAIN && errno != EINTR)
 			init_log(LOG_WARN, "sigtimedwait failed: %s", strerror(errno));
-		if (sig > 0 && sig != SIGCHLD && s.child_code < 0)
+		/* SIGIO from the kernel (si_code > 0, which no other process can
+		 * send) is the probe's pipe (O_ASYNC), drained below; one sent
+		 * with kill() is forwarded like any other signal. */
+		if (sig > 0 && sig != SIGCHLD && !(sig == SIGIO && si.si_code > 0) &&
+		    s.child_code < 0)
 			forward(&s, (int)sig);
+		if (s.probe)
+			health_drain(s.probe_fd, &s.probe_out);
 		reap(&s);
 		if (s.child_code >= 0)
 			break;

@@ -132,8 +132,15 @@ int sys_seccomp_load(const struct sock_filter *f, unsigned short n)
 {
 	struct sock_fprog prog = { .len = n, .filter = (struct sock_filter *)f };
 	long rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
-	if (rc < 0 && errno == ENOSYS)
+	if (rc < 0 && errno == ENOSYS) {
 		rc = prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
+		/* No seccomp() and PR_SET_SECCOMP refused: this is no kernel
+		 * rejecting the program but a platform with no filter mode at
+		 * all (qemu-user answers exactly so; every kernel since 3.17 has
+		 * seccomp()).  ENOSYS says that to filter_load. */
+		if (rc < 0 && errno == EINVAL)
+			errno = ENOSYS;
+	}
 	return (int)rc;
 }
 

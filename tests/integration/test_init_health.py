@@ -387,3 +387,124 @@ def test_command_line_probe_wins_over_the_environment(env):
     r = subprocess.run(UNSHARE + [str(init), "--health-exec", "x", "--health-tcp", "127.0.0.1:1",
                                   "--", str(helper), "true"], capture_output=True, text=True)
     assert r.returncode == 1 and "choose one" in r.stderr
+
+
+def test_service_cannot_pin_the_state_at_healthy(env):
+    """Nothing listens, but the service took the init's temporary name (as
+    PID 1 it was `STATE.tmp1`) with a directory and wrote a healthy state
+    valid for ever: the init's own writes must still go through (random
+    O_EXCL names), and `health` must never answer healthy."""
+    init, helper, state = env
+    state.parent.mkdir(parents=True, exist_ok=True)
+    (state.parent / (state.name + ".tmp1")).mkdir()
+    state.write_text("healthy 0 %d 99999999999 pinned\n" % int(time.time()))
+    p = start(init, *FAST, "--health-tcp", "127.0.0.1:%d" % free_port(), "--health-file", state,
+              "--", helper, "sleep", 60000)
+    try:
+        seen, details = watch(init, state, "unhealthy")
+        assert "healthy" not in seen, details
+        assert seen[-1] == "unhealthy", details
+    finally:
+        stop(p)
+    left = sorted(f.name for f in state.parent.iterdir())
+    assert left == [state.name, state.name + ".tmp1"], left
+
+
+def test_health_refuses_a_state_valid_beyond_the_probe_timing(env):
+    """VALID_UNTIL is at most 2 x (interval + timeout) + 5 s after the time
+    written (the init's rule); a longer one, or one dated ahead, is not the
+    init's.  `health` takes that timing from its options or the
+    environment, as the init does."""
+    init, helper, state = env
+    state.parent.mkdir(parents=True, exist_ok=True)
+    now = int(time.time())
+
+    def verdict(line, *opts, env=None):
+        state.write_text(line)
+        e = dict(os.environ, **(env or {}))
+        e.pop("MINBASE_HEALTH_INTERVAL", None) if not env else None
+        p = subprocess.run([str(init), "health", "--health-file", str(state), *opts],
+                           capture_output=True, text=True, env=e)
+        return p.returncode, p.stdout
+
+    # Defaults 30s/30s: 125 s.
+    assert verdict("healthy 0 %d %d ok\n" % (now, now + 125))[0] == 0
+    rc, out = verdict("healthy 0 %d %d pinned\n" % (now, now + 126))
+    assert rc == 1 and out.startswith("unknown: ") and "not written by the init" in out, out
+    assert verdict("healthy 0 %d 99999999999 pinned\n" % now)[0] == 1
+    assert verdict("healthy 0 %d %d ahead\n" % (now + 60, now + 120))[0] == 1
+    # 1s/1s: 9 s, from the options or from the environment.
+    fast = ("--health-interval", "1s", "--health-timeout", "1s")
+    assert verdict("healthy 0 %d %d ok\n" % (now, now + 9), *fast)[0] == 0
+    assert verdict("healthy 0 %d %d long\n" % (now, now + 10), *fast)[0] == 1
+    assert verdict("healthy 0 %d %d long\n" % (now, now + 10),
+                   env={"MINBASE_HEALTH_INTERVAL": "1s", "MINBASE_HEALTH_TIMEOUT": "1s"})[0] == 1
+
+
+def test_exec_probe_printing_more_than_a_pipe_holds(env):
+    """The probe's output is drained while it runs: 1 MiB of output does
+    not block the probe until its timeout.  The first line is the detail,
+    with Docker's `...` since the output went on (Docker keeps 4096 bytes)."""
+    init, helper, state = env
+    p = start(init, "--health-interval", "150ms", "--health-timeout", "10s", "--health-retries", "1",
+              "--health-exec", "%s spew 1048576" % helper, "--health-file", state,
+              "--", helper, "sleep", 60000)
+    try:
+        seen, details = watch(init, state, "healthy")
+        assert seen[-1] == "healthy", details
+        assert "exited 0: spew 1048576..." in details[-1], details
+    finally:
+        stop(p, state)
+    r = subprocess.run([str(init), "probe"], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, MINBASE_HEALTH_EXEC="%s spew 1048576" % helper,
+                                MINBASE_HEALTH_TIMEOUT="10s"))
+    assert r.returncode == 0 and "exited 0: spew 1048576..." in r.stdout, r.stdout
+
+
+def test_health_and_probe_take_their_options(env):
+    """The command line wins over the environment for `health` and `probe`
+    too; an option that does not apply to them is refused, never ignored."""
+    init, helper, state = env
+    state.parent.mkdir(parents=True, exist_ok=True)
+    now = int(time.time())
+    state.write_text("healthy 0 %d %d from the option's file\n" % (now, now + 60))
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MINBASE_")}
+    elsewhere = str(state.parent / "elsewhere")
+    r = subprocess.run([str(init), "health", "--health-file", str(state)], capture_output=True,
+                       text=True, env=dict(clean, MINBASE_HEALTH_FILE=elsewhere))
+    assert r.returncode == 0 and "from the option's file" in r.stdout, r.stdout
+    port = free_port()
+    srv = start(init, "--", helper, "tcpserver", port)
+    try:
+        for _ in range(300):
+            r = subprocess.run([str(init), "probe", "--health-tcp", "127.0.0.1:%d" % port],
+                               capture_output=True, text=True,
+                               env=dict(clean, MINBASE_HEALTH_TCP="127.0.0.1:%d" % free_port()))
+            if r.returncode == 0:
+                break
+            time.sleep(0.02)
+        assert r.returncode == 0 and r.stdout.startswith("healthy: tcp connect to 127.0.0.1:%d"
+                                                          % port), r.stdout + r.stderr
+    finally:
+        stop(srv)
+    r = subprocess.run([str(init), "probe", "--health-exec", "%s sleep 5000" % helper,
+                        "--health-timeout", "200ms"], capture_output=True, text=True, env=clean)
+    assert r.returncode == 1 and "timed out after 200ms" in r.stdout, r.stdout
+    for cmd, opt in ((["health", "--health-tcp", "127.0.0.1:1"], "--health-tcp"),
+                     (["health", "--user", "0"], "--user"),
+                     (["health", "-s"], "-s"),
+                     (["probe", "--health-tcp", "127.0.0.1:1", "--grace", "1s"], "--grace"),
+                     (["probe", "--health-tcp", "127.0.0.1:1", "--health-file", "/x"],
+                      "--health-file"),
+                     (["probe", "--health-tcp", "127.0.0.1:1", "--on-unhealthy", "exit"],
+                      "--on-unhealthy"),
+                     (["probe", "-g", "--health-tcp", "127.0.0.1:1"], "-g")):
+        r = subprocess.run([str(init)] + cmd, capture_output=True, text=True, env=clean)
+        assert r.returncode == 1 and r.stdout == "", (cmd, r.stdout)
+        assert "%s does not apply to `%s`" % (opt, cmd[0]) in r.stderr, (cmd, r.stderr)
+    for cmd in (["health", "extra"], ["probe", "--health-tcp", "127.0.0.1:1", "extra"]):
+        r = subprocess.run([str(init)] + cmd, capture_output=True, text=True, env=clean)
+        assert r.returncode == 1 and "unexpected argument `extra`" in r.stderr, (cmd, r.stderr)
+    r = subprocess.run([str(init), "health", "--health-interval", "soon"], capture_output=True,
+                       text=True, env=clean)
+    assert r.returncode == 1 and "invalid duration" in r.stderr

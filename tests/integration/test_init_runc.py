@@ -176,8 +176,11 @@ def test_nonroot_init_cannot_keep_caps_fails_closed(runc, rootfs):
     assert p.returncode == 1
     assert p.stdout == ""
     assert "cannot set capabilities" in p.stderr and "User 0:0" in p.stderr
-    p = runc.run_rootfs(rootfs, [INIT, "--", APP, "status"], user="65532:65532",
-                        env=["MINBASE_USER=0:0"], mutate=no_caps)
+    # An explicit --user the nonroot init cannot become stops the start
+    # (MINBASE_USER, the image's user for a root start, does not: see
+    # test_nonroot_start_keeps_its_uid).
+    p = runc.run_rootfs(rootfs, [INIT, "--user", "0:0", "--", APP, "status"], user="65532:65532",
+                        mutate=no_caps)
     assert p.returncode == 1 and p.stdout == ""
     assert "cannot set" in p.stderr
 
@@ -296,6 +299,95 @@ def test_probe_subcommand_runs_an_exec_probe_as_the_service(runc, rootfs):
                         env=env + ["MINBASE_HEALTH_EXEC=%s status" % APP])
     assert p.returncode == 0 and "Uid:\t65532\t65532\t65532\t65532" in p.stdout, p.stdout
     # A drop that cannot be done stops the probe, which then fails.
-    p = runc.run_rootfs(rootfs, [INIT, "probe"], user="65532:65532", mutate=no_caps,
-                        env=["MINBASE_USER=0:0", "MINBASE_HEALTH_EXEC=%s true" % APP])
+    p = runc.run_rootfs(rootfs, [INIT, "probe", "--user", "0:0"], user="65532:65532",
+                        mutate=no_caps, env=["MINBASE_HEALTH_EXEC=%s true" % APP])
     assert p.returncode == 1 and "healthy" not in p.stdout, p.stdout
+    # So does a filter that cannot be loaded.
+    (rootfs / "etc/minbase/bad.bpf").write_bytes(
+        seccomp_file(bpf(0xFFFF, 0, 0, 0) + bpf(0x06, 0, 0, RET_ALLOW)))
+    p = runc.run_rootfs(rootfs, [INIT, "probe"], user="65532:65532", mutate=no_caps,
+                        env=["MINBASE_SECCOMP=/etc/minbase/bad.bpf",
+                             "MINBASE_HEALTH_EXEC=%s true" % APP])
+    assert p.returncode == 1 and "cannot load the seccomp filter" in p.stdout, p.stdout
+
+
+def test_nonroot_start_keeps_its_uid(runc, rootfs):
+    """MINBASE_USER is the image's user for a root start.  A container the
+    runtime starts as another non-root uid (docker run -u 1000, OpenShift)
+    keeps that uid, hardened as ever, and starts."""
+    for mutate in (no_caps, full_caps):
+        for want in ("0:0", "65532:65532"):
+            p = runc.run_rootfs(rootfs, [INIT, "--", APP, "status"], user="1000:1000",
+                                env=["MINBASE_USER=" + want, "MINBASE_CAPS=",
+                                     "MINBASE_SECCOMP=" + FILTER], mutate=mutate)
+            assert p.returncode == 0, (want, p.stderr)
+            s = status(p.stdout)
+            assert s["Uid"] == ["1000"] * 4 and s["Gid"] == ["1000"] * 4, (want, s)
+            for k in ("CapInh", "CapPrm", "CapEff", "CapAmb"):
+                assert int(s[k][0], 16) == 0, (k, s[k])
+            assert s["NoNewPrivs"] == ["1"] and s["Seccomp"] == ["2"]
+    # A bad MINBASE_USER is still a bad image, whoever starts it.
+    p = runc.run_rootfs(rootfs, [INIT, "--", APP, "status"], user="1000:1000",
+                        env=["MINBASE_USER=nosuch"], mutate=no_caps)
+    assert p.returncode == 1 and "unknown user `nosuch`" in p.stderr
+
+
+# ---- policies by name (MINBASE_POLICY, --policy) ---------------------------------
+
+@pytest.fixture
+def with_policies(rootfs, build, mkimage):
+    import testlib
+    d = rootfs / "etc/minbase/policies"
+    d.mkdir()
+    for name in ("service", "strict"):
+        shutil.copy(build / ("share/minbase/policies/%s.x86_64.bpf" % name), d / (name + ".bpf"))
+    testlib.mk(mkimage, "policy", "compile", "service", "-o", d / "arm.bpf", "--arch", "aarch64")
+    (d / "README").write_text("not a policy\n")
+    return rootfs
+
+
+def test_policy_by_name_loads_the_image_file(runc, with_policies):
+    for args, env in (([], ["MINBASE_POLICY=service"]), (["--policy", "strict"], []),
+                      # the command line wins over the environment, of either kind
+                      (["--policy", "service"], ["MINBASE_SECCOMP=/nonexistent"]),
+                      (["--seccomp", FILTER], ["MINBASE_POLICY=nosuch"])):
+        p = runc.run_rootfs(with_policies, [INIT] + args + ["--", APP, "status"],
+                            env=HARDEN[:1] + env, mutate=full_caps)
+        assert p.returncode == 0, (args, env, p.stderr)
+        s = status(p.stdout)
+        assert s["Seccomp"] == ["2"] and s["Uid"] == ["65532"] * 4, (args, env, s)
+    # It is the named file that is loaded: strict has no sockets, service has.
+    out = {}
+    for name in ("service", "strict"):
+        p = runc.run_rootfs(with_policies, [INIT, "--", APP, "bindport", "8080"],
+                            env=HARDEN[:1] + ["MINBASE_POLICY=" + name], mutate=full_caps)
+        assert p.returncode == 0, p.stderr
+        out[name] = p.stdout.strip()
+    assert out["service"] == "bind ok" and out["strict"].startswith("bind errno "), out
+
+
+POLICY_ERRORS = [
+    (["MINBASE_POLICY=nosuch"], "unknown policy `nosuch`", True),
+    (["MINBASE_POLICY=arm"], "is for aarch64", True),
+    (["MINBASE_POLICY=../seccomp"], "invalid policy name", False),
+    (["MINBASE_POLICY=/etc/minbase/seccomp.bpf"], "invalid policy name", False),
+    (["MINBASE_POLICY=Service"], "invalid policy name", False),
+    (["MINBASE_POLICY=service", "MINBASE_SECCOMP=" + FILTER], "choose one filter", False),
+]
+
+
+@pytest.mark.parametrize("env,needle,lists", POLICY_ERRORS, ids=[e[0][0] for e in POLICY_ERRORS])
+def test_policy_by_name_fails_closed(runc, with_policies, env, needle, lists):
+    p = runc.run_rootfs(with_policies, [INIT, "--", APP, "status"], env=HARDEN[:1] + env,
+                        mutate=full_caps)
+    assert p.returncode == 1 and p.stdout == "", p
+    assert p.stderr.startswith("minbase-init: ") and needle in p.stderr, p.stderr
+    if lists:
+        assert "policies: arm, service, strict)" in p.stderr, p.stderr
+
+
+def test_policy_by_name_in_an_image_without_policies(runc, rootfs):
+    p = runc.run_rootfs(rootfs, [INIT, "--policy", "service", "--", APP, "status"],
+                        env=HARDEN[:1], mutate=full_caps)
+    assert p.returncode == 1 and p.stdout == ""
+    assert "unknown policy `service`" in p.stderr and "policies: none)" in p.stderr, p.stderr

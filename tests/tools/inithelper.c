@@ -20,6 +20,7 @@
  *                          stdout for MS, and exit 0 at once
  *   bindport PORT          try to bind 0.0.0.0:PORT; print "bind ok" or the errno
  *   open PATH [rw]         open PATH (read-only, or read-write); print "open ok" or the errno
+ *   spew N                 print "spew N" on a line, then N bytes of 'x', and exit 0
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -355,7 +356,19 @@ int main(int argc, char **argv)
 		close(fd);
 		return out("open ok\n"), 0;
 	}
+	if (!strcmp(cmd, "spew")) {
+		static char junk[65536];
+		memset(junk, 'x', sizeof junk);
+		out("spew %d\n", a);
+		for (long left = a; left > 0;) {
+			ssize_t w = write(1, junk, left < (long)sizeof junk ? (size_t)left : sizeof junk);
+			if (w <= 0)
+				return 1;
+			left -= w;
+		}
+		return 0;
+	}
 	out("usage: inithelper exit|kill|sigwait|group|orphans|sigmask|status|syscall|"
-	    "httpserver|tcpserver|sleep|bindport|open ...\n");
+	    "httpserver|tcpserver|sleep|bindport|open|spew ...\n");
 	return 2;
 }

@@ -1,6 +1,6 @@
 /* A recording fake of init/sys.c for minbase-init's unit tests: each call
  * appends "name(arg)" to fake_log, and fake_fail names a call to fail with
- * EPERM, so that the order of privilege operations is checked without root. */
+ * fake_errno (EPERM unless a test says otherwise), so that the order of privilege operations is checked without root. */
 #include "test_init_fakesys.h"
 
 #include <errno.h>
@@ -9,6 +9,7 @@
 
 char fake_log[8192];
 const char *fake_fail;
+int fake_errno = EPERM;
 uint64_t fake_bound = (1ull << 41) - 1;
 int fake_has_setpcap = 1;
 int fake_groups_equal;
@@ -17,6 +18,7 @@ void fake_reset(void)
 {
 	fake_log[0] = 0;
 	fake_fail = NULL;
+	fake_errno = EPERM;
 	fake_bound = (1ull << 41) - 1;
 	fake_has_setpcap = 1;
 	fake_groups_equal = 0;
@@ -27,7 +29,7 @@ static int rec(const char *name, long long arg)
 	size_t n = strlen(fake_log);
 	snprintf(fake_log + n, sizeof fake_log - n, "%s%s(%lld)", n ? " " : "", name, arg);
 	if (fake_fail && !strcmp(fake_fail, name)) {
-		errno = EPERM;
+		errno = fake_errno;
 		return -1;
 	}
 	return 0;

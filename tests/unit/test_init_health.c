@@ -5,8 +5,14 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,7 +164,7 @@ static void test_state_file(void **state)
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof path, "%s/state", dir);
 	struct health_state st = { .status = HS_HEALTHY };
-	assert_int_equal(health_cmd(path), 1); /* missing: not healthy */
+	assert_int_equal(health_cmd(path, 60), 1); /* missing: not healthy */
 	assert_int_equal(health_write_state(path, &st, "GET /: HTTP 200\nsecond line", 60, err), 0);
 	FILE *f = fopen(path, "r");
 	char line[256] = "";
@@ -166,28 +172,145 @@ static void test_state_file(void **state)
 	fclose(f);
 	assert_true(strncmp(line, "healthy 0 ", 10) == 0);
 	assert_non_null(strstr(line, "GET /: HTTP 200 second line\n"));
-	assert_int_equal(health_cmd(path), 0);
+	assert_int_equal(health_cmd(path, 60), 0);
 	st.status = HS_UNHEALTHY;
 	st.streak = 3;
 	assert_int_equal(health_write_state(path, &st, "boom", 60, err), 0);
-	assert_int_equal(health_cmd(path), 1);
+	assert_int_equal(health_cmd(path, 60), 1);
 	st.status = HS_STARTING;
 	assert_int_equal(health_write_state(path, &st, "", 60, err), 0);
-	assert_int_equal(health_cmd(path), 1);
+	assert_int_equal(health_cmd(path, 60), 1);
 	/* healthy, but nobody refreshed it in time: stale, not healthy */
 	st.status = HS_HEALTHY;
 	assert_int_equal(health_write_state(path, &st, "old", -1, err), 0);
-	assert_int_equal(health_cmd(path), 1);
+	assert_int_equal(health_cmd(path, 60), 1);
 	assert_int_equal(health_write_state(path, &st, "fresh", 60, err), 0);
-	assert_int_equal(health_cmd(path), 0);
+	assert_int_equal(health_cmd(path, 60), 0);
 	f = fopen(path, "w");
 	fputs("garbage\n", f);
 	fclose(f);
-	assert_int_equal(health_cmd(path), 1);
+	assert_int_equal(health_cmd(path, 60), 1);
 	unlink(path);
 	assert_int_equal(rmdir(dir), 0); /* no temp file left behind */
 	assert_int_equal(health_write_state("/nonexistent/dir/state", &st, "", 60, err), -1);
 	assert_non_null(strstr(err, "cannot write health state"));
+}
+
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* A state the init did not write, or could not refresh, must not read as
+ * healthy (issue: a service pinned `health` at healthy). */
+static void test_state_cannot_be_pinned(void **state)
+{
+	char dir[] = "/tmp/test_init_health.XXXXXX", path[64], tmp[96], line[200];
+	char err[INIT_ERRLEN];
+	struct health_state st = { .status = HS_HEALTHY };
+	long long now = (long long)time(NULL);
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/state", dir);
+
+	/* The old fixed temporary names, taken by directories first: the
+	 * init's write still goes through (the name is random, O_EXCL). */
+	snprintf(tmp, sizeof tmp, "%s.tmp%d", path, (int)getpid());
+	assert_int_equal(mkdir(tmp, 0755), 0);
+	snprintf(tmp, sizeof tmp, "%s.tmp1", path);
+	assert_int_equal(mkdir(tmp, 0755), 0);
+	assert_int_equal(health_write_state(path, &st, "ok", 60, err), 0);
+	assert_int_equal(health_cmd(path, 60), 0);
+
+	/* Valid for longer than the timing allows, or dated ahead: forged. */
+	snprintf(line, sizeof line, "healthy 0 %lld 99999999999 pinned\n", now);
+	write_text(path, line);
+	assert_int_equal(health_cmd(path, 125), 1);
+	snprintf(line, sizeof line, "healthy 0 %lld %lld pinned\n", now, now + 126);
+	write_text(path, line);
+	assert_int_equal(health_cmd(path, 125), 1);
+	snprintf(line, sizeof line, "healthy 0 %lld %lld ahead\n", now + 100, now + 200);
+	write_text(path, line);
+	assert_int_equal(health_cmd(path, 125), 1);
+	snprintf(line, sizeof line, "healthy 0 %lld %lld ok\n", now, now + 125);
+	write_text(path, line); /* within the bound: the init's own shape */
+	assert_int_equal(health_cmd(path, 125), 0);
+	write_text(path, "healthy 0 1x 2 odd\n");
+	assert_int_equal(health_cmd(path, 125), 1);
+	/* The init's own state, checked against a shorter timing: refused. */
+	assert_int_equal(health_write_state(path, &st, "ok", 60, err), 0);
+	assert_int_equal(health_cmd(path, 59), 1);
+
+	/* A write that fails (here: the file size limit) removes the old
+	 * healthy state, so that it is not read as current, and says so. */
+	struct rlimit old, tiny = { 8, 8 };
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	tiny.rlim_max = old.rlim_max;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &tiny), 0);
+	int rc = health_write_state(path, &st, "cannot be written", 60, err);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	assert_int_equal(rc, -1);
+	assert_non_null(strstr(err, "cannot write health state"));
+	assert_non_null(strstr(err, "reports unknown"));
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(health_cmd(path, 60), 1);
+
+	char cmd[200];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* A probe printing more than a pipe holds: drained while it runs, the
+ * first 4096 bytes kept (Docker's maxOutputLen), "..." for the rest. */
+static void test_drain_large_output(void **state)
+{
+	int fds[2];
+	static struct probe_out o;
+	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+	assert_int_equal(fcntl(fds[0], F_SETFL, O_NONBLOCK), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		static char junk[200000];
+		close(fds[0]);
+		memset(junk, 'x', sizeof junk);
+		if (write(fds[1], "first line\n", 11) != 11)
+			_exit(2);
+		for (size_t off = 0; off < sizeof junk;) {
+			ssize_t w = write(fds[1], junk + off, sizeof junk - off);
+			if (w <= 0)
+				_exit(3);
+			off += (size_t)w;
+		}
+		_exit(0);
+	}
+	close(fds[1]);
+	int status = 0;
+	for (;;) {
+		struct pollfd p = { fds[0], POLLIN, 0 };
+		poll(&p, 1, 1000);
+		health_drain(fds[0], &o);
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			break;
+	}
+	struct health_cfg c = { .kind = HEALTH_EXEC, .target = "spew" };
+	char detail[500];
+	assert_int_equal(health_collect(&c, fds[0], &o, status, detail, sizeof detail), 0);
+	close(fds[0]);
+	assert_int_equal(o.len, HEALTH_OUTPUT_MAX);
+	assert_int_equal(o.cut, 1);
+	assert_string_equal(detail, "`spew` exited 0: first line...");
+	/* Short output: all of it, no marker. */
+	struct probe_out s2 = { .len = 3 };
+	memcpy(s2.buf, "ok\n", 4);
+	assert_int_equal(pipe2(fds, O_CLOEXEC | O_NONBLOCK), 0);
+	close(fds[1]);
+	assert_int_equal(health_collect(&c, fds[0], &s2, 0, detail, sizeof detail), 0);
+	assert_string_equal(detail, "`spew` exited 0: ok");
+	close(fds[0]);
 }
 
 /* Random and mutated status lines: a status in 100..999 or -1, and no read
@@ -231,6 +354,8 @@ int main(void)
 		cmocka_unit_test(test_addresses),
 		cmocka_unit_test(test_state_machine),
 		cmocka_unit_test(test_state_file),
+		cmocka_unit_test(test_state_cannot_be_pinned),
+		cmocka_unit_test(test_drain_large_output),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -181,6 +181,45 @@ static void test_apply_fails_closed(void **state)
 	}
 }
 
+/* Under qemu-user seccomp() is ENOSYS and PR_SET_SECCOMP EINVAL, which
+ * sys_seccomp_load reports as ENOSYS: still fail closed, but say that this
+ * looks like emulation and what to do; a program the kernel refuses keeps
+ * its own advice. */
+static void test_apply_seccomp_missing_says_emulation(void **state)
+{
+	struct sock_filter f[1] = { { 6, 0, 0, 0x7fff0000 } };
+	struct privs_cfg p = { .change_user = 1, .uid = 65532, .gid = 65532, .ngroups = 1,
+	                       .groups = { 65532 }, .drop_caps = 1, .no_new_privs = 1,
+	                       .filter = f, .filter_len = 1 };
+	char err[INIT_ERRLEN] = "";
+	fake_fail = "seccomp";
+	fake_errno = ENOSYS;
+	assert_int_equal(privs_apply(&p, err), -1);
+	assert_non_null(strstr(fake_log, "no_new_privs(1) seccomp(1)"));
+	assert_true(strncmp(err, "cannot load the seccomp filter: ", 32) == 0);
+	static const char *const want[] = { "looks like emulation", "qemu-user",
+		"does not implement seccomp", "run the image natively", "without --policy" };
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+		if (!strstr(err, want[i]))
+			fail_msg("`%s` not in: %s", want[i], err);
+	/* The same message from the loader the service child and the exec
+	 * probes use. */
+	char err2[INIT_ERRLEN];
+	fake_reset();
+	fake_fail = "seccomp";
+	fake_errno = ENOSYS;
+	assert_int_equal(filter_load(f, 1, err2), -1);
+	assert_int_equal(errno, ENOSYS);
+	assert_string_equal(err, err2);
+
+	fake_reset();
+	fake_fail = "seccomp";
+	fake_errno = EINVAL;
+	assert_int_equal(filter_load(f, 1, err2), -1);
+	assert_non_null(strstr(err2, "Invalid argument (the kernel rejects the program"));
+	assert_null(strstr(err2, "emulation"));
+}
+
 static void test_apply_nothing(void **state)
 {
 	struct privs_cfg p = { 0 };
@@ -199,6 +238,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_apply_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_apply_nonroot_init, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_apply_fails_closed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_apply_seccomp_missing_says_emulation, setup,
+		                                teardown),
 		cmocka_unit_test_setup_teardown(test_apply_nothing, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -144,6 +144,70 @@ static void test_read_file(void **state)
 	assert_non_null(strstr(err, "not a regular file"));
 }
 
+static void put_file(const char *dir, const char *name, uint32_t arch)
+{
+	static unsigned char buf[28 + 16];
+	char path[512];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	size_t len = make_file(buf, arch, 2);
+	assert_int_equal(fwrite(buf, 1, len, f), len);
+	fclose(f);
+}
+
+static void expect_policy_error(const char *dir, const char *name, const char *const *want)
+{
+	unsigned char *owned = NULL;
+	const struct sock_filter *f;
+	unsigned short n;
+	char err[INIT_ERRLEN] = "";
+	if (filter_read_policy(dir, name, &owned, &f, &n, err) == 0)
+		fail_msg("policy `%s` accepted", name);
+	for (; *want; want++)
+		if (!strstr(err, *want))
+			fail_msg("policy `%s`: `%s` not in: %s", name, *want, err);
+}
+
+/* MINBASE_POLICY=NAME: DIR/NAME.bpf for this machine, or a start stopped
+ * with the list of the policies there; names, never paths. */
+static void test_policy_by_name(void **state)
+{
+	char dir[] = "/tmp/test_init_policies.XXXXXX", err[INIT_ERRLEN];
+	unsigned char *owned;
+	const struct sock_filter *f;
+	unsigned short n;
+	uint32_t other = filter_native_arch() == AUDIT_ARCH_X86_64 ? AUDIT_ARCH_AARCH64
+	                                                            : AUDIT_ARCH_X86_64;
+	assert_non_null(mkdtemp(dir));
+	expect_policy_error(dir, "service", (const char *[]){ "unknown policy `service`",
+	                    "policies: none)", NULL });
+	put_file(dir, "strict.bpf", filter_native_arch());
+	put_file(dir, "service.bpf", filter_native_arch());
+	put_file(dir, "other-arch.bpf", other);
+	put_file(dir, "Upper.bpf", filter_native_arch()); /* not a policy name: not listed */
+	put_file(dir, "notes.txt", filter_native_arch());
+	assert_int_equal(filter_read_policy(dir, "service", &owned, &f, &n, err), 0);
+	assert_int_equal(n, 2);
+	free(owned);
+	expect_policy_error(dir, "nosuch", (const char *[]){ "unknown policy `nosuch`", "nosuch.bpf",
+	                    "policies: other-arch, service, strict)", NULL });
+	expect_policy_error(dir, "other-arch", (const char *[]){ "policy `other-arch`", "is for",
+	                    "rebuild the image for this architecture",
+	                    "policies: other-arch, service, strict)", NULL });
+	static const char *const bad[] = { "", "../service", "/etc/passwd", "a/b", "Service",
+		"service.bpf", "ser vice", ".", "..",
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" /* 65 */ };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		expect_policy_error(dir, bad[i], (const char *[]){ "invalid policy name", "not a path",
+		                    NULL });
+	assert_true(filter_policy_name_ok("default"));
+	assert_true(filter_policy_name_ok("my_svc-2"));
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 /* Every single-bit flip of a valid file is refused (CRC-32 catches them
  * all), and random bytes never parse or read out of bounds (ASan build:
  * each buffer is malloc'd to its exact length). */
@@ -182,6 +246,7 @@ int main(void)
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_read_file),
+		cmocka_unit_test(test_policy_by_name),
 		cmocka_unit_test(test_mutations),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
