@@ -296,12 +296,14 @@ static int build_config(const struct mk_opts *o, const char *name, const char *c
 		goto oom;
 	c->user = o->user;
 	/* Keeping a capability needs a root start: the init drops to the
-	 * user itself after setting the ambient set (contracts.md). */
-	if (caps && *caps) {
+	 * user itself after setting the ambient set (init/README.md). */
+	if (caps && *caps)
 		c->user = "0:0";
-		if (sv_addf(env, "MINBASE_USER=%s", o->user) < 0)
-			goto oom;
-	}
+	/* MINBASE_USER in every image with the init: a container started as
+	 * root anyway (docker run -u 0, runAsUser: 0) still runs the service
+	 * as the image's user; a nonroot start keeps its uid. */
+	if ((!o->no_init || (caps && *caps)) && sv_addf(env, "MINBASE_USER=%s", o->user) < 0)
+		goto oom;
 	/* Secure by default: with the init, the service keeps only the
 	 * capabilities asked for (none unless --caps or the policy names some),
 	 * whatever the runtime grants, and runs with no-new-privileges.  Both

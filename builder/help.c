@@ -126,7 +126,8 @@ static const char HELP_HEALTH[] =
 static const char HELP_SECURITY[] =
 "Security\n"
 "\n"
-"By default the service runs as 65532:65532 with no capabilities; the init\n"
+"By default the service runs as 65532:65532 with no capabilities, even in a\n"
+"container started as root (the init drops to MINBASE_USER, the --user); the init\n"
 "sets no-new-privileges.  --policy NAME|FILE compiles a seccomp policy (shipped:\n"
 "default, service, strict; or a Docker-format JSON file) to BPF at build time,\n"
 "stores it at /etc/minbase/seccomp.bpf and sets MINBASE_SECCOMP; the init loads\n"

@@ -128,6 +128,8 @@ int cmd_inspect(int argc, char **argv)
 		printf("created      %s\n", json_string_value(json_object_get(cfg, "created")));
 	const char *user = json_string_value(json_object_get(cc, "User"));
 	const char *muser = env_get(env, "MINBASE_USER");
+	if (muser && user && !strcmp(muser, user))
+		muser = NULL; /* the same user for a root start: nothing to add */
 	printf("user         %s%s%s%s\n", user && *user ? user : "(root: none set)",
 	       muser ? " (the init drops to " : "", muser ? muser : "", muser ? ")" : "");
 	print_strarray("entrypoint", json_object_get(cc, "Entrypoint"));

@@ -332,6 +332,57 @@ def test_nonroot_start_keeps_its_uid(runc, rootfs):
     assert p.returncode == 1 and "unknown user `nosuch`" in p.stderr
 
 
+# ---- images built by mkimage: the image's user whatever uid the runtime gives --
+
+@pytest.fixture
+def image_of(mkimage, tools, tmp_path):
+    import testlib
+
+    def build(*opts):
+        out = tmp_path / ("img%d.tar" % len(list(tmp_path.glob("img*.tar"))))
+        testlib.mk(mkimage, "--static", tools / "inithelper", "-o", out, "--policy", "default",
+                   "-q", *opts)
+        return out
+    return build
+
+
+def image_status(runc, image, user, mutate):
+    p = runc.run_image(image, args=[INIT, "--", "/app/inithelper", "status"], user=user,
+                       mutate=mutate)
+    assert p.returncode == 0, p.stderr
+    return status(p.stdout)
+
+
+def test_image_started_as_root_runs_its_service_as_65532(runc, image_of):
+    """`docker run -u 0`, runAsUser: 0, a runtime config with uid 0 and
+    every capability: an image built without --user still runs its service
+    as 65532:65532, with nothing left to regain root."""
+    s = image_status(runc, image_of(), "0:0", full_caps)
+    assert s["Uid"] == ["65532"] * 4 and s["Gid"] == ["65532"] * 4, s
+    for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        assert int(s[k][0], 16) == 0, (k, s[k])
+    assert s["NoNewPrivs"] == ["1"] and s["Seccomp"] == ["2"]
+
+
+def test_image_user_choice_is_kept(runc, image_of):
+    """An image built with --user keeps that choice on a root start (0:0
+    stays root, without capabilities); a start as another non-root uid
+    keeps that uid and starts."""
+    s = image_status(runc, image_of("--user", "0:0"), "0:0", full_caps)
+    assert s["Uid"] == ["0"] * 4, s
+    assert int(s["CapEff"][0], 16) == 0 and s["NoNewPrivs"] == ["1"] and s["Seccomp"] == ["2"]
+    s = image_status(runc, image_of("--user", "1000:1001"), "0:0", full_caps)
+    assert s["Uid"] == ["1000"] * 4 and s["Gid"] == ["1001"] * 4, s
+    img = image_of()
+    for mutate in (no_caps, full_caps):
+        s = image_status(runc, img, "1000:1000", mutate)
+        assert s["Uid"] == ["1000"] * 4, s
+        assert int(s["CapEff"][0], 16) == 0 and int(s["CapPrm"][0], 16) == 0
+        assert s["NoNewPrivs"] == ["1"] and s["Seccomp"] == ["2"]
+    s = image_status(runc, img, "65532:65532", no_caps)
+    assert s["Uid"] == ["65532"] * 4 and s["Seccomp"] == ["2"]
+
+
 # ---- policies by name (MINBASE_POLICY, --policy) ---------------------------------
 
 @pytest.fixture
