@@ -98,6 +98,10 @@ uint32_t filter_native_arch(void);
 /* sys_seccomp_load, with a message that says why it failed (the kernel
  * refused the program; seccomp missing, as under qemu-user). */
 int filter_load(const struct sock_filter *f, unsigned short n, char *err);
+/* Before anything starts: -1 and the same message when this platform has no
+ * seccomp filter mode (under qemu-user the service child, a vfork there
+ * emulated by a fork, could not hand its message back). */
+int filter_check_available(char *err);
 /* Policies by name: DIR/NAME.bpf (DIR is INIT_POLICY_DIR in images); NAME
  * is [a-z0-9_-]{1,64}, never a path.  A missing file's message lists the
  * policies DIR has. */
@@ -178,6 +182,7 @@ int sys_ambient_clear(void);
 int sys_ambient_raise(int cap);
 int sys_no_new_privs(void);
 int sys_seccomp_load(const struct sock_filter *f, unsigned short n);
+int sys_seccomp_available(void);         /* 1 when filters can be loaded */
 int sys_last_cap(void);
 /* Raw 64-bit signal masks: musl's sigset helpers refuse its reserved
  * signals 32-34, and the init must block (and forward) those too. */

@@ -273,6 +273,8 @@ static int privs_config(struct privs_cfg *p, const struct raw *r)
 		                  : filter_read_policy(INIT_POLICY_DIR, name, &buf, &f, &n, err))
 			return fail("%s: %s", file && *file ? "--seccomp" : "--policy", err);
 		p->filter = f, p->filter_len = n; /* buf lives as long as the init */
+		if (filter_check_available(err) < 0)
+			return fail("%s", err);
 	}
 	/* Dropping to a user keeps no capability unless --caps says so. */
 	if (user_given || p->filter)

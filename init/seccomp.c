@@ -156,22 +156,34 @@ fail:;
 	return -1;
 }
 
+/* qemu-user answers seccomp() with ENOSYS and PR_SET_SECCOMP with EINVAL,
+ * so that the program it emulates cannot filter the syscalls qemu itself
+ * makes (a kernel without CONFIG_SECCOMP_FILTER answers the same).  Still
+ * fail closed, but say so: the image is fine, the platform is not. */
+static void no_seccomp(char *err)
+{
+	snprintf(err, INIT_ERRLEN, "cannot load the seccomp filter: seccomp is not available here "
+	         "(seccomp() is not implemented): this looks like emulation (qemu-user does not "
+	         "implement seccomp, e.g. an %s image run on another architecture): run the image "
+	         "natively, or build it without --policy", arch_name(filter_native_arch()));
+}
+
+int filter_check_available(char *err)
+{
+	if (sys_seccomp_available())
+		return 0;
+	no_seccomp(err);
+	errno = ENOSYS;
+	return -1;
+}
+
 int filter_load(const struct sock_filter *f, unsigned short n, char *err)
 {
 	if (sys_seccomp_load(f, n) == 0)
 		return 0;
 	int e = errno;
-	/* ENOSYS is sys_seccomp_load's "no seccomp here": qemu-user answers
-	 * seccomp() with ENOSYS and PR_SET_SECCOMP with EINVAL, so that the
-	 * program it emulates cannot filter the syscalls qemu itself makes
-	 * (a kernel without CONFIG_SECCOMP_FILTER answers the same).  Still
-	 * fail closed, but say so: the program is fine, the platform is not. */
-	if (e == ENOSYS)
-		snprintf(err, INIT_ERRLEN, "cannot load the seccomp filter: seccomp is not available "
-		         "here (seccomp() is not implemented): this looks like emulation (qemu-user "
-		         "does not implement seccomp, e.g. an %s image run on another architecture): "
-		         "run the image natively, or build it without --policy",
-		         arch_name(filter_native_arch()));
+	if (e == ENOSYS) /* sys_seccomp_load's "no seccomp here" */
+		no_seccomp(err);
 	else
 		snprintf(err, INIT_ERRLEN, "cannot load the seccomp filter: %s%s", strerror(e),
 		         e == EINVAL ? " (the kernel rejects the program: rebuild the image's policy)"

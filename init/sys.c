@@ -144,6 +144,14 @@ int sys_seccomp_load(const struct sock_filter *f, unsigned short n)
 	return (int)rc;
 }
 
+int sys_seccomp_available(void)
+{
+	/* The check systemd makes: a NULL program is EFAULT where the filter
+	 * mode exists, EINVAL where it does not; nothing is installed.  qemu-
+	 * user answers every PR_SET_SECCOMP with EINVAL. */
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, NULL, 0, 0) < 0 && errno == EFAULT;
+}
+
 int sys_last_cap(void)
 {
 	/* cap_max_bits() reads /proc/sys/kernel/cap_last_cap or probes the

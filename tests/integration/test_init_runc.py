@@ -442,3 +442,28 @@ def test_policy_by_name_in_an_image_without_policies(runc, rootfs):
                         env=HARDEN[:1], mutate=full_caps)
     assert p.returncode == 1 and p.stdout == ""
     assert "unknown policy `service`" in p.stderr and "policies: none)" in p.stderr, p.stderr
+
+
+def test_seccomp_under_qemu_user_says_emulation(build, mkimage, tmp_path):
+    """An arm64 init run by qemu-user on this x86_64 machine (what binfmt_misc
+    does for arm64 images on Docker Desktop and buildx): qemu implements no
+    seccomp for the program it emulates.  The init stays fail-closed and says
+    that this looks like emulation and what to do."""
+    import subprocess
+    import testlib
+    from conftest import need
+    init64 = build / "bin/aarch64/minbase-init"
+    need(init64.exists(), "no aarch64 minbase-init in %s (built by `make` with the arm64 "
+         "cross toolchain of `make deps`)" % init64.parent)
+    qemu = shutil.which("qemu-aarch64-static")
+    need(qemu is not None, "qemu-aarch64-static is not installed (run `make deps`)")
+    f = tmp_path / "service.aarch64.bpf"
+    testlib.mk(mkimage, "policy", "compile", "service", "-o", f, "--arch", "aarch64")
+    for args in (["--seccomp", str(f)], ["probe", "--seccomp", str(f), "--health-exec", "/x"]):
+        p = subprocess.run([qemu, str(init64)] + args + (["--", "/nonexistent"] if args[0] != "probe"
+                                                          else []),
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 1, (args, p)
+        for want in ("cannot load the seccomp filter", "looks like emulation", "qemu-user",
+                     "run the image natively", "without --policy"):
+            assert want in p.stderr, (args, want, p.stderr)

@@ -13,6 +13,7 @@ int fake_errno = EPERM;
 uint64_t fake_bound = (1ull << 41) - 1;
 int fake_has_setpcap = 1;
 int fake_groups_equal;
+int fake_seccomp_available = 1;
 
 void fake_reset(void)
 {
@@ -22,6 +23,7 @@ void fake_reset(void)
 	fake_bound = (1ull << 41) - 1;
 	fake_has_setpcap = 1;
 	fake_groups_equal = 0;
+	fake_seccomp_available = 1;
 }
 
 static int rec(const char *name, long long arg)
@@ -56,6 +58,7 @@ int sys_ambient_clear(void) { return rec("ambient_clear", 0); }
 int sys_ambient_raise(int cap) { return rec("ambient_raise", cap); }
 int sys_no_new_privs(void) { return rec("no_new_privs", 1); }
 int sys_seccomp_load(const struct sock_filter *f, unsigned short n) { return rec("seccomp", n); }
+int sys_seccomp_available(void) { return fake_seccomp_available; }
 int sys_last_cap(void) { return 40; }
 int sys_sigmask(int how, const uint64_t *set, uint64_t *old)
 {

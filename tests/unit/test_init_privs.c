@@ -212,6 +212,14 @@ static void test_apply_seccomp_missing_says_emulation(void **state)
 	assert_int_equal(errno, ENOSYS);
 	assert_string_equal(err, err2);
 
+	/* And from the check made before anything starts. */
+	fake_reset();
+	assert_int_equal(filter_check_available(err2), 0);
+	fake_seccomp_available = 0;
+	assert_int_equal(filter_check_available(err2), -1);
+	assert_string_equal(err, err2);
+	assert_string_equal(fake_log, ""); /* a check: nothing was loaded */
+
 	fake_reset();
 	fake_fail = "seccomp";
 	fake_errno = EINVAL;
