@@ -44,13 +44,26 @@ struct sup {
 
 /* The service is started with clone(CLONE_VM | CLONE_VFORK), as musl's
  * posix_spawn does: no page tables to copy, and the init sleeps until the
- * child has called execve, so the child's error (if any) is simply read
- * from memory the two share. */
+ * child has called execve.  The child's error comes back through a
+ * close-on-exec pipe rather than the memory the two share: qemu-user
+ * emulates CLONE_VFORK with a plain fork, where the child writes to its
+ * own copy (an arm64 image on an x86_64 host would fail without a word). */
 struct spawn_ctx {
 	struct sup *s;
-	volatile int code;
+	int fd;                    /* write end: a code byte, then the message */
 	char msg[INIT_ERRLEN];
 };
+
+static void child_fail(struct spawn_ctx *c, int code)
+{
+	char buf[INIT_ERRLEN + 1];
+	buf[0] = (char)code;
+	size_t n = strnlen(c->msg, sizeof c->msg - 1);
+	memcpy(buf + 1, c->msg, n);
+	ssize_t w = write(c->fd, buf, n + 1); /* less than PIPE_BUF: whole */
+	(void)w;
+	_exit(code);
+}
 
 static char child_stack[32768] __attribute__((aligned(16)));
 
@@ -81,12 +94,12 @@ static int child_main(void *arg)
 	if (p->filter && filter_load(p->filter, p->filter_len, c->msg) < 0)
 		goto fail;
 	execvp(s->cfg->argv[0], s->cfg->argv);
-	c->code = errno == ENOENT ? 127 : 126;
+	int code = errno == ENOENT ? 127 : 126;
 	snprintf(c->msg, sizeof c->msg, "cannot run `%s`: %s", s->cfg->argv[0], strerror(errno));
-	_exit(c->code);
+	child_fail(c, code);
 fail:
-	c->code = 1;
-	_exit(1);
+	child_fail(c, 1);
+	return 1;
 }
 
 /* Start the service; returns 0, or the exit code to leave with when it
@@ -126,19 +139,36 @@ static int spawn(struct sup *s)
 		init_log(LOG_ERROR, "cannot make the init non-dumpable: %s", strerror(errno));
 		return 1;
 	}
-	struct spawn_ctx c = { .s = s };
-	pid_t pid = clone(child_main, child_stack + sizeof child_stack,
-	                  CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
-	if (pid < 0) {
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) < 0) {
 		init_log(LOG_ERROR, "cannot start the child: %s", strerror(errno));
 		return 1;
 	}
-	if (c.code) {
+	struct spawn_ctx c = { .s = s, .fd = fds[1] };
+	pid_t pid = clone(child_main, child_stack + sizeof child_stack,
+	                  CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
+	int e = errno;
+	close(fds[1]);
+	if (pid < 0) {
+		close(fds[0]);
+		init_log(LOG_ERROR, "cannot start the child: %s", strerror(e));
+		return 1;
+	}
+	/* EOF at once when the child has run execve (close-on-exec); its
+	 * message otherwise (the signals are blocked: no EINTR). */
+	char msg[INIT_ERRLEN + 1];
+	size_t len = 0;
+	for (ssize_t r; len < sizeof msg - 1 &&
+	     ((r = read(fds[0], msg + len, sizeof msg - 1 - len)) > 0 || (r < 0 && errno == EINTR));)
+		len += r > 0 ? (size_t)r : 0;
+	close(fds[0]);
+	if (len) {
 		int st;
+		msg[len] = 0;
 		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 			;
-		init_log(LOG_ERROR, "%s", c.msg);
-		return c.code;
+		init_log(LOG_ERROR, "%s", msg + 1);
+		return (unsigned char)msg[0];
 	}
 	/* Supervising needs no capability: signals go to processes of the
 	 * init's own uid, and reaping needs nothing. */
