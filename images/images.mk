@@ -1,6 +1,8 @@
 # images: OCI config/manifest/index (jansson), layout directory and
 # docker-loadable archive writers (libarchive), reader (inspect).
 IMAGES_SRCS := images/json.c images/write.c images/read.c images/sbom.c
+# the OCI layout writer and the temporaries of every output (issue 8)
+IMAGES_SRCS += images/layout.c images/temp.c
 IMAGES_LIBS := -larchive -ljansson -lcrypto
 HOST_LIBS   += $(IMAGES_LIBS)
 

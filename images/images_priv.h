@@ -2,6 +2,8 @@
 #ifndef MINBASE_IMAGES_PRIV_H
 #define MINBASE_IMAGES_PRIV_H
 
+#include <stdbool.h>
+
 #include "images.h"
 
 #define IMG_MT_MANIFEST "application/vnd.oci.image.manifest.v1+json"
@@ -30,5 +32,40 @@ int img_sha256(const void *buf, size_t len, char out[ROOTFS_DIGEST_LEN]);
 /* Splits "name[:tag]" into a malloc'd full "name:tag" and the tag part;
  * validates both against the distribution reference grammar. */
 int img_parse_tag(const char *in, char **full, char **tag, char *err);
+
+/* One file of an image: a blob, index.json, oci-layout or manifest.json,
+ * by its path inside the layout. */
+struct img_blob {
+	const char *name;
+	const void *data;
+	size_t len;
+};
+/* Writes all of b to fd (retrying EINTR and short writes); errno set on
+ * failure. */
+int img_blob_write(int fd, const struct img_blob *b);
+
+/* rename(tmp, base) in dfd, atomically, over a regular file too
+ * (write.c, where the reasoning is). */
+int img_replace_file(int dfd, const char *tmp, const char *base);
+
+/* Temporaries (temp.c): ".BASE.mkimage.tmp-XXXXXX" in dfd, a file (O_RDWR)
+ * or a directory, returned open and flock'ed; -1 with errno. */
+int img_temp_make(int dfd, const char *base, bool dir, char *tmp, size_t tmplen);
+bool img_temp_name_is_ours(const char *name);
+/* Removes the temporaries of dead writers in dfd (only names of the
+ * pattern, only regular files and directories of our euid, only those
+ * whose lock is free); best effort, returns how many. */
+size_t img_temp_sweep(int dfd);
+/* Removes a tree without following symlinks. */
+int img_remove_tree(int dfd, const char *name);
+/* fsync of the directory name (relative to dfd; "." for dfd itself). */
+int img_fsync_dir(int dfd, const char *name);
+
+/* The OCI layout directory at base in dfd (layout.c): created with b
+ * (blob files) and index, or, when it holds a layout already, merged into:
+ * the blobs are added and index.json gets index's one descriptor in place
+ * of the one with the same ref.name; everything else is kept. */
+int img_layout_write(int dfd, const char *base, const char *out_path,
+                     const struct img_blob *b, size_t n, const char *index, char *err);
 
 #endif
