@@ -6,6 +6,7 @@ import gzip
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUILD, ROOT, need_tools
+from conftest import BUILD, ROOT, need_root, need_tools
 from testlib import mk
 
 EXAMPLES = ROOT / "tests" / "examples"
@@ -491,3 +492,36 @@ def test_bad_tag_and_epoch_refused_before_the_build(mkimage, tmp_path):
         assert "mkimage: build" not in p.stderr, p.stderr
     assert list(tmp_path.iterdir()) == []
     mk(mkimage, "--static", src, "-o", tmp_path / "t.tar", "-q", env={"SOURCE_DATE_EPOCH": ""})
+
+
+# ---- the README's quick start (issue 8 item 13) ------------------------------------
+
+def readme_quick_start():
+    """The command lines of the README's quick-start section, as written."""
+    text = (ROOT / "README.md").read_text()
+    sec = text.split("\n## Quick start", 1)[1].split("\n## ", 1)[0]
+    return [l.strip() for block in re.findall(r"```\n(.*?)```", sec, re.S)
+            for l in block.splitlines() if l.strip()]
+
+
+def test_readme_quick_start_works_as_written():
+    """As root on Debian 12, which has no sudo unless someone installed it:
+    the commands run exactly as the README writes them."""
+    need_root()
+    cmds = readme_quick_start()
+    assert cmds == ["builder/quickstart", "make test"], cmds
+    p = subprocess.run(["sh", "-c", cmds[0]], cwd=ROOT, capture_output=True, text=True,
+                       timeout=900, stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    assert "hello from minbase (uid=65532 gid=65532)" in p.stdout, p.stdout
+    # `make test` is what runs this test: here, only that it is a command
+    # make knows and that nothing it would run goes through sudo
+    p = subprocess.run(["sh", "-c", cmds[1] + " -n"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert "tests/run-all" in p.stdout and not re.search(r"\bsudo\b", p.stdout), p.stdout
+    # the scripts on the way say "as root" instead of calling sudo
+    for script in ("builder/quickstart", "builder/deps"):
+        code = [l for l in (ROOT / script).read_text().splitlines()
+                if not l.lstrip().startswith("#") and "echo" not in l]
+        assert not [l for l in code if re.search(r"\bsudo\b", l)], script
