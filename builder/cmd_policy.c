@@ -186,7 +186,7 @@ static int do_check(int argc, char **argv)
 	}
 	fputs(text, stdout);
 	printf("compiled: %zu BPF instructions (binary tree), %zu bytes; ok\n",
-	       (len - 28) / 8, len);
+	       FILTER_FILE_INSNS(len), len);
 	free(text);
 	free(buf);
 	return MK_EXIT_OK;

@@ -384,7 +384,7 @@ int mk_compose(const struct mk_opts *o, const char *binary, const char *name,
 		                     err) < 0)
 			goto out;
 		progress(o, "policy  %-28s %6zu instructions%s%s (%.2f s)", o->policy,
-		         (bpf_len - 28) / 8, caps && *caps ? ", caps " : "", caps && *caps ? caps : "",
+		         FILTER_FILE_INSNS(bpf_len), caps && *caps ? ", caps " : "", caps && *caps ? caps : "",
 		         util_now() - t0);
 	}
 

@@ -84,9 +84,7 @@ int privs_apply(const struct privs_cfg *p, char *err);
 /* ---- seccomp file v1 (seccomp.c) -----------------------------------------
  * filter_*, not seccomp_*: that prefix is libseccomp's, which the init does
  * not link (mkimage does). */
-#define FILTER_FILE_MAGIC "MBSECCMP"
-#define FILTER_FILE_VERSION 1
-#define FILTER_FILE_MAXINSNS 4096
+#include "seccomp_file.h"   /* the format, shared with policies/ */
 /* Validate a whole file image; on success *insns points into buf. */
 int filter_parse(const unsigned char *buf, size_t len, uint32_t want_arch,
                   const struct sock_filter **insns, unsigned short *n, char *err);

@@ -1,13 +1,5 @@
-/* The seccomp file format v1 written by mkimage's policy compiler, parsed
- * and checked here before the kernel sees it.  All integers little-endian:
- *   0  8    magic "MBSECCMP"
- *   8  4    version = 1
- *   12 4    audit arch (AUDIT_ARCH_X86_64 0xC000003E, AUDIT_ARCH_AARCH64 0xC00000B7)
- *   16 4    n = instruction count, 1..4096
- *   20 4    flags, must be 0
- *   24 8n   struct sock_filter[n]: u16 code, u8 jt, u8 jf, u32 k
- *   24+8n 4 crc32 (zlib's) of bytes [0, 24+8n)
- * and the file is exactly 28+8n bytes. */
+/* The seccomp file format v1 (seccomp_file.h) written by mkimage's policy
+ * compiler, parsed and checked here before the kernel sees it. */
 #include "init.h"
 
 #include <dirent.h>
@@ -20,7 +12,6 @@
 #include <unistd.h>
 #include <linux/audit.h>
 
-#define HDR 24
 #define POLICY_SUFFIX ".bpf"
 
 static uint32_t le32(const unsigned char *p)
@@ -58,7 +49,7 @@ static const char *arch_name(uint32_t a)
 int filter_parse(const unsigned char *buf, size_t len, uint32_t want_arch,
                   const struct sock_filter **insns, unsigned short *n, char *err)
 {
-	if (len < HDR + 4 || memcmp(buf, FILTER_FILE_MAGIC, 8)) {
+	if (len < FILTER_FILE_SIZE(0) || memcmp(buf, FILTER_FILE_MAGIC, 8)) {
 		snprintf(err, INIT_ERRLEN, "not a minbase seccomp file (bad magic or too short)");
 		return -1;
 	}
@@ -84,12 +75,12 @@ int filter_parse(const unsigned char *buf, size_t len, uint32_t want_arch,
 		snprintf(err, INIT_ERRLEN, "unknown seccomp file flags 0x%x", flags);
 		return -1;
 	}
-	if (len != HDR + 8 * (size_t)count + 4) {
+	if (len != FILTER_FILE_SIZE(count)) {
 		snprintf(err, INIT_ERRLEN, "seccomp file is %zu bytes, expected %zu (truncated?)",
-		         len, HDR + 8 * (size_t)count + 4);
+		         len, FILTER_FILE_SIZE(count));
 		return -1;
 	}
-	uint32_t want = le32(buf + HDR + 8 * (size_t)count), got = filter_crc32(buf, HDR + 8 * (size_t)count);
+	uint32_t want = le32(buf + FILTER_FILE_HDR + 8 * (size_t)count), got = filter_crc32(buf, FILTER_FILE_HDR + 8 * (size_t)count);
 	if (want != got) {
 		snprintf(err, INIT_ERRLEN, "seccomp file checksum mismatch (file 0x%08x, computed 0x%08x): "
 		         "the file is corrupt", want, got);
@@ -97,7 +88,7 @@ int filter_parse(const unsigned char *buf, size_t len, uint32_t want_arch,
 	}
 	/* struct sock_filter has the file's layout on little-endian hosts,
 	 * the only ones minbase targets; the header keeps it 8-aligned. */
-	*insns = (const struct sock_filter *)(const void *)(buf + HDR);
+	*insns = (const struct sock_filter *)(const void *)(buf + FILTER_FILE_HDR);
 	*n = (unsigned short)count;
 	return 0;
 }
@@ -108,7 +99,7 @@ int filter_read_file(const char *path, unsigned char **out,
 	char perr[INIT_ERRLEN];
 	struct stat st;
 	unsigned char *buf = NULL;
-	size_t max = HDR + 8 * FILTER_FILE_MAXINSNS + 4, len = 0;
+	size_t max = FILTER_FILE_SIZE(FILTER_FILE_MAXINSNS), len = 0;
 	/* O_NONBLOCK: a FIFO given by mistake is refused below instead of
 	 * blocking the start until something writes to it; it changes nothing
 	 * for a regular file. */

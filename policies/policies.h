@@ -17,13 +17,9 @@
 #define MB_ERRLEN 512
 #endif
 
-/* ---- seccomp file format v1 (contract, little-endian) --------------------
- * 0 magic "MBSECCMP", 8 version=1, 12 audit arch, 16 n (1..4096), 20 flags=0,
- * 24 struct sock_filter[n], 24+8n crc32 (zlib) of bytes [0, 24+8n). */
-#define POLICY_FILE_MAGIC   "MBSECCMP"
-#define POLICY_FILE_VERSION 1u
-#define POLICY_FILE_HDR     24u
-#define POLICY_MAX_INSNS    4096u
+/* The seccomp file format v1 is the init's (its consumer's): its one
+ * definition, FILTER_FILE_*, is in init/seccomp_file.h. */
+#include "../init/seccomp_file.h"
 
 /* Where shipped policies live: $MINBASE_POLICY_DIR, else
  * dirname(/proc/self/exe)/../share/minbase/policies. */

@@ -578,26 +578,26 @@ int policy_compile(const struct policy *p, const struct policy_compile_opts *o,
 	unsigned char pbuf[(6 + 2 * MAX_NEW) * 8];
 	size_t npre = prefilter(pbuf, t.audit, max, enosys, &nw);
 	size_t n = npre + prog_len / 8;
-	if (n > POLICY_MAX_INSNS) {
+	if (n > FILTER_FILE_MAXINSNS) {
 		pol_err(err, "policy `%s` compiles to %zu BPF instructions; the kernel "
-		        "accepts at most %u", p->origin, n, POLICY_MAX_INSNS);
+		        "accepts at most %d", p->origin, n, FILTER_FILE_MAXINSNS);
 		goto out;
 	}
-	size_t total = POLICY_FILE_HDR + 8 * n + 4;
+	size_t total = FILTER_FILE_SIZE(n);
 	unsigned char *f = calloc(1, total);
 	if (!f) {
 		pol_err(err, "out of memory");
 		goto out;
 	}
-	memcpy(f, POLICY_FILE_MAGIC, 8);
-	put32(f + 8, POLICY_FILE_VERSION);
+	memcpy(f, FILTER_FILE_MAGIC, 8);
+	put32(f + 8, FILTER_FILE_VERSION);
 	put32(f + 12, t.audit);
 	put32(f + 16, (uint32_t)n);
 	put32(f + 20, 0);
-	memcpy(f + POLICY_FILE_HDR, pbuf, 8 * npre);
+	memcpy(f + FILTER_FILE_HDR, pbuf, 8 * npre);
 	/* libseccomp exports in host byte order; this host is little-endian
 	 * (x86_64/aarch64), which is what the file format wants. */
-	memcpy(f + POLICY_FILE_HDR + 8 * npre, prog, prog_len);
+	memcpy(f + FILTER_FILE_HDR + 8 * npre, prog, prog_len);
 	put32(f + total - 4, (uint32_t)crc32(0L, f, (uInt)(total - 4)));
 	*out = f;
 	*out_len = total;
@@ -613,25 +613,25 @@ out:
 int policy_file_check(const unsigned char *buf, size_t len, uint32_t *audit,
                       const void **insns, uint32_t *n_insns, char *err)
 {
-	if (len < POLICY_FILE_HDR + 4 || memcmp(buf, POLICY_FILE_MAGIC, 8) != 0)
+	if (len < FILTER_FILE_SIZE(0) || memcmp(buf, FILTER_FILE_MAGIC, 8) != 0)
 		return pol_err(err, "not a minbase seccomp file (bad magic or too short)"), -1;
-	if (get32(buf + 8) != POLICY_FILE_VERSION)
+	if (get32(buf + 8) != FILTER_FILE_VERSION)
 		return pol_err(err, "unsupported seccomp file version %u", get32(buf + 8)), -1;
 	uint32_t a = get32(buf + 12), n = get32(buf + 16);
 	if (a != AUDIT_ARCH_X86_64 && a != AUDIT_ARCH_AARCH64)
 		return pol_err(err, "seccomp file for unknown audit arch 0x%08x", a), -1;
-	if (n < 1 || n > POLICY_MAX_INSNS)
+	if (n < 1 || n > FILTER_FILE_MAXINSNS)
 		return pol_err(err, "seccomp file has %u instructions (1..4096 allowed)", n), -1;
 	if (get32(buf + 20) != 0)
 		return pol_err(err, "seccomp file has reserved flags set"), -1;
-	if (len != POLICY_FILE_HDR + 8 * (size_t)n + 4)
+	if (len != FILTER_FILE_SIZE(n))
 		return pol_err(err, "seccomp file size %zu does not match %u instructions", len, n), -1;
 	if ((uint32_t)crc32(0L, buf, (uInt)(len - 4)) != get32(buf + len - 4))
 		return pol_err(err, "seccomp file checksum mismatch (corrupt file)"), -1;
 	if (audit)
 		*audit = a;
 	if (insns)
-		*insns = buf + POLICY_FILE_HDR;
+		*insns = buf + FILTER_FILE_HDR;
 	if (n_insns)
 		*n_insns = n;
 	return 0;

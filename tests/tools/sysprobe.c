@@ -32,6 +32,8 @@
 #include <sys/syscall.h>
 #include <netinet/in.h>
 
+#include "../../init/seccomp_file.h"
+
 static void out(const char *s)
 {
 	size_t n = strlen(s);
@@ -165,17 +167,18 @@ static uint32_t le32(const unsigned char *b)
 
 static void load_filter(const char *path)
 {
-	static unsigned char buf[24 + 8 * 4096 + 4];
+	static unsigned char buf[FILTER_FILE_SIZE(FILTER_FILE_MAXINSNS)];
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf));
-	if (n < 28 || memcmp(buf, "MBSECCMP", 8) || le32(buf + 8) != 1 ||
-	    (size_t)n != 28 + 8 * (size_t)le32(buf + 16) ||
+	if (n < (ssize_t)FILTER_FILE_SIZE(0) || memcmp(buf, FILTER_FILE_MAGIC, 8) ||
+	    le32(buf + 8) != FILTER_FILE_VERSION || (size_t)n != FILTER_FILE_SIZE(le32(buf + 16)) ||
 	    crc32_ieee(buf, (size_t)n - 4) != le32(buf + n - 4)) {
 		out("sysprobe: bad seccomp file\n");
 		exit(3);
 	}
 	close(fd);
-	struct sock_fprog prog = { (unsigned short)le32(buf + 16), (struct sock_filter *)(buf + 24) };
+	struct sock_fprog prog = { (unsigned short)le32(buf + 16),
+	                           (struct sock_filter *)(buf + FILTER_FILE_HDR) };
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
 	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) {
 		out("sysprobe: cannot load the filter\n");
