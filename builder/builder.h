@@ -232,6 +232,11 @@ int mk_opts_parse(int argc, char **argv, bool image, struct mk_opts *o,
 int mk_opts_validate(const struct mk_opts *o, char *err);
 /* Duration "30s", "500ms", "1m30s", "2h", or plain seconds -> ns; -1 if bad. */
 int64_t mk_parse_duration(const char *s);
+/* --env entries for the init (MINBASE_*, TINI_*): valid by the init's own
+ * grammar, and not contradicting an option (envcheck.c); -2 if not. */
+int mk_env_check(const struct mk_opts *o, char *err);
+/* Where the compiled policy goes in the image. */
+#define SECCOMP_PATH "/etc/minbase/seccomp.bpf"
 
 /* Progress reporting of compose: one line per stage unless quiet. */
 struct mk_result {

@@ -2,8 +2,11 @@
 # part of mkimage; the other folders' library sources come from their
 # fragments.
 BUILDER_SRCS  := $(sort $(wildcard builder/*.c))
-MKIMAGE_SRCS  := $(BUILDER_SRCS) $(ROOTFS_SRCS) $(IMAGES_SRCS) $(POLICIES_SRCS)
-MKIMAGE_LIBS   = $(HOST_LIBS) -ljansson -lelf
+# The init's value grammar (pure: no syscalls), so that mkimage checks at
+# build time with the init's own rules what the image's ENV gives it.
+INIT_GRAMMAR_SRCS := init/grammar.c init/parse.c
+MKIMAGE_SRCS  := $(BUILDER_SRCS) $(ROOTFS_SRCS) $(IMAGES_SRCS) $(POLICIES_SRCS) $(INIT_GRAMMAR_SRCS)
+MKIMAGE_LIBS   = $(HOST_LIBS) -ljansson -lelf -lcap
 # (host_objs is defined after the fragments are included: spell it out)
 MKIMAGE_OBJS  := $(patsubst %.c,$(BUILD)/obj/%.o,$(MKIMAGE_SRCS))
 
@@ -24,8 +27,9 @@ $(BUILD)/bin/mkimage-asan: $(patsubst %.c,$(BUILD)/asan/obj/%.o,$(MKIMAGE_SRCS))
 UNIT_TESTS += test_elf test_builder_opts test_builder_build
 test_elf_SRCS := builder/elf.c
 test_elf_LIBS := -lelf
-test_builder_opts_SRCS := builder/opts.c builder/elf.c images/json.c
-test_builder_opts_LIBS := -lelf -ljansson -lcrypto
+test_builder_opts_SRCS := builder/opts.c builder/envcheck.c builder/elf.c images/json.c \
+                          $(INIT_GRAMMAR_SRCS)
+test_builder_opts_LIBS := -lelf -ljansson -lcrypto -lcap
 test_builder_build_SRCS := builder/build.c builder/util.c builder/elf.c
 test_builder_build_LIBS := -lelf
 BENCHES += build

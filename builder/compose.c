@@ -29,7 +29,6 @@
 #include "../rootfs/rootfs.h"
 
 #define INIT_PATH "/usr/bin/minbase-init"
-#define SECCOMP_PATH "/etc/minbase/seccomp.bpf"
 #define DEFAULT_PATH "PATH=/usr/local/bin:/usr/bin:/bin"
 
 

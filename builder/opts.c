@@ -11,6 +11,7 @@
 
 #include "builder.h"
 #include "../images/images.h"
+#include "../init/init.h"     /* the init's value grammar (init/grammar.c) */
 
 
 enum {
@@ -188,11 +189,10 @@ int mk_opts_parse(int argc, char **argv, bool image, struct mk_opts *o, char *er
 		case O_HTIMEOUT: o->health.timeout = optarg; break;
 		case O_HSTART: o->health.start_period = optarg; break;
 		case O_HRETRIES: {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-			if (*optarg == '\0' || *end || v < 0 || v > 1000) {
-				mk_seterr(err, "invalid --health-retries `%s`: give a number from 0 to 1000",
-				       optarg);
+			char ierr[INIT_ERRLEN];
+			int64_t v;
+			if (grammar_option("--health-retries", optarg, &v, ierr) < 0) {
+				mk_seterr(err, "--health-retries: %s", ierr);
 				return -2;
 			}
 			o->health.retries = (int)v;
@@ -242,44 +242,15 @@ oom:
 	return -1;
 }
 
+/* The init's own duration grammar (init/grammar.c), in nanoseconds for the
+ * image config's Healthcheck: what mkimage accepts is what the init reads. */
 int64_t mk_parse_duration(const char *s)
 {
-	if (!s || !*s)
+	char err[INIT_ERRLEN];
+	int64_t ms;
+	if (!s || parse_duration_ms(s, &ms, err) < 0)
 		return -1;
-	const char *p = s;
-	int64_t total = 0;
-	bool any = false;
-	while (*p) {
-		if (!isdigit((unsigned char)*p))
-			return -1;
-		char *end;
-		unsigned long long v = strtoull(p, &end, 10);
-		if (v > 1000000000ULL)
-			return -1;
-		int64_t unit;
-		if (*end == '\0' && !any)
-			unit = 1000000000LL; /* plain seconds */
-		else if (strncmp(end, "ms", 2) == 0) {
-			unit = 1000000LL;
-			end += 2;
-		} else if (*end == 's') {
-			unit = 1000000000LL;
-			end++;
-		} else if (*end == 'm') {
-			unit = 60 * 1000000000LL;
-			end++;
-		} else if (*end == 'h') {
-			unit = 3600 * 1000000000LL;
-			end++;
-		} else
-			return -1;
-		if ((int64_t)v > INT64_MAX / unit - total / unit)
-			return -1;
-		total += (int64_t)v * unit;
-		any = true;
-		p = end;
-	}
-	return total;
+	return ms * 1000000;
 }
 
 /* "UID:GID", both decimal. */
@@ -401,12 +372,13 @@ int mk_opts_validate(const struct mk_opts *o, char *err)
 	const char *durs[][2] = { { "--health-interval", o->health.interval },
 	                          { "--health-timeout", o->health.timeout },
 	                          { "--health-start-period", o->health.start_period } };
-	for (size_t i = 0; i < 3; i++)
-		if (durs[i][1] && mk_parse_duration(durs[i][1]) < 0) {
-			mk_seterr(err, "invalid %s `%s`: use a duration such as 30s, 500ms, 1m30s or "
-			       "plain seconds", durs[i][0], durs[i][1]);
+	for (size_t i = 0; i < 3; i++) {
+		char ierr[INIT_ERRLEN];
+		if (durs[i][1] && grammar_option(durs[i][0], durs[i][1], NULL, ierr) < 0) {
+			mk_seterr(err, "%s: %s", durs[i][0], ierr);
 			return -2;
 		}
+	}
 	int nprobes = !!o->health.http + !!o->health.tcp + !!o->health.exec;
 	if (nprobes > 1) {
 		mk_seterr(err, "give only one of --health-http, --health-tcp and --health-exec");
@@ -436,5 +408,5 @@ int mk_opts_validate(const struct mk_opts *o, char *err)
 			return -2;
 		}
 	}
-	return 0;
+	return mk_env_check(o, err);
 }

@@ -167,68 +167,6 @@ int health_cmd(const char *path, int64_t max_valid_s)
 	return strcmp(status, "healthy") ? 1 : 0;
 }
 
-/* ---- address parsing ------------------------------------------------------ */
-int health_parse_hostport(const char *s, char *host, size_t hostlen, int *port, char *err)
-{
-	const char *h = s, *colon;
-	size_t hl;
-	if (*s == '[') {
-		const char *end = strchr(s, ']');
-		if (!end || end[1] != ':')
-			goto bad;
-		h = s + 1, hl = (size_t)(end - h), colon = end + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon)
-			goto bad;
-		hl = (size_t)(colon - s);
-	}
-	unsigned long p;
-	char portbuf[8];
-	size_t pl = strcspn(colon + 1, "/");
-	if (!hl || hl >= hostlen || !pl || pl >= sizeof portbuf)
-		goto bad;
-	memcpy(portbuf, colon + 1, pl);
-	portbuf[pl] = 0;
-	if (parse_uint(portbuf, 65535, &p) < 0 || p == 0)
-		goto bad;
-	memcpy(host, h, hl);
-	host[hl] = 0;
-	*port = (int)p;
-	return 0;
-bad:
-	snprintf(err, INIT_ERRLEN, "invalid address `%s`: use HOST:PORT, e.g. 127.0.0.1:8080", s);
-	return -1;
-}
-
-int health_parse_url(const char *url, char *host, size_t hostlen, int *port, const char **path,
-                     char *err)
-{
-	if (strncmp(url, "http://", 7)) {
-		snprintf(err, INIT_ERRLEN, "invalid health URL `%s`: only http://HOST[:PORT]/PATH "
-		         "is supported", url);
-		return -1;
-	}
-	const char *a = url + 7;
-	const char *slash = strchr(a, '/');
-	*path = slash ? slash : "/";
-	size_t al = slash ? (size_t)(slash - a) : strlen(a);
-	char hp[300];
-	if (al >= sizeof hp - 4 || !al)
-		goto bad;
-	memcpy(hp, a, al);
-	hp[al] = 0;
-	/* No port: 80. */
-	if (!(hp[al - 1] != ']' && strrchr(hp, ':') && (hp[0] != '[' || strchr(hp, ']'))))
-		strcat(hp, ":80");
-	if (health_parse_hostport(hp, host, hostlen, port, err) < 0)
-		goto bad;
-	return 0;
-bad:
-	snprintf(err, INIT_ERRLEN, "invalid health URL `%s`: use http://HOST[:PORT]/PATH", url);
-	return -1;
-}
-
 int health_parse_http_status(const char *buf, size_t len)
 {
 	/* "HTTP/1.x NNN" then a space, CR or end of line. */

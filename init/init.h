@@ -69,6 +69,18 @@ int parse_signal(const char *s, int *sig, char *err);
 int parse_uint(const char *s, unsigned long max, unsigned long *out);
 int64_t init_now_ms(void); /* CLOCK_MONOTONIC */
 
+/* ---- the values' grammar (grammar.c, also linked into mkimage) ----------- */
+/* Capability names ("net_bind_service,CAP_CHOWN"; "" = none) to a bit set. */
+int grammar_caps(const char *list, uint64_t *keep, char *err);
+/* Check V for the init's option OPT ("--health-interval"): 0, with *num (if
+ * not NULL) the duration in ms or the count the option takes; -1 and err. */
+int grammar_option(const char *opt, const char *v, int64_t *num, char *err);
+/* Check V for the variable NAME the way the init reads it: 0 valid, -1
+ * invalid (err set), 1 when NAME is no variable the init reads. */
+int grammar_env(const char *name, const char *v, char *err);
+/* The option a variable stands for ("--caps" for MINBASE_CAPS), or NULL. */
+const char *grammar_env_option(const char *name);
+
 /* ---- privileges (privs.c) ------------------------------------------------ */
 /* Resolve "UID[:GID]" or "name[:group]" against ROOT/etc/passwd and
  * ROOT/etc/group (no NSS); sets uid, gid and the supplementary groups. */
@@ -138,7 +150,8 @@ pid_t health_spawn_probe(const struct health_cfg *c, const struct privs_cfg *p,
                          const uint64_t *sigmask, int *out_fd, char *err);
 /* Status of an HTTP response's first line, or -1 if it is not one. */
 int health_parse_http_status(const char *buf, size_t len);
-/* Split "host:port" / "[v6]:port" / URL into a sockaddr; returns 0 or -1. */
+/* Split "host:port" / "[v6]:port" / URL into a sockaddr; returns 0 or -1
+ * (grammar.c). */
 int health_parse_url(const char *url, char *host, size_t hostlen, int *port,
                      const char **path, char *err);
 int health_parse_hostport(const char *s, char *host, size_t hostlen, int *port, char *err);

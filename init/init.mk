@@ -1,11 +1,11 @@
 # init/: minbase-init, the static musl PID 1.
 # (patsubst, not $(call musl_objs): the helpers are defined after the
 # fragments are included, so they expand to nothing here.)
-INIT_SRCS := init/main.c init/supervise.c init/privs.c init/seccomp.c init/health.c \
+INIT_SRCS := init/main.c init/supervise.c init/privs.c init/seccomp.c init/health.c init/grammar.c \
              init/parse.c init/sys.c
 # What the unit tests link: everything but main.c and the real syscall layer
 # (tests/unit/test_init_*.c bring a recording fake of sys.c).
-INIT_LIB_SRCS := init/privs.c init/seccomp.c init/health.c init/parse.c
+INIT_LIB_SRCS := init/privs.c init/seccomp.c init/health.c init/parse.c init/grammar.c
 
 BINS += $(BUILD)/bin/minbase-init
 

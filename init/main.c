@@ -117,10 +117,11 @@ static int fail(const char *fmt, ...)
 	return -1;
 }
 
+/* Values go through grammar.c, the rules mkimage checks at build time. */
 static int duration(const char *v, const char *what, int64_t *ms)
 {
 	char err[INIT_ERRLEN];
-	if (v && parse_duration_ms(v, ms, err) < 0)
+	if (v && grammar_option(what, v, ms, err) < 0)
 		return fail("%s: %s", what, err);
 	return 0;
 }
@@ -178,14 +179,14 @@ static int health_config(struct health_cfg *h, const struct raw *r)
 	             &h->start_period_ms))
 		return -1;
 	if ((v = env_or(r->retries, "MINBASE_HEALTH_RETRIES"))) {
-		unsigned long n;
-		if (parse_uint(v, 1000000, &n) < 0 || n == 0)
-			return fail("--health-retries: invalid count `%s`: use a number >= 1", v);
+		int64_t n;
+		if (grammar_option("--health-retries", v, &n, err) < 0)
+			return fail("--health-retries: %s", err);
 		h->retries = (int)n;
 	}
 	if ((v = env_or(r->unhealthy, "MINBASE_ON_UNHEALTHY")) && *v) {
-		if (strcmp(v, "exit") && strcmp(v, "none"))
-			return fail("--on-unhealthy: invalid value `%s`: use exit or none", v);
+		if (grammar_option("--on-unhealthy", v, NULL, err) < 0)
+			return fail("--on-unhealthy: %s", err);
 		h->exit_on_unhealthy = !strcmp(v, "exit");
 	}
 	return 0;

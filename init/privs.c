@@ -183,34 +183,8 @@ int privs_resolve_user(struct privs_cfg *p, const char *root, const char *spec, 
 
 int privs_parse_caps(struct privs_cfg *p, const char *list, char *err)
 {
-	char buf[1024];
-	p->keep = 0;
 	p->drop_caps = 1;
-	if (!list)
-		return 0;
-	if (strlen(list) >= sizeof buf) {
-		snprintf(err, INIT_ERRLEN, "capability list too long");
-		return -1;
-	}
-	strcpy(buf, list);
-	for (char *save, *tok = strtok_r(buf, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
-		char name[64] = "cap_";
-		const char *bare = strncasecmp(tok, "cap_", 4) ? tok : tok + 4;
-		size_t i;
-		for (i = 0; bare[i] && i < sizeof name - 5; i++)
-			name[4 + i] = (char)tolower((unsigned char)bare[i]);
-		name[4 + i] = 0;
-		cap_value_t v;
-		if (bare[i] || !*bare || isdigit((unsigned char)*bare) ||
-		    cap_from_name(name, &v) < 0 || v < 0 || v > 63) {
-			snprintf(err, INIT_ERRLEN,
-			         "unknown capability `%s`: use names like NET_BIND_SERVICE or CAP_CHOWN",
-			         tok);
-			return -1;
-		}
-		p->keep |= 1ull << v;
-	}
-	return 0;
+	return grammar_caps(list, &p->keep, err);
 }
 
 static int step_fail(char *err, const char *what, int cap)

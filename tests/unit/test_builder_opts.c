@@ -234,6 +234,9 @@ static void test_durations(void **s)
 	assert_int_equal(mk_parse_duration("1m30"), -1);
 	assert_int_equal(mk_parse_duration("99999999999h"), -1);
 	assert_int_equal(mk_parse_duration(NULL), -1);
+	/* The init's grammar: fractions are seconds, as MINBASE_HEALTH_* reads them. */
+	assert_int_equal(mk_parse_duration("1.5s"), 1500000000LL);
+	assert_int_equal(mk_parse_duration("0.25"), 250000000LL);
 }
 
 int main(void)
