@@ -37,8 +37,12 @@ static const char *decided(const struct mk_opts *o, const char *name, const char
 	 * when capabilities are kept: --user decides both. */
 	if (!strcmp(name, "MINBASE_USER"))
 		return *opt = "--user (default 65532:65532)", o->user;
+	/* --policy puts its filter at SECCOMP_PATH; the init takes one
+	 * filter only, so a MINBASE_POLICY beside it would stop the start. */
 	if (!strcmp(name, "MINBASE_SECCOMP") && o->policy)
 		return *opt = "--policy", SECCOMP_PATH;
+	if (!strcmp(name, "MINBASE_POLICY") && o->policy)
+		return *opt = "--policy", "";
 	if (probe && !strcmp(name, "MINBASE_HEALTH_HTTP"))
 		return *opt = h->http ? "--health-http" : h->tcp ? "--health-tcp" : "--health-exec",
 		       h->http ? h->http : "";

@@ -110,9 +110,16 @@ int grammar_caps(const char *list, uint64_t *keep, char *err)
 	return 0;
 }
 
+/* ---- policy names ---------------------------------------------------------- */
+int filter_policy_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+	return n >= 1 && n <= 64 && strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+}
+
 /* ---- the init's variables ------------------------------------------------ */
 enum kind { K_ANY, K_DURATION, K_DURATION_POS, K_COUNT, K_UNHEALTHY, K_URL, K_HOSTPORT,
-            K_COMMAND, K_CAPS };
+            K_COMMAND, K_CAPS, K_POLICY };
 
 /* Every variable the init reads (main.c), the option it stands for, and
  * how main.c reads an empty value: as "not set" (empty_ok), or as a value
@@ -126,6 +133,7 @@ static const struct {
 	{ "MINBASE_USER", "--user", K_ANY, true },  /* resolved in the image's /etc/passwd */
 	{ "MINBASE_CAPS", "--caps", K_CAPS, true },
 	{ "MINBASE_SECCOMP", "--seccomp", K_ANY, true },
+	{ "MINBASE_POLICY", "--policy", K_POLICY, true },
 	{ "MINBASE_NO_NEW_PRIVS", "--no-new-privs", K_ANY, true },
 	{ "MINBASE_GRACE", "--grace", K_DURATION, true },
 	{ "MINBASE_HEALTH_HTTP", "--health-http", K_URL, true },
@@ -187,6 +195,13 @@ static int check(enum kind k, const char *v, int64_t *num, char *err)
 	case K_COMMAND:
 		if (!v[strspn(v, " \t")]) {
 			snprintf(err, INIT_ERRLEN, "empty command");
+			return -1;
+		}
+		return 0;
+	case K_POLICY:
+		if (!filter_policy_name_ok(v)) {
+			snprintf(err, INIT_ERRLEN, "invalid policy name `%.100s`: use a plain name like "
+			         "`service` (a-z, 0-9, `-`, `_`), not a path", v);
 			return -1;
 		}
 		return 0;

@@ -116,7 +116,7 @@ int filter_check_available(char *err);
  * is [a-z0-9_-]{1,64}, never a path.  A missing file's message lists the
  * policies DIR has. */
 #define INIT_POLICY_DIR "/etc/minbase/policies"
-int filter_policy_name_ok(const char *name);
+int filter_policy_name_ok(const char *name);   /* grammar.c */
 int filter_read_policy(const char *dir, const char *name, unsigned char **buf,
                        const struct sock_filter **insns, unsigned short *n, char *err);
 

@@ -185,12 +185,6 @@ int filter_load(const struct sock_filter *f, unsigned short n, char *err)
 }
 
 /* ---- policies by name ------------------------------------------------------ */
-int filter_policy_name_ok(const char *name)
-{
-	size_t n = strlen(name);
-	return n >= 1 && n <= 64 && strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n;
-}
-
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);

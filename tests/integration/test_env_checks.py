@@ -114,6 +114,8 @@ def test_grace_and_retries_same_verdicts(mkimage, mbtest, init_bin, tmp_path):
     (["-e", "MINBASE_CAPS=chown"], ["contradicts the default", "--caps"]),
     (["--policy", "service", "-e", "MINBASE_CAPS="], ["contradicts --policy"]),
     (["--policy", "strict", "-e", "MINBASE_SECCOMP=/etc/other.bpf"], ["contradicts --policy"]),
+    (["--policy", "strict", "-e", "MINBASE_POLICY=service"], ["contradicts --policy"]),
+    (["-e", "MINBASE_POLICY=../../tmp/x"], ["invalid policy name"]),
     (["-e", "MINBASE_NO_NEW_PRIVS="], ["no-new-privileges"]),
     (["--user", "1000:1000", "-e", "MINBASE_USER=0"], ["contradicts --user"]),
     (["--health-http", "http://127.0.0.1:8080/", "-e", "MINBASE_HEALTH_TCP=127.0.0.1:9"],
