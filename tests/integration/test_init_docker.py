@@ -102,3 +102,31 @@ def test_healthcheck_with_minbase_init_health(engine, tmp_path):
         assert "healthy: tcp connect to 127.0.0.1:8080 ok" in log
     finally:
         engine.docker("rm", "-f", "mbi-health", check=False)
+
+
+def test_docker_run_as_root_still_runs_the_service_as_the_image_user(engine, mkimage, tools,
+                                                                     tmp_path):
+    """`docker run -u 0 --cap-add ...` (every capability this machine can
+    grant: a sandbox may lack some, and `ALL` then fails in runc) on an image
+    built without --user: the service runs as 65532 with nothing kept;
+    `-u 1000` keeps 1000 and starts."""
+    out = tmp_path / "u.tar"
+    testlib.mk(mkimage, "--static", tools / "inithelper", "-o", out, "-t", "minbase-user:1",
+               "--policy", "default", "-q")
+    engine.docker("load", "-q", "-i", str(out))
+
+    def status(*opts):
+        p = engine.docker("run", "--rm", "--network", "none", *opts, "minbase-user:1", "status")
+        return {l.split(":")[0]: l.split(":", 1)[1].split() for l in p.stdout.splitlines()}
+
+    # Docker 20.10 knows the capabilities up to CAP_AUDIT_READ (37).
+    known = set(testlib.ALL_CAPS[:38])
+    caps = [a for c in testlib.host_bounding_caps() if c in known for a in ("--cap-add", c[4:])]
+    s = status("-u", "0", *caps)
+    assert s["Uid"] == ["65532"] * 4 and s["Gid"] == ["65532"] * 4, s
+    for k in ("CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        assert int(s[k][0], 16) == 0, (k, s[k])
+    assert s["NoNewPrivs"] == ["1"] and s["Seccomp"] == ["2"]
+    s = status("-u", "1000:1000")
+    assert s["Uid"] == ["1000"] * 4 and int(s["CapEff"][0], 16) == 0, s
+    assert s["NoNewPrivs"] == ["1"] and s["Seccomp"] == ["2"]
