@@ -378,10 +378,9 @@ int health_collect(const struct health_cfg *c, int fd, struct probe_out *o, int 
 	char out[300];
 	health_drain(fd, o); /* what the child wrote last; it is gone: no blocking */
 	/* The first line of the output Docker keeps (its first 4096 bytes),
-	 * with Docker's "..." when the output went on. */
+	 * with Docker's "..." when there was more than that. */
 	size_t l = strcspn(o->buf, "\n");
-	snprintf(out, sizeof out, "%.*s%s", (int)(l < 290 ? l : 290), o->buf,
-	         o->cut || l < o->len - (o->len && o->buf[o->len - 1] == '\n') ? "..." : "");
+	snprintf(out, sizeof out, "%.*s%s", (int)(l < 290 ? l : 290), o->buf, o->cut ? "..." : "");
 	int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	if (c->kind == HEALTH_EXEC)
 		snprintf(detail, dlen, "`%s` exited %d%s%s", c->target, code, *out ? ": " : "", out);

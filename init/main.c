@@ -361,8 +361,7 @@ int main(int argc, char **argv)
 				snprintf(name, sizeof name, "--%s", longopts[idx].name);
 			else
 				snprintf(name, sizeof name, "-%c", c);
-			return fail("%s: %s does not apply to `%s` (see `" PROG " -h`)", argv[0],
-			            name, argv[0]), 1;
+			return fail("%s does not apply to `%s` (see `" PROG " -h`)", name, argv[0]), 1;
 		}
 		switch (c) {
 		case 'h':
