@@ -40,6 +40,24 @@ int cmd_build(int argc, char **argv);    /* mkimage build APP -o BINARY */
 int cmd_image(int argc, char **argv);    /* mkimage --static APP -o OUT ... */
 int cmd_inspect(int argc, char **argv);  /* mkimage inspect IMAGE */
 int cmd_help(int argc, char **argv);     /* mkimage help [TOPIC] */
+struct mk_opts;
+struct mk_remote;
+int cmd_push(int argc, char **argv);     /* mkimage push IMAGE REF (cmd_push.c) */
+int cmd_pull(int argc, char **argv);     /* mkimage pull REF -o OUT (cmd_pull.c) */
+/* After a build with --push: pushes the image written at path, prints
+ * progress to stderr and REF@DIGEST on stdout.  0, or -1 with err. */
+int mk_push_built(const struct mk_opts *o, const char *path, char *err);
+/* Checks the registry options (mkimage --push, push, pull). */
+int mk_remote_validate(const struct mk_remote *r, char *err);
+/* getopt_long entries of the registry options, and their parser: 1 when c
+ * was one of them, 0 when not, -1 out of memory. */
+enum { MK_RO_CA = 300, MK_RO_INSECURE, MK_RO_RETRY };
+#define MK_REMOTE_LONGOPTS \
+	{ "registry-ca", required_argument, NULL, MK_RO_CA }, \
+	{ "insecure-registry", required_argument, NULL, MK_RO_INSECURE }, \
+	{ "retry-time", required_argument, NULL, MK_RO_RETRY }
+int mk_remote_option(int c, const char *arg, struct mk_remote *m);
+void mk_remote_free(struct mk_remote *m);
 
 /* ---- ELF inspection (elf.c) ------------------------------------------- */
 
@@ -194,8 +212,18 @@ struct mk_health {
 	int retries;                                    /* -1 = unset */
 };
 
+/* Registry options shared by --push, `push` and `pull` (cmd_push.c). */
+struct mk_remote {
+	const char *ca;          /* --registry-ca FILE */
+	char **insecure; size_t ninsecure;  /* --insecure-registry HOST[:PORT] */
+	const char *retry_time;  /* --retry-time DURATION, default 2m */
+};
+
 struct mk_opts {
 	const char *app;         /* --static APP / build APP */
+	const char *push;        /* --push REF */
+	const char *base;        /* --base REF|FILE */
+	struct mk_remote remote;
 	const char *out;         /* -o */
 	const char *tag;         /* default NAME:latest */
 	const char *format;      /* "docker" (archive) or "oci" (layout dir) */

@@ -147,11 +147,27 @@ int cmd_image(int argc, char **argv)
 	char err[MB_ERRLEN] = "", sz1[32], sz2[32];
 	int rc = MK_EXIT_FAIL;
 	char *name = NULL, *tag = NULL, *out = NULL;
-	char tmpdir[PATH_MAX] = "", binary[PATH_MAX] = "";
+	char tmpdir[PATH_MAX] = "", binary[PATH_MAX] = "", pushdir[PATH_MAX] = "";
 	enum app_kind kind;
 	int r = start_command(argc, argv, true, &o, &kind, &name, err);
 	if (r >= 0)
 		return r;
+	/* --push without -o: the image goes to a temporary layout, pushed
+	 * from there and removed */
+	if (o.push && !o.out) {
+		const char *td = getenv("TMPDIR");
+		snprintf(pushdir, sizeof(pushdir), "%s/mkimage-push.XXXXXX", td && *td ? td : "/tmp");
+		if (!mkdtemp(pushdir)) {
+			rc = die(MK_EXIT_FAIL, "cannot create a temporary directory `%s`: %s", pushdir,
+			         strerror(errno));
+			pushdir[0] = '\0';
+			goto out;
+		}
+		if (asprintf(&out, "%s/image", pushdir) < 0)
+			goto oom;
+		o.out = out;
+		o.format = "oci";
+	}
 	if (!o.out) {
 		if (asprintf(&out, "%s%s", name, !strcmp(o.format, "oci") ? ".oci" : ".tar") < 0)
 			goto oom;
@@ -227,6 +243,10 @@ int cmd_image(int argc, char **argv)
 		        o.tag, o.out, res.manifest_digest,
 		        util_human_size(res.compressed, sz1, sizeof(sz1)),
 		        util_human_size(res.uncompressed, sz2, sizeof(sz2)));
+	if (o.push && mk_push_built(&o, o.out, err) < 0) {
+		rc = die(MK_EXIT_FAIL, "cannot push to `%s`: %s", o.push, err);
+		goto out;
+	}
 	rc = MK_EXIT_OK;
 	goto out;
 oom:
@@ -234,6 +254,8 @@ oom:
 out:
 	if (tmpdir[0])
 		rm_tmpdir(tmpdir, binary);
+	if (pushdir[0])
+		util_rm_rf(pushdir);
 	free(name);
 	free(tag);
 	free(out);
@@ -323,8 +345,9 @@ static int dispatch(int argc, char **argv)
 		return cmd_policy(argc - 1, argv + 1);
 	}
 	if (!strcmp(c, "push"))
-		return die(MK_EXIT_FAIL, "`push` is not built into this mkimage yet; use "
-		           "`skopeo copy oci-archive:IMAGE.tar docker://REGISTRY/NAME:TAG`");
+		return cmd_push(argc - 1, argv + 1);
+	if (!strcmp(c, "pull"))
+		return cmd_pull(argc - 1, argv + 1);
 	if (c[0] != '-') {
 		char err[MB_ERRLEN];
 		snprintf(err, sizeof(err), "unknown command `%s`: use `--static APP`, `build`, "

@@ -20,6 +20,7 @@ enum {
 	O_FORMAT = 256, O_ARCH, O_ENTRYPOINT, O_ADD, O_WRITABLE, O_CA, O_TZ,
 	O_HHTTP, O_HTCP, O_HEXEC, O_HINT, O_HTIMEOUT, O_HSTART, O_HRETRIES,
 	O_CAPS, O_POLICY, O_NOINIT, O_CACHE,
+	O_PUSH, O_BASE, O_REGCA, O_INSECURE, O_RETRYTIME,
 };
 
 static const struct option image_longopts[] = {
@@ -49,6 +50,11 @@ static const struct option image_longopts[] = {
 	{ "policy", required_argument, NULL, O_POLICY },
 	{ "no-init", no_argument, NULL, O_NOINIT },
 	{ "cache", required_argument, NULL, O_CACHE },
+	{ "push", required_argument, NULL, O_PUSH },
+	{ "base", required_argument, NULL, O_BASE },
+	{ "registry-ca", required_argument, NULL, O_REGCA },
+	{ "insecure-registry", required_argument, NULL, O_INSECURE },
+	{ "retry-time", required_argument, NULL, O_RETRYTIME },
 	{ "quiet", no_argument, NULL, O_QUIET },
 	{ "help", no_argument, NULL, O_HELP },
 	{ NULL, 0, NULL, 0 },
@@ -89,6 +95,7 @@ void mk_opts_free(struct mk_opts *o)
 	free_list(o->adds, o->nadds);
 	free_list(o->writable, o->nwritable);
 	free_list(o->args, o->nargs);
+	free_list(o->remote.insecure, o->remote.ninsecure);
 	memset(o, 0, sizeof(*o));
 }
 
@@ -202,6 +209,11 @@ int mk_opts_parse(int argc, char **argv, bool image, struct mk_opts *o, char *er
 		case O_POLICY: o->policy = optarg; break;
 		case O_NOINIT: o->no_init = true; break;
 		case O_CACHE: o->cache_dir = optarg; break;
+		case O_PUSH: o->push = optarg; break;
+		case O_BASE: o->base = optarg; break;
+		case O_REGCA: o->remote.ca = optarg; break;
+		case O_INSECURE: r = push(&o->remote.insecure, &o->remote.ninsecure, optarg); break;
+		case O_RETRYTIME: o->remote.retry_time = optarg; break;
 		case O_QUIET: o->quiet = true; break;
 		case O_HELP: return 1;
 		case ':':
@@ -290,8 +302,31 @@ static bool valid_image_path(const char *p)
 	return true;
 }
 
+int mk_remote_validate(const struct mk_remote *r, char *err)
+{
+	if (r->retry_time && mk_parse_duration(r->retry_time) < 0) {
+		mk_seterr(err, "invalid --retry-time `%s`: use a duration such as 2m, 30s or plain "
+		          "seconds", r->retry_time);
+		return -2;
+	}
+	for (size_t i = 0; i < r->ninsecure; i++)
+		if (!r->insecure[i][0] || strpbrk(r->insecure[i], " /@")) {
+			mk_seterr(err, "invalid --insecure-registry `%s`: give HOST or HOST:PORT",
+			          r->insecure[i]);
+			return -2;
+		}
+	return 0;
+}
+
 int mk_opts_validate(const struct mk_opts *o, char *err)
 {
+	if (mk_remote_validate(&o->remote, err) < 0)
+		return -2;
+	if ((o->remote.ca || o->remote.ninsecure || o->remote.retry_time) && !o->push && !o->base) {
+		mk_seterr(err, "--registry-ca, --insecure-registry and --retry-time go with --push "
+		          "or --base");
+		return -2;
+	}
 	if (o->format && strcmp(o->format, "docker") && strcmp(o->format, "oci")) {
 		mk_seterr(err, "invalid --format `%s`: use `docker` (one tar for docker load and "
 		       "OCI tools) or `oci` (an OCI layout directory)", o->format);

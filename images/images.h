@@ -99,4 +99,52 @@ struct image_info {
 int image_read(const char *path, struct image_info *info, char *err);
 void image_info_free(struct image_info *info);
 
+/* ---- registry client (ref.c auth.c registry*.c) ------------------------
+ * Push an image written before, or pull one, over the OCI distribution
+ * API (libcurl).  Credentials come from docker's and podman's stores and
+ * never reach err or an event.  Progress goes to o->event (library code
+ * does not print); events may come from worker threads, one at a time. */
+enum image_event_kind {
+	IMAGE_EV_BLOB_DONE = 0,    /* a blob is in place: how = exists/mounted/uploaded/downloaded */
+	IMAGE_EV_BLOB_PROGRESS,    /* bytes moved so far of a blob */
+	IMAGE_EV_RETRY,            /* msg says what failed and is retried */
+};
+struct image_remote_event {
+	enum image_event_kind kind;
+	const char *digest;
+	uint64_t done, total;
+	const char *how;
+	const char *msg;
+};
+struct image_remote_opts {
+	const char *ca_file;           /* --registry-ca: a PEM CA beside the system's */
+	char **insecure;               /* --insecure-registry HOST[:PORT], NULL-terminated */
+	double retry_time;             /* seconds all retries may take; 0 = 120 */
+	const char *cache_dir;         /* record of pushed blobs (cross-repo mounts); NULL = none */
+	int parallel;                  /* blobs at once; 0 = 3 */
+	uint64_t chunk_size;           /* blobs above this go in PATCH chunks of it; 0 = 16 MiB */
+	void (*event)(void *ctx, const struct image_remote_event *ev);
+	void *event_ctx;
+};
+struct image_push_result {
+	char digest[ROOTFS_DIGEST_LEN]; /* the manifest (or index) pushed */
+	size_t blobs, uploaded, present, mounted;
+	uint64_t bytes_uploaded;
+};
+/* Pushes the image at path (archive or layout; ref_name picks one of a
+ * layout's references, NULL = the only one) to ref: blobs first (those the
+ * registry has are skipped), the manifest last, so a failed push leaves no tag. */
+int image_push(const char *path, const char *ref_name, const char *ref,
+               const struct image_remote_opts *o, struct image_push_result *res, char *err);
+struct image_pull_result {
+	char digest[ROOTFS_DIGEST_LEN]; /* the image manifest written */
+	size_t blobs;
+	uint64_t bytes;
+};
+/* Pulls ref (platform "os/arch[/variant]" picks from an index; NULL = linux
+ * and the host's arch) to out as an archive or a layout.  Every blob and
+ * manifest is checked against its digest; nothing is left at out on failure. */
+int image_pull(const char *ref, const char *platform, enum image_format fmt, const char *out,
+               const struct image_remote_opts *o, struct image_pull_result *res, char *err);
+
 #endif

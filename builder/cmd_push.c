@@ -1,0 +1,209 @@
+/* `mkimage push IMAGE REF` and the push after `mkimage --static APP --push
+ * REF`: options into struct image_remote_opts, images/ does the rest.
+ * Progress: on a terminal one line per blob (how, size, rate) and, for
+ * large blobs, a line per few seconds; otherwise one summary line.  The
+ * last line on stdout is always REF@DIGEST, for CI scripts. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "builder.h"
+#include "../images/images.h"
+
+struct progress {
+	bool tty, quiet;
+	double t0, last;
+	unsigned retries;
+};
+
+static void on_event(void *ctx, const struct image_remote_event *ev)
+{
+	struct progress *p = ctx;
+	char a[32], b[32];
+	double now = util_now(), dt = now - p->t0;
+
+	if (ev->kind == IMAGE_EV_RETRY) {
+		p->retries++;
+		if (!p->quiet)
+			fprintf(stderr, "mkimage: retry   %s%s%s\n", ev->digest ? ev->digest + 7 : "",
+			        ev->digest ? ": " : "", ev->msg ? ev->msg : "");
+		return;
+	}
+	if (p->quiet || !p->tty)
+		return;
+	if (ev->kind == IMAGE_EV_BLOB_PROGRESS) {
+		if (now - p->last < 2 || ev->done == ev->total)
+			return;
+		p->last = now;
+		fprintf(stderr, "mkimage:         %.12s %s / %s (%s/s)\n", ev->digest + 7,
+		        util_human_size(ev->done, a, sizeof(a)), util_human_size(ev->total, b, sizeof(b)),
+		        util_human_size(dt > 0 ? (uint64_t)((double)ev->done / dt) : 0, b, sizeof(b)));
+		return;
+	}
+	fprintf(stderr, "mkimage: blob    %.12s %-10s %s\n", ev->digest + 7, ev->how ? ev->how : "",
+	        util_human_size(ev->total, a, sizeof(a)));
+}
+
+/* The options images/ takes, from ours; cache_dir keeps the record of
+ * pushed blobs that cross-repository mounts use. */
+static void remote_opts(const struct mk_remote *m, const char *cache_opt, struct progress *pg,
+                        struct image_remote_opts *o, char *cache, size_t clen)
+{
+	char cerr[MB_ERRLEN];
+	memset(o, 0, sizeof(*o));
+	o->ca_file = m->ca;
+	o->insecure = m->insecure;
+	o->retry_time = m->retry_time ? (double)mk_parse_duration(m->retry_time) / 1e9 : 0;
+	o->cache_dir = build_cache_dir(cache_opt, cache, clen, cerr) == 0 ? cache : NULL;
+	o->event = on_event;
+	o->event_ctx = pg;
+	/* tests and benchmarks: smaller PATCH chunks to exercise them */
+	const char *cs = getenv("MINBASE_PUSH_CHUNK");
+	if (cs && *cs)
+		o->chunk_size = strtoull(cs, NULL, 10);
+}
+
+static int do_push(const char *path, const char *ref_name, const char *ref,
+                   const struct mk_remote *m, const char *cache_opt, bool quiet, char *err)
+{
+	struct progress pg = { .tty = isatty(2), .quiet = quiet, .t0 = util_now() };
+	struct image_remote_opts o;
+	struct image_push_result res;
+	char cache[PATH_MAX], a[32];
+
+	pg.last = pg.t0;
+	remote_opts(m, cache_opt, &pg, &o, cache, sizeof(cache));
+	if (image_push(path, ref_name, ref, &o, &res, err) < 0)
+		return -1;
+	if (!quiet)
+		fprintf(stderr, "mkimage: pushed  %s: %zu blobs (%zu uploaded, %s; %zu already there; "
+		        "%zu mounted) in %.2f s\n", ref, res.blobs, res.uploaded,
+		        util_human_size(res.bytes_uploaded, a, sizeof(a)), res.present, res.mounted,
+		        util_now() - pg.t0);
+	printf("%s@%s\n", ref, res.digest);
+	fflush(stdout);
+	return 0;
+}
+
+int mk_push_built(const struct mk_opts *o, const char *path, char *err)
+{
+	return do_push(path, NULL, o->push, &o->remote, o->cache_dir, o->quiet, err);
+}
+
+static const char HELP_PUSH[] =
+"usage: mkimage push IMAGE REF [--ref NAME] [REGISTRY OPTIONS]\n"
+"\n"
+"Pushes an image written before (a tar of mkimage, or an OCI layout directory)\n"
+"to REF, e.g. registry.example.com/team/app:1.0 (a name without a registry is\n"
+"on Docker Hub, as with docker).  Blobs the registry has are skipped, the\n"
+"manifest goes last: a failed push leaves no tag.  The last line on stdout is\n"
+"REF@sha256:..., the digest of the manifest pushed (the tar's own).\n"
+"\n"
+"  --ref NAME                 which image of a layout that holds several\n"
+"  --registry-ca FILE         trust this PEM CA too (a private registry)\n"
+"  --insecure-registry HOST[:PORT]  allow plain http (and unverified TLS) for\n"
+"                             HOST; loopback registries need no flag\n"
+"  --retry-time DURATION      how long retries may take in all (default 2m)\n"
+"  --cache DIR                where the record of pushed blobs is kept\n"
+"  -q, --quiet                no progress lines\n"
+"\n"
+"Credentials: REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json or\n"
+"~/.docker/config.json (auths, credHelpers, credsStore), podman's auth.json.\n";
+
+enum { P_REF = 256, P_CACHE };
+
+int mk_remote_option(int c, const char *arg, struct mk_remote *m)
+{
+	switch (c) {
+	case MK_RO_CA: m->ca = arg; return 1;
+	case MK_RO_RETRY: m->retry_time = arg; return 1;
+	case MK_RO_INSECURE: {
+		char **n = realloc(m->insecure, (m->ninsecure + 2) * sizeof(*n));
+		if (!n)
+			return -1;
+		m->insecure = n;
+		if (!(n[m->ninsecure] = strdup(arg)))
+			return -1;
+		n[++m->ninsecure] = NULL;
+		return 1;
+	}
+	default:
+		return 0;
+	}
+}
+
+void mk_remote_free(struct mk_remote *m)
+{
+	for (size_t i = 0; i < m->ninsecure; i++)
+		free(m->insecure[i]);
+	free(m->insecure);
+}
+
+int cmd_push(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "ref", required_argument, NULL, P_REF },
+		MK_REMOTE_LONGOPTS,
+		{ "cache", required_argument, NULL, P_CACHE },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct mk_remote m = { 0 };
+	const char *ref_name = NULL, *cache = NULL;
+	bool quiet = false;
+	char err[MB_ERRLEN] = "";
+	int c, rc = MK_EXIT_USAGE, r;
+
+	opterr = 0;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, ":qh", lo, NULL)) != -1) {
+		if ((r = mk_remote_option(c, optarg, &m))) {
+			if (r < 0) {
+				fprintf(stderr, "mkimage: out of memory\n");
+				rc = MK_EXIT_FAIL;
+				goto out;
+			}
+			continue;
+		}
+		switch (c) {
+		case P_REF: ref_name = optarg; break;
+		case P_CACHE: cache = optarg; break;
+		case 'q': quiet = true; break;
+		case 'h': fputs(HELP_PUSH, stdout); rc = MK_EXIT_OK; goto out;
+		case ':':
+			fprintf(stderr, "mkimage: option `%s` needs a value\n", argv[optind - 1]);
+			goto usage;
+		default:
+			fprintf(stderr, "mkimage: unknown option `%s`\n", argv[optind - 1]);
+			goto usage;
+		}
+	}
+	if (argc - optind != 2) {
+		fprintf(stderr, "mkimage: push takes IMAGE and REF: `mkimage push app.tar "
+		        "registry.example.com/app:1.0`\n");
+		goto usage;
+	}
+	if (mk_remote_validate(&m, err) < 0) {
+		fprintf(stderr, "mkimage: %s\n", err);
+		goto usage;
+	}
+	if (do_push(argv[optind], ref_name, argv[optind + 1], &m, cache, quiet, err) < 0) {
+		fprintf(stderr, "mkimage: cannot push `%s` to `%s`: %s\n", argv[optind],
+		        argv[optind + 1], err);
+		rc = MK_EXIT_FAIL;
+		goto out;
+	}
+	rc = MK_EXIT_OK;
+	goto out;
+usage:
+	fprintf(stderr, "mkimage: see `mkimage push --help`\n");
+	rc = MK_EXIT_USAGE;
+out:
+	mk_remote_free(&m);
+	return rc;
+}

@@ -1,0 +1,162 @@
+/* images registry: private declarations of the registry client (ref.c,
+ * auth.c, registry.c, registry_src.c, registry_push.c, registry_pull.c).
+ * The client speaks the OCI distribution API over libcurl; builder/ only
+ * sees image_push and image_pull in images.h. */
+#ifndef MINBASE_REGISTRY_PRIV_H
+#define MINBASE_REGISTRY_PRIV_H
+
+#include "images_priv.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+#define REG_MANIFEST_MAX (4u << 20) /* manifests and indexes over 4 MiB are refused */
+#define REG_MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
+#define REG_MT_DOCKER_LIST     "application/vnd.docker.distribution.manifest.list.v2+json"
+
+/* ---- references (ref.c) ------------------------------------------------ */
+
+/* A parsed image reference, normalised as docker does: `nginx` is
+ * docker.io/library/nginx:latest, served by registry-1.docker.io, its
+ * credentials kept under https://index.docker.io/v1/. */
+struct reg_ref {
+	char *domain;       /* "docker.io", "127.0.0.1:5000" */
+	char *host;         /* what we connect to: "registry-1.docker.io", else domain */
+	char *repo;         /* "library/nginx" */
+	char *tag;          /* "latest" unless a digest alone was given (then NULL) */
+	char *digest;       /* "sha256:..." or NULL */
+	char *cred_key;     /* key of the credential stores: "https://index.docker.io/v1/" or domain */
+};
+int reg_ref_parse(const char *s, struct reg_ref *r, char *err);
+void reg_ref_free(struct reg_ref *r);
+/* A digest we can check: sha256: and 64 lowercase hex digits. */
+bool reg_digest_ok(const char *d);
+
+/* ---- credentials and the auth challenge (auth.c) ----------------------- */
+
+struct reg_creds {
+	char *user, *secret;  /* Basic credentials, or NULL */
+	char *identity_token; /* an OAuth2 refresh token (identitytoken / `<token>` user) */
+	char source[160];     /* where they came from, for messages (never their value) */
+};
+/* Looks cred_key (and the spellings docker accepts for it) up in
+ * REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json or ~/.docker/config.json
+ * (auths, credHelpers, credsStore) and podman's auth.json.  No entry is not
+ * an error (anonymous); a broken store or helper is. */
+int reg_creds_lookup(const char *cred_key, struct reg_creds *c, char *err);
+void reg_creds_free(struct reg_creds *c);
+
+struct reg_challenge {
+	char scheme[16];      /* "bearer", "basic" or "" */
+	char *realm, *service, *scope, *error;
+};
+void reg_challenge_parse(const char *hdr, struct reg_challenge *ch);
+void reg_challenge_free(struct reg_challenge *ch);
+/* "user:secret" in base64 (RFC 7617), malloc'd. */
+char *reg_basic(const char *user, const char *secret);
+
+/* ---- the HTTP layer (registry.c) ---------------------------------------- */
+
+struct reg {
+	struct reg_ref ref;
+	const struct image_remote_opts *o;
+	char base[300];         /* "https://host" or "http://host" */
+	bool verify_tls;        /* false only for --insecure-registry hosts */
+	double deadline;        /* monotonic seconds: retries stop here */
+	char *scope;            /* the scopes this operation needs, space-separated */
+	pthread_mutex_t mu;     /* guards what follows (worker threads share it) */
+	struct reg_creds creds;
+	bool creds_loaded;
+	struct reg_challenge ch;
+	char *authz;            /* "Authorization: ..." header, or NULL */
+	unsigned auth_gen;      /* bumped at every new authz */
+	bool cancel;            /* a worker failed: the others stop */
+};
+
+struct reg_req {
+	const char *method;     /* GET HEAD POST PUT PATCH */
+	const char *url;        /* absolute, or a path under base */
+	const char *content_type, *accept, *content_range;
+	const void *body;       /* body from memory ... */
+	size_t body_len;
+	int body_fd;            /* ... or from a file (-1: none) */
+	uint64_t body_off, body_size;
+	int out_fd;             /* response body to a file (-1: to memory, capped) */
+	uint64_t out_max;       /* refuse a bigger body */
+	bool idempotent;        /* retried on connection errors, 429 and 5xx */
+	void (*progress)(void *ctx, uint64_t now);
+	void *progress_ctx;
+};
+
+struct reg_resp {
+	long status;
+	char *body;             /* NUL-terminated (memory sink) */
+	size_t len;
+	uint64_t written;       /* bytes sent to out_fd */
+	char *location, *digest, *content_type, *www_auth;
+	long long content_length;
+	double retry_after;     /* Retry-After in seconds, 0 if none */
+	unsigned char sha[32];  /* sha256 of the body (file sink) */
+	bool too_big;
+};
+void reg_resp_free(struct reg_resp *r);
+
+/* Parses ref, pings the registry (scheme, authentication).  The token asked
+ * for covers repository:REPO:pull (push: pull,push) and extra_scopes. */
+int reg_open(struct reg *r, const char *ref, const struct image_remote_opts *o, bool push,
+             const char *extra_scopes, char *err);
+void reg_close(struct reg *r);
+CURL *reg_handle(struct reg *r);
+/* One request, with authentication (a challenge answered once), and for
+ * idempotent requests the retries.  A response with any status is 0; -1 is a
+ * transport failure or a refused response (err filled). */
+int reg_do(struct reg *r, CURL *h, const struct reg_req *q, struct reg_resp *resp, char *err);
+/* "registry HOST: WHAT: HTTP 404 NAME_UNKNOWN: repository name not known". */
+void reg_http_error(struct reg *r, const char *what, const struct reg_resp *resp, char *err);
+/* Sleeps a backoff step; false when the deadline has passed. */
+bool reg_backoff(struct reg *r, int attempt, double retry_after);
+double reg_now(void);
+/* Runs fn(ctx, i, h) for i in [0, n) on up to `threads` workers, each with
+ * its own curl handle; stops at the first failure (its err is kept). */
+int reg_parallel(struct reg *r, size_t n, int threads,
+                 int (*fn)(struct reg *r, CURL *h, void *ctx, size_t i, char *err),
+                 void *ctx, char *err);
+/* Emits one progress event to the caller's callback, if any. */
+void reg_event(struct reg *r, const struct image_remote_event *ev);
+
+/* ---- what an image on disk holds (registry_src.c) ---------------------- */
+
+/* An image written before: our archive (any tar holding an OCI layout) or
+ * an OCI layout directory.  Blobs are read in place: a tar member by its
+ * offset in the archive, a layout blob from its file. */
+struct reg_src {
+	const char *path;
+	int fd;                  /* the archive, or -1 */
+	int dfd;                 /* the layout directory, or -1 */
+	struct reg_member { char *name; uint64_t off, size; } *m;
+	size_t n;
+};
+int reg_src_open(const char *path, struct reg_src *s, char *err);
+void reg_src_close(struct reg_src *s);
+/* A blob: an fd to read it from (owned by the caller), its offset and size. */
+int reg_src_blob(struct reg_src *s, const char *digest, int *fd, uint64_t *off,
+                 uint64_t *size, char *err);
+/* A small file (index.json) or blob (manifest, config), NUL-terminated;
+ * blobs are checked against their digest. */
+int reg_src_read(struct reg_src *s, const char *name, size_t max, char **data, size_t *len,
+                 char *err);
+int reg_src_read_blob(struct reg_src *s, const char *digest, size_t max, char **data,
+                      size_t *len, char *err);
+
+/* ---- where we pushed blobs before (registry_push.c) -------------------- */
+
+/* Another repository of the same registry that holds digest, from our own
+ * record of pushes (cache_dir/registry-blobs), or NULL. */
+char *reg_mount_source(const char *cache_dir, const char *domain, const char *repo,
+                       const char *digest);
+/* Adds "domain repo digest" records (best effort). */
+void reg_mount_record(const char *cache_dir, const char *domain, const char *repo,
+                      char (*digests)[ROOTFS_DIGEST_LEN], size_t n);
+
+#endif
