@@ -599,7 +599,7 @@ int reg_do(struct reg *r, CURL *h, const struct reg_req *q, struct reg_resp *p, 
 			           ebuf[0] ? ebuf : curl_easy_strerror(c));
 			return -1;
 		}
-		if (p->status == 401 && auth_tries++ < 2) {
+		if (p->status == 401 && !q->no_auth && auth_tries++ < 2) {
 			int a = answer_challenge(r, h, p->www_auth, gen, err);
 			if (a < 0)
 				return -1;
@@ -628,6 +628,10 @@ void reg_http_error(struct reg *r, const char *what, const struct reg_resp *p, c
 	json_t *e0 = json_array_get(json_object_get(j, "errors"), 0);
 	const char *code = json_string_value(json_object_get(e0, "code"));
 	const char *msg = json_string_value(json_object_get(e0, "message"));
+	/* a HEAD has no body: the status's usual code stands in */
+	if (!code)
+		code = p->status == 401 ? "UNAUTHORIZED" : p->status == 403 ? "DENIED" :
+		       p->status == 429 ? "TOOMANYREQUESTS" : NULL;
 	char hint[300] = "";
 
 	if (p->status == 401 || p->status == 403) {
@@ -655,7 +659,7 @@ static int ping(struct reg *r, CURL *h, char *err)
 {
 	struct reg_resp p = { 0 };
 	struct reg_req q = { .method = "GET", .url = "/v2/", .body_fd = -1, .out_fd = -1,
-	                     .idempotent = true };
+	                     .idempotent = true, .no_auth = true };
 	bool loop = host_is_loopback(r->ref.host), insecure = host_is_insecure(r);
 	char e1[MB_ERRLEN];
 	int ret = -1;
@@ -690,6 +694,16 @@ answered:
 		if (a == 0 && !strcmp(r->ch.scheme, "basic") && !r->creds.user) {
 			reg_http_error(r, "GET /v2/", &p, err);
 			goto out;
+		}
+		/* Basic credentials are checked here, once, rather than by the
+		 * first blob request (a HEAD, whose 401 has no error body) */
+		if (a > 0 && !strcmp(r->ch.scheme, "basic")) {
+			if (reg_do(r, h, &q, &p, err) < 0)
+				goto out;
+			if (p.status == 401 || p.status == 403) {
+				reg_http_error(r, "GET /v2/", &p, err);
+				goto out;
+			}
 		}
 	} else if (p.status != 200 && p.status != 404) {
 		reg_http_error(r, "GET /v2/ (is this a registry?)", &p, err);

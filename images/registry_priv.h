@@ -85,6 +85,7 @@ struct reg_req {
 	int out_fd;             /* response body to a file (-1: to memory, capped) */
 	uint64_t out_max;       /* refuse a bigger body */
 	bool idempotent;        /* retried on connection errors, 429 and 5xx */
+	bool no_auth;           /* a 401 is the answer, no challenge is taken up */
 	void (*progress)(void *ctx, uint64_t now);
 	void *progress_ctx;
 };

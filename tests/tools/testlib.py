@@ -224,23 +224,38 @@ class Dockerd:
 
 
 class Registry:
-    """The CNCF distribution registry on 127.0.0.1 with its own storage."""
+    """The CNCF distribution registry on 127.0.0.1 with its own storage.
 
-    def __init__(self):
+    auth: None (open), ("token", TokenIssuer) or ("htpasswd", FILE);
+    tls: (certificate, key) to serve https.  The access log (one line per
+    request, Apache format) is in self.logfile: requests() counts them."""
+
+    def __init__(self, auth=None, tls=None):
         self.dir = Path(tempfile.mkdtemp(prefix="mbreg."))
         self.port = free_port()
         self.addr = "127.0.0.1:%d" % self.port
+        self.logfile = self.dir / "registry.log"
         cfg = self.dir / "config.yml"
-        cfg.write_text("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
-                       "    rootdirectory: %s/data\n  delete:\n    enabled: true\n"
-                       "http:\n  addr: %s\n" % (self.dir, self.addr))
-        self.log = open(self.dir / "registry.log", "w")
+        text = ("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
+                "    rootdirectory: %s/data\n  delete:\n    enabled: true\n"
+                "http:\n  addr: %s\n" % (self.dir, self.addr))
+        if tls:
+            text += "  tls:\n    certificate: %s\n    key: %s\n" % tuple(tls)
+        if auth and auth[0] == "token":
+            iss = auth[1]
+            text += ("auth:\n  token:\n    realm: %s\n    service: %s\n    issuer: %s\n"
+                     "    rootcertbundle: %s\n" % (iss.realm, "minbase-test-registry",
+                                                  "minbase-test-issuer", iss.cert_path))
+        elif auth and auth[0] == "htpasswd":
+            text += "auth:\n  htpasswd:\n    realm: minbase-test\n    path: %s\n" % auth[1]
+        cfg.write_text(text)
+        self.log = open(self.logfile, "w")
         self.proc = subprocess.Popen(["docker-registry", "serve", str(cfg)], stdout=self.log,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError("registry exited: " + (self.dir / "registry.log").read_text())
+                raise RuntimeError("registry exited: " + self.logfile.read_text())
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1):
                     return
@@ -248,6 +263,28 @@ class Registry:
                 time.sleep(0.2)
         self.stop()
         raise RuntimeError("registry did not come up in 30 s")
+
+    def requests(self, method=None, contains="", status=None):
+        """Access-log lines of requests, filtered by method, a substring of
+        the request line and the status code."""
+        out = []
+        for line in self.logfile.read_text(errors="replace").splitlines():
+            q1 = line.find('"')
+            q2 = line.find('"', q1 + 1)
+            if q1 < 0 or q2 < 0 or not line[:q1].startswith("127.0.0.1 "):
+                continue
+            req = line[q1 + 1:q2].split(" ")
+            rest = line[q2 + 1:].split()
+            if len(req) < 2 or not rest:
+                continue
+            if method and req[0] != method:
+                continue
+            if contains not in req[1]:
+                continue
+            if status is not None and rest[0] != str(status):
+                continue
+            out.append((req[0], req[1], rest[0]))
+        return out
 
     def stop(self):
         if self.proc.poll() is None:

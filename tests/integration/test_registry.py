@@ -1,0 +1,351 @@
+"""mkimage push / pull / --push against the real distribution registry
+(Debian's docker-registry), in the three set-ups users meet:
+
+  open       no authentication, plain http on 127.0.0.1 (a loopback registry)
+  token      Bearer tokens from our own issuer (ES256 JWTs, x5c header), the
+             registry's `auth: token:` mode, as Docker Hub or GHCR
+  basic-tls  htpasswd Basic authentication over TLS with a private CA
+
+Every push is checked by other tools: skopeo inspect gives the tar's digest,
+a real dockerd pulls and runs the image, and the registry's own access log
+tells which blobs were uploaded.
+"""
+import json
+import os
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from conftest import need, need_root, need_tools
+import testlib
+
+USER, PASSWORD = "alice", "pw-Zq7-secret"
+
+
+def tar_json(tar, name):
+    with tarfile.open(tar) as t:
+        return json.load(t.extractfile(name))
+
+
+def tar_blobs(tar):
+    """{digest: bytes} of every blob in an image archive."""
+    out = {}
+    with tarfile.open(tar) as t:
+        for m in t.getmembers():
+            if m.isfile() and m.name.startswith("blobs/sha256/"):
+                out["sha256:" + m.name.rsplit("/", 1)[1]] = t.extractfile(m).read()
+    return out
+
+
+def image_digests(tar):
+    """(manifest digest, config digest, [layer digests]) of our archive."""
+    idx = tar_json(tar, "index.json")
+    md = idx["manifests"][0]["digest"]
+    man = tar_json(tar, "blobs/sha256/" + md.split(":")[1])
+    return md, man["config"]["digest"], [l["digest"] for l in man["layers"]]
+
+
+class Setup:
+    """One registry set-up: how mkimage, skopeo and docker reach it."""
+
+    def __init__(self, kind, workdir):
+        need_tools("docker-registry", "skopeo")
+        self.kind = kind
+        self.work = Path(workdir)
+        self.issuer = None
+        self.ca = None
+        auth, tls = None, None
+        if kind == "token":
+            need(_have_module("jwt") and _have_module("cryptography"),
+                 "python3-jwt and python3-cryptography are needed (make deps)")
+            from token_issuer import TokenIssuer
+            self.issuer = TokenIssuer(self.work, {USER: PASSWORD})
+            auth = ("token", self.issuer)
+        elif kind == "basic-tls":
+            need_tools("openssl", "htpasswd")
+            self.ca, cert, key = _make_ca(self.work)
+            hp = self.work / "htpasswd"
+            testlib.run(["htpasswd", "-Bbc", hp, USER, PASSWORD])
+            auth, tls = ("htpasswd", hp), (cert, key)
+        self.reg = testlib.Registry(auth=auth, tls=tls)
+        self.addr = self.reg.addr
+        self.docker_config = self.work / "docker-config"
+        self.write_config(self.docker_config, USER, PASSWORD)
+
+    @property
+    def auth(self):
+        return self.kind != "open"
+
+    def write_config(self, d, user, password, extra=None):
+        d.mkdir(parents=True, exist_ok=True)
+        cfg = {"auths": {}}
+        if self.auth and user:
+            import base64
+            cfg["auths"][self.addr] = {
+                "auth": base64.b64encode(("%s:%s" % (user, password)).encode()).decode()}
+        cfg.update(extra or {})
+        (d / "config.json").write_text(json.dumps(cfg))
+        return d
+
+    def env(self, config=None):
+        return {"DOCKER_CONFIG": str(config or self.docker_config), "REGISTRY_AUTH_FILE": "",
+                "XDG_RUNTIME_DIR": str(self.work / "no-runtime-dir"),
+                "XDG_CACHE_HOME": str(self.work / "cache")}
+
+    def mk_args(self):
+        return ["--registry-ca", self.ca] if self.ca else []
+
+    def skopeo(self, *args, check=True):
+        """skopeo inspect / copy (from this registry) with our credentials and CA."""
+        pre = "--src-" if args[0] == "copy" else "--"
+        extra = []
+        if self.auth:
+            extra += [pre + "creds", "%s:%s" % (USER, PASSWORD)]
+        if self.ca:
+            certs = self.work / "skopeo-certs"
+            certs.mkdir(exist_ok=True)
+            (certs / "ca.crt").write_bytes(Path(self.ca).read_bytes())
+            extra += [pre + "cert-dir", str(certs)]
+        else:
+            extra += [pre + "tls-verify=false"]
+        return testlib.run(["skopeo", args[0]] + extra + list(args[1:]), check=check)
+
+    def stop(self):
+        self.reg.stop()
+        if self.issuer:
+            self.issuer.stop()
+
+
+def _have_module(name):
+    return subprocess.run(["/usr/bin/python3", "-c", "import " + name],
+                          capture_output=True).returncode == 0
+
+
+def _make_ca(d):
+    """A private CA and a certificate for 127.0.0.1 signed by it (openssl)."""
+    ca_key, ca, key, csr, cert = (d / n for n in ("ca.key", "ca.crt", "srv.key", "srv.csr", "srv.crt"))
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    testlib.run(["openssl", "req", "-x509"] + ec + ["-keyout", ca_key, "-out", ca, "-days", "2",
+                "-subj", "/CN=minbase test CA"])
+    testlib.run(["openssl", "req"] + ec + ["-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1"])
+    ext = d / "ext.cnf"
+    ext.write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+    testlib.run(["openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key,
+                 "-CAcreateserial", "-out", cert, "-days", "2", "-extfile", ext])
+    return ca, cert, key
+
+
+@pytest.fixture(scope="module", params=["open", "token", "basic-tls"])
+def setup(request, tmp_path_factory):
+    s = Setup(request.param, tmp_path_factory.mktemp("reg-" + request.param))
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def auth_setup(setup):
+    if not setup.auth:
+        pytest.skip("the open registry has no credentials to get wrong (not a machine limit)")
+    return setup
+
+
+_count = [0]
+
+
+def repo(setup, name="app"):
+    """A fresh repository per test: logs and tags of one test stay apart."""
+    _count[0] += 1
+    return "%s/t%d/%s" % (setup.addr, _count[0], name)
+
+
+def build(mkimage, tools, out, *extra, add=None):
+    args = ["--static", tools / "mbtest", "-o", out, "-q"]
+    if add:
+        args += ["--add", "%s:/app/data.txt" % add]
+    testlib.run([mkimage] + args + list(extra) + ["--", "id"])
+    return out
+
+
+def push(mkimage, setup, image, ref, *extra, env=None, check=True):
+    """mkimage push, with a record of pushed blobs (for mounts) kept beside
+    the image: one test's pushes do not turn into another test's mounts."""
+    e = setup.env()
+    e.update(env or {})
+    cache = Path(image).parent / "push-cache"
+    p = testlib.mk(mkimage, "push", image, ref, "--cache", cache, *setup.mk_args(), *extra,
+                   env=e, check=False)
+    if check:
+        assert p.returncode == 0, "push failed (%d): %s" % (p.returncode, p.stderr)
+    return p
+
+
+def uploads(setup, r):
+    """Digests whose upload the registry completed (PUT ...?digest=, 201)."""
+    path = "/v2/%s/blobs/uploads/" % r.split("/", 1)[1].rsplit(":", 1)[0]
+    out = []
+    for _, url, _ in setup.reg.requests("PUT", path, 201):
+        q = url.split("digest=", 1)[1].split("&")[0]
+        out.append(q.replace("%3A", ":").replace("%3a", ":"))
+    return out
+
+
+def test_push_inspect_and_dockerd_runs_it(mkimage, tools, setup, dockerd, tmp_path):
+    r = repo(setup) + ":v1"
+    tar = tmp_path / "app.tar"
+    # build and push in one step, with -o too: the tar and the registry agree
+    p = testlib.mk(mkimage, "--static", tools / "mbtest", "-o", tar, "--push", r,
+                   *setup.mk_args(), "--", "id", env=setup.env())
+    md, cd, layers = image_digests(tar)
+    assert p.stdout.strip().splitlines()[-1] == "%s@%s" % (r, md)
+    info = json.loads(setup.skopeo("inspect", "docker://" + r).stdout)
+    assert info["Digest"] == md
+    assert [l for l in info["Layers"]] == layers
+    # a real engine pulls it (with the same credentials) and runs it as 65532
+    cfgdir = setup.docker_config
+    pull = testlib.run([testlib.DOCKER, "--config", cfgdir, "-H", "unix://%s" % dockerd.sock,
+                        "pull", r], timeout=300)
+    assert md in pull.stdout
+    out = dockerd.docker("run", "--rm", "--network", "none", r)
+    assert out.stdout.startswith("uid=65532 gid=65532"), out.stdout
+    dockerd.docker("rmi", "-f", r, check=False)
+
+
+def test_second_push_uploads_nothing(mkimage, tools, setup, tmp_path):
+    r = repo(setup) + ":v1"
+    tar = build(mkimage, tools, tmp_path / "a.tar")
+    push(mkimage, setup, tar, r)
+    first = uploads(setup, r)
+    assert len(first) == 3  # config, base layer, service layer
+    posts = len(setup.reg.requests("POST", "/blobs/uploads/"))
+    p = push(mkimage, setup, tar, r)
+    assert uploads(setup, r) == first, "the second push uploaded blobs again"
+    assert len(setup.reg.requests("POST", "/blobs/uploads/")) == posts
+    assert "0 uploaded" in p.stderr and "3 already there" in p.stderr
+    assert p.stdout.strip().endswith(image_digests(tar)[0])
+
+
+def test_changed_service_uploads_only_its_layer(mkimage, tools, setup, tmp_path):
+    r = repo(setup) + ":v1"
+    (tmp_path / "d1").write_text("one\n")
+    (tmp_path / "d2").write_text("two\n")
+    a = build(mkimage, tools, tmp_path / "a.tar", add=tmp_path / "d1")
+    b = build(mkimage, tools, tmp_path / "b.tar", add=tmp_path / "d2")
+    push(mkimage, setup, a, r)
+    before = len(uploads(setup, r))
+    push(mkimage, setup, b, r)
+    new = uploads(setup, r)[before:]
+    _, cfg_b, layers_b = image_digests(b)
+    _, _, layers_a = image_digests(a)
+    assert layers_a[0] == layers_b[0]  # the base layer is shared ...
+    assert sorted(new) == sorted([cfg_b, layers_b[1]])  # ... and not sent again
+    info = json.loads(setup.skopeo("inspect", "docker://" + r).stdout)
+    assert info["Digest"] == image_digests(b)[0]
+
+
+def test_wrong_credentials_fail_clearly_and_leave_no_tag(mkimage, tools, auth_setup, tmp_path):
+    s = auth_setup
+    r = repo(s) + ":v1"
+    tar = build(mkimage, tools, tmp_path / "a.tar")
+    bad = s.write_config(tmp_path / "bad-config", USER, "not-the-password-123")
+    p = push(mkimage, s, tar, r, env={"DOCKER_CONFIG": str(bad)}, check=False)
+    assert p.returncode == 1, p.stderr
+    assert "mkimage: cannot push" in p.stderr
+    assert "UNAUTHORIZED" in p.stderr and s.addr in p.stderr, p.stderr
+    assert "not-the-password-123" not in p.stderr + p.stdout
+    assert str(bad) in p.stderr  # says where the credentials came from
+    assert s.skopeo("inspect", "docker://" + r, check=False).returncode != 0
+    # no credentials at all: the same, with the hint to log in
+    none = s.write_config(tmp_path / "no-config", None, None)
+    p = push(mkimage, s, tar, r, env={"DOCKER_CONFIG": str(none)}, check=False)
+    assert p.returncode == 1 and "login" in p.stderr, p.stderr
+
+
+def test_credential_helper_supplies_credentials(mkimage, tools, auth_setup, tmp_path):
+    s = auth_setup
+    r = repo(s) + ":v1"
+    tar = build(mkimage, tools, tmp_path / "a.tar")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    seen = tmp_path / "helper-saw"
+    helper = bindir / "docker-credential-test"
+    helper.write_text("#!/bin/sh\n[ \"$1\" = get ] || exit 3\ncat > %s\n"
+                      "printf '{\"ServerURL\":\"%%s\",\"Username\":\"%s\",\"Secret\":\"%s\"}' "
+                      "\"$(cat %s)\"\n" % (seen, USER, PASSWORD, seen))
+    helper.chmod(0o755)
+    cfg = s.write_config(tmp_path / "helper-config", None, None,
+                         extra={"credHelpers": {s.addr: "test"}})
+    p = push(mkimage, s, tar, r, env={"DOCKER_CONFIG": str(cfg),
+                                      "PATH": "%s:%s" % (bindir, os.environ["PATH"])})
+    assert seen.read_text() == s.addr
+    assert PASSWORD not in p.stderr + p.stdout
+    info = json.loads(s.skopeo("inspect", "docker://" + r).stdout)
+    assert info["Digest"] == image_digests(tar)[0]
+
+
+def test_podman_auth_file(mkimage, tools, auth_setup, tmp_path):
+    s = auth_setup
+    r = repo(s) + ":v1"
+    tar = build(mkimage, tools, tmp_path / "a.tar")
+    authfile = s.write_config(tmp_path / "podman", USER, PASSWORD) / "config.json"
+    empty = s.write_config(tmp_path / "empty", None, None)
+    push(mkimage, s, tar, r, env={"REGISTRY_AUTH_FILE": str(authfile),
+                                  "DOCKER_CONFIG": str(empty)})
+    assert json.loads(s.skopeo("inspect", "docker://" + r).stdout)["Digest"] == \
+        image_digests(tar)[0]
+
+
+def test_push_layout_and_ref_choice(mkimage, tools, setup, tmp_path):
+    r = repo(setup) + ":v2"
+    lay = tmp_path / "lay"
+    testlib.run([mkimage, "--static", tools / "mbtest", "-o", lay, "--format", "oci", "-q",
+                 "-t", "app:one", "--", "id"])
+    p = push(mkimage, setup, lay, r, "--ref", "one")
+    idx = json.loads((lay / "index.json").read_text())
+    assert p.stdout.strip().endswith(idx["manifests"][0]["digest"])
+    p = push(mkimage, setup, lay, r, "--ref", "nope", check=False)
+    assert p.returncode == 1 and "no reference `nope`" in p.stderr and "one" in p.stderr
+
+
+def test_large_blob_goes_in_chunks(mkimage, tools, setup, tmp_path):
+    """Above the chunk size a blob is sent as PATCH chunks read from the
+    file; the registry reassembles exactly the layer (skopeo and a pull
+    agree)."""
+    r = repo(setup) + ":big"
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(3 << 20))
+    tar = build(mkimage, tools, tmp_path / "a.tar", add=big)
+    before = len(setup.reg.requests("PATCH", "/blobs/uploads/", 202))
+    push(mkimage, setup, tar, r, env={"MINBASE_PUSH_CHUNK": str(1 << 20)})
+    patches = len(setup.reg.requests("PATCH", "/blobs/uploads/", 202)) - before
+    assert patches >= 3, patches
+    out = tmp_path / "pulled"
+    setup.skopeo("copy", "docker://" + r, "oci:%s:x" % out)
+    _, _, layers = image_digests(tar)
+    got = (out / "blobs" / "sha256" / layers[1].split(":")[1]).read_bytes()
+    assert got == tar_blobs(tar)[layers[1]]
+
+
+def test_cross_repository_mount(mkimage, tools, setup, tmp_path):
+    tar = build(mkimage, tools, tmp_path / "a.tar")
+    r1, r2 = repo(setup, "first") + ":v1", repo(setup, "second") + ":v1"
+    push(mkimage, setup, tar, r1)
+    p = push(mkimage, setup, tar, r2)
+    assert "3 mounted" in p.stderr, p.stderr
+    assert len(setup.reg.requests("POST", "mount=", 201)) >= 3
+    assert uploads(setup, r2) == []
+    assert json.loads(setup.skopeo("inspect", "docker://" + r2).stdout)["Digest"] == \
+        image_digests(tar)[0]
+
+
+def test_bad_references_and_images(mkimage, tools, setup, tmp_path):
+    tar = build(mkimage, tools, tmp_path / "a.tar")
+    p = push(mkimage, setup, tar, "Bad Ref", check=False)
+    assert p.returncode == 1 and "invalid image reference" in p.stderr
+    p = push(mkimage, setup, tmp_path / "missing.tar", repo(setup), check=False)
+    assert p.returncode == 1 and "missing.tar" in p.stderr
+    junk = tmp_path / "junk.tar"
+    junk.write_bytes(b"x" * 4096)
+    p = push(mkimage, setup, junk, repo(setup), check=False)
+    assert p.returncode == 1 and "not an image archive" in p.stderr
