@@ -1,0 +1,311 @@
+/* images registry_pull: an image from a registry to an OCI layout or to our
+ * archive (the same tar that `mkimage --static` writes: OCI layout plus
+ * docker's manifest.json, entries sorted, one mtime, so pulling an image we
+ * pushed, under the same name, gives the same bytes).
+ *
+ * The manifest (at most 4 MiB) is checked against the digest of the
+ * reference or the registry's Docker-Content-Digest; an index is resolved
+ * to one platform; every blob is streamed to a file beside the output,
+ * hashed on the way and refused unless it has its digest and size.
+ * Everything is built under a temporary name and renamed at the end. */
+#include "registry_priv.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ACCEPT IMG_MT_MANIFEST ", " IMG_MT_INDEX ", " REG_MT_DOCKER_MANIFEST ", " REG_MT_DOCKER_LIST
+
+struct dblob {
+	char digest[ROOTFS_DIGEST_LEN];
+	uint64_t size;
+};
+
+struct pull {
+	int dfd;               /* the temporary layout directory */
+	struct dblob *b;
+	size_t nb;
+	uint64_t bytes;
+};
+
+static const char *hex_of(unsigned char sha[32], char out[ROOTFS_DIGEST_LEN])
+{
+	static const char x[] = "0123456789abcdef";
+	memcpy(out, "sha256:", 7);
+	for (int i = 0; i < 32; i++) {
+		out[7 + 2 * i] = x[sha[i] >> 4];
+		out[8 + 2 * i] = x[sha[i] & 15];
+	}
+	out[71] = '\0';
+	return out;
+}
+
+/* GET a manifest by tag or digest; checked, at most 4 MiB. */
+static int get_manifest(struct reg *r, CURL *h, const char *at, const char *want_digest,
+                        char **data, size_t *len, char **mt, char digest[ROOTFS_DIGEST_LEN],
+                        char *err)
+{
+	char path[600], what[300];
+	struct reg_resp p = { 0 };
+	struct reg_req q = { .method = "GET", .url = path, .accept = ACCEPT, .body_fd = -1,
+	                     .out_fd = -1, .out_max = REG_MANIFEST_MAX, .idempotent = true };
+	int ret = -1;
+
+	snprintf(path, sizeof(path), "/v2/%s/manifests/%s", r->ref.repo, at);
+	snprintf(what, sizeof(what), "GET manifest %s%s%s", r->ref.repo, at[6] == ':' ? "@" : ":", at);
+	if (reg_do(r, h, &q, &p, err) < 0) {
+		if (p.too_big)
+			img_seterr(err, "registry %s: manifest %s:%s is larger than 4 MiB: refused",
+			           r->ref.domain, r->ref.repo, at);
+		goto out;
+	}
+	if (p.status != 200) {
+		reg_http_error(r, what, &p, err);
+		goto out;
+	}
+	if (img_sha256(p.body ? p.body : "", p.len, digest) < 0)
+		goto out;
+	const char *claimed = want_digest ? want_digest : p.digest;
+	if (claimed && strcmp(claimed, digest)) {
+		img_seterr(err, "registry %s: manifest %s:%s does not match its digest (%s%s, got %s)",
+		           r->ref.domain, r->ref.repo, at, want_digest ? "" : "the registry says ",
+		           claimed, digest);
+		goto out;
+	}
+	json_error_t je;
+	json_t *j = json_loadb(p.body ? p.body : "", p.len, 0, &je);
+	const char *jm = json_string_value(json_object_get(j, "mediaType"));
+	const char *ct = p.content_type;
+	*mt = strdup(jm ? jm : ct ? ct : IMG_MT_MANIFEST);
+	if (*mt)
+		(*mt)[strcspn(*mt, ";")] = '\0';
+	json_decref(j);
+	if (!j) {
+		img_seterr(err, "registry %s: manifest %s:%s is not JSON: %s", r->ref.domain,
+		           r->ref.repo, at, je.text);
+		free(*mt);
+		*mt = NULL;
+		goto out;
+	}
+	*data = p.body ? p.body : strdup("");
+	*len = p.len;
+	p.body = NULL;
+	ret = 0;
+out:
+	reg_resp_free(&p);
+	return ret;
+}
+
+static const char *host_arch(void)
+{
+	struct utsname u;
+	if (uname(&u) == 0 && !strcmp(u.machine, "aarch64"))
+		return "arm64";
+	return "amd64";
+}
+
+/* The digest of the platform's manifest in an index. */
+static int pick_platform(json_t *idx, const char *platform, char *out, char *err)
+{
+	char os[32] = "linux", arch[32], var[32] = "";
+	size_t i;
+	json_t *d;
+	char seen[300] = "";
+
+	snprintf(arch, sizeof(arch), "%s", host_arch());
+	if (platform && sscanf(platform, "%31[^/]/%31[^/]/%31s", os, arch, var) < 2) {
+		img_seterr(err, "invalid --platform `%s`: use OS/ARCH[/VARIANT], e.g. linux/arm64", platform);
+		return -1;
+	}
+	json_array_foreach(json_object_get(idx, "manifests"), i, d) {
+		json_t *pl = json_object_get(d, "platform");
+		const char *po = json_string_value(json_object_get(pl, "os"));
+		const char *pa = json_string_value(json_object_get(pl, "architecture"));
+		const char *pv = json_string_value(json_object_get(pl, "variant"));
+		const char *dg = json_string_value(json_object_get(d, "digest"));
+		size_t l = strlen(seen);
+		snprintf(seen + l, sizeof(seen) - l, "%s%s/%s%s%s", l ? ", " : "", po ? po : "?",
+		         pa ? pa : "?", pv ? "/" : "", pv ? pv : "");
+		if (po && pa && dg && !strcmp(po, os) && !strcmp(pa, arch) &&
+		    (!var[0] || (pv && !strcmp(pv, var))) && reg_digest_ok(dg)) {
+			snprintf(out, ROOTFS_DIGEST_LEN, "%s", dg);
+			return 0;
+		}
+	}
+	img_seterr(err, "the index has no image for %s/%s%s%s (it has: %s); choose one with --platform",
+	           os, arch, var[0] ? "/" : "", var, seen[0] ? seen : "none");
+	return -1;
+}
+
+static int get_blob(struct reg *r, CURL *h, void *ctx, size_t i, char *err)
+{
+	struct pull *pl = ctx;
+	struct dblob *b = &pl->b[i];
+	char path[600], part[100], fin[100], got[ROOTFS_DIGEST_LEN], what[200];
+	struct reg_resp p = { 0 };
+	int ret = -1;
+
+	snprintf(part, sizeof(part), "blobs/sha256/%s.part", b->digest + 7);
+	snprintf(fin, sizeof(fin), "blobs/sha256/%s", b->digest + 7);
+	int fd = openat(pl->dfd, part, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0) {
+		img_seterr(err, "cannot create `%s`: %s", part, strerror(errno));
+		return -1;
+	}
+	snprintf(path, sizeof(path), "/v2/%s/blobs/%s", r->ref.repo, b->digest);
+	snprintf(what, sizeof(what), "GET blob %.19s", b->digest);
+	struct reg_req q = { .method = "GET", .url = path, .body_fd = -1, .out_fd = fd,
+	                     .out_max = b->size, .idempotent = true };
+	if (reg_do(r, h, &q, &p, err) < 0) {
+		if (p.too_big)
+			img_seterr(err, "registry %s: blob %s is larger than its descriptor says (%llu bytes)",
+			           r->ref.domain, b->digest, (unsigned long long)b->size);
+		goto out;
+	}
+	if (p.status != 200) {
+		reg_http_error(r, what, &p, err);
+		goto out;
+	}
+	if (p.written != b->size || strcmp(hex_of(p.sha, got), b->digest)) {
+		img_seterr(err, "registry %s: blob %s does not match its digest or size (got %s, %llu "
+		           "bytes)", r->ref.domain, b->digest, got, (unsigned long long)p.written);
+		goto out;
+	}
+	if (renameat(pl->dfd, part, pl->dfd, fin) < 0) {
+		img_seterr(err, "cannot rename `%s`: %s", part, strerror(errno));
+		goto out;
+	}
+	pthread_mutex_lock(&r->mu);
+	pl->bytes += b->size;
+	pthread_mutex_unlock(&r->mu);
+	struct image_remote_event ev = { .kind = IMAGE_EV_BLOB_DONE, .digest = b->digest,
+	                                 .done = b->size, .total = b->size, .how = "downloaded" };
+	reg_event(r, &ev);
+	ret = 0;
+out:
+	close(fd);
+	if (ret < 0)
+		unlinkat(pl->dfd, part, 0);
+	reg_resp_free(&p);
+	return ret;
+}
+
+int image_pull(const char *ref, const char *platform, enum image_format fmt, const char *out,
+               const struct image_remote_opts *o, struct image_pull_result *res, char *err)
+{
+	struct reg r;
+	struct pull pl = { .dfd = -1 };
+	struct reg_out w = { .dfd = -1, .pdfd = -1 };
+	char *man = NULL, *mt = NULL, *full = NULL;
+	size_t mlen = 0;
+	char mdig[ROOTFS_DIGEST_LEN];
+	json_t *mj = NULL;
+	int ret = -1;
+	bool opened = false;
+
+	memset(res, 0, sizeof(*res));
+	opened = true;
+	if (reg_open(&r, ref, o, false, NULL, err) < 0)
+		goto out;
+	CURL *h = curl_easy_init();
+	if (!h) {
+		img_seterr(err, "cannot start libcurl");
+		goto out;
+	}
+	int g = get_manifest(&r, h, r.ref.digest ? r.ref.digest : r.ref.tag, r.ref.digest, &man,
+	                     &mlen, &mt, mdig, err);
+	if (g == 0 && (!strcmp(mt, IMG_MT_INDEX) || !strcmp(mt, REG_MT_DOCKER_LIST))) {
+		json_error_t je;
+		json_t *idx = json_loadb(man, mlen, 0, &je);
+		char child[ROOTFS_DIGEST_LEN];
+		g = pick_platform(idx, platform, child, err);
+		json_decref(idx);
+		free(man);
+		free(mt);
+		man = mt = NULL;
+		if (g == 0)
+			g = get_manifest(&r, h, child, child, &man, &mlen, &mt, mdig, err);
+	}
+	curl_easy_cleanup(h);
+	if (g < 0)
+		goto out;
+	json_error_t je;
+	mj = json_loadb(man, mlen, 0, &je);
+	json_t *c = json_object_get(mj, "config"), *l;
+	size_t i;
+	const char *cd = json_string_value(json_object_get(c, "digest"));
+	if (!reg_digest_ok(cd) || !json_is_array(json_object_get(mj, "layers"))) {
+		img_seterr(err, "registry %s: manifest %s is not an image manifest (%s)", r.ref.domain,
+		           mdig, mt);
+		goto out;
+	}
+	pl.b = calloc(json_array_size(json_object_get(mj, "layers")) + 1, sizeof(*pl.b));
+	if (!pl.b)
+		goto nomem;
+	snprintf(pl.b[0].digest, ROOTFS_DIGEST_LEN, "%s", cd);
+	pl.b[0].size = (uint64_t)json_integer_value(json_object_get(c, "size"));
+	pl.nb = 1;
+	json_array_foreach(json_object_get(mj, "layers"), i, l) {
+		const char *ld = json_string_value(json_object_get(l, "digest"));
+		const char *lmt = json_string_value(json_object_get(l, "mediaType"));
+		if (!reg_digest_ok(ld)) {
+			img_seterr(err, "registry %s: manifest %s has a layer without a valid digest",
+			           r.ref.domain, mdig);
+			goto out;
+		}
+		if (lmt && strstr(lmt, "foreign")) {
+			img_seterr(err, "registry %s: layer %s is a foreign (non-distributable) layer: "
+			           "not pulled", r.ref.domain, ld);
+			goto out;
+		}
+		bool dup = false;
+		for (size_t k = 0; k < pl.nb; k++)
+			dup |= !strcmp(pl.b[k].digest, ld);
+		if (dup)
+			continue;
+		snprintf(pl.b[pl.nb].digest, ROOTFS_DIGEST_LEN, "%s", ld);
+		pl.b[pl.nb].size = (uint64_t)json_integer_value(json_object_get(l, "size"));
+		pl.nb++;
+	}
+
+	if (reg_out_begin(out, &w, err) < 0)
+		goto out;
+	pl.dfd = w.dfd;
+	if (reg_parallel(&r, pl.nb, o && o->parallel ? o->parallel : 3, get_blob, &pl, err) < 0)
+		goto out;
+
+	if (asprintf(&full, "%s/%s:%s", r.ref.domain, r.ref.repo, r.ref.tag ? r.ref.tag : "latest") < 0) {
+		full = NULL;
+		goto nomem;
+	}
+	if (reg_out_finish(&w, fmt, mdig, mt, man, mlen, o ? o->pull_name : NULL, full, err) < 0)
+		goto out;
+	snprintf(res->digest, sizeof(res->digest), "%s", mdig);
+	res->blobs = pl.nb;
+	res->bytes = pl.bytes;
+	ret = 0;
+	goto out;
+nomem:
+	img_seterr(err, "cannot pull `%s`: out of memory", ref);
+out:
+	reg_out_abort(&w);
+	if (opened)
+		reg_close(&r);
+	json_decref(mj);
+	free(pl.b);
+	free(man);
+	free(mt);
+	free(full);
+	return ret;
+}
