@@ -47,6 +47,9 @@ int cmd_pull(int argc, char **argv);     /* mkimage pull REF -o OUT (cmd_pull.c)
 /* After a build with --push: pushes the image written at path, prints
  * progress to stderr and REF@DIGEST on stdout.  0, or -1 with err. */
 int mk_push_built(const struct mk_opts *o, const char *path, char *err);
+/* --base: opens o->base for o->arch (cmd_push.c). */
+struct image_base;
+int mk_base_open(const struct mk_opts *o, struct image_base **b, char *err);
 /* Checks the registry options (mkimage --push, push, pull). */
 int mk_remote_validate(const struct mk_remote *r, char *err);
 /* getopt_long entries of the registry options, and their parser: 1 when c

@@ -207,3 +207,20 @@ out:
 	mk_remote_free(&m);
 	return rc;
 }
+
+/* --base: the base image, pulled with the same registry options as
+ * --push (a file is read in place). */
+int mk_base_open(const struct mk_opts *o, struct image_base **b, char *err)
+{
+	struct progress pg = { .tty = isatty(2), .quiet = o->quiet, .t0 = util_now() };
+	struct image_remote_opts ro;
+	char cache[PATH_MAX], why[MB_ERRLEN];
+
+	remote_opts(&o->remote, o->cache_dir, &pg, &ro, cache, sizeof(cache));
+	ro.event = NULL; /* the pull of a base is quiet but for errors */
+	if (image_base_open(o->base, o->arch, &ro, b, why) < 0) {
+		mk_seterr(err, "--base: %s", why);
+		return -1;
+	}
+	return 0;
+}

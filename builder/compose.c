@@ -358,6 +358,7 @@ int mk_compose(const struct mk_opts *o, const char *binary, const char *name,
 	int rc = -1;
 	char init[PATH_MAX], sz1[32], sz2[32];
 	struct rootfs_tree *base = NULL, *svc = NULL;
+	struct image_base *bimg = NULL;
 	struct rootfs_layer l1 = { 0 }, l2 = { 0 };
 	unsigned char *bpf = NULL;
 	size_t bpf_len = 0;
@@ -387,13 +388,19 @@ int mk_compose(const struct mk_opts *o, const char *binary, const char *name,
 		         util_now() - t0);
 	}
 
+	/* --base: its layers replace our base layer; the init goes in ours
+	 * unless the base has it */
+	if (o->base && mk_base_open(o, &bimg, err) < 0)
+		goto out;
 	t0 = util_now();
 	if (!(base = rootfs_tree_new()) || !(svc = rootfs_tree_new())) {
 		mk_seterr(err, "out of memory");
 		goto out;
 	}
-	if (build_base(o, o->no_init ? NULL : init, base, err) < 0 ||
-	    build_service(o, binary, name, bpf, bpf_len, svc, err) < 0)
+	if ((!bimg && build_base(o, o->no_init ? NULL : init, base, err) < 0) ||
+	    build_service(o, binary, name, bpf, bpf_len, svc, err) < 0 ||
+	    (bimg && !o->no_init && !image_base_has_init(bimg) &&
+	     rootfs_add_host_file(svc, INIT_PATH, init, 0755, 0, 0, err) < 0))
 		goto out;
 	/* Both layers in one pool of compressing threads; the base layer,
 	 * which rarely changes, comes from the layer cache when it can.  The
@@ -401,11 +408,18 @@ int mk_compose(const struct mk_opts *o, const char *binary, const char *name,
 	char cache[PATH_MAX], cerr[MB_ERRLEN];
 	const char *cdir = build_cache_dir(o->cache_dir, cache, sizeof(cache), cerr) == 0
 	                   ? cache : NULL;
-	const struct rootfs_tree *trees[2] = { base, svc };
+	const struct rootfs_tree *trees[2] = { bimg ? svc : base, svc };
 	struct rootfs_layer lo[2];
-	if (rootfs_layers_write_cached(trees, 2, epoch, cdir, lo, err) < 0)
+	if (rootfs_layers_write_cached(trees, bimg ? 1 : 2, epoch, cdir, lo, err) < 0)
 		goto out;
-	l1 = lo[0], l2 = lo[1];
+	if (bimg)
+		l2 = lo[0];
+	else
+		l1 = lo[0], l2 = lo[1];
+	if (bimg)
+		progress(o, "base    %s: %zu layers%s", o->base, image_base_layers(bimg),
+		         image_base_has_init(bimg) ? ", with its own minbase-init" : "");
+	else
 	progress(o, "layer 1 base: %zu entries, %s -> %s", rootfs_tree_count(base),
 	         util_human_size(l1.tar_len, sz1, sizeof(sz1)),
 	         util_human_size(l1.blob_len, sz2, sizeof(sz2)));
@@ -437,7 +451,9 @@ int mk_compose(const struct mk_opts *o, const char *binary, const char *name,
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &stop, &old);
-	int wr = image_write(&c, layers, 2, fmt, o->out, &ir, err);
+	int wr = bimg ? image_write_on_base(bimg, &c, layers + 1, 1, !strcmp(o->workdir, "/app"), fmt,
+	                                    o->out, &ir, err)
+	              : image_write(&c, layers, 2, fmt, o->out, &ir, err);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (wr < 0)
 		goto out;
@@ -462,5 +478,6 @@ out:
 	rootfs_layer_free(&l2);
 	rootfs_tree_free(base);
 	rootfs_tree_free(svc);
+	image_base_close(bimg);
 	return rc;
 }

@@ -8,6 +8,7 @@
 #define MINBASE_IMAGES_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include "../rootfs/rootfs.h"
 
@@ -123,6 +124,7 @@ struct image_remote_opts {
 	const char *cache_dir;         /* record of pushed blobs (cross-repo mounts); NULL = none */
 	int parallel;                  /* blobs at once; 0 = 3 */
 	uint64_t chunk_size;           /* blobs above this go in PATCH chunks of it; 0 = 16 MiB */
+	const char *pull_name;         /* pull: NAME:TAG the output carries; NULL = the reference */
 	void (*event)(void *ctx, const struct image_remote_event *ev);
 	void *event_ctx;
 };
@@ -146,5 +148,23 @@ struct image_pull_result {
  * manifest is checked against its digest; nothing is left at out on failure. */
 int image_pull(const char *ref, const char *platform, enum image_format fmt, const char *out,
                const struct image_remote_opts *o, struct image_pull_result *res, char *err);
+
+/* --base (base.c): spec is a registry reference (pulled for linux/arch) or
+ * a file: an OCI layout, our archive, a `docker save` tar.  Every layer is
+ * read through once (digest checked; one we cannot decompress refused). */
+struct image_base;
+int image_base_open(const char *spec, const char *arch, const struct image_remote_opts *o,
+                    struct image_base **b, char *err);
+bool image_base_has_init(const struct image_base *b);   /* /usr/bin/minbase-init */
+size_t image_base_layers(const struct image_base *b);
+/* image_write, with the base's layers (byte for byte) under ours and its
+ * config merged: Env/Labels/ports/WorkingDir (keep_workdir: the base's,
+ * if it has one) kept unless ours set them; User, Entrypoint, Cmd and
+ * Healthcheck ours; diff_ids and history extended. */
+int image_write_on_base(const struct image_base *b, const struct image_config *c,
+                        const struct image_layer *layers, size_t n, bool keep_workdir,
+                        enum image_format fmt, const char *out, struct image_result *res,
+                        char *err);
+void image_base_close(struct image_base *b);
 
 #endif

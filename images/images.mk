@@ -6,7 +6,8 @@ IMAGES_SRCS += images/layout.c images/temp.c
 IMAGES_LIBS := -larchive -ljansson -lcrypto
 # the registry client (push, pull, --base): libcurl, worker threads
 IMAGES_SRCS += images/ref.c images/auth.c images/registry.c images/registry_src.c \
-               images/registry_push.c
+               images/registry_push.c images/registry_pull.c \
+               images/registry_out.c images/base.c
 IMAGES_LIBS += -lcurl -lpthread
 HOST_LIBS   += $(IMAGES_LIBS)
 
@@ -16,3 +17,5 @@ test_images_LIBS := $(IMAGES_LIBS) $(ROOTFS_LIBS)
 
 # tests/bench/image: mkimage vs umoci, time and service-layer size.
 BENCHES += image
+# tests/bench/registry: push and re-push, mkimage vs skopeo copy.
+BENCHES += registry

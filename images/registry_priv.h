@@ -150,6 +150,23 @@ int reg_src_read(struct reg_src *s, const char *name, size_t max, char **data, s
 int reg_src_read_blob(struct reg_src *s, const char *digest, size_t max, char **data,
                       size_t *len, char *err);
 
+/* ---- an image assembled beside its output (registry_out.c) ------------- */
+
+struct reg_out {
+	char out[4096], dir[4096], base[256];
+	char tmp[4400], tmptar[4400];
+	int pdfd;               /* the output's directory */
+	int dfd;                /* the temporary layout: blobs go to blobs/sha256/HEX */
+};
+int reg_out_begin(const char *out, struct reg_out *w, char *err);
+/* Writes the manifest, index.json (named name, else dflt_name), oci-layout
+ * and for an archive manifest.json and the tar; renames into place. */
+int reg_out_finish(struct reg_out *w, enum image_format fmt, const char *mdig, const char *mt,
+                   const char *man, size_t mlen, const char *name, const char *dflt_name,
+                   char *err);
+void reg_out_abort(struct reg_out *w);
+int reg_put_file(int dfd, const char *name, const void *data, size_t len);
+
 /* ---- where we pushed blobs before (registry_push.c) -------------------- */
 
 /* Another repository of the same registry that holds digest, from our own

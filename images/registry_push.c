@@ -482,9 +482,11 @@ static int push_blob(struct reg *r, CURL *h, void *ctx, size_t i, char *err)
 		free(b->mount_from);
 		b->mount_from = NULL;
 		if (!reg_backoff(r, attempt, 0)) {
-			if (!err[0] || attempt == 0)
-				img_seterr(err, "registry %s: upload of blob %.19s failed and the retry time "
-				           "is over (--retry-time)", r->ref.domain, b->digest);
+			char why[MB_ERRLEN];
+			snprintf(why, sizeof(why), "%s", err[0] ? err : "the registry kept failing");
+			img_seterr(err, "registry %s: upload of blob %.19s failed %d times, until the retry "
+			           "time ran out (--retry-time): %.300s", r->ref.domain, b->digest,
+			           attempt + 1, why);
 			goto out;
 		}
 		struct image_remote_event ev = { .kind = IMAGE_EV_RETRY, .digest = b->digest,

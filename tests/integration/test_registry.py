@@ -349,3 +349,155 @@ def test_bad_references_and_images(mkimage, tools, setup, tmp_path):
     junk.write_bytes(b"x" * 4096)
     p = push(mkimage, setup, junk, repo(setup), check=False)
     assert p.returncode == 1 and "not an image archive" in p.stderr
+
+
+def pull(mkimage, setup, ref, out, *extra, check=True):
+    p = testlib.mk(mkimage, "pull", ref, "-o", out, *setup.mk_args(), *extra, env=setup.env(),
+                   check=False)
+    if check:
+        assert p.returncode == 0, "pull failed (%d): %s" % (p.returncode, p.stderr)
+    return p
+
+
+def test_pull_gives_the_same_bytes(mkimage, tools, setup, tmp_path):
+    r = repo(setup) + ":v1"
+    tar = build(mkimage, tools, tmp_path / "a.tar")
+    push(mkimage, setup, tar, r)
+    md = image_digests(tar)[0]
+    # under the name it was built with, the pulled tar is the built tar
+    name = tar_json(tar, "manifest.json")[0]["RepoTags"][0]
+    p = pull(mkimage, setup, r, tmp_path / "p.tar", "-t", name)
+    assert p.stdout.strip().splitlines()[-1] == "%s@%s" % (r, md)
+    assert (tmp_path / "p.tar").read_bytes() == tar.read_bytes()
+    # under the reference's name: the same blobs, the reference in RepoTags
+    pull(mkimage, setup, r, tmp_path / "q.tar")
+    assert tar_blobs(tmp_path / "q.tar") == tar_blobs(tar)
+    assert tar_json(tmp_path / "q.tar", "manifest.json")[0]["RepoTags"] == [r]
+    # an OCI layout, by digest, read by skopeo
+    lay = tmp_path / "lay"
+    pull(mkimage, setup, r.rsplit(":", 1)[0] + "@" + md, lay, "--format", "oci")
+    info = json.loads(testlib.run(["skopeo", "inspect", "oci:%s" % lay]).stdout)
+    assert info["Digest"] == md
+
+
+def test_pull_errors_name_the_registry_and_code(mkimage, setup, tmp_path):
+    r = repo(setup) + ":nope"
+    p = pull(mkimage, setup, r, tmp_path / "x.tar", check=False)
+    assert p.returncode == 1
+    assert setup.addr in p.stderr and "404" in p.stderr, p.stderr
+    assert "NAME_UNKNOWN" in p.stderr or "MANIFEST_UNKNOWN" in p.stderr, p.stderr
+    assert not (tmp_path / "x.tar").exists()
+    assert list(tmp_path.iterdir()) == []  # no temporary left behind
+
+
+def make_base(mkimage, tools, tmp_path, init=False):
+    """A base image of our own: a marker file, Env, a label, a WorkingDir;
+    without the init unless asked."""
+    marker = tmp_path / "marker.txt"
+    marker.write_text("from the base\n")
+    out = tmp_path / "base.tar"
+    testlib.run([mkimage, "--static", tools / "mbtest", "-o", out, "-q", "-t", "base:1",
+                 "--add", "%s:/etc/base-marker" % marker, "-e", "BASEVAR=kept", "-w", "/srv",
+                 "-l", "base.label=yes"] + ([] if init else ["--no-init"]) + ["--", "env"])
+    return out
+
+
+def tar_member_names(blob):
+    import io
+    with tarfile.open(fileobj=io.BytesIO(blob)) as t:
+        return {m.name.lstrip("./") for m in t.getmembers()}
+
+
+def check_on_base(on, base_layers, base_blobs, runc, init_in_ours):
+    """The base's layers byte for byte under ours, the config merged, and
+    the image runs under runc and sees the base's files."""
+    md, cd, layers = image_digests(on)
+    blobs = tar_blobs(on)
+    n = len(base_layers)
+    assert layers[:n] == base_layers and len(layers) == n + 1
+    for d in base_layers:
+        assert blobs[d] == base_blobs[d]
+    cfg = json.loads(blobs[cd])
+    c = cfg["config"]
+    assert "BASEVAR=kept" in c["Env"] and "MINE=2" in c["Env"]
+    assert c["Labels"]["base.label"] == "yes" and c["WorkingDir"] == "/srv"
+    assert c["User"] == "65532:65532" and c["Entrypoint"][0] == "/usr/bin/minbase-init"
+    assert c["Cmd"] == ["cat", "/etc/base-marker"]
+    assert len(cfg["rootfs"]["diff_ids"]) == n + 1 and len(cfg["history"]) >= n + 1
+    ours = tar_member_names(blobs[layers[-1]])
+    assert ("usr/bin/minbase-init" in ours) == init_in_ours, sorted(ours)
+    p = runc.run_image(on)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "from the base\n"
+
+
+def test_base_from_the_registry(mkimage, tools, setup, runc, tmp_path):
+    base = make_base(mkimage, tools, tmp_path)
+    r = repo(setup, "base") + ":1"
+    push(mkimage, setup, base, r)
+    on = tmp_path / "on.tar"
+    testlib.mk(mkimage, "--static", tools / "mbtest", "-o", on, "--base", r, "-e", "MINE=2",
+               *setup.mk_args(), "--", "cat", "/etc/base-marker", env=setup.env())
+    _, _, bl = image_digests(base)
+    check_on_base(on, bl, tar_blobs(base), runc, init_in_ours=True)
+    # and the image built on it pushes like any other: only our layer and config
+    r2 = repo(setup, "on") + ":1"
+    p = push(mkimage, setup, on, r2)
+    assert "2 mounted" in p.stderr, p.stderr
+
+
+def test_base_from_docker_save(mkimage, tools, dockerd, runc, tmp_path):
+    base = make_base(mkimage, tools, tmp_path, init=True)
+    dockerd.docker("load", "-i", base)
+    saved = tmp_path / "saved.tar"
+    dockerd.docker("save", "-o", saved, "base:1")
+    dockerd.docker("rmi", "base:1", check=False)
+    import hashlib
+    man = tar_json(saved, "manifest.json")[0]
+    with tarfile.open(saved) as t:
+        raw = {p: t.extractfile(p).read() for p in man["Layers"]}
+    layers = ["sha256:" + hashlib.sha256(raw[p]).hexdigest() for p in man["Layers"]]
+    blobs = {d: raw[p] for d, p in zip(layers, man["Layers"])}
+    on = tmp_path / "on.tar"
+    testlib.mk(mkimage, "--static", tools / "mbtest", "-o", on, "--base", saved, "-e", "MINE=2",
+               "--", "cat", "/etc/base-marker")
+    # the base has the init: it is not added again
+    check_on_base(on, layers, blobs, runc, init_in_ours=False)
+    man_on = tar_json(on, "blobs/sha256/" + image_digests(on)[0].split(":")[1])
+    assert man_on["layers"][0]["mediaType"] == "application/vnd.oci.image.layer.v1.tar"
+
+
+def test_base_layer_we_cannot_read_is_refused(mkimage, tools, tmp_path):
+    import hashlib
+    base = make_base(mkimage, tools, tmp_path)
+    lay = tmp_path / "lay"
+    lay.mkdir()
+    testlib.run(["tar", "-C", lay, "-xf", base])
+    idx = json.loads((lay / "index.json").read_text())
+    mp = lay / "blobs" / "sha256" / idx["manifests"][0]["digest"].split(":")[1]
+    man = json.loads(mp.read_text())
+    man["layers"][0]["mediaType"] = "application/vnd.oci.image.layer.v1.tar+lz4"
+    data = json.dumps(man, sort_keys=True, separators=(",", ":")).encode()
+    d = hashlib.sha256(data).hexdigest()
+    (lay / "blobs" / "sha256" / d).write_bytes(data)
+    idx["manifests"][0].update(digest="sha256:" + d, size=len(data))
+    (lay / "index.json").write_text(json.dumps(idx))
+    out = tmp_path / "on.tar"
+    p = testlib.mk(mkimage, "--static", tools / "mbtest", "-o", out, "--base", lay, check=False)
+    assert p.returncode == 1
+    assert "tar+lz4" in p.stderr and "cannot read" in p.stderr, p.stderr
+    assert not out.exists()
+    # a layer whose bytes are not a tar in any compression: refused too
+    man["layers"][0]["mediaType"] = "application/vnd.oci.image.layer.v1.tar+gzip"
+    junk = b"\x1f\x8b" + os.urandom(200)
+    jd = hashlib.sha256(junk).hexdigest()
+    (lay / "blobs" / "sha256" / jd).write_bytes(junk)
+    man["layers"][0].update(digest="sha256:" + jd, size=len(junk))
+    data = json.dumps(man, sort_keys=True, separators=(",", ":")).encode()
+    d = hashlib.sha256(data).hexdigest()
+    (lay / "blobs" / "sha256" / d).write_bytes(data)
+    idx["manifests"][0].update(digest="sha256:" + d, size=len(data))
+    (lay / "index.json").write_text(json.dumps(idx))
+    p = testlib.mk(mkimage, "--static", tools / "mbtest", "-o", out, "--base", lay, check=False)
+    assert p.returncode == 1 and "cannot be read" in p.stderr, p.stderr
+    assert not out.exists()
