@@ -11,19 +11,6 @@
 #include "builder.h"
 #include "../images/images.h"
 
-static const char HELP_PULL[] =
-"usage: mkimage pull REF -o OUT [--format docker|oci] [--platform OS/ARCH] [OPTIONS]\n"
-"\n"
-"Pulls REF (e.g. registry.example.com/team/app:1.0, or NAME@sha256:...) into\n"
-"OUT: an image tar for `docker load` and OCI tools (default), or an OCI layout\n"
-"directory with --format oci.  From a multi-platform index, --platform picks\n"
-"the image (default linux and this machine's architecture).  Every blob and\n"
-"manifest is checked against its digest; nothing is left at OUT on failure.\n"
-"\n"
-"  -t, --tag NAME:TAG         the name the image gets in OUT (default REF)\n"
-"  --registry-ca FILE, --insecure-registry HOST[:PORT], --retry-time DURATION,\n"
-"  -q, --quiet                as for `mkimage push --help`\n";
-
 static void on_event(void *ctx, const struct image_remote_event *ev)
 {
 	bool *quiet = ctx;
@@ -73,7 +60,11 @@ int cmd_pull(int argc, char **argv)
 		case L_FORMAT: format = optarg; break;
 		case L_PLATFORM: platform = optarg; break;
 		case 'q': quiet = true; break;
-		case 'h': fputs(HELP_PULL, stdout); rc = MK_EXIT_OK; goto out;
+		case 'h': {
+			char *h[] = { "help", "registry", NULL };
+			rc = cmd_help(2, h);
+			goto out;
+		}
 		case ':':
 			fprintf(stderr, "mkimage: option `%s` needs a value\n", argv[optind - 1]);
 			goto usage;
@@ -115,7 +106,7 @@ int cmd_pull(int argc, char **argv)
 	rc = MK_EXIT_OK;
 	goto out;
 usage:
-	fprintf(stderr, "mkimage: see `mkimage pull --help`\n");
+	fprintf(stderr, "mkimage: see `mkimage help registry`\n");
 	rc = MK_EXIT_USAGE;
 out:
 	mk_remote_free(&m);

@@ -94,26 +94,6 @@ int mk_push_built(const struct mk_opts *o, const char *path, char *err)
 	return do_push(path, NULL, o->push, &o->remote, o->cache_dir, o->quiet, err);
 }
 
-static const char HELP_PUSH[] =
-"usage: mkimage push IMAGE REF [--ref NAME] [REGISTRY OPTIONS]\n"
-"\n"
-"Pushes an image written before (a tar of mkimage, or an OCI layout directory)\n"
-"to REF, e.g. registry.example.com/team/app:1.0 (a name without a registry is\n"
-"on Docker Hub, as with docker).  Blobs the registry has are skipped, the\n"
-"manifest goes last: a failed push leaves no tag.  The last line on stdout is\n"
-"REF@sha256:..., the digest of the manifest pushed (the tar's own).\n"
-"\n"
-"  --ref NAME                 which image of a layout that holds several\n"
-"  --registry-ca FILE         trust this PEM CA too (a private registry)\n"
-"  --insecure-registry HOST[:PORT]  allow plain http (and unverified TLS) for\n"
-"                             HOST; loopback registries need no flag\n"
-"  --retry-time DURATION      how long retries may take in all (default 2m)\n"
-"  --cache DIR                where the record of pushed blobs is kept\n"
-"  -q, --quiet                no progress lines\n"
-"\n"
-"Credentials: REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json or\n"
-"~/.docker/config.json (auths, credHelpers, credsStore), podman's auth.json.\n";
-
 enum { P_REF = 256, P_CACHE };
 
 int mk_remote_option(int c, const char *arg, struct mk_remote *m)
@@ -174,7 +154,11 @@ int cmd_push(int argc, char **argv)
 		case P_REF: ref_name = optarg; break;
 		case P_CACHE: cache = optarg; break;
 		case 'q': quiet = true; break;
-		case 'h': fputs(HELP_PUSH, stdout); rc = MK_EXIT_OK; goto out;
+		case 'h': {
+			char *h[] = { "help", "registry", NULL };
+			rc = cmd_help(2, h);
+			goto out;
+		}
 		case ':':
 			fprintf(stderr, "mkimage: option `%s` needs a value\n", argv[optind - 1]);
 			goto usage;
@@ -201,7 +185,7 @@ int cmd_push(int argc, char **argv)
 	rc = MK_EXIT_OK;
 	goto out;
 usage:
-	fprintf(stderr, "mkimage: see `mkimage push --help`\n");
+	fprintf(stderr, "mkimage: see `mkimage help registry`\n");
 	rc = MK_EXIT_USAGE;
 out:
 	mk_remote_free(&m);

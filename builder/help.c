@@ -34,7 +34,7 @@ static const char HELP_MAIN[] =
 "      --base REF|FILE   put the service on another image (registry reference,\n"
 "                        docker save tar, OCI layout, or our tar)\n"
 "\n"
-"Help topics: image, build, inspect, health, security, add, examples,\n"
+"Help topics: image, build, inspect, health, security, add, registry, examples,\n"
 "dockerfile, exit-codes.  Exit codes: 0 ok, 1 failure, 2 usage error.\n"
 "The manual page: man mkimage (builder/mkimage.1).\n";
 
@@ -200,6 +200,48 @@ static const char HELP_DOCKERFILE[] =
 "the init, service layer 2.0 MB); rebuilding after an edit takes about as\n"
 "long as `go build` itself.\n";
 
+static const char HELP_REGISTRY[] =
+"usage: mkimage push IMAGE REF [--ref NAME] [REGISTRY OPTIONS]\n"
+"       mkimage pull REF -o OUT [--format docker|oci] [--platform OS/ARCH] [-t NAME:TAG]\n"
+"       mkimage --static APP --push REF [-o OUT] [IMAGE OPTIONS]\n"
+"       mkimage --static APP --base REF|FILE [IMAGE OPTIONS]\n"
+"\n"
+"push sends an image written before (a tar of mkimage, or an OCI layout\n"
+"directory; --ref NAME picks one of a layout's references) to REF, e.g.\n"
+"registry.example.com/team/app:1.0; a name without a registry is on Docker Hub\n"
+"(nginx is docker.io/library/nginx), as with docker.  Blobs the registry has\n"
+"are skipped, blobs it holds in another repository we pushed to are mounted,\n"
+"the others uploaded (three at a time, large ones in chunks); the manifest goes\n"
+"last, so a failed push leaves no tag.  The last line on stdout is\n"
+"REF@sha256:..., the digest of the manifest pushed: the tar's own.\n"
+"\n"
+"pull writes REF (NAME:TAG or NAME@sha256:...) to OUT, an image tar (default)\n"
+"or an OCI layout with --format oci; --platform picks from a multi-platform\n"
+"index (default linux and this machine's architecture); -t, --tag names the\n"
+"image in OUT (default REF).  Every blob and manifest is checked against its\n"
+"digest; manifests over 4 MiB are refused.\n"
+"\n"
+"--base puts the service on another image instead of minbase's base layer: a\n"
+"registry reference, a `docker save` tar, an OCI layout or a tar of mkimage.\n"
+"Its layers are kept byte for byte, ours go on top (with the init, unless the\n"
+"base has /usr/bin/minbase-init); its Env, Labels, ports and WorkingDir stay\n"
+"unless an option sets them; User, Entrypoint, Cmd and the health check are\n"
+"ours.  A base layer in a compression mkimage cannot read is refused.\n"
+"\n"
+"Registry options (push, pull, --push, --base):\n"
+"  --registry-ca FILE              trust this PEM CA too (a private registry)\n"
+"  --insecure-registry HOST[:PORT] allow plain http (and unverified TLS) for HOST;\n"
+"                                  loopback registries need no flag, as in docker\n"
+"  --retry-time DURATION           how long retries of failed requests may take\n"
+"                                  in all (default 2m)\n"
+"  --cache DIR                     where the record of pushed blobs is kept\n"
+"  -q, --quiet                     no progress lines\n"
+"\n"
+"Credentials, first found: REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json or\n"
+"~/.docker/config.json (auths, credHelpers, credsStore through\n"
+"docker-credential-NAME), ${XDG_RUNTIME_DIR}/containers/auth.json (podman).\n"
+"They never appear in messages or images.\n";
+
 static const char HELP_EXIT[] =
 "Exit codes\n"
 "  0  success\n"
@@ -215,7 +257,8 @@ static const struct {
 	{ "inspect", HELP_INSPECT }, { "health", HELP_HEALTH }, { "security", HELP_SECURITY },
 	{ "caps", HELP_SECURITY }, { "policy", HELP_SECURITY }, { "add", HELP_ADD },
 	{ "examples", HELP_EXAMPLES }, { "exit-codes", HELP_EXIT },
-	{ "dockerfile", HELP_DOCKERFILE },
+	{ "dockerfile", HELP_DOCKERFILE }, { "registry", HELP_REGISTRY }, { "push", HELP_REGISTRY },
+	{ "pull", HELP_REGISTRY },
 };
 
 int cmd_help(int argc, char **argv)
@@ -230,6 +273,6 @@ int cmd_help(int argc, char **argv)
 			return MK_EXIT_OK;
 		}
 	fprintf(stderr, "mkimage: no help topic `%s`: try image, build, inspect, health, "
-	        "security, add, examples, dockerfile or exit-codes\n", argv[1]);
+	        "security, add, registry, examples, dockerfile or exit-codes\n", argv[1]);
 	return MK_EXIT_USAGE;
 }

@@ -19,3 +19,7 @@ test_images_LIBS := $(IMAGES_LIBS) $(ROOTFS_LIBS)
 BENCHES += image
 # tests/bench/registry: push and re-push, mkimage vs skopeo copy.
 BENCHES += registry
+
+UNIT_TESTS         += test_registry
+test_registry_SRCS := $(IMAGES_SRCS) $(ROOTFS_SRCS)
+test_registry_LIBS := $(IMAGES_LIBS) $(ROOTFS_LIBS)

@@ -687,6 +687,9 @@ static int ping(struct reg *r, CURL *h, char *err)
 		goto out;
 	}
 answered:
+	/* a busy registry is waited for, within the retry time */
+	if ((p.status == 429 || p.status >= 500) && reg_do(r, h, &q, &p, err) < 0)
+		goto out;
 	if (p.status == 401) {
 		int a = answer_challenge(r, h, p.www_auth, r->auth_gen, err);
 		if (a < 0)
@@ -706,7 +709,7 @@ answered:
 			}
 		}
 	} else if (p.status != 200 && p.status != 404) {
-		reg_http_error(r, "GET /v2/ (is this a registry?)", &p, err);
+		reg_http_error(r, p.status >= 429 ? "GET /v2/" : "GET /v2/ (is this a registry?)", &p, err);
 		goto out;
 	}
 	ret = 0;

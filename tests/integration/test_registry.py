@@ -501,3 +501,119 @@ def test_base_layer_we_cannot_read_is_refused(mkimage, tools, tmp_path):
     p = testlib.mk(mkimage, "--static", tools / "mbtest", "-o", out, "--base", lay, check=False)
     assert p.returncode == 1 and "cannot be read" in p.stderr, p.stderr
     assert not out.exists()
+
+
+class FlakyProxy:
+    """A proxy in front of the registry that breaks what it is told to:
+    faults maps (method, path substring) to a list of actions used one per
+    matching request: "503" (with Retry-After: 1), "429", "drop" (read the
+    request, close without an answer), or None (pass).  Requests seen are
+    kept in self.seen."""
+
+    def __init__(self, target_port, faults):
+        import http.client
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        self.faults = {k: list(v) for k, v in faults.items()}
+        self.seen = []
+        proxy = self
+
+        class H(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def handle_one(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                proxy.seen.append((self.command, self.path))
+                act = None
+                for (m, sub), acts in proxy.faults.items():
+                    if m == self.command and sub in self.path and acts:
+                        act = acts.pop(0)
+                        break
+                if act == "drop":
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                if act in ("503", "429"):
+                    msg = b'{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}'
+                    self.send_response(int(act))
+                    self.send_header("Retry-After", "1")
+                    self.send_header("Content-Length", str(len(msg)))
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(msg)
+                    return
+                c = http.client.HTTPConnection("127.0.0.1", target_port, timeout=60)
+                hdrs = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
+                c.request(self.command, self.path, body=body if n else None, headers=hdrs)
+                r = c.getresponse()
+                data = r.read()
+                self.send_response(r.status)
+                for k, v in r.getheaders():
+                    if k.lower() not in ("connection", "transfer-encoding", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                c.close()
+
+            do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = handle_one
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.addr = "127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def open_registry():
+    need_tools("docker-registry")
+    r = testlib.Registry()
+    yield r
+    r.stop()
+
+
+def test_faults_are_retried_and_the_push_completes(mkimage, tools, open_registry, tmp_path):
+    tar = build(mkimage, tools, tmp_path / "a.tar")
+    px = FlakyProxy(open_registry.port, {
+        ("HEAD", "/blobs/"): ["503"],
+        ("PUT", "/blobs/uploads/"): ["drop", "429"],
+        ("PUT", "/manifests/"): ["503"],
+    })
+    try:
+        r = px.addr + "/flaky/app:v1"
+        e = {"XDG_CACHE_HOME": str(tmp_path / "c")}
+        p = testlib.mk(mkimage, "push", tar, r, env=e)
+        assert p.stdout.strip().endswith(image_digests(tar)[0])
+        assert "retry" in p.stderr
+        # the dropped upload was started again from a new session
+        assert len([s for s in px.seen if s[0] == "POST"]) >= 4
+        got = json.loads(testlib.run(["skopeo", "inspect", "--tls-verify=false",
+                                      "docker://%s/flaky/app:v1" % open_registry.addr]).stdout)
+        assert got["Digest"] == image_digests(tar)[0]
+    finally:
+        px.stop()
+
+
+def test_a_registry_that_keeps_failing_is_given_up_in_time(mkimage, tools, open_registry, tmp_path):
+    import time
+    tar = build(mkimage, tools, tmp_path / "a.tar")
+    px = FlakyProxy(open_registry.port, {("GET", "/v2/"): ["503"] * 1000})
+    try:
+        t0 = time.time()
+        p = testlib.mk(mkimage, "push", tar, px.addr + "/down/app:v1", "--retry-time", "3s",
+                       check=False)
+        took = time.time() - t0
+        assert p.returncode == 1
+        assert "HTTP 503" in p.stderr and "UNAVAILABLE" in p.stderr and px.addr in p.stderr, p.stderr
+        assert took < 30, took
+        assert not [s for s in px.seen if s[0] == "PUT" and "/manifests/" in s[1]]
+    finally:
+        px.stop()

@@ -1,0 +1,6 @@
+build2/asan/obj/images/auth.o: images/auth.c images/registry_priv.h \
+ images/images_priv.h images/images.h images/../rootfs/rootfs.h
+images/registry_priv.h:
+images/images_priv.h:
+images/images.h:
+images/../rootfs/rootfs.h:
