@@ -412,17 +412,16 @@ int mk_compose(const struct mk_opts *o, const char *binary, const char *name,
 	struct rootfs_layer lo[2];
 	if (rootfs_layers_write_cached(trees, bimg ? 1 : 2, epoch, cdir, lo, err) < 0)
 		goto out;
-	if (bimg)
+	if (bimg) {
 		l2 = lo[0];
-	else
-		l1 = lo[0], l2 = lo[1];
-	if (bimg)
 		progress(o, "base    %s: %zu layers%s", o->base, image_base_layers(bimg),
 		         image_base_has_init(bimg) ? ", with its own minbase-init" : "");
-	else
-	progress(o, "layer 1 base: %zu entries, %s -> %s", rootfs_tree_count(base),
-	         util_human_size(l1.tar_len, sz1, sizeof(sz1)),
-	         util_human_size(l1.blob_len, sz2, sizeof(sz2)));
+	} else {
+		l1 = lo[0], l2 = lo[1];
+		progress(o, "layer 1 base: %zu entries, %s -> %s", rootfs_tree_count(base),
+		         util_human_size(l1.tar_len, sz1, sizeof(sz1)),
+		         util_human_size(l1.blob_len, sz2, sizeof(sz2)));
+	}
 	progress(o, "layer 2 /app/%s: %zu entries, %s -> %s (both %.2f s)", name,
 	         rootfs_tree_count(svc), util_human_size(l2.tar_len, sz1, sizeof(sz1)),
 	         util_human_size(l2.blob_len, sz2, sizeof(sz2)), util_now() - t0);

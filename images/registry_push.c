@@ -543,6 +543,27 @@ out:
 	return ret;
 }
 
+/* Does tag name digest already?  Any doubt (an error, no digest header)
+ * is a no: then the full push runs. */
+static bool tag_is(struct reg *r, const char *tag, const char *digest)
+{
+	char path[600], err[MB_ERRLEN];
+	struct reg_resp s = { 0 };
+	CURL *h = curl_easy_init();
+	bool yes = false;
+
+	snprintf(path, sizeof(path), "/v2/%s/manifests/%s", r->ref.repo, tag);
+	struct reg_req q = { .method = "HEAD", .url = path, .body_fd = -1, .out_fd = -1,
+	                     .accept = IMG_MT_MANIFEST ", " IMG_MT_INDEX ", " REG_MT_DOCKER_MANIFEST
+	                               ", " REG_MT_DOCKER_LIST, .idempotent = true };
+	if (h && reg_do(r, h, &q, &s, err) == 0 && s.status == 200 && s.digest)
+		yes = !strcmp(s.digest, digest);
+	reg_resp_free(&s);
+	if (h)
+		curl_easy_cleanup(h);
+	return yes;
+}
+
 int image_push(const char *path, const char *ref_name, const char *ref,
                const struct image_remote_opts *o, struct image_push_result *res, char *err)
 {
@@ -577,6 +598,13 @@ int image_push(const char *path, const char *ref_name, const char *ref,
 	opened = true;
 	if (reg_open(&r, ref, o, true, extra, err) < 0)
 		goto out;
+	/* The tag already names this very manifest (an unchanged re-push, as
+	 * ko checks): its blobs are there by construction, nothing to send. */
+	if (r.ref.tag && tag_is(&r, r.ref.tag, p.m[p.nm - 1].digest)) {
+		for (size_t i = 0; i < p.nb; i++)
+			p.b[i].how = "exists";
+		goto pushed;
+	}
 	if (reg_parallel(&r, p.nb, o && o->parallel ? o->parallel : 3, push_blob, &p, err) < 0)
 		goto out;
 	for (size_t i = 0; i < p.nm; i++) {
@@ -590,6 +618,7 @@ int image_push(const char *path, const char *ref_name, const char *ref,
 		if (put_manifest(&r, &p.m[i], at, err) < 0)
 			goto out;
 	}
+pushed:
 	snprintf(res->digest, sizeof(res->digest), "%s", p.m[p.nm - 1].digest);
 	res->blobs = p.nb;
 	char (*dg)[ROOTFS_DIGEST_LEN] = calloc(p.nb ? p.nb : 1, sizeof(*dg));

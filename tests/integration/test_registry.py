@@ -617,3 +617,41 @@ def test_a_registry_that_keeps_failing_is_given_up_in_time(mkimage, tools, open_
         assert not [s for s in px.seen if s[0] == "PUT" and "/manifests/" in s[1]]
     finally:
         px.stop()
+
+
+def test_index_push_and_platform_pull(mkimage, tools, setup, tmp_path):
+    """An OCI layout whose index.json names an image index: its manifests go
+    first (by digest), the index last under the tag; pull --platform picks
+    one of them."""
+    import hashlib
+    import shutil
+    lay = tmp_path / "multi"
+    (lay / "blobs" / "sha256").mkdir(parents=True)
+    descs = []
+    for arch, word in (("amd64", "one"), ("arm64", "two")):
+        one = tmp_path / arch
+        testlib.run([mkimage, "--static", tools / "mbtest", "-o", one, "--format", "oci", "-q",
+                     "--", "echo", word])
+        for b in (one / "blobs" / "sha256").iterdir():
+            shutil.copy(b, lay / "blobs" / "sha256" / b.name)
+        d = json.loads((one / "index.json").read_text())["manifests"][0]
+        descs.append({"mediaType": d["mediaType"], "digest": d["digest"], "size": d["size"],
+                      "platform": {"os": "linux", "architecture": arch}})
+    index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                        "manifests": descs}, sort_keys=True, separators=(",", ":")).encode()
+    idig = "sha256:" + hashlib.sha256(index).hexdigest()
+    (lay / "blobs" / "sha256" / idig.split(":")[1]).write_bytes(index)
+    (lay / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    (lay / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [
+        {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": idig,
+         "size": len(index)}]}))
+    r = repo(setup) + ":multi"
+    p = push(mkimage, setup, lay, r)
+    assert p.stdout.strip().endswith(idig)
+    raw = json.loads(setup.skopeo("inspect", "--raw", "docker://" + r).stdout)
+    assert [m["digest"] for m in raw["manifests"]] == [d["digest"] for d in descs]
+    p = pull(mkimage, setup, r, tmp_path / "arm.tar", "--platform", "linux/arm64")
+    assert p.stdout.strip().endswith(descs[1]["digest"])
+    assert image_digests(tmp_path / "arm.tar")[0] == descs[1]["digest"]
+    p = pull(mkimage, setup, r, tmp_path / "x.tar", "--platform", "linux/s390x", check=False)
+    assert p.returncode == 1 and "linux/amd64, linux/arm64" in p.stderr, p.stderr
