@@ -264,6 +264,54 @@ static void test_state_cannot_be_pinned(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* Random and mutated state lines: `health` answers healthy only for a
+ * well-formed healthy line valid now and within the bound, never reads past
+ * what it read (ASan), and prints one line. */
+static void test_state_random(void **state)
+{
+	char dir[] = "/tmp/test_init_health.XXXXXX", path[64], good[128];
+	long long now = (long long)time(NULL);
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/state", dir);
+	snprintf(good, sizeof good, "healthy 0 %lld %lld GET /: HTTP 200\n", now, now + 60);
+	srand(777);
+	/* health_cmd prints its verdict: to /dev/null here. */
+	fflush(stdout);
+	int saved = dup(1), null = open("/dev/null", O_WRONLY);
+	assert_true(saved >= 0 && null >= 0);
+	dup2(null, 1);
+	close(null);
+	for (int i = 0; i < 3000; i++) {
+		char line[160];
+		size_t l = strlen(good);
+		memcpy(line, good, l);
+		int mutated = 0;
+		for (int k = rand() % 4; k > 0; k--) {
+			size_t at = (size_t)rand() % l;
+			char ch = " 0123456789hx\n-"[rand() % 15];
+			mutated |= line[at] != ch;
+			line[at] = ch;
+		}
+		if (rand() % 8 == 0)
+			l = (size_t)rand() % l, mutated = 1;
+		FILE *f = fopen(path, "w");
+		assert_non_null(f);
+		fwrite(line, 1, l, f);
+		fclose(f);
+		int rc = health_cmd(path, 60);
+		assert_true(rc == 0 || rc == 1);
+		if (!mutated)
+			assert_int_equal(rc, 0);
+		if (rc == 0) /* still a healthy line with sound times */
+			assert_true(l > 8 && !strncmp(line, "healthy ", 8));
+	}
+	fflush(stdout);
+	dup2(saved, 1);
+	close(saved);
+	unlink(path);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 /* A probe printing more than a pipe holds: drained while it runs, the
  * first 4096 bytes kept (Docker's maxOutputLen), "..." for the rest. */
 static void test_drain_large_output(void **state)
@@ -355,6 +403,7 @@ int main(void)
 		cmocka_unit_test(test_state_machine),
 		cmocka_unit_test(test_state_file),
 		cmocka_unit_test(test_state_cannot_be_pinned),
+		cmocka_unit_test(test_state_random),
 		cmocka_unit_test(test_drain_large_output),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
