@@ -196,9 +196,16 @@ static int step_fail(char *err, const char *what, int cap)
 		snprintf(capname, sizeof capname, " %s", n ? n : "?");
 		cap_free(n);
 	}
+	/* Root without the capability a step needs is the runtime's doing
+	 * (docker run -u 0 --cap-drop ALL, runAsUser: 0 with drop ALL): the
+	 * init still refuses to run the service as root instead of its user. */
 	snprintf(err, INIT_ERRLEN, "cannot %s%s: %s%s", what, capname, strerror(e),
-	         e == EPERM ? " (the init lacks the privilege: start the container as root,"
-	                      " config User 0:0, and let the init drop to the user)" : "");
+	         e != EPERM ? "" : sys_geteuid() == 0
+	         ? " (the init runs as root without the capability this needs: grant"
+	           " CAP_SETUID, CAP_SETGID and CAP_SETPCAP, which the init drops before"
+	           " the service starts, or start the container as the image's user)"
+	         : " (the init lacks the privilege: start the container as root,"
+	           " config User 0:0, and let the init drop to the user)");
 	errno = e;
 	return -1;
 }

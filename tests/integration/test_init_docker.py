@@ -130,3 +130,9 @@ def test_docker_run_as_root_still_runs_the_service_as_the_image_user(engine, mki
     s = status("-u", "1000:1000")
     assert s["Uid"] == ["1000"] * 4 and int(s["CapEff"][0], 16) == 0, s
     assert s["NoNewPrivs"] == ["1"] and s["Seccomp"] == ["2"]
+    # Root without the capabilities to switch: the service is not run as
+    # root instead (fail closed), and the message says what to grant.
+    p = engine.docker("run", "--rm", "--network", "none", "-u", "0", "--cap-drop", "ALL",
+                      "minbase-user:1", "status", check=False)
+    assert p.returncode == 1 and p.stdout == "", p
+    assert "runs as root without the capability" in p.stderr, p.stderr

@@ -362,6 +362,11 @@ def test_image_started_as_root_runs_its_service_as_65532(runc, image_of):
     for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
         assert int(s[k][0], 16) == 0, (k, s[k])
     assert s["NoNewPrivs"] == ["1"] and s["Seccomp"] == ["2"]
+    # Root with no capability at all cannot switch: fail closed, not root.
+    p = runc.run_image(image_of(), args=[INIT, "--", "/app/inithelper", "status"], user="0:0",
+                       mutate=no_caps)
+    assert p.returncode == 1 and p.stdout == "", p
+    assert "cannot set" in p.stderr and "CAP_SETUID" in p.stderr, p.stderr
 
 
 def test_image_user_choice_is_kept(runc, image_of):
