@@ -21,15 +21,6 @@
  * definition, FILTER_FILE_*, is in init/seccomp_file.h. */
 #include "../init/seccomp_file.h"
 
-/* Where shipped policies live: $MINBASE_POLICY_DIR, else
- * dirname(/proc/self/exe)/../share/minbase/policies. */
-int policy_dir(char *buf, size_t len, char *err);
-/* A shipped name is a bare word ("default", "service", "strict"; no '/',
- * no ".json"); anything else is a path. */
-bool policy_is_name(const char *name_or_path);
-/* Resolve a name or path to the JSON file path (buf). */
-int policy_resolve(const char *name_or_path, char *buf, size_t len, char *err);
-
 /* A parsed, validated policy (Docker seccomp JSON + minbase extension). */
 struct policy;
 
@@ -39,12 +30,6 @@ int policy_parse(const char *json, size_t len, const char *origin,
                  struct policy **out, char *err);
 void policy_free(struct policy *p);
 
-/* Kept capabilities named by the policy ("minbase": {"caps": [...]}),
- * comma-separated, malloc'd, or NULL when it names none. */
-const char *policy_caps(const struct policy *p);
-
-/* Target architectures: "x86_64"/"amd64" or "aarch64"/"arm64". */
-int policy_arch_audit(const char *arch, uint32_t *audit, char *err);
 /* The host's architecture name ("x86_64" or "aarch64"). */
 const char *policy_host_arch(void);
 

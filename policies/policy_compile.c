@@ -49,7 +49,7 @@ int policy_arch_audit(const char *arch, uint32_t *audit, char *err)
 			return 0;
 		}
 	}
-	return pol_err(err, "unsupported architecture `%s` (use x86_64 or aarch64)", arch), -1;
+	return pol_err(err, "unsupported architecture `%s` (use x86_64 or aarch64)", arch);
 }
 
 /* "SCMP_ARCH_X86" -> libseccomp token, 0 when unknown. */
@@ -77,7 +77,7 @@ int pol_target(const struct policy *p, const char *arch, struct pol_target *t, c
 		if (strcmp(arch, targets[k].name) == 0 || strcmp(arch, targets[k].alias) == 0)
 			break;
 	if (k == sizeof(targets) / sizeof(targets[0]))
-		return pol_err(err, "unsupported architecture `%s` (use x86_64 or aarch64)", arch), -1;
+		return pol_err(err, "unsupported architecture `%s` (use x86_64 or aarch64)", arch);
 	t->audit = targets[k].audit;
 	t->token = targets[k].token;
 	t->name = targets[k].name;
@@ -99,7 +99,7 @@ int pol_target(const struct policy *p, const char *arch, struct pol_target *t, c
 		}
 		if (!found)
 			return pol_err(err, "policy `%s` does not cover %s: its architectures "
-			               "list has no %s", p->origin, t->name, t->scmpname), -1;
+			               "list has no %s", p->origin, t->name, t->scmpname);
 	} else if (p->n_archmap) {
 		bool found = false;
 		/* A multi-architecture profile (Moby's lists arm names that
@@ -119,7 +119,7 @@ int pol_target(const struct policy *p, const char *arch, struct pol_target *t, c
 		}
 		if (!found)
 			return pol_err(err, "policy `%s` does not cover %s: its archMap has no "
-			               "%s entry", p->origin, t->name, t->scmpname), -1;
+			               "%s entry", p->origin, t->name, t->scmpname);
 	}
 	t->multi = p->n_archmap > 0 || p->n_arches > 1;
 	return 0;
@@ -192,7 +192,7 @@ int pol_syscall_resolve(const struct pol_target *t, const char *name,
 			if (nat == __NR_SCMP_ERROR)
 				return pol_err(err, "policy `%s`: %s: syscall `%s` cannot be "
 				               "compiled for %s on this host", origin, loc, name,
-				               t->name), POL_SC_NONE;
+				               t->name);
 			return nat;
 		}
 		return nr;
@@ -202,7 +202,7 @@ int pol_syscall_resolve(const struct pol_target *t, const char *name,
 		               "system call known to libseccomp %u.%u.%u or to minbase's table "
 		               "of newer ones)", origin, loc, name,
 		               seccomp_version()->major, seccomp_version()->minor,
-		               seccomp_version()->micro), POL_SC_NONE;
+		               seccomp_version()->micro);
 other:
 	/* A real syscall, but of another architecture.  A profile written for
 	 * several architectures (archMap, or more than one entry in
@@ -214,7 +214,7 @@ other:
 		return POL_SC_OTHER;
 	return pol_err(err, "policy `%s`: %s: syscall `%s` does not exist on %s "
 	               "(the policy names no other architecture)", origin, loc, name,
-	               t->name), POL_SC_NONE;
+	               t->name);
 }
 
 int pol_syscall_number(const struct pol_target *t, const char *name)
@@ -273,7 +273,7 @@ static int add_rule(scmp_filter_ctx ctx, const struct policy *p,
 	if (rc < 0)
 		return pol_err(err, "policy `%s`: syscalls[%zu]: cannot add the rule for `%s`: "
 		               "%s (a conflicting rule for the same syscall?)", p->origin, r->pos,
-		               name, strerror(-rc)), -1;
+		               name, strerror(-rc));
 	return 0;
 }
 
@@ -315,21 +315,21 @@ static int export_prog(scmp_filter_ctx ctx, unsigned char **prog, size_t *len, c
 {
 	int fd = memfd_create("minbase-bpf", MFD_CLOEXEC);
 	if (fd < 0)
-		return pol_err(err, "cannot create a memfd for the BPF program: %s", strerror(errno)), -1;
+		return pol_err(err, "cannot create a memfd for the BPF program: %s", strerror(errno));
 	int rc = seccomp_export_bpf(ctx, fd);
 	if (rc < 0) {
 		close(fd);
-		return pol_err(err, "libseccomp cannot export the BPF program: %s", strerror(-rc)), -1;
+		return pol_err(err, "libseccomp cannot export the BPF program: %s", strerror(-rc));
 	}
 	off_t end = lseek(fd, 0, SEEK_END);
 	if (end <= 0 || end % 8 || lseek(fd, 0, SEEK_SET) < 0) {
 		close(fd);
-		return pol_err(err, "libseccomp exported an empty or malformed BPF program"), -1;
+		return pol_err(err, "libseccomp exported an empty or malformed BPF program");
 	}
 	unsigned char *buf = read_exact(fd, (size_t)end, 0);
 	close(fd);
 	if (!buf)
-		return pol_err(err, "cannot read back the BPF program"), -1;
+		return pol_err(err, "cannot read back the BPF program");
 	*prog = buf;
 	*len = (size_t)end;
 	return 0;
@@ -377,7 +377,7 @@ static int new_rule_add(struct new_rules *nw, const struct policy *p, const stru
 		               "cannot compile: libseccomp %u.%u.%u does not know it, and minbase "
 		               "allows it by number only unconditionally", p->origin, loc, name,
 		               seccomp_version()->major, seccomp_version()->minor,
-		               seccomp_version()->micro), -1;
+		               seccomp_version()->micro);
 	if (act == def)
 		return 0;  /* what the default does anyway, as for libseccomp */
 	for (size_t i = 0; i < nw->n; i++) {
@@ -386,10 +386,10 @@ static int new_rule_add(struct new_rules *nw, const struct policy *p, const stru
 		if (nw->v[i].act == act)
 			return 0;
 		return pol_err(err, "policy `%s`: %s: `%s` already has a rule with another "
-		               "action", p->origin, loc, name), -1;
+		               "action", p->origin, loc, name);
 	}
 	if (nw->n == MAX_NEW)
-		return pol_err(err, "policy `%s`: too many new syscalls", p->origin), -1;
+		return pol_err(err, "policy `%s`: too many new syscalls", p->origin);
 	nw->v[nw->n].nr = (uint32_t)nr;
 	nw->v[nw->n++].act = act;
 	return 0;
@@ -488,13 +488,13 @@ static int compile_rules(scmp_filter_ctx ctx, const struct policy *p,
 				if (act != SCMP_ACT_ALLOW && act != SCMP_ACT_LOG)
 					return pol_err(err, "policy `%s`: %s: `%s` is not allowed, but "
 					               "minbase-init needs it to start the service",
-					               p->origin, loc, r->names[j]), -1;
+					               p->origin, loc, r->names[j]);
 				/* Conditions on it could neither be kept (the init's own
 				 * call must pass) nor dropped silently. */
 				if (r->n_args)
 					return pol_err(err, "policy `%s`: %s: `%s` has argument "
 					               "conditions, but minbase-init needs it "
-					               "unconditionally", p->origin, loc, r->names[j]), -1;
+					               "unconditionally", p->origin, loc, r->names[j]);
 				need_seen[k] = true;
 			}
 			if (act == def)
@@ -513,7 +513,7 @@ static int compile_rules(scmp_filter_ctx ctx, const struct policy *p,
 		if (rc < 0)
 			return pol_err(err, "policy `%s`: cannot allow `%s`, which minbase-init "
 			               "needs: %s (a conditional rule for it?)", p->origin,
-			               init_needs[k], strerror(-rc)), -1;
+			               init_needs[k], strerror(-rc));
 	}
 	return 0;
 }
@@ -614,20 +614,20 @@ int policy_file_check(const unsigned char *buf, size_t len, uint32_t *audit,
                       const void **insns, uint32_t *n_insns, char *err)
 {
 	if (len < FILTER_FILE_SIZE(0) || memcmp(buf, FILTER_FILE_MAGIC, 8) != 0)
-		return pol_err(err, "not a minbase seccomp file (bad magic or too short)"), -1;
+		return pol_err(err, "not a minbase seccomp file (bad magic or too short)");
 	if (get32(buf + 8) != FILTER_FILE_VERSION)
-		return pol_err(err, "unsupported seccomp file version %u", get32(buf + 8)), -1;
+		return pol_err(err, "unsupported seccomp file version %u", get32(buf + 8));
 	uint32_t a = get32(buf + 12), n = get32(buf + 16);
 	if (a != AUDIT_ARCH_X86_64 && a != AUDIT_ARCH_AARCH64)
-		return pol_err(err, "seccomp file for unknown audit arch 0x%08x", a), -1;
+		return pol_err(err, "seccomp file for unknown audit arch 0x%08x", a);
 	if (n < 1 || n > FILTER_FILE_MAXINSNS)
-		return pol_err(err, "seccomp file has %u instructions (1..4096 allowed)", n), -1;
+		return pol_err(err, "seccomp file has %u instructions (1..4096 allowed)", n);
 	if (get32(buf + 20) != 0)
-		return pol_err(err, "seccomp file has reserved flags set"), -1;
+		return pol_err(err, "seccomp file has reserved flags set");
 	if (len != FILTER_FILE_SIZE(n))
-		return pol_err(err, "seccomp file size %zu does not match %u instructions", len, n), -1;
+		return pol_err(err, "seccomp file size %zu does not match %u instructions", len, n);
 	if ((uint32_t)crc32(0L, buf, (uInt)(len - 4)) != get32(buf + len - 4))
-		return pol_err(err, "seccomp file checksum mismatch (corrupt file)"), -1;
+		return pol_err(err, "seccomp file checksum mismatch (corrupt file)");
 	if (audit)
 		*audit = a;
 	if (insns)
@@ -697,7 +697,7 @@ int policy_read_caps(const char *name_or_path, char **caps, char *err)
 		return -1;
 	if (p->caps && !(*caps = strdup(p->caps))) {
 		policy_free(p);
-		return pol_err(err, "out of memory"), -1;
+		return pol_err(err, "out of memory");
 	}
 	policy_free(p);
 	return 0;
@@ -707,10 +707,10 @@ int policy_write_file(const char *path, const void *data, size_t len, int mode, 
 {
 	char tmp[PATH_MAX];
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp))
-		return pol_err(err, "output path `%s` is too long", path), -1;
+		return pol_err(err, "output path `%s` is too long", path);
 	int fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
-		return pol_err(err, "cannot write `%s`: %s", path, strerror(errno)), -1;
+		return pol_err(err, "cannot write `%s`: %s", path, strerror(errno));
 	const unsigned char *b = data;
 	size_t done = 0;
 	while (done < len) {
@@ -721,7 +721,7 @@ int policy_write_file(const char *path, const void *data, size_t len, int mode, 
 			int e = errno;
 			close(fd);
 			unlink(tmp);
-			return pol_err(err, "cannot write `%s`: %s", path, strerror(e)), -1;
+			return pol_err(err, "cannot write `%s`: %s", path, strerror(e));
 		}
 		done += (size_t)w;
 	}
@@ -729,17 +729,17 @@ int policy_write_file(const char *path, const void *data, size_t len, int mode, 
 		int e = errno;
 		close(fd);
 		unlink(tmp);
-		return pol_err(err, "cannot write `%s`: %s", path, strerror(e)), -1;
+		return pol_err(err, "cannot write `%s`: %s", path, strerror(e));
 	}
 	if (close(fd) < 0) {
 		int e = errno;
 		unlink(tmp);
-		return pol_err(err, "cannot write `%s`: %s", path, strerror(e)), -1;
+		return pol_err(err, "cannot write `%s`: %s", path, strerror(e));
 	}
 	if (rename(tmp, path) < 0) {
 		int e = errno;
 		unlink(tmp);
-		return pol_err(err, "cannot write `%s`: %s", path, strerror(e)), -1;
+		return pol_err(err, "cannot write `%s`: %s", path, strerror(e));
 	}
 	return 0;
 }

@@ -129,7 +129,7 @@ int policy_export(const struct policy *p, const char *format, const char *arch,
 	else if (strcmp(format, "oci") == 0)
 		docker = false;
 	else
-		return pol_err(err, "unknown export format `%s` (use docker or oci)", format), -1;
+		return pol_err(err, "unknown export format `%s` (use docker or oci)", format);
 	if (pol_target(p, arch, &t, err) < 0)
 		return -1;
 	if (pol_caps_parse(caps_list ? caps_list : p->caps, &caps, err) < 0)

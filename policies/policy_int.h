@@ -55,6 +55,18 @@ struct policy {
 	char *description;               /* minbase.description */
 };
 
+/* Internal to policies/ (mkimage asks for policies through policies.h). */
+/* Where shipped policies live: $MINBASE_POLICY_DIR, else
+ * dirname(/proc/self/exe)/../share/minbase/policies. */
+int policy_dir(char *buf, size_t len, char *err);
+/* A shipped name is a bare word ("default", "service", "strict"; no '/',
+ * no ".json"); anything else is a path. */
+bool policy_is_name(const char *name_or_path);
+/* Resolve a name or path to the JSON file path (buf). */
+int policy_resolve(const char *name_or_path, char *buf, size_t len, char *err);
+/* Target architectures: "x86_64"/"amd64" or "aarch64"/"arm64". */
+int policy_arch_audit(const char *arch, uint32_t *audit, char *err);
+
 #define POL_MAX_SUBS 32
 
 /* A target: audit arch, libseccomp token and the names that match it. */
@@ -74,7 +86,9 @@ struct pol_caps {
 	char **v; size_t n;
 };
 
-void pol_err(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Fills err (when not NULL) and returns -1, so that an error is one line:
+ * `return pol_err(err, "cannot open `%s`", path);` (also POL_SC_NONE). */
+int pol_err(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int pol_target(const struct policy *p, const char *arch, struct pol_target *t, char *err);
 int pol_caps_parse(const char *list, struct pol_caps *c, char *err);
 void pol_caps_free(struct pol_caps *c);

@@ -137,12 +137,12 @@ int policy_learn(char *const argv[], struct policy_learn_result *r, char *err)
 	r->status = -1;
 	int pfd[2];
 	if (pipe2(pfd, O_CLOEXEC) < 0)
-		return pol_err(err, "cannot create a pipe: %s", strerror(errno)), -1;
+		return pol_err(err, "cannot create a pipe: %s", strerror(errno));
 	pid_t child = fork();
 	if (child < 0) {
 		close(pfd[0]);
 		close(pfd[1]);
-		return pol_err(err, "cannot fork: %s", strerror(errno)), -1;
+		return pol_err(err, "cannot fork: %s", strerror(errno));
 	}
 	if (child == 0) {
 		close(pfd[0]);

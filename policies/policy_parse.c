@@ -18,15 +18,16 @@
 
 #define MAX_POLICY_BYTES (4u << 20)
 
-void pol_err(char *err, const char *fmt, ...)
+int pol_err(char *err, const char *fmt, ...)
 {
 	va_list ap;
 
 	if (!err)
-		return;
+		return -1;
 	va_start(ap, fmt);
 	vsnprintf(err, MB_ERRLEN, fmt, ap);
 	va_end(ap);
+	return -1;
 }
 
 static void strv_free(char **v, size_t n)
@@ -68,11 +69,6 @@ void policy_free(struct policy *p)
 	free(p->description);
 	free(p->origin);
 	free(p);
-}
-
-const char *policy_caps(const struct policy *p)
-{
-	return p->caps;
 }
 
 /* ---- capabilities ------------------------------------------------------ */
@@ -128,7 +124,7 @@ int pol_caps_parse(const char *list, struct pol_caps *c, char *err)
 		return 0;
 	char *dup = strdup(list), *save = NULL;
 	if (!dup)
-		return pol_err(err, "out of memory"), -1;
+		return pol_err(err, "out of memory");
 	for (char *tok = strtok_r(dup, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
 		char name[64];
 		if (pol_cap_normalise(tok, name, sizeof(name)) < 0) {
@@ -144,7 +140,7 @@ int pol_caps_parse(const char *list, struct pol_caps *c, char *err)
 				c->v = nv;
 			free(dup);
 			pol_caps_free(c);
-			return pol_err(err, "out of memory"), -1;
+			return pol_err(err, "out of memory");
 		}
 		c->v = nv;
 		c->n++;
@@ -540,7 +536,7 @@ int policy_parse(const char *json, size_t len, const char *origin,
 	if (!p || !(p->origin = strdup(origin))) {
 		free(p);
 		json_decref(root);
-		return pol_err(err, "out of memory"), -1;
+		return pol_err(err, "out of memory");
 	}
 	int rc = parse_root(&c, root, p);
 	json_decref(root);
@@ -577,7 +573,7 @@ int policy_dir(char *buf, size_t len, char *err)
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n < 0)
 		return pol_err(err, "cannot read /proc/self/exe to find the policy "
-		               "directory: %s (set MINBASE_POLICY_DIR)", strerror(errno)), -1;
+		               "directory: %s (set MINBASE_POLICY_DIR)", strerror(errno));
 	exe[n] = 0;
 	snprintf(buf, len, "%s/../share/minbase/policies", dirname(exe));
 	return 0;
@@ -596,7 +592,7 @@ int policy_resolve(const char *s, char *buf, size_t len, char *err)
 	if (access(buf, R_OK) < 0)
 		return pol_err(err, "no shipped policy named `%s` (looked for %s: %s); "
 		               "shipped: default, service, strict; or give a path to a JSON file",
-		               s, buf, strerror(errno)), -1;
+		               s, buf, strerror(errno));
 	return 0;
 }
 
@@ -610,11 +606,11 @@ int policy_load(const char *s, struct policy **out, char *err)
 		return -1;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return pol_err(err, "cannot open policy `%s`: %s", path, strerror(errno)), -1;
+		return pol_err(err, "cannot open policy `%s`: %s", path, strerror(errno));
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_POLICY_BYTES) {
 		close(fd);
 		return pol_err(err, "cannot read policy `%s`: not a regular file of at most 4 MiB",
-		               path), -1;
+		               path);
 	}
 	char *data = malloc((size_t)st.st_size + 1);
 	size_t got = 0;
@@ -626,13 +622,13 @@ int policy_load(const char *s, struct policy **out, char *err)
 			int e = r < 0 ? errno : EIO;
 			free(data);
 			close(fd);
-			return pol_err(err, "cannot read policy `%s`: %s", path, strerror(e)), -1;
+			return pol_err(err, "cannot read policy `%s`: %s", path, strerror(e));
 		}
 		got += (size_t)r;
 	}
 	close(fd);
 	if (!data)
-		return pol_err(err, "out of memory"), -1;
+		return pol_err(err, "out of memory");
 	int rc = policy_parse(data, got, path, out, err);
 	free(data);
 	return rc;

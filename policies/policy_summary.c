@@ -123,7 +123,7 @@ int policy_summary(const struct policy *p, const struct policy *ref,
 
 	*out = NULL;
 	if (!b.s)
-		return pol_err(err, "out of memory"), -1;
+		return pol_err(err, "out of memory");
 	b.s[0] = 0;
 	if (pol_target(p, arch, &t, err) < 0) {
 		free(b.s);
