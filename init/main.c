@@ -135,9 +135,7 @@ static int health_timing(struct health_cfg *h, const struct raw *r)
 	                          .state_file = INIT_DEFAULT_HEALTH_FILE };
 	if (duration(env_or(r->interval, "MINBASE_HEALTH_INTERVAL"), "--health-interval", &h->interval_ms) ||
 	    duration(env_or(r->timeout, "MINBASE_HEALTH_TIMEOUT"), "--health-timeout", &h->timeout_ms))
-		return -1;
-	if (h->interval_ms <= 0 || h->timeout_ms <= 0)
-		return fail("--health-interval and --health-timeout must be more than 0");
+		return -1;  /* both must be more than 0: grammar.c says so */
 	if ((v = env_or(r->file, "MINBASE_HEALTH_FILE")) && *v)
 		h->state_file = v;
 	return 0;
@@ -171,8 +169,8 @@ static int health_config(struct health_cfg *h, const struct raw *r)
 			return fail("--health-tcp: %s", err);
 		h->kind = HEALTH_TCP, h->target = tcp;
 	} else if (ex && *ex) {
-		if (!ex[strspn(ex, " \t")])
-			return fail("--health-exec: empty command");
+		if (grammar_option("--health-exec", ex, NULL, err) < 0)
+			return fail("--health-exec: %s", err);
 		h->kind = HEALTH_EXEC, h->target = ex;
 	}
 	if (duration(env_or(r->start, "MINBASE_HEALTH_START_PERIOD"), "--health-start-period",

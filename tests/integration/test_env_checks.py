@@ -187,3 +187,21 @@ def test_fractional_interval_reaches_the_healthcheck(mkimage, mbtest, tmp_path):
         cfg = json.load(t.extractfile("blobs/sha256/" + man["config"]["digest"][7:]))
     hc = cfg["config"]["Healthcheck"]
     assert hc["Interval"] == 1500000000 and hc["Timeout"] == 250000000, hc
+
+
+@pytest.mark.parametrize("option,var,values", [
+    ("--health-tcp", "MINBASE_HEALTH_TCP",
+     ["127.0.0.1:8080", "[::1]:80", "localhost:1", "nope", "h:", ":80", "1.2.3.4:0",
+      "1.2.3.4:65536", "[::1]80"]),
+    ("--health-http", "MINBASE_HEALTH_HTTP",
+     ["http://127.0.0.1:8080/health", "http://[::1]/", "http://localhost", "https://x/",
+      "localhost:80", "http://", "http://h:99999/"]),
+])
+def test_probe_targets_same_verdicts(mkimage, mbtest, init_bin, tmp_path, option, var, values):
+    seen = set()
+    for v in values:
+        by_option = mk_verdict(mkimage, mbtest, tmp_path, option, v)
+        in_init = init_verdict(init_bin, {var: v})
+        assert by_option == in_init, (v, by_option, in_init)
+        seen.add(in_init)
+    assert seen == {True, False}
