@@ -340,6 +340,11 @@ def test_cross_repository_mount(mkimage, tools, setup, tmp_path):
     assert "3 mounted" in p.stderr, p.stderr
     assert len(setup.reg.requests("POST", "mount=", 201)) >= 3
     assert uploads(setup, r2) == []
+    if setup.issuer:
+        # one token for both repositories: push on the target, pull on the source
+        first, second = (x.split("/", 1)[1].rsplit(":", 1)[0] for x in (r1, r2))
+        want = {"repository:%s:pull,push" % second, "repository:%s:pull" % first}
+        assert any(want <= set(sc) for _, sc in setup.issuer.requests), setup.issuer.requests
     assert json.loads(setup.skopeo("inspect", "docker://" + r2).stdout)["Digest"] == \
         image_digests(tar)[0]
 
@@ -660,3 +665,30 @@ def test_index_push_and_platform_pull(mkimage, tools, setup, tmp_path):
     assert image_digests(tmp_path / "arm.tar")[0] == descs[1]["digest"]
     p = pull(mkimage, setup, r, tmp_path / "x.tar", "--platform", "linux/s390x", check=False)
     assert p.returncode == 1 and "linux/amd64, linux/arm64" in p.stderr, p.stderr
+
+
+def test_push_without_output_leaves_nothing(mkimage, tools, setup, tmp_path):
+    r = repo(setup) + ":v1"
+    work = tmp_path / "cwd"
+    work.mkdir()
+    p = testlib.mk(mkimage, "--static", tools / "mbtest", "--push", r, *setup.mk_args(), "-q",
+                   "--", "id", cwd=work, env=setup.env())
+    line = p.stdout.strip().splitlines()[-1]
+    assert line.startswith(r + "@sha256:")
+    assert list(work.iterdir()) == []
+    info = json.loads(setup.skopeo("inspect", "docker://" + r).stdout)
+    assert info["Digest"] == line.split("@", 1)[1]
+
+
+@pytest.mark.parametrize("setup", ["basic-tls"], indirect=True)
+def test_tls_is_verified_unless_the_host_is_insecure(mkimage, tools, setup, tmp_path):
+    """A private CA not given: refused (with the hint), never silently
+    downgraded; --insecure-registry HOST accepts it, as docker does."""
+    tar = build(mkimage, tools, tmp_path / "a.tar")
+    r = repo(setup) + ":v1"
+    p = testlib.mk(mkimage, "push", tar, r, env=setup.env(), check=False)
+    assert p.returncode == 1
+    assert "certificate" in p.stderr and "--registry-ca" in p.stderr, p.stderr
+    assert not setup.reg.requests("PUT", "/v2/%s/" % r.rsplit(":", 1)[0].split("/", 1)[1])
+    p = testlib.mk(mkimage, "push", tar, r, "--insecure-registry", setup.addr, env=setup.env())
+    assert p.stdout.strip().endswith(image_digests(tar)[0])
