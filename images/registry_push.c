@@ -564,6 +564,20 @@ static bool tag_is(struct reg *r, const char *tag, const char *digest)
 	return yes;
 }
 
+struct tag_check {
+	struct reg *r;
+	const char *digest;
+	pthread_t t;
+	bool same;
+};
+
+static void *tag_thread(void *arg)
+{
+	struct tag_check *tc = arg;
+	tc->same = tag_is(tc->r, tc->r->ref.tag, tc->digest);
+	return NULL;
+}
+
 int image_push(const char *path, const char *ref_name, const char *ref,
                const struct image_remote_opts *o, struct image_push_result *res, char *err)
 {
@@ -598,15 +612,22 @@ int image_push(const char *path, const char *ref_name, const char *ref,
 	opened = true;
 	if (reg_open(&r, ref, o, true, extra, err) < 0)
 		goto out;
-	/* The tag already names this very manifest (an unchanged re-push, as
-	 * ko checks): its blobs are there by construction, nothing to send. */
-	if (r.ref.tag && tag_is(&r, r.ref.tag, p.m[p.nm - 1].digest)) {
-		for (size_t i = 0; i < p.nb; i++)
-			p.b[i].how = "exists";
-		goto pushed;
-	}
-	if (reg_parallel(&r, p.nb, o && o->parallel ? o->parallel : 3, push_blob, &p, err) < 0)
+	/* Beside the blobs, a HEAD of the tag: when every blob was there and
+	 * the tag already names this very manifest (an unchanged re-push), the
+	 * PUT, which makes the registry check every blob again, is not needed.
+	 * In its own thread, so that it costs no round trip of its own. */
+	struct tag_check tc = { .r = &r, .digest = p.m[p.nm - 1].digest };
+	bool tc_started = r.ref.tag && pthread_create(&tc.t, NULL, tag_thread, &tc) == 0;
+	int par = reg_parallel(&r, p.nb, o && o->parallel ? o->parallel : 3, push_blob, &p, err);
+	if (tc_started)
+		pthread_join(tc.t, NULL);
+	if (par < 0)
 		goto out;
+	bool all_there = true;
+	for (size_t i = 0; i < p.nb; i++)
+		all_there &= p.b[i].how && !strcmp(p.b[i].how, "exists");
+	if (all_there && tc.same)
+		goto pushed;
 	for (size_t i = 0; i < p.nm; i++) {
 		bool top = i + 1 == p.nm;
 		const char *at = top ? (r.ref.tag ? r.ref.tag : r.ref.digest) : p.m[i].digest;
