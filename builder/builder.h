@@ -280,6 +280,8 @@ struct mk_result {
 int mk_find_init(const char *arch, char *buf, size_t len, char *err);
 /* SOURCE_DATE_EPOCH: unset or empty gives 0; a malformed value is an error. */
 int mk_source_date_epoch(int64_t *out, char *err);
+/* -1 on failure, -2 when the options ask for an image that cannot be
+ * (an --add onto what mkimage writes, or changing a base directory). */
 int mk_compose(const struct mk_opts *o, const char *binary, const char *name,
                struct mk_result *res, char *err);
 

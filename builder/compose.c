@@ -205,9 +205,23 @@ static int build_base(const struct mk_opts *o, const char *init, struct rootfs_t
 	return 0;
 }
 
+/* A directory in either layer: the base below, or what the service layer
+ * holds so far (/app, earlier --add's). */
+static bool is_dir_in(const struct rootfs_tree *base, const struct rootfs_tree *t, const char *p)
+{
+	struct rootfs_stat st;
+	return (rootfs_tree_stat(t, p, &st) == 0 && st.kind == 'd') ||
+	       (rootfs_tree_stat(base, p, &st) == 0 && st.kind == 'd');
+}
+
 /* --add SRC:DST: DST absolute or relative to /app; a directory is copied
- * by rootfs_add_host_tree (which refuses escapes and special files). */
-static int add_extra(struct rootfs_tree *t, const char *spec, char *err)
+ * by rootfs_add_host_tree (which refuses escapes and special files).
+ * Docker's COPY rules (checked against dockerd 20.10, classic builder and
+ * BuildKit): a file goes into DST when DST ends with `/` or is a directory
+ * already (`COPY f /tmp` makes /tmp/f), else it becomes DST; a directory's
+ * contents go into DST. */
+static int add_extra(struct rootfs_tree *t, const struct rootfs_tree *base, const char *spec,
+                     char *err)
 {
 	const char *colon = strrchr(spec, ':');
 	char src[PATH_MAX], dst[PATH_MAX];
@@ -219,6 +233,7 @@ static int add_extra(struct rootfs_tree *t, const char *spec, char *err)
 		return -1;
 	}
 	size_t l = strlen(dst);
+	bool into = dst[l - 1] == '/';
 	while (l > 1 && dst[l - 1] == '/')
 		dst[--l] = '\0';
 	struct stat st;
@@ -248,13 +263,59 @@ static int add_extra(struct rootfs_tree *t, const char *spec, char *err)
 		       "special file");
 		return -1;
 	}
+	if (into || is_dir_in(base, t, dst)) {
+		const char *bn = strrchr(src, '/') ? strrchr(src, '/') + 1 : src;
+		if (snprintf(dst + l, sizeof(dst) - l, "%s%s", l > 1 ? "/" : "", bn) >=
+		    (int)(sizeof(dst) - l)) {
+			mk_seterr(err, "cannot add `%.64s...`: path too long", spec);
+			return -1;
+		}
+	}
 	mode_t mode = (st.st_mode & 0111) ? 0755 : 0644;
 	return rootfs_add_host_file(t, dst, src, mode, 0, 0, err);
 }
 
+/* What an --add may not do to the image (exit 2, as a usage error):
+ * overwrite a file mkimage writes and the config points at (owned[]), or
+ * change the type of an entry of the base layer: a file or link in place
+ * of a directory (/tmp, /etc: the layer would hide all that is in it), a
+ * directory in place of a file.  Entries from first on are the ones this
+ * --add made.  A directory it shares with the base keeps the base's mode
+ * and owner, as with COPY into an existing directory (/tmp stays 1777). */
+static int check_add(struct rootfs_tree *t, const struct rootfs_tree *base, size_t first,
+                     const char *spec, const char *const *owned, char *err)
+{
+	struct rootfs_stat a, b;
+	for (size_t i = 0; owned[i]; i++)
+		if (rootfs_tree_stat(t, owned[i], &a) == 0) {
+			mk_seterr(err, "invalid --add `%s`: it would overwrite `%s`, which mkimage writes "
+			          "itself (%s); choose another destination", spec, owned[i],
+			          !strcmp(owned[i], SECCOMP_PATH) ? "the compiled --policy" :
+			          !strcmp(owned[i], INIT_PATH) ? "the init" : "the service");
+			return -2;
+		}
+	for (size_t i = first; i < rootfs_tree_count(t); i++) {
+		const char *p = rootfs_tree_path(t, i);
+		if (rootfs_tree_stat(base, p, &b) < 0 || rootfs_tree_stat(t, p, &a) < 0)
+			continue;
+		if ((a.kind == 'd') != (b.kind == 'd')) {
+			mk_seterr(err, "invalid --add `%s`: `%s` is a %s in the base image and would "
+			          "become a %s; choose another destination%s", spec, p,
+			          b.kind == 'd' ? "directory" : b.kind == 'l' ? "symlink" : "file",
+			          a.kind == 'd' ? "directory" : a.kind == 'l' ? "symlink" : "file",
+			          b.kind == 'd' ? " (or end it with `/` to add into the directory)" : "");
+			return -2;
+		}
+		if (a.kind == 'd' && (a.mode != b.mode || a.uid != b.uid || a.gid != b.gid) &&
+		    rootfs_add_dir(t, p, b.mode, b.uid, b.gid, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int build_service(const struct mk_opts *o, const char *binary, const char *name,
-                         const unsigned char *bpf, size_t bpf_len, struct rootfs_tree *t,
-                         char *err)
+                         const unsigned char *bpf, size_t bpf_len,
+                         const struct rootfs_tree *base, struct rootfs_tree *t, char *err)
 {
 	uid_t uid = 65532;
 	gid_t gid = 65532;
@@ -263,11 +324,26 @@ static int build_service(const struct mk_opts *o, const char *binary, const char
 	if (rootfs_add_dir(t, "/app", 0755, 0, 0, err) < 0)
 		return -1;
 	snprintf(p, sizeof(p), "/app/%s", name);
+	/* The --add's go in before what mkimage writes, so that one landing
+	 * on those paths is seen instead of silently replaced. */
+	const char *owned[4];
+	size_t no = 0;
+	owned[no++] = p;
+	if (!o->no_init)
+		owned[no++] = INIT_PATH;
+	if (bpf)
+		owned[no++] = SECCOMP_PATH;
+	owned[no] = NULL;
+	for (size_t i = 0; i < o->nadds; i++) {
+		size_t first = rootfs_tree_count(t);
+		int r;
+		if (add_extra(t, base, o->adds[i], err) < 0)
+			return -1;
+		if ((r = check_add(t, base, first, o->adds[i], owned, err)) < 0)
+			return r;
+	}
 	if (rootfs_add_host_file(t, p, binary, 0755, 0, 0, err) < 0)
 		return -1;
-	for (size_t i = 0; i < o->nadds; i++)
-		if (add_extra(t, o->adds[i], err) < 0)
-			return -1;
 	for (size_t i = 0; i < o->nwritable; i++)
 		if (rootfs_add_dir(t, o->writable[i], 0755, uid, gid, err) < 0)
 			return -1;
@@ -397,10 +473,17 @@ int mk_compose(const struct mk_opts *o, const char *binary, const char *name,
 		mk_seterr(err, "out of memory");
 		goto out;
 	}
-	if ((!bimg && build_base(o, o->no_init ? NULL : init, base, err) < 0) ||
-	    build_service(o, binary, name, bpf, bpf_len, svc, err) < 0 ||
-	    (bimg && !o->no_init && !image_base_has_init(bimg) &&
-	     rootfs_add_host_file(svc, INIT_PATH, init, 0755, 0, 0, err) < 0))
+	if (!bimg && build_base(o, o->no_init ? NULL : init, base, err) < 0)
+		goto out;
+	/* With --base the tree below is empty here: the --add rules see only
+	 * what mkimage writes, not the base image's own entries. */
+	int sr = build_service(o, binary, name, bpf, bpf_len, base, svc, err);
+	if (sr < 0) {
+		rc = sr;
+		goto out;
+	}
+	if (bimg && !o->no_init && !image_base_has_init(bimg) &&
+	    rootfs_add_host_file(svc, INIT_PATH, init, 0755, 0, 0, err) < 0)
 		goto out;
 	/* Both layers in one pool of compressing threads; the base layer,
 	 * which rarely changes, comes from the layer cache when it can.  The

@@ -153,7 +153,14 @@ static const char HELP_ADD[] =
 "A symlink inside a directory is kept only when it stays inside the image; it\n"
 "is never followed out of SRC.  `..` in DST is refused.  Devices, sockets and\n"
 "fifos are refused with a message.  For data the service writes, use\n"
-"--writable DIR (owned by the service's user).\n";
+"--writable DIR (owned by the service's user).\n"
+"\n"
+"DST follows Docker's COPY: a file goes into DST when DST ends with `/` or is\n"
+"a directory already (`--add f:/tmp` gives /tmp/f; /tmp stays 1777), else it\n"
+"becomes DST; a directory's contents go into DST.  Refused (exit 2): an --add\n"
+"that would overwrite what mkimage writes itself (/app/NAME, the init, the\n"
+"compiled --policy at /etc/minbase/seccomp.bpf), or turn a directory of the\n"
+"base into a file or a file into a directory.\n";
 
 static const char HELP_EXAMPLES[] =
 "Examples\n"

@@ -233,8 +233,9 @@ int cmd_image(int argc, char **argv)
 		        util_now() - t0);
 
 	struct mk_result res = { 0 };
-	if (mk_compose(&o, binary, name, &res, err) < 0) {
-		rc = die(MK_EXIT_FAIL, "%s", err);
+	int cr = mk_compose(&o, binary, name, &res, err);
+	if (cr < 0) { /* -2: an option asks for what cannot be (a refused --add) */
+		rc = die(cr == -2 ? MK_EXIT_USAGE : MK_EXIT_FAIL, "%s", err);
 		goto out;
 	}
 	if (!o.quiet)

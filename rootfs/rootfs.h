@@ -55,6 +55,19 @@ int rootfs_add_symlink(struct rootfs_tree *t, const char *path,
 int rootfs_add_host_tree(struct rootfs_tree *t, const char *dest,
                          const char *host_dir, uid_t uid, gid_t gid, char *err);
 size_t rootfs_tree_count(const struct rootfs_tree *t);
+/* What the tree holds at path (normalised as the adders do): 0 with st
+ * filled, or -1 when it holds nothing there.  For the rules that compare
+ * a layer with the one below it (builder's --add checks). */
+struct rootfs_stat {
+	char kind;               /* 'd' directory, 'f' file, 'l' symlink */
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+};
+int rootfs_tree_stat(const struct rootfs_tree *t, const char *path, struct rootfs_stat *st);
+/* The path of entry i (i < rootfs_tree_count), entries in the order they
+ * were first added (implicit parents before their children). */
+const char *rootfs_tree_path(const struct rootfs_tree *t, size_t i);
 
 /* The distroless-like base. */
 struct rootfs_skeleton_opts {

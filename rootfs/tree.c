@@ -448,3 +448,24 @@ const struct rootfs_entry **rootfs_tree_sorted(const struct rootfs_tree *t)
 	qsort(v, t->n, sizeof(*v), path_cmp);
 	return v;
 }
+
+int rootfs_tree_stat(const struct rootfs_tree *t, const char *path, struct rootfs_stat *st)
+{
+	char norm[PATH_MAX_LEN];
+
+	if (!t || path_normalise(path, norm, NULL) < 0)
+		return -1;
+	const struct rootfs_entry *e = tree_lookup(t, norm);
+	if (!e)
+		return -1;
+	st->kind = e->kind == ROOTFS_DIR ? 'd' : e->kind == ROOTFS_LINK ? 'l' : 'f';
+	st->mode = e->mode;
+	st->uid = e->uid;
+	st->gid = e->gid;
+	return 0;
+}
+
+const char *rootfs_tree_path(const struct rootfs_tree *t, size_t i)
+{
+	return t && i < t->n ? t->e[i].path : NULL;
+}

@@ -172,6 +172,72 @@ def test_add_escapes_and_special_files(refused, mbtest, tmp_path):
             words=["too long"])
 
 
+def test_add_follows_docker_copy(mkimage, mbtest, dockerd, tmp_path):
+    """--add DST as Docker's COPY reads it (issue 8 item 12), with the real
+    dockerd as the judge: the same files put in by `docker build` COPY on
+    the same base give the same tree.  A file into an existing directory
+    (/tmp, which stays 1777) or a DST ending in `/`, else a file at DST; a
+    directory's contents into DST."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "f").write_text("data\n")
+    (ctx / "d").mkdir()
+    (ctx / "d" / "inner").write_text("in\n")
+    os.chmod(ctx / "f", 0o644)
+    os.chmod(ctx / "d" / "inner", 0o644)
+    copies = [("f", "/tmp"), ("f", "/data/"), ("f", "/newfile"), ("d", "/etc"),
+              ("d", "/dd"), ("f", "/app/")]
+    paths = ["/tmp", "/tmp/f", "/data", "/data/f", "/newfile", "/etc", "/etc/inner",
+             "/etc/passwd", "/dd", "/dd/inner", "/app", "/app/f", "/app/mbtest"]
+    base = tmp_path / "base.tar"
+    mk(mkimage, "--static", mbtest, "-o", base, "--tag", "addbase:1", "-q")
+    ours = tmp_path / "ours.tar"
+    args = [a for src, dst in copies for a in ("--add", "%s:%s" % (ctx / src, dst))]
+    mk(mkimage, "--static", mbtest, "-o", ours, "--tag", "addours:1", "-q", *args)
+    dockerd.docker("load", "-i", str(base))
+    dockerd.docker("load", "-i", str(ours))
+    (ctx / "Dockerfile").write_text("FROM addbase:1\n" + "".join(
+        "COPY %s %s\n" % c for c in copies))
+    dockerd.docker("build", "-q", "-t", "addtheirs:1", str(ctx))
+    seen = {}
+    for img in ("addours:1", "addtheirs:1"):
+        p = dockerd.docker("run", "--rm", "--network", "none", "--entrypoint", "/app/mbtest",
+                           img, "stat", *paths)
+        seen[img] = p.stdout
+    assert seen["addours:1"] == seen["addtheirs:1"], seen
+    assert "/tmp mode=1777 uid=0 gid=0 type=dir" in seen["addours:1"]
+    assert "/data/f mode=0644 uid=0 gid=0 type=file" in seen["addours:1"]
+
+
+def test_add_refuses_to_replace_what_it_must_not(refused, mkimage, mbtest, tmp_path):
+    """Exit 2 and a clear message, nothing written: an --add onto a file
+    mkimage writes (the compiled policy, the service, the init), a file or
+    link in place of a directory of the base, a directory in place of a
+    file of the base."""
+    x = tmp_path / "x"
+    x.write_text("mine\n")
+    refused("--static", mbtest, "--policy", "strict", "--add", "%s:/etc/minbase/seccomp.bpf" % x,
+            code=2, words=["/etc/minbase/seccomp.bpf", "mkimage writes", "--policy"])
+    refused("--static", mbtest, "--add", "%s:/app/mbtest" % x, code=2,
+            words=["/app/mbtest", "the service"])
+    refused("--static", mbtest, "--add", "%s:/usr/bin/minbase-init" % x, code=2,
+            words=["the init"])
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "tmp").write_text("not a directory\n")
+    refused("--static", mbtest, "--add", "%s:/" % root, code=2,
+            words=["`/tmp` is a directory in the base image", "would become a file"])
+    (root / "tmp").unlink()
+    (root / "tmp").symlink_to("/var/tmp")
+    refused("--static", mbtest, "--add", "%s:/" % root, code=2, words=["would become a symlink"])
+    refused("--static", mbtest, "--add", "%s:/etc/passwd/x" % x, code=2,
+            words=["`/etc/passwd` is a file in the base image", "would become a directory"])
+    # not the policy's path when there is no policy: then it is the user's file
+    out = tmp_path / "ok.tar"
+    mk(mkimage, "--static", mbtest, "-o", out, "-q",
+       "--add", "%s:/etc/minbase/seccomp.bpf" % x)
+
+
 def test_output_problems(refused, mbtest, tmp_path):
     f = tmp_path / "afile"
     f.write_text("x")
