@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -436,6 +438,123 @@ static void test_read_duplicate_member(void **state)
 	assert_non_null(strstr(err, "2 times"));
 }
 
+/* Issue 8 item 4: a layout output joins a layout that is there.  The
+ * index keeps other references in order, ours is replaced where it stood;
+ * a stray file or a broken index.json is refused with nothing touched. */
+static json_t *load_index(const char *out)
+{
+	char p[1200];
+	json_error_t je;
+	snprintf(p, sizeof(p), "%s/index.json", out);
+	json_t *j = json_load_file(p, 0, &je);
+	assert_non_null(j);
+	return j;
+}
+
+static const char *ref_at(json_t *idx, size_t i)
+{
+	json_t *m = json_array_get(json_object_get(idx, "manifests"), i);
+	return json_string_value(json_object_get(json_object_get(m, "annotations"),
+	                                         "org.opencontainers.image.ref.name"));
+}
+
+static void test_layout_merge(void **state)
+{
+	char err[MB_ERRLEN], out[512], p[1200];
+	struct image_layer l[2];
+	struct image_result r1, r2, r3;
+	struct image_config c = cfg("svc:1");
+
+	pin(out, "merged");
+	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_OCI_DIR, out, &r1, err), 0);
+	c.tag = "svc:2";
+	c.cmd = NULL;
+	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_OCI_DIR, out, &r2, err), 0);
+	json_t *idx = load_index(out);
+	assert_int_equal(json_array_size(json_object_get(idx, "manifests")), 2);
+	assert_string_equal(ref_at(idx, 0), "1");
+	assert_string_equal(ref_at(idx, 1), "2");
+	json_decref(idx);
+	/* svc:1 again, another image: replaced in place, svc:2 kept */
+	c.tag = "svc:1";
+	c.workdir = "/srv";
+	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_OCI_DIR, out, &r3, err), 0);
+	idx = load_index(out);
+	assert_int_equal(json_array_size(json_object_get(idx, "manifests")), 2);
+	assert_string_equal(ref_at(idx, 0), "1");
+	assert_string_equal(ref_at(idx, 1), "2");
+	json_t *m0 = json_array_get(json_object_get(idx, "manifests"), 0);
+	json_t *m1 = json_array_get(json_object_get(idx, "manifests"), 1);
+	assert_string_equal(json_string_value(json_object_get(m0, "digest")), r3.manifest_digest);
+	assert_string_equal(json_string_value(json_object_get(m1, "digest")), r2.manifest_digest);
+	json_decref(idx);
+	/* the first image's blobs are still there (they are not ours to drop) */
+	snprintf(p, sizeof(p), "%s/blobs/sha256/%s", out, r1.manifest_digest + 7);
+	assert_int_equal(access(p, F_OK), 0);
+	assert_false(leftovers());
+
+	/* a stray file: refused, index.json unchanged */
+	size_t before_len, after_len;
+	snprintf(p, sizeof(p), "%s/index.json", out);
+	unsigned char *before = slurp(p, &before_len);
+	char stray[1200];
+	snprintf(stray, sizeof(stray), "%s/notes.txt", out);
+	FILE *f = fopen(stray, "w");
+	fclose(f);
+	c.tag = "svc:3";
+	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_OCI_DIR, out, NULL, err), -1);
+	assert_non_null(strstr(err, "not an OCI image layout"));
+	assert_non_null(strstr(err, "notes.txt"));
+	unsigned char *after = slurp(p, &after_len);
+	assert_int_equal(before_len, after_len);
+	assert_memory_equal(before, after, before_len);
+	free(after);
+	unlink(stray);
+	/* index.json that is not an index: refused */
+	f = fopen(p, "w");
+	fputs("{\"manifests\": {}}", f);
+	fclose(f);
+	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_OCI_DIR, out, NULL, err), -1);
+	assert_non_null(strstr(err, "not an OCI image index"));
+	f = fopen(p, "w");
+	fwrite(before, 1, before_len, f);
+	fclose(f);
+	free(before);
+	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_OCI_DIR, out, NULL, err), 0);
+	idx = load_index(out);
+	assert_int_equal(json_array_size(json_object_get(idx, "manifests")), 3);
+	json_decref(idx);
+}
+
+/* Issue 8 item 6: temporaries of dead writers beside the output go, a
+ * live writer's (it holds the lock) and look-alikes stay. */
+static void test_stale_temporaries(void **state)
+{
+	char err[MB_ERRLEN], out[512], dead[600], live[600], other[600];
+	struct image_layer l[2];
+	struct image_config c = cfg("svc:1");
+
+	snprintf(dead, sizeof(dead), "%s/.x.tar.mkimage.tmp-abc123", tmpdir);
+	snprintf(live, sizeof(live), "%s/.y.tar.mkimage.tmp-abc123", tmpdir);
+	snprintf(other, sizeof(other), "%s/.x.tar.tmp-abc123", tmpdir);
+	int fd = open(dead, O_WRONLY | O_CREAT, 0644);
+	close(fd);
+	fd = open(other, O_WRONLY | O_CREAT, 0644);
+	close(fd);
+	fd = open(live, O_WRONLY | O_CREAT, 0644);
+	assert_int_equal(flock(fd, LOCK_EX), 0);
+	/* flock is per open file: a second open (the sweeper's) cannot take it */
+	pin(out, "x.tar");
+	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, out, NULL, err), 0);
+	assert_int_not_equal(access(dead, F_OK), 0);
+	assert_int_equal(access(live, F_OK), 0);
+	assert_int_equal(access(other, F_OK), 0);
+	close(fd);
+	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, out, NULL, err), 0);
+	assert_int_not_equal(access(live, F_OK), 0);
+	unlink(other);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -446,6 +565,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_read_fifo, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_sparse_archive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_duplicate_member, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_layout_merge, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stale_temporaries, setup, teardown),
 	};
 	umask(022);
 	return cmocka_run_group_tests(tests, NULL, NULL);
