@@ -576,6 +576,11 @@ def test_readme_quick_start_works_as_written():
     need_root()
     cmds = readme_quick_start()
     assert cmds == ["builder/quickstart", "make test"], cmds
+    # both start with `make deps`: with everything installed it is silent
+    # and touches nothing, also on a machine with a foreign architecture
+    # (dpkg then lists a package once per architecture)
+    p = subprocess.run(["builder/deps"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0 and p.stdout + p.stderr == "", p.stdout + p.stderr
     p = subprocess.run(["sh", "-c", cmds[0]], cwd=ROOT, capture_output=True, text=True,
                        timeout=900, stdin=subprocess.DEVNULL)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
