@@ -22,6 +22,7 @@ from conftest import need, need_root, need_tools
 import testlib
 
 USER, PASSWORD = "alice", "pw-Zq7-secret"
+REFRESH = "refresh-9d2f-token"
 
 
 def tar_json(tar, name):
@@ -61,7 +62,7 @@ class Setup:
             need(_have_module("jwt") and _have_module("cryptography"),
                  "python3-jwt and python3-cryptography are needed (make deps)")
             from token_issuer import TokenIssuer
-            self.issuer = TokenIssuer(self.work, {USER: PASSWORD})
+            self.issuer = TokenIssuer(self.work, {USER: PASSWORD}, {REFRESH: USER})
             auth = ("token", self.issuer)
         elif kind == "basic-tls":
             need_tools("openssl", "htpasswd")
@@ -692,3 +693,19 @@ def test_tls_is_verified_unless_the_host_is_insecure(mkimage, tools, setup, tmp_
     assert not setup.reg.requests("PUT", "/v2/%s/" % r.rsplit(":", 1)[0].split("/", 1)[1])
     p = testlib.mk(mkimage, "push", tar, r, "--insecure-registry", setup.addr, env=setup.env())
     assert p.stdout.strip().endswith(image_digests(tar)[0])
+
+
+@pytest.mark.parametrize("setup", ["token"], indirect=True)
+def test_identity_token(mkimage, tools, setup, tmp_path):
+    """config.json's identitytoken (docker login with an OAuth2 refresh
+    token) is sent as the refresh_token of a token POST, never as Basic."""
+    tar = build(mkimage, tools, tmp_path / "a.tar")
+    r = repo(setup) + ":v1"
+    cfg = setup.write_config(tmp_path / "idt", None, None,
+                             extra={"auths": {setup.addr: {"identitytoken": REFRESH}}})
+    n = len(setup.issuer.requests)
+    p = push(mkimage, setup, tar, r, env={"DOCKER_CONFIG": str(cfg)})
+    assert REFRESH not in p.stderr + p.stdout
+    assert any(u == USER for u, _ in setup.issuer.requests[n:]), setup.issuer.requests[n:]
+    assert json.loads(setup.skopeo("inspect", "docker://" + r).stdout)["Digest"] == \
+        image_digests(tar)[0]

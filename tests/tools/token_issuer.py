@@ -29,9 +29,12 @@ SERVICE = "minbase-test-registry"
 
 
 class TokenIssuer:
-    def __init__(self, workdir, users):
-        """users: {name: password}.  Writes the certificate to WORKDIR/issuer.pem."""
+    def __init__(self, workdir, users, refresh_tokens=None):
+        """users: {name: password}; refresh_tokens: {token: name}, for the
+        OAuth2 form POST docker sends with an identitytoken.  Writes the
+        certificate to WORKDIR/issuer.pem."""
         self.users = dict(users)
+        self.refresh = dict(refresh_tokens or {})
         self.requests = []  # (user or None, [scopes]) per token request
         self.key = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ISSUER)])
@@ -54,6 +57,9 @@ class TokenIssuer:
                 pass
 
             def do_GET(self):
+                issuer.handle(self)
+
+            def do_POST(self):
                 issuer.handle(self)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -79,8 +85,16 @@ class TokenIssuer:
             req.end_headers()
             return
         q = parse_qs(u.query)
-        user, sent = self.user_of(req)
-        scopes = q.get("scope", [])
+        if req.command == "POST":
+            n = int(req.headers.get("Content-Length") or 0)
+            q = parse_qs(req.rfile.read(n).decode())
+            user = None
+            if q.get("grant_type") == ["refresh_token"]:
+                user = self.refresh.get(q.get("refresh_token", [""])[0])
+            scopes = " ".join(q.get("scope", [])).split()
+        else:
+            user, _ = self.user_of(req)
+            scopes = q.get("scope", [])
         self.requests.append((user, scopes))
         if user is None:
             body = json.dumps({"errors": [{"code": "UNAUTHORIZED",
