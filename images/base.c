@@ -60,12 +60,12 @@ void image_base_close(struct image_base *b)
 	json_decref(b->config);
 	reg_src_close(&b->src);
 	if (b->tmpdir[0]) {
-		char cmd[4200];
-		/* our own mkdtemp directory, no user input in the name */
-		snprintf(cmd, sizeof(cmd), "%s/base", b->tmpdir);
-		struct reg_out w = { .dfd = -1, .pdfd = open(b->tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) };
-		snprintf(w.tmp, sizeof(w.tmp), "%s", cmd);
-		reg_out_abort(&w);
+		/* our own mkdtemp directory and the layout pulled into it */
+		int dfd = open(b->tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			reg_rm_tree(dfd, "base");
+			close(dfd);
+		}
 		rmdir(b->tmpdir);
 	}
 	free(b);
@@ -615,15 +615,21 @@ int image_write_on_base(const struct image_base *b, const struct image_config *c
 	for (size_t i = 0; i < b->nl; i++)
 		if (copy_blob(b, &b->l[i], w.dfd, err) < 0)
 			goto out;
-	char name[100];
+	/* Our layers are written by image_write (however it holds blobs: in
+	 * memory or spooled) to a layout inside ours, then moved across. */
+	char name[100], ours[4500], from[4700];
+	snprintf(ours, sizeof(ours), "%s/ours", w.tmp);
+	if (image_write(c, layers, n, IMAGE_FORMAT_OCI_DIR, ours, NULL, err) < 0)
+		goto out;
 	for (size_t i = 0; i < n; i++) {
 		snprintf(name, sizeof(name), "blobs/sha256/%s", layers[i].layer->digest + 7);
-		if (reg_put_file(w.dfd, name, layers[i].layer->blob, layers[i].layer->blob_len) < 0 &&
-		    errno != EEXIST) {
-			img_seterr(err, "cannot write `%s`: %s", name, strerror(errno));
+		snprintf(from, sizeof(from), "ours/%s", name);
+		if (renameat(w.dfd, from, w.dfd, name) < 0 && errno != ENOENT) {
+			img_seterr(err, "cannot move `%s`: %s", name, strerror(errno));
 			goto out;
 		}
 	}
+	reg_rm_tree(w.dfd, "ours");
 	snprintf(name, sizeof(name), "blobs/sha256/%s", cdig + 7);
 	if (reg_put_file(w.dfd, name, cfg, strlen(cfg)) < 0) {
 		img_seterr(err, "cannot write `%s`: %s", name, strerror(errno));

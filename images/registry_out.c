@@ -41,7 +41,7 @@ int reg_put_file(int dfd, const char *name, const void *data, size_t len)
 	return close(fd);
 }
 
-static void rm_tree(int dfd, const char *name)
+void reg_rm_tree(int dfd, const char *name)
 {
 	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
@@ -52,7 +52,7 @@ static void rm_tree(int dfd, const char *name)
 	struct dirent *de;
 	while (d && (de = readdir(d)))
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			rm_tree(dirfd(d), de->d_name);
+			reg_rm_tree(dirfd(d), de->d_name);
 	if (d)
 		closedir(d);
 	else
@@ -192,7 +192,7 @@ void reg_out_abort(struct reg_out *w)
 		close(w->dfd);
 	if (w->tmp[0] && w->pdfd >= 0) {
 		const char *slash = strrchr(w->tmp, '/');
-		rm_tree(w->pdfd, slash ? slash + 1 : w->tmp);
+		reg_rm_tree(w->pdfd, slash ? slash + 1 : w->tmp);
 	}
 	if (w->pdfd >= 0)
 		close(w->pdfd);
