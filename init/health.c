@@ -185,7 +185,7 @@ int health_parse_http_status(const char *buf, size_t len)
 }
 
 /* ---- the probes, run in the probe child ----------------------------------- */
-static int probe_connect(const char *host, int port, char *detail, size_t dl)
+int health_connect(const char *host, int port, char *detail, size_t dl)
 {
 	union { struct sockaddr sa; struct sockaddr_in in; struct sockaddr_in6 in6; } a;
 	socklen_t al;
@@ -220,7 +220,7 @@ static int probe_tcp(const char *target, char *detail, size_t dl)
 		snprintf(detail, dl, "%.390s", err);
 		return 1;
 	}
-	int fd = probe_connect(host, port, detail, dl);
+	int fd = health_connect(host, port, detail, dl);
 	if (fd < 0)
 		return 1;
 	close(fd);
@@ -237,7 +237,7 @@ static int probe_http(const char *url, char *detail, size_t dl)
 		snprintf(detail, dl, "%.390s", err);
 		return 1;
 	}
-	int fd = probe_connect(host, port, detail, dl);
+	int fd = health_connect(host, port, detail, dl);
 	if (fd < 0)
 		return 1;
 	/* An IPv6 literal is bracketed in Host (RFC 7230 5.4, RFC 3986 3.2.2):
@@ -348,6 +348,7 @@ pid_t health_spawn_probe(const struct health_cfg *c, const struct privs_cfg *p,
 		_exit(errno == ENOENT ? 127 : 126);
 	}
 	rc = c->kind == HEALTH_HTTP ? probe_http(c->target, detail, sizeof detail)
+	   : c->kind == HEALTH_GRPC ? grpc_probe(c, detail, sizeof detail)
 	                            : probe_tcp(c->target, detail, sizeof detail);
 	ssize_t w = write(fds[1], detail, strlen(detail));
 	(void)w;

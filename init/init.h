@@ -16,11 +16,12 @@
 #define INIT_DEFAULT_HEALTH_FILE "/tmp/.minbase-health"
 
 /* ---- configuration (main.c fills it from options, then env) -------------- */
-enum health_kind { HEALTH_NONE = 0, HEALTH_HTTP, HEALTH_TCP, HEALTH_EXEC };
+enum health_kind { HEALTH_NONE = 0, HEALTH_HTTP, HEALTH_TCP, HEALTH_EXEC, HEALTH_GRPC };
 
 struct health_cfg {
 	enum health_kind kind;
 	const char *target;        /* URL, host:port, or the exec command line */
+	const char *grpc_service;  /* --health-grpc-service; NULL or "" = the server's */
 	int64_t interval_ms;       /* Docker defaults: 30 s, 30 s, 0, 3 */
 	int64_t timeout_ms;
 	int64_t start_period_ms;
@@ -173,6 +174,75 @@ int health_collect(const struct health_cfg *c, int fd, struct probe_out *o, int 
  * probe loads P's filter (the caller has applied the rest of P). */
 int health_probe_once(const struct health_cfg *c, const struct privs_cfg *p, char *detail,
                       size_t dlen);
+
+/* Connect to a numeric host (or localhost); fills DETAIL and returns -1. */
+int health_connect(const char *host, int port, char *detail, size_t dl);
+
+/* ---- HPACK, RFC 7541 (hpack.c) ------------------------------------------- */
+#define HPACK_TABLE_MAX 4096  /* SETTINGS_HEADER_TABLE_SIZE: we keep the default */
+#define HPACK_STR_MAX 4096    /* longest decoded name or value */
+struct hpack_entry { uint16_t off, nl, vl; };
+struct hpack {                /* the decoder's dynamic table, oldest entry first */
+	size_t size, max;
+	int n;
+	struct hpack_entry ent[HPACK_TABLE_MAX / 32];
+	char buf[HPACK_TABLE_MAX];
+	char nbuf[HPACK_STR_MAX], vbuf[HPACK_STR_MAX]; /* Huffman-decoded strings */
+};
+typedef void (*hpack_emit)(void *ctx, const char *name, size_t nl, const char *value, size_t vl);
+void hpack_init(struct hpack *h);
+/* Decode one header block, calling EMIT for each field in order. */
+int hpack_decode(struct hpack *h, const uint8_t *p, size_t len, hpack_emit emit, void *ctx,
+                 char *err);
+int hpack_huffman_decode(const uint8_t *in, size_t len, char *out, size_t max, size_t *outlen);
+/* A literal without indexing, its name by static index IDX (or NAME when
+ * IDX is 0); returns the bytes written, 0 when ROOM is too small. */
+size_t hpack_put(uint8_t *b, size_t room, unsigned idx, const char *name, const char *value);
+
+/* ---- HTTP/2 client, one stream (h2.c) ------------------------------------ */
+#define H2_FRAME_MAX 16384    /* SETTINGS_MAX_FRAME_SIZE: we keep the default */
+#define H2_BODY_MAX 4096      /* response DATA kept (the rest is counted) */
+struct h2_conn {
+	int state;                /* 0 reading, 1 stream 1 ended, -1 failed: err */
+	int settings, http1, in_block, block_end, nblocks;
+	size_t flen, blen, bodylen, outlen;
+	uint64_t body_total, received;
+	int64_t window, swindow;  /* our receive windows, connection and stream */
+	uint32_t credit;          /* DATA bytes to give back */
+	hpack_emit emit;
+	void *ctx;
+	uint8_t frame[9 + H2_FRAME_MAX];
+	uint8_t block[H2_FRAME_MAX];
+	uint8_t body[H2_BODY_MAX];
+	uint8_t out[512];         /* frames to send: ACKs, WINDOW_UPDATEs */
+	struct hpack hp;
+	char err[INIT_ERRLEN];
+};
+void h2_init(struct h2_conn *c, hpack_emit emit, void *ctx);
+/* Preface, SETTINGS, HEADERS (HDRS, a header block) and DATA ending
+ * stream 1; returns the bytes written, 0 when ROOM is too small. */
+size_t h2_start(uint8_t *b, size_t room, const uint8_t *hdrs, size_t hl, const uint8_t *data,
+                size_t dl);
+/* The server's next bytes: 1 once stream 1 ended, 0 for more, -1 with
+ * c->err.  Send and clear c->out after each call. */
+int h2_feed(struct h2_conn *c, const uint8_t *p, size_t n);
+int h2_eof(struct h2_conn *c);          /* the server closed: -1 and why */
+const char *h2_waiting(const struct h2_conn *c); /* "the response headers" */
+
+/* ---- the gRPC health check (grpc_probe.c) -------------------------------- */
+#define GRPC_SERVICE_MAX 200
+struct grpc_call {
+	int http_status, grpc_status; /* -1 until seen */
+	char ctype[64], message[128];
+	struct h2_conn h2;
+};
+void grpc_call_init(struct grpc_call *g);
+/* The whole request for grpc.health.v1.Health/Check; 0 if it does not fit. */
+size_t grpc_request(uint8_t *buf, size_t room, const char *authority, const char *service);
+/* Once h2_feed returned 1: 0 for SERVING, 1 otherwise, DETAIL says which. */
+int grpc_result(const struct grpc_call *g, char *detail, size_t dl);
+/* The probe itself (in the probe child): 0 healthy, 1 not, DETAIL why. */
+int grpc_probe(const struct health_cfg *c, char *detail, size_t dl);
 
 /* ---- supervision (supervise.c) ------------------------------------------- */
 int supervise_run(struct init_cfg *cfg);

@@ -1,11 +1,14 @@
 # init/: minbase-init, the static musl PID 1.
+# The gRPC health probe: HPACK, HTTP/2 frames, the check.
+INIT_GRPC_SRCS := init/hpack.c init/h2.c init/grpc_probe.c
 # (patsubst, not $(call musl_objs): the helpers are defined after the
 # fragments are included, so they expand to nothing here.)
 INIT_SRCS := init/main.c init/supervise.c init/privs.c init/seccomp.c init/health.c init/grammar.c \
-             init/parse.c init/sys.c
+             init/parse.c init/sys.c $(INIT_GRPC_SRCS)
 # What the unit tests link: everything but main.c and the real syscall layer
 # (tests/unit/test_init_*.c bring a recording fake of sys.c).
-INIT_LIB_SRCS := init/privs.c init/seccomp.c init/health.c init/parse.c init/grammar.c
+INIT_LIB_SRCS := init/privs.c init/seccomp.c init/health.c init/parse.c init/grammar.c \
+                 $(INIT_GRPC_SRCS)
 
 BINS += $(BUILD)/bin/minbase-init
 

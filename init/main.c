@@ -38,7 +38,8 @@ static void usage(FILE *f)
 	"usage: " PROG " [-s] [-p SIGNAL] [-v] [-w] [-g] [-e CODE]... [-l] [-h]\n"
 	"       [--user U[:G]] [--caps LIST] [--seccomp FILE | --policy NAME] [--no-new-privs]\n"
 	"       [--grace S]\n"
-	"       [--health-http URL | --health-tcp HOST:PORT | --health-exec 'PROG ARGS']\n"
+	"       [--health-http URL | --health-tcp HOST:PORT | --health-exec 'PROG ARGS' |\n"
+	"        --health-grpc HOST:PORT [--health-grpc-service NAME]]\n"
 	"       [--health-interval D] [--health-timeout D] [--health-start-period D]\n"
 	"       [--health-retries N] [--on-unhealthy exit|none] [--health-file PATH]\n"
 	"       [--] PROGRAM [ARGS]\n"
@@ -57,7 +58,8 @@ static void usage(FILE *f)
 	"  -l  show license\n"
 	"Each minbase option has an environment form: MINBASE_USER, MINBASE_CAPS,\n"
 	"MINBASE_SECCOMP, MINBASE_POLICY, MINBASE_NO_NEW_PRIVS, MINBASE_GRACE, MINBASE_HEALTH_HTTP,\n"
-	"MINBASE_HEALTH_TCP, MINBASE_HEALTH_EXEC, MINBASE_HEALTH_INTERVAL,\n"
+	"MINBASE_HEALTH_TCP, MINBASE_HEALTH_EXEC, MINBASE_HEALTH_GRPC(_SERVICE),\n"
+	"MINBASE_HEALTH_INTERVAL,\n"
 	"MINBASE_HEALTH_TIMEOUT, MINBASE_HEALTH_START_PERIOD, MINBASE_HEALTH_RETRIES,\n"
 	"MINBASE_ON_UNHEALTHY, MINBASE_HEALTH_FILE.  See init/README.md.\n");
 }
@@ -65,7 +67,7 @@ static void usage(FILE *f)
 enum {
 	OPT_VERSION = 256, OPT_USER, OPT_CAPS, OPT_SECCOMP, OPT_NNP, OPT_GRACE, OPT_HHTTP,
 	OPT_HTCP, OPT_HEXEC, OPT_HINT, OPT_HTIMEOUT, OPT_HSTART, OPT_HRETRIES, OPT_UNHEALTHY,
-	OPT_HFILE, OPT_POLICY,
+	OPT_HFILE, OPT_POLICY, OPT_HGRPC, OPT_HGRPCSVC,
 };
 
 enum mode { MODE_RUN, MODE_HEALTH, MODE_PROBE };
@@ -73,7 +75,7 @@ enum mode { MODE_RUN, MODE_HEALTH, MODE_PROBE };
 /* Option values as strings, so that options and env go through one parser. */
 struct raw {
 	const char *user, *caps, *seccomp, *policy, *nnp, *grace, *http, *tcp, *exec, *interval,
-	           *timeout, *start, *retries, *unhealthy, *file;
+	           *timeout, *start, *retries, *unhealthy, *file, *grpc, *grpc_service;
 };
 
 static const struct option longopts[] = {
@@ -94,6 +96,8 @@ static const struct option longopts[] = {
 	{ "health-retries", required_argument, NULL, OPT_HRETRIES },
 	{ "on-unhealthy", required_argument, NULL, OPT_UNHEALTHY },
 	{ "health-file", required_argument, NULL, OPT_HFILE },
+	{ "health-grpc", required_argument, NULL, OPT_HGRPC },
+	{ "health-grpc-service", required_argument, NULL, OPT_HGRPCSVC },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -147,10 +151,12 @@ static int health_config(struct health_cfg *h, const struct raw *r)
 	/* A probe on the command line replaces the environment's, whatever
 	 * its kind (the command line wins): only two given the same way
 	 * conflict. */
-	int cli = (r->http && *r->http) || (r->tcp && *r->tcp) || (r->exec && *r->exec);
+	int cli = (r->http && *r->http) || (r->tcp && *r->tcp) || (r->exec && *r->exec) ||
+	          (r->grpc && *r->grpc);
 	const char *http = cli ? r->http : getenv("MINBASE_HEALTH_HTTP");
 	const char *tcp = cli ? r->tcp : getenv("MINBASE_HEALTH_TCP");
 	const char *ex = cli ? r->exec : getenv("MINBASE_HEALTH_EXEC");
+	const char *grpc = cli ? r->grpc : getenv("MINBASE_HEALTH_GRPC");
 	const char *v;
 	char err[INIT_ERRLEN], host[256];
 	int port;
@@ -158,8 +164,9 @@ static int health_config(struct health_cfg *h, const struct raw *r)
 
 	if (health_timing(h, r) < 0)
 		return -1;
-	if (!!(http && *http) + !!(tcp && *tcp) + !!(ex && *ex) > 1)
-		return fail("choose one health probe: --health-http, --health-tcp or --health-exec");
+	if (!!(http && *http) + !!(tcp && *tcp) + !!(ex && *ex) + !!(grpc && *grpc) > 1)
+		return fail("choose one health probe: --health-http, --health-tcp, --health-exec "
+		            "or --health-grpc");
 	if (http && *http) {
 		if (health_parse_url(http, host, sizeof host, &port, &path, err) < 0)
 			return fail("--health-http: %s", err);
@@ -172,6 +179,22 @@ static int health_config(struct health_cfg *h, const struct raw *r)
 		if (grammar_option("--health-exec", ex, NULL, err) < 0)
 			return fail("--health-exec: %s", err);
 		h->kind = HEALTH_EXEC, h->target = ex;
+	} else if (grpc && *grpc) {
+		if (health_parse_hostport(grpc, host, sizeof host, &port, err) < 0)
+			return fail("--health-grpc: %s", err);
+		h->kind = HEALTH_GRPC, h->target = grpc;
+	}
+	/* The service belongs to the gRPC probe: from the command line only
+	 * with one; the environment's is ignored under another probe. */
+	if (r->grpc_service && h->kind != HEALTH_GRPC)
+		return fail("--health-grpc-service: needs a gRPC probe (--health-grpc HOST:PORT)");
+	if (h->kind == HEALTH_GRPC &&
+	    (h->grpc_service = env_or(r->grpc_service, "MINBASE_HEALTH_GRPC_SERVICE"))) {
+		for (v = h->grpc_service; *v >= 33 && *v < 127; v++)
+			;
+		if (*v || v - h->grpc_service > GRPC_SERVICE_MAX)
+			return fail("--health-grpc-service: invalid name `%s`: use at most %d printable "
+			            "characters, no spaces", h->grpc_service, GRPC_SERVICE_MAX);
 	}
 	if (duration(env_or(r->start, "MINBASE_HEALTH_START_PERIOD"), "--health-start-period",
 	             &h->start_period_ms))
@@ -294,7 +317,8 @@ static int takes(enum mode m, int c)
 	if (m == MODE_HEALTH)
 		return c == OPT_HFILE || c == OPT_HINT;
 	switch (c) {
-	case OPT_HHTTP: case OPT_HTCP: case OPT_HEXEC: case OPT_USER: case OPT_CAPS:
+	case OPT_HHTTP: case OPT_HTCP: case OPT_HEXEC: case OPT_HGRPC: case OPT_HGRPCSVC:
+	case OPT_USER: case OPT_CAPS:
 	case OPT_SECCOMP: case OPT_POLICY: case OPT_NNP:
 		return 1;
 	}
@@ -309,8 +333,9 @@ static int probe_cmd(const struct raw *r)
 	if (health_config(&h, r) < 0)
 		return 1;
 	if (h.kind == HEALTH_NONE)
-		return fail("probe: no probe configured (--health-http, --health-tcp or "
-		            "--health-exec, or MINBASE_HEALTH_HTTP, _TCP or _EXEC)"), 1;
+		return fail("probe: no probe configured (--health-http, --health-tcp, "
+		            "--health-exec or --health-grpc, or MINBASE_HEALTH_HTTP, _TCP, _EXEC "
+		            "or _GRPC)"), 1;
 	/* An exec probe runs with what the service runs with, as under the
 	 * supervising init: its user, no capability, no-new-privs and its
 	 * filter.  `probe` is started by the runtime with the config's user,
@@ -402,6 +427,8 @@ int main(int argc, char **argv)
 		case OPT_HRETRIES: r.retries = optarg; break;
 		case OPT_UNHEALTHY: r.unhealthy = optarg; break;
 		case OPT_HFILE: r.file = optarg; break;
+		case OPT_HGRPC: r.grpc = optarg; break;
+		case OPT_HGRPCSVC: r.grpc_service = optarg; break;
 		default:
 			usage(stderr);
 			return 1;
