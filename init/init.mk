@@ -19,7 +19,9 @@ $(BUILD)/bin/minbase-init: $(patsubst %.c,$(BUILD)/musl/obj/%.o,$(INIT_SRCS))
 	@size=$$(stat -c %s $@); if [ $$size -gt 131072 ]; then \
 		echo "error: $@ is $$size bytes, over the 128 KiB budget" >&2; rm -f $@; exit 1; fi
 
-UNIT_TESTS += test_init_privs test_init_seccomp test_init_health
+UNIT_TESTS += test_init_privs test_init_seccomp test_init_health test_init_grpc
+test_init_grpc_SRCS    := $(INIT_LIB_SRCS) tests/unit/test_init_fakesys.c
+test_init_grpc_LIBS    := -lcap
 test_init_privs_SRCS   := $(INIT_LIB_SRCS) tests/unit/test_init_fakesys.c
 test_init_privs_LIBS   := -lcap
 test_init_seccomp_SRCS := $(INIT_LIB_SRCS) tests/unit/test_init_fakesys.c
@@ -28,3 +30,18 @@ test_init_health_SRCS  := $(INIT_LIB_SRCS) tests/unit/test_init_fakesys.c
 test_init_health_LIBS  := -lcap
 
 BENCHES += init
+
+# Fuzzing the gRPC probe's frame and HPACK reader (clang libFuzzer +
+# ASan/UBSan), seeded with recorded answers: `make fuzz-grpc FUZZ_SECONDS=N`.
+$(BUILD)/fuzz/grpc_fuzz: init/grpc_fuzz.c $(INIT_LIB_SRCS) init/sys.c init/init.h
+	@mkdir -p $(@D)
+	clang -std=gnu11 -D_GNU_SOURCE -DMINBASE_VERSION='"$(VERSION)"' -g -O1 \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ \
+		init/grpc_fuzz.c $(INIT_LIB_SRCS) init/sys.c -lcap
+FUZZ_TARGETS += fuzz-grpc
+fuzz-grpc: $(BUILD)/fuzz/grpc_fuzz
+	@rm -rf $(BUILD)/fuzz/grpc-corpus && mkdir -p $(BUILD)/fuzz/grpc-corpus
+	python3 -c 'import sys; [open("%s/seed%d" % (sys.argv[2], i), "wb").write(bytes.fromhex(l)) for i, l in enumerate(x.strip() for x in open(sys.argv[1]) if x.strip() and x[0] != "#")]' \
+		init/grpc_fuzz.seeds $(BUILD)/fuzz/grpc-corpus
+	$(BUILD)/fuzz/grpc_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=70000 $(BUILD)/fuzz/grpc-corpus
+.PHONY: fuzz-grpc
