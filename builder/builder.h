@@ -211,6 +211,7 @@ bool util_have_program(const char *prog);
 
 struct mk_health {
 	const char *http, *tcp, *exec;
+	const char *grpc, *grpc_service;                /* --health-grpc HOST:PORT, NAME */
 	const char *interval, *timeout, *start_period;  /* as given: "30s" */
 	int retries;                                    /* -1 = unset */
 };

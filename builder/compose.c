@@ -390,8 +390,11 @@ static int build_config(const struct mk_opts *o, const char *name, const char *c
 	if (has_policy && sv_add(env, "MINBASE_SECCOMP=" SECCOMP_PATH) < 0)
 		goto oom;
 	const struct mk_health *h = &o->health;
-	if (h->http || h->tcp || h->exec) {
+	if (h->http || h->tcp || h->exec || h->grpc) {
 		if ((h->http && sv_addf(env, "MINBASE_HEALTH_HTTP=%s", h->http) < 0) ||
+		    (h->grpc && sv_addf(env, "MINBASE_HEALTH_GRPC=%s", h->grpc) < 0) ||
+		    (h->grpc_service &&
+		     sv_addf(env, "MINBASE_HEALTH_GRPC_SERVICE=%s", h->grpc_service) < 0) ||
 		    (h->tcp && sv_addf(env, "MINBASE_HEALTH_TCP=%s", h->tcp) < 0) ||
 		    (h->exec && sv_addf(env, "MINBASE_HEALTH_EXEC=%s", h->exec) < 0) ||
 		    (h->interval && sv_addf(env, "MINBASE_HEALTH_INTERVAL=%s", h->interval) < 0) ||

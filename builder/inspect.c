@@ -156,8 +156,9 @@ int cmd_inspect(int argc, char **argv)
 			printf("  %-11s %lld\n", "retries",
 			       (long long)json_integer_value(json_object_get(hc, "Retries")));
 		const char *probes[] = { "MINBASE_HEALTH_HTTP", "MINBASE_HEALTH_TCP",
-		                         "MINBASE_HEALTH_EXEC" };
-		for (size_t i = 0; i < 3; i++)
+		                         "MINBASE_HEALTH_EXEC", "MINBASE_HEALTH_GRPC",
+		                         "MINBASE_HEALTH_GRPC_SERVICE" };
+		for (size_t i = 0; i < 5; i++)
 			if (env_get(env, probes[i]))
 				printf("  %-11s %s\n", probes[i] + 15, env_get(env, probes[i]));
 	} else {

@@ -20,7 +20,7 @@ enum {
 	O_FORMAT = 256, O_ARCH, O_ENTRYPOINT, O_ADD, O_WRITABLE, O_CA, O_TZ,
 	O_HHTTP, O_HTCP, O_HEXEC, O_HINT, O_HTIMEOUT, O_HSTART, O_HRETRIES,
 	O_CAPS, O_POLICY, O_NOINIT, O_CACHE,
-	O_PUSH, O_BASE, O_REGCA, O_INSECURE, O_RETRYTIME,
+	O_PUSH, O_BASE, O_REGCA, O_INSECURE, O_RETRYTIME, O_HGRPC, O_HGRPCSVC,
 };
 
 static const struct option image_longopts[] = {
@@ -42,6 +42,8 @@ static const struct option image_longopts[] = {
 	{ "health-http", required_argument, NULL, O_HHTTP },
 	{ "health-tcp", required_argument, NULL, O_HTCP },
 	{ "health-exec", required_argument, NULL, O_HEXEC },
+	{ "health-grpc", required_argument, NULL, O_HGRPC },
+	{ "health-grpc-service", required_argument, NULL, O_HGRPCSVC },
 	{ "health-interval", required_argument, NULL, O_HINT },
 	{ "health-timeout", required_argument, NULL, O_HTIMEOUT },
 	{ "health-start-period", required_argument, NULL, O_HSTART },
@@ -192,6 +194,8 @@ int mk_opts_parse(int argc, char **argv, bool image, struct mk_opts *o, char *er
 		case O_HHTTP: o->health.http = optarg; break;
 		case O_HTCP: o->health.tcp = optarg; break;
 		case O_HEXEC: o->health.exec = optarg; break;
+		case O_HGRPC: o->health.grpc = optarg; break;
+		case O_HGRPCSVC: o->health.grpc_service = optarg; break;
 		case O_HINT: o->health.interval = optarg; break;
 		case O_HTIMEOUT: o->health.timeout = optarg; break;
 		case O_HSTART: o->health.start_period = optarg; break;
@@ -413,15 +417,37 @@ int mk_opts_validate(const struct mk_opts *o, char *err)
 			return -2;
 		}
 	}
-	int nprobes = !!o->health.http + !!o->health.tcp + !!o->health.exec;
+	int nprobes = !!o->health.http + !!o->health.tcp + !!o->health.exec + !!o->health.grpc;
 	if (nprobes > 1) {
-		mk_seterr(err, "give only one of --health-http, --health-tcp and --health-exec");
+		mk_seterr(err, "give only one of --health-http, --health-tcp, --health-exec and "
+		       "--health-grpc");
 		return -2;
 	}
 	if (!nprobes && (o->health.interval || o->health.timeout || o->health.start_period ||
 	                 o->health.retries >= 0)) {
-		mk_seterr(err, "health timing options need a probe: add --health-http, --health-tcp "
-		       "or --health-exec");
+		mk_seterr(err, "health timing options need a probe: add --health-http, --health-tcp, "
+		       "--health-exec or --health-grpc");
+		return -2;
+	}
+	if (o->health.grpc_service && !o->health.grpc) {
+		mk_seterr(err, "--health-grpc-service needs --health-grpc HOST:PORT");
+		return -2;
+	}
+	/* The init's own rules (init/main.c): HOST:PORT, and a service name of
+	 * at most 200 printable characters without spaces. */
+	if (o->health.grpc && (!strrchr(o->health.grpc, ':') || strchr(o->health.grpc, '/'))) {
+		mk_seterr(err, "invalid --health-grpc `%s`: use HOST:PORT, e.g. 127.0.0.1:50051",
+		       o->health.grpc);
+		return -2;
+	}
+	const char *svc = o->health.grpc_service;
+	size_t sl = svc ? strlen(svc) : 0;
+	for (size_t i = 0; i < sl; i++)
+		if (svc[i] <= ' ' || svc[i] >= 127)
+			sl = 999;
+	if (sl > 200) {
+		mk_seterr(err, "invalid --health-grpc-service `%s`: use at most 200 printable "
+		       "characters, no spaces", svc);
 		return -2;
 	}
 	if (o->no_init) {
