@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -231,7 +232,13 @@ int grpc_probe(const struct health_cfg *c, char *detail, size_t dl)
 	int port, rc = 1, fd = -1;
 	snprintf(what, sizeof what, "grpc %.200s%s%.60s%s", c->target, *svc ? " service `" : "",
 	         svc, *svc ? "`" : "");
-	struct grpc_call *g = calloc(1, sizeof *g);
+	/* Fresh pages, not the heap: after the fork, heap pages the init
+	 * touched are copy-on-write, and 50 KB of them were half the probe's
+	 * CPU; untouched fresh pages cost nothing. */
+	struct grpc_call *g = mmap(NULL, sizeof *g, PROT_READ | PROT_WRITE,
+	                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (g == MAP_FAILED)
+		g = NULL;
 	if (health_parse_hostport(c->target, host, sizeof host, &port, err) < 0 || !g) {
 		snprintf(detail, dl, "%.390s", g ? err : "out of memory");
 		goto out;
@@ -287,6 +294,7 @@ fail:
 out:
 	if (fd >= 0)
 		close(fd);
-	free(g);
+	if (g)
+		munmap(g, sizeof *g);
 	return rc;
 }

@@ -211,12 +211,14 @@ struct h2_conn {
 	uint32_t credit;          /* DATA bytes to give back */
 	hpack_emit emit;
 	void *ctx;
+	/* From here on h2_init leaves the bytes as they are; the buffers most
+	 * used come first, to touch as few pages as possible. */
+	uint8_t out[512];         /* frames to send: ACKs, WINDOW_UPDATEs */
+	char err[INIT_ERRLEN];
+	uint8_t body[H2_BODY_MAX];
 	uint8_t frame[9 + H2_FRAME_MAX];
 	uint8_t block[H2_FRAME_MAX];
-	uint8_t body[H2_BODY_MAX];
-	uint8_t out[512];         /* frames to send: ACKs, WINDOW_UPDATEs */
 	struct hpack hp;
-	char err[INIT_ERRLEN];
 };
 void h2_init(struct h2_conn *c, hpack_emit emit, void *ctx);
 /* Preface, SETTINGS, HEADERS (HDRS, a header block) and DATA ending
