@@ -308,7 +308,7 @@ static void test_recorded(void **state)
 	for (size_t cut = 0; cut < n; cut++) {
 		feed(b, cut, 16384, 0, &r);
 		assert_int_equal(r.rc, 1);
-		assert_non_null(strstr(r.detail, "closed the connection before"));
+		assert_non_null(strstr(r.detail, "the server closed the connection "));
 	}
 }
 
@@ -505,7 +505,7 @@ static void test_handmade(void **state)
 	       "do: `HTTP/1.1 400 Bad Request`");
 	memcpy(b, "<!DOCTYPE HTML>\n<html>", 22);
 	expect(b, 22, 1, "`<!DOCTYPE HTML>`");
-	expect(b, 0, 1, "closed the connection before sending anything");
+	expect(b, 0, 1, "closed the connection without sending anything");
 }
 
 /* The request: preface, SETTINGS (push off), and a header block our own
