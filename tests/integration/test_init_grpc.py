@@ -6,6 +6,7 @@ service, an unknown one), a server that never answers and HTTP/1 servers; the
 supervising init's state file; and the image path: mkimage --health-grpc, run
 by a real dockerd, seen in `docker inspect` .State.Health.Status."""
 import os
+import re
 import socket
 import subprocess
 import time
@@ -151,6 +152,19 @@ def test_option_errors(init_bin):
         assert p.returncode == 1 and words in p.stderr, (args, p.stderr)
 
 
+def test_mkimage_refuses_bad_grpc_options(mkimage, server_bin, tmp_path):
+    for args, words in ((["--health-grpc-service", "app"], "needs --health-grpc"),
+                        (["--health-grpc", "nohost"], "invalid --health-grpc `nohost`"),
+                        (["--health-grpc", "127.0.0.1:1", "--health-grpc-service", "a b"],
+                         "invalid --health-grpc-service `a b`"),
+                        (["--health-grpc", "127.0.0.1:1", "--health-tcp", "127.0.0.1:1"],
+                         "give only one of")):
+        out = tmp_path / "x.tar"
+        p = mk(mkimage, "--static", server_bin, "-o", out, *args, check=False)
+        assert p.returncode == 2 and words in p.stderr, (args, p.stderr)
+        assert not out.exists()
+
+
 def test_supervising_init_publishes_grpc_health(init_bin, server_bin, tmp_path):
     """The init runs the gRPC server as its service and probes it."""
     need_root()
@@ -184,6 +198,8 @@ def test_image_health_in_dockerd(mkimage, dockerd, server_bin, tmp_path):
        "--health-grpc", "127.0.0.1:50051", "--health-grpc-service", "app",
        "--health-interval", "500ms", "--health-timeout", "5s", "--health-retries", "1",
        "--", "-addr", "127.0.0.1:50051", "-service", "app=SERVING")
+    shown = mk(mkimage, "inspect", img).stdout
+    assert re.search(r"\n  GRPC +127\.0\.0\.1:50051\n  GRPC_SERVICE +app\n", shown), shown
     dockerd.docker("load", "-i", str(img))
     env = dockerd.docker("inspect", "-f", "{{json .Config.Env}}", tag)
     assert "MINBASE_HEALTH_GRPC=127.0.0.1:50051" in env.stdout
