@@ -147,7 +147,7 @@ def test_option_errors(init_bin):
                          "invalid name `a b`"),
                         (["--health-grpc", "127.0.0.1:1", "--health-tcp", "127.0.0.1:1"],
                          "choose one health probe"),
-                        (["--user", "1"], "only health options")):
+                        (["--grace", "1s"], "--grace does not apply to `probe`")):
         p = subprocess.run([str(init_bin), "probe", *args], capture_output=True, text=True)
         assert p.returncode == 1 and words in p.stderr, (args, p.stderr)
 
