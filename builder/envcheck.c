@@ -22,7 +22,10 @@ static const char *decided(const struct mk_opts *o, const char *name, const char
                            char *buf, size_t len)
 {
 	const struct mk_health *h = &o->health;
-	bool probe = h->http || h->tcp || h->exec;
+	bool probe = h->http || h->tcp || h->exec || h->grpc;
+	/* The one probe given decides the four variables (the init takes one). */
+	const char *popt = h->http ? "--health-http" : h->tcp ? "--health-tcp" :
+	                   h->exec ? "--health-exec" : "--health-grpc";
 
 	/* Always written: the capabilities kept (none by default; a policy
 	 * may name some, so only an equal --caps agrees) and no-new-privs. */
@@ -44,14 +47,15 @@ static const char *decided(const struct mk_opts *o, const char *name, const char
 	if (!strcmp(name, "MINBASE_POLICY") && o->policy)
 		return *opt = "--policy", "";
 	if (probe && !strcmp(name, "MINBASE_HEALTH_HTTP"))
-		return *opt = h->http ? "--health-http" : h->tcp ? "--health-tcp" : "--health-exec",
-		       h->http ? h->http : "";
+		return *opt = popt, h->http ? h->http : "";
 	if (probe && !strcmp(name, "MINBASE_HEALTH_TCP"))
-		return *opt = h->tcp ? "--health-tcp" : h->http ? "--health-http" : "--health-exec",
-		       h->tcp ? h->tcp : "";
+		return *opt = popt, h->tcp ? h->tcp : "";
 	if (probe && !strcmp(name, "MINBASE_HEALTH_EXEC"))
-		return *opt = h->exec ? "--health-exec" : h->http ? "--health-http" : "--health-tcp",
-		       h->exec ? h->exec : "";
+		return *opt = popt, h->exec ? h->exec : "";
+	if (probe && !strcmp(name, "MINBASE_HEALTH_GRPC"))
+		return *opt = popt, h->grpc ? h->grpc : "";
+	if (h->grpc_service && !strcmp(name, "MINBASE_HEALTH_GRPC_SERVICE"))
+		return *opt = "--health-grpc-service", h->grpc_service;
 	if (h->interval && !strcmp(name, "MINBASE_HEALTH_INTERVAL"))
 		return *opt = "--health-interval", h->interval;
 	if (h->timeout && !strcmp(name, "MINBASE_HEALTH_TIMEOUT"))

@@ -433,22 +433,15 @@ int mk_opts_validate(const struct mk_opts *o, char *err)
 		mk_seterr(err, "--health-grpc-service needs --health-grpc HOST:PORT");
 		return -2;
 	}
-	/* The init's own rules (init/main.c): HOST:PORT, and a service name of
-	 * at most 200 printable characters without spaces. */
-	if (o->health.grpc && (!strrchr(o->health.grpc, ':') || strchr(o->health.grpc, '/'))) {
-		mk_seterr(err, "invalid --health-grpc `%s`: use HOST:PORT, e.g. 127.0.0.1:50051",
-		       o->health.grpc);
-		return -2;
-	}
-	const char *svc = o->health.grpc_service;
-	size_t sl = svc ? strlen(svc) : 0;
-	for (size_t i = 0; i < sl; i++)
-		if (svc[i] <= ' ' || svc[i] >= 127)
-			sl = 999;
-	if (sl > 200) {
-		mk_seterr(err, "invalid --health-grpc-service `%s`: use at most 200 printable "
-		       "characters, no spaces", svc);
-		return -2;
+	/* The init's own rules (init/grammar.c) */
+	const char *grpc[][2] = { { "--health-grpc", o->health.grpc },
+	                          { "--health-grpc-service", o->health.grpc_service } };
+	for (size_t i = 0; i < 2; i++) {
+		char ierr[INIT_ERRLEN];
+		if (grpc[i][1] && grammar_option(grpc[i][0], grpc[i][1], NULL, ierr) < 0) {
+			mk_seterr(err, "%s: %s", grpc[i][0], ierr);
+			return -2;
+		}
 	}
 	if (o->no_init) {
 		const char *need = nprobes ? "health probes" : o->caps_set ? "--caps" :

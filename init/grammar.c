@@ -119,7 +119,7 @@ int filter_policy_name_ok(const char *name)
 
 /* ---- the init's variables ------------------------------------------------ */
 enum kind { K_ANY, K_DURATION, K_DURATION_POS, K_COUNT, K_UNHEALTHY, K_URL, K_HOSTPORT,
-            K_COMMAND, K_CAPS, K_POLICY };
+            K_COMMAND, K_CAPS, K_POLICY, K_SERVICE };
 
 /* Every variable the init reads (main.c), the option it stands for, and
  * how main.c reads an empty value: as "not set" (empty_ok), or as a value
@@ -139,6 +139,8 @@ static const struct {
 	{ "MINBASE_HEALTH_HTTP", "--health-http", K_URL, true },
 	{ "MINBASE_HEALTH_TCP", "--health-tcp", K_HOSTPORT, true },
 	{ "MINBASE_HEALTH_EXEC", "--health-exec", K_COMMAND, true },
+	{ "MINBASE_HEALTH_GRPC", "--health-grpc", K_HOSTPORT, true },
+	{ "MINBASE_HEALTH_GRPC_SERVICE", "--health-grpc-service", K_SERVICE, true },
 	{ "MINBASE_HEALTH_INTERVAL", "--health-interval", K_DURATION_POS, false },
 	{ "MINBASE_HEALTH_TIMEOUT", "--health-timeout", K_DURATION_POS, false },
 	{ "MINBASE_HEALTH_START_PERIOD", "--health-start-period", K_DURATION, false },
@@ -202,6 +204,15 @@ static int check(enum kind k, const char *v, int64_t *num, char *err)
 		if (!filter_policy_name_ok(v)) {
 			snprintf(err, INIT_ERRLEN, "invalid policy name `%.100s`: use a plain name like "
 			         "`service` (a-z, 0-9, `-`, `_`), not a path", v);
+			return -1;
+		}
+		return 0;
+	case K_SERVICE: /* a gRPC service name: it goes into the probe's detail */
+		for (n = 0; v[n] > ' ' && v[n] < 127; n++)
+			;
+		if (v[n] || n > GRPC_SERVICE_MAX) {
+			snprintf(err, INIT_ERRLEN, "invalid service name `%.100s`: use at most %d "
+			         "printable characters, no spaces", v, GRPC_SERVICE_MAX);
 			return -1;
 		}
 		return 0;

@@ -189,13 +189,9 @@ static int health_config(struct health_cfg *h, const struct raw *r)
 	if (r->grpc_service && h->kind != HEALTH_GRPC)
 		return fail("--health-grpc-service: needs a gRPC probe (--health-grpc HOST:PORT)");
 	if (h->kind == HEALTH_GRPC &&
-	    (h->grpc_service = env_or(r->grpc_service, "MINBASE_HEALTH_GRPC_SERVICE"))) {
-		for (v = h->grpc_service; *v >= 33 && *v < 127; v++)
-			;
-		if (*v || v - h->grpc_service > GRPC_SERVICE_MAX)
-			return fail("--health-grpc-service: invalid name `%s`: use at most %d printable "
-			            "characters, no spaces", h->grpc_service, GRPC_SERVICE_MAX);
-	}
+	    (h->grpc_service = env_or(r->grpc_service, "MINBASE_HEALTH_GRPC_SERVICE")) &&
+	    grammar_option("--health-grpc-service", h->grpc_service, NULL, err) < 0)
+		return fail("--health-grpc-service: %s", err);
 	if (duration(env_or(r->start, "MINBASE_HEALTH_START_PERIOD"), "--health-start-period",
 	             &h->start_period_ms))
 		return -1;

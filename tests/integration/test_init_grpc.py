@@ -144,7 +144,7 @@ def test_option_errors(init_bin):
     for args, words in ((["--health-grpc", "nohost"], "invalid address `nohost`"),
                         (["--health-grpc-service", "x"], "needs a gRPC probe"),
                         (["--health-grpc", "127.0.0.1:1", "--health-grpc-service", "a b"],
-                         "invalid name `a b`"),
+                         "invalid service name `a b`"),
                         (["--health-grpc", "127.0.0.1:1", "--health-tcp", "127.0.0.1:1"],
                          "choose one health probe"),
                         (["--grace", "1s"], "--grace does not apply to `probe`")):
@@ -154,11 +154,17 @@ def test_option_errors(init_bin):
 
 def test_mkimage_refuses_bad_grpc_options(mkimage, server_bin, tmp_path):
     for args, words in ((["--health-grpc-service", "app"], "needs --health-grpc"),
-                        (["--health-grpc", "nohost"], "invalid --health-grpc `nohost`"),
+                        (["--health-grpc", "nohost"], "--health-grpc: invalid address `nohost`"),
                         (["--health-grpc", "127.0.0.1:1", "--health-grpc-service", "a b"],
-                         "invalid --health-grpc-service `a b`"),
+                         "--health-grpc-service: invalid service name `a b`"),
                         (["--health-grpc", "127.0.0.1:1", "--health-tcp", "127.0.0.1:1"],
-                         "give only one of")):
+                         "give only one of"),
+                        # the init's grammar, applied to --env at build time
+                        (["-e", "MINBASE_HEALTH_GRPC=nohost"], "would refuse to start"),
+                        (["--health-tcp", "127.0.0.1:1", "-e", "MINBASE_HEALTH_GRPC=127.0.0.1:2"],
+                         "contradicts --health-tcp"),
+                        (["--health-grpc", "127.0.0.1:1", "--health-grpc-service", "a", "-e",
+                          "MINBASE_HEALTH_GRPC_SERVICE=b"], "contradicts --health-grpc-service")):
         out = tmp_path / "x.tar"
         p = mk(mkimage, "--static", server_bin, "-o", out, *args, check=False)
         assert p.returncode == 2 and words in p.stderr, (args, p.stderr)
