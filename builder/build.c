@@ -1,48 +1,33 @@
-/* Static build drivers: a Go module (CGO_ENABLED=0 go build), C sources
- * (musl-gcc -static against the minbase sysroot), a directory with a
- * Makefile (make with CC=musl-gcc), or a prebuilt ELF (checked, copied).
- * Whatever the route, the result is checked to be static for the target
- * architecture before it is renamed into place; nothing half-built is left
- * at the output path. */
+/* Static build drivers, the common part: which kind of APP a path is, the
+ * name its service gets, and build_app, which runs a driver (build_go.c:
+ * a Go package; build_c.c: C sources, a Makefile or CMake project) or
+ * copies a prebuilt ELF.  Whatever the route, the result is checked to be
+ * static for the target architecture before it is renamed into place;
+ * nothing half-built is left at the output path. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "builder.h"
 
-
-/* snprintf into a path buffer; vsnprintf so that truncation is checked
- * here, at run time, rather than guessed at by the compiler. */
-static int pathf(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int pathf(char *buf, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-	return (n < 0 || (size_t)n >= len) ? -1 : 0;
-}
-
-static bool has_suffix(const char *s, const char *suf)
+bool build_has_suffix(const char *s, const char *suf)
 {
 	size_t a = strlen(s), b = strlen(suf);
 	return a >= b && strcmp(s + a - b, suf) == 0;
 }
 
-static bool file_in(const char *dir, const char *name)
+bool build_file_in(const char *dir, const char *name)
 {
 	char p[PATH_MAX];
 	struct stat st;
-	return pathf(p, sizeof(p), "%s/%s", dir, name) == 0 && stat(p, &st) == 0 &&
+	return util_pathf(p, sizeof(p), "%s/%s", dir, name) == 0 && stat(p, &st) == 0 &&
 	       S_ISREG(st.st_mode);
 }
 
@@ -51,8 +36,7 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The .c files directly in dir, sorted (so the link order is stable). */
-static char **list_c_files(const char *dir, size_t *n)
+char **build_list_files(const char *dir, const char *suffix, size_t *n)
 {
 	DIR *d = opendir(dir);
 	*n = 0;
@@ -61,7 +45,8 @@ static char **list_c_files(const char *dir, size_t *n)
 	char **l = NULL;
 	struct dirent *e;
 	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.' || !has_suffix(e->d_name, ".c") || !file_in(dir, e->d_name))
+		if (e->d_name[0] == '.' || !build_has_suffix(e->d_name, suffix) ||
+		    !build_file_in(dir, e->d_name))
 			continue;
 		char **nl = realloc(l, (*n + 2) * sizeof(*nl));
 		if (!nl)
@@ -76,7 +61,7 @@ static char **list_c_files(const char *dir, size_t *n)
 	return l;
 }
 
-static void free_strv(char **l)
+void build_free_strv(char **l)
 {
 	if (!l)
 		return;
@@ -92,8 +77,16 @@ const char *build_kind_name(enum app_kind k)
 	case APP_C_FILE: return "c file";
 	case APP_C_DIR: return "c sources";
 	case APP_MAKEFILE: return "makefile";
+	case APP_CMAKE: return "cmake project";
 	default: return "prebuilt binary";
 	}
+}
+
+static size_t count_files(const char *dir, const char *suffix)
+{
+	size_t n;
+	build_free_strv(build_list_files(dir, suffix, &n));
+	return n;
 }
 
 int build_detect(const char *app, enum app_kind *kind, char *err)
@@ -104,54 +97,59 @@ int build_detect(const char *app, enum app_kind *kind, char *err)
 		return -1;
 	}
 	if (S_ISREG(st.st_mode)) {
-		if (has_suffix(app, ".go")) {
-			mk_seterr(err, "`%s` is a Go source file: give its module directory (the one "
-			       "with go.mod)", app);
+		if (build_has_suffix(app, ".go")) {
+			mk_seterr(err, "`%s` is a Go source file: give its package directory (as with "
+			       "`go build ./cmd/NAME`)", app);
 			return -1;
 		}
-		if (has_suffix(app, ".cc") || has_suffix(app, ".cpp") || has_suffix(app, ".cxx") ||
-		    has_suffix(app, ".rs")) {
+		if (build_has_suffix(app, ".cc") || build_has_suffix(app, ".cpp") ||
+		    build_has_suffix(app, ".cxx") || build_has_suffix(app, ".rs")) {
 			mk_seterr(err, "`%s`: mkimage builds Go modules and C sources; build this one "
 			       "statically yourself (%s) and give mkimage the binary", app,
-			       has_suffix(app, ".rs") ? "cargo build --release --target "
-			                               "x86_64-unknown-linux-musl"
-			                             : "g++ -static -static-libstdc++");
+			       build_has_suffix(app, ".rs") ? "cargo build --release --target "
+			                                     "x86_64-unknown-linux-musl"
+			                                   : "g++ -static -static-libstdc++");
 			return -1;
 		}
-		*kind = has_suffix(app, ".c") ? APP_C_FILE : APP_ELF;
+		*kind = build_has_suffix(app, ".c") ? APP_C_FILE : APP_ELF;
 		return 0;
 	}
 	if (!S_ISDIR(st.st_mode)) {
 		mk_seterr(err, "`%s` is not a regular file or a directory", app);
 		return -1;
 	}
-	if (file_in(app, "go.mod")) {
+	/* A build file in the directory itself decides; then Go files in a
+	 * module (a package such as ./cmd/server); then C files; then any
+	 * directory of a module (go list then names its main packages). */
+	char root[PATH_MAX];
+	bool in_module = build_go_root(app, root, sizeof(root)) == 0;
+	if (build_file_in(app, "go.mod"))
 		*kind = APP_GO;
-		return 0;
-	}
-	if (file_in(app, "Makefile") || file_in(app, "makefile") || file_in(app, "GNUmakefile")) {
+	else if (build_file_in(app, "CMakeLists.txt"))
+		*kind = APP_CMAKE;
+	else if (build_file_in(app, "Makefile") || build_file_in(app, "makefile") ||
+	         build_file_in(app, "GNUmakefile"))
 		*kind = APP_MAKEFILE;
-		return 0;
-	}
-	if (file_in(app, "Cargo.toml")) {
+	else if (build_file_in(app, "Cargo.toml")) {
 		mk_seterr(err, "`%s` is a Rust crate: build it with `cargo build --release --target "
 		       "x86_64-unknown-linux-musl` (static) and give mkimage the binary", app);
 		return -1;
-	}
-	size_t n;
-	char **c = list_c_files(app, &n);
-	free_strv(c);
-	if (n > 0) {
+	} else if (in_module && count_files(app, ".go") > 0)
+		*kind = APP_GO;
+	else if (count_files(app, ".c") > 0)
 		*kind = APP_C_DIR;
-		return 0;
+	else if (in_module)
+		*kind = APP_GO;
+	else {
+		mk_seterr(err, "`%s` is a directory with nothing mkimage can build (no go.mod, "
+		       "Makefile, CMakeLists.txt or .c files): give a static binary, a Go package "
+		       "directory or C sources", app);
+		return -1;
 	}
-	mk_seterr(err, "`%s` is a directory with nothing mkimage can build (no go.mod, Makefile "
-	       "or .c files): give a static binary, a Go module directory or C sources", app);
-	return -1;
+	return 0;
 }
 
-/* Keeps what a file or directory name can hold; "" becomes "app". */
-static char *clean_name(const char *s, size_t len)
+char *build_clean_name(const char *s, size_t len)
 {
 	char *n = malloc(len + 4);
 	if (!n)
@@ -174,39 +172,11 @@ static char *clean_name(const char *s, size_t len)
 	return n;
 }
 
-/* The last element of the `module` path in go.mod, or NULL. */
-static char *go_module_name(const char *dir)
-{
-	char p[PATH_MAX], line[1024];
-	snprintf(p, sizeof(p), "%s/go.mod", dir);
-	FILE *f = fopen(p, "re");
-	if (!f)
-		return NULL;
-	char *res = NULL;
-	while (fgets(line, sizeof(line), f)) {
-		char *s = line + strspn(line, " \t");
-		if (strncmp(s, "module", 6) != 0 || (s[6] != ' ' && s[6] != '\t'))
-			continue;
-		s += 6;
-		s += strspn(s, " \t\"");
-		size_t l = strcspn(s, " \t\"\r\n/");
-		while (s[l] == '/') { /* keep the last element */
-			s += l + 1;
-			l = strcspn(s, " \t\"\r\n/");
-		}
-		if (l > 0)
-			res = clean_name(s, l);
-		break;
-	}
-	fclose(f);
-	return res;
-}
-
 char *build_app_name(const char *app, enum app_kind kind)
 {
 	char real[PATH_MAX];
 	if (kind == APP_GO) {
-		char *m = go_module_name(app);
+		char *m = build_go_name(app);
 		if (m)
 			return m;
 	}
@@ -223,7 +193,7 @@ char *build_app_name(const char *app, enum app_kind kind)
 	l = strlen(b);
 	if (kind == APP_C_FILE && l > 2)
 		l -= 2;
-	return clean_name(b, l);
+	return build_clean_name(b, l);
 }
 
 /* The cache directory: --cache, $XDG_CACHE_HOME/minbase, ~/.cache/minbase. */
@@ -244,404 +214,24 @@ int build_cache_dir(const char *opt_dir, char *buf, size_t len, char *err)
 		return -1;
 	/* Go wants absolute GOCACHE/GOPATH, and the tools run elsewhere. */
 	char abs[PATH_MAX];
-	if (!realpath(buf, abs) || pathf(buf, len, "%s", abs) < 0) {
+	if (!realpath(buf, abs) || util_pathf(buf, len, "%s", abs) < 0) {
 		mk_seterr(err, "cannot use the cache directory `%s`: %s", buf, strerror(errno));
 		return -1;
 	}
 	return 0;
 }
 
-/* The sysroot: --sysroot, $MINBASE_SYSROOT, or build/sysroot beside
- * build/bin/mkimage.  Returns 0 and an empty buf when there is none. */
-static void find_sysroot(const struct build_opts *o, char *buf, size_t len)
+static int copy_file(const char *from, const char *to, char *err)
 {
-	struct stat st;
-	char cand[PATH_MAX] = "";
-	const char *env = getenv("MINBASE_SYSROOT");
-	if (o->sysroot)
-		snprintf(cand, sizeof(cand), "%s", o->sysroot);
-	else if (env && *env)
-		snprintf(cand, sizeof(cand), "%s", env);
-	else {
-		char *self = util_self_dir();
-		if (self) {
-			snprintf(cand, sizeof(cand), "%s/../sysroot", self);
-			free(self);
-		}
-	}
-	buf[0] = '\0';
-	if (cand[0] && stat(cand, &st) == 0 && S_ISDIR(st.st_mode))
-		if (!realpath(cand, buf))
-			buf[0] = '\0';
-}
-
-/* Kernel headers for musl-gcc when there is no sysroot: musl-gcc hides
- * /usr/include, so link the three kernel header folders into one. */
-static int kernel_headers(const char *cache, const char *arch, char *buf, size_t len,
-                          char *err)
-{
-	if (pathf(buf, len, "%s/kh-%s", cache, arch) < 0 || util_mkdir_p(buf, false, err) < 0)
-		return -1;
-	const char *asmdir = strcmp(arch, "arm64") == 0 ? "/usr/aarch64-linux-gnu/include/asm"
-	                                                : "/usr/include/x86_64-linux-gnu/asm";
-	const char *links[][2] = { { "linux", "/usr/include/linux" },
-	                           { "asm", asmdir },
-	                           { "asm-generic", "/usr/include/asm-generic" } };
-	for (size_t i = 0; i < 3; i++) {
-		char p[PATH_MAX];
-		pathf(p, sizeof(p), "%s/%s", buf, links[i][0]);
-		if (symlink(links[i][1], p) < 0 && errno != EEXIST) {
-			mk_seterr(err, "cannot link kernel headers at `%s`: %s", p, strerror(errno));
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/* A command line or environment list that grows as needed (a directory
- * may hold any number of C files: none is ever dropped). */
-struct argv_b {
-	char **v;                /* NULL-terminated once anything was added */
-	size_t n, cap;
-	char **owned;            /* strings made by av_addf, freed by av_free */
-	size_t nowned, ocap;
-	bool nomem;
-};
-
-static bool av_grow(char ***v, size_t *cap, size_t need)
-{
-	if (need <= *cap)
-		return true;
-	size_t nc = *cap ? *cap * 2 : 32;
-	while (nc < need)
-		nc *= 2;
-	char **nv = realloc(*v, nc * sizeof(*nv));
-	if (!nv)
-		return false;
-	*v = nv;
-	*cap = nc;
-	return true;
-}
-
-static void av_add(struct argv_b *a, const char *s)
-{
-	if (!av_grow(&a->v, &a->cap, a->n + 2)) {
-		a->nomem = true;
-		return;
-	}
-	a->v[a->n++] = (char *)s;
-	a->v[a->n] = NULL;
-}
-
-static void av_addf(struct argv_b *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void av_addf(struct argv_b *a, const char *fmt, ...)
-{
-	char *s = NULL;
-	va_list ap;
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	if (!s || !av_grow(&a->owned, &a->ocap, a->nowned + 1)) {
-		free(s);
-		a->nomem = true;
-		return;
-	}
-	a->owned[a->nowned++] = s;
-	av_add(a, s);
-}
-
-static void av_free(struct argv_b *a)
-{
-	for (size_t i = 0; i < a->nowned; i++)
-		free(a->owned[i]);
-	free(a->owned);
-	free(a->v);
-	memset(a, 0, sizeof(*a));
-}
-
-/* util_run of a command line (and extra environment) built here. */
-static int av_run(const struct argv_b *a, const struct argv_b *env, const char *dir, char *err)
-{
-	if (a->nomem || !a->v || (env && env->nomem)) {
-		mk_seterr(err, "cannot run a build tool: out of memory");
-		return -1;
-	}
-	return util_run(a->v, env ? env->v : NULL, dir, err);
-}
-
-static int build_go(const struct build_opts *o, const char *dir, const char *tmp, char *err)
-{
-	if (!util_have_program("go")) {
-		mk_seterr(err, "cannot build the Go module `%s`: `go` is not installed (run `make deps` "
-		       "or install golang-go)", o->app);
-		return -1;
-	}
-	char cache[PATH_MAX];
-	if (build_cache_dir(o->cache_dir, cache, sizeof(cache), err) < 0)
-		return -1;
-	struct argv_b env = { 0 };
-	av_add(&env, "CGO_ENABLED=0");
-	av_add(&env, "GOOS=linux");
-	av_addf(&env, "GOARCH=%s", o->arch);
-	if (!strcmp(o->arch, "amd64"))
-		av_add(&env, "GOAMD64=v1");
-	av_addf(&env, "GOCACHE=%s/go-build", cache);
-	av_addf(&env, "GOMODCACHE=%s/go-mod", cache);
-	av_addf(&env, "GOPATH=%s/go", cache);
-	/* No proxy is reachable and a build must not depend on the network:
-	 * modules come from the module cache or vendor/, nothing else. */
-	char vend[PATH_MAX];
-	bool vendored = pathf(vend, sizeof(vend), "%s/vendor", dir) == 0 &&
-	                file_in(vend, "modules.txt");
-	av_add(&env, vendored ? "GOFLAGS=-mod=vendor" : "GOFLAGS=-mod=mod");
-	av_add(&env, "GOPROXY=off");
-	av_add(&env, "GOTOOLCHAIN=local");
-	av_add(&env, "GO111MODULE=on");
-	av_add(&env, "GOENV=off");
-	av_add(&env, "GOWORK=off");
-	/* go's own work directory inside ours: removed with it, even when
-	 * go is interrupted (it does not clean up after SIGINT). */
-	char gotmp[PATH_MAX];
-	if (pathf(gotmp, sizeof(gotmp), "%s.gotmp", tmp) < 0 || mkdir(gotmp, 0700) < 0) {
-		mk_seterr(err, "cannot create `%s`: %s", gotmp, strerror(errno));
-		av_free(&env);
-		return -1;
-	}
-	av_addf(&env, "GOTMPDIR=%s", gotmp);
-	struct argv_b a = { 0 };
-	av_add(&a, "go");
-	av_add(&a, "build");
-	av_add(&a, "-trimpath");
-	av_add(&a, "-buildvcs=false");
-	av_add(&a, "-ldflags=-s -w -buildid=");
-	av_add(&a, "-o");
-	av_add(&a, tmp);
-	av_add(&a, ".");
-	int rc = av_run(&a, &env, dir, err);
-	av_free(&env);
-	av_free(&a);
-	util_rm_rf(gotmp);
-	if (rc < 0)
-		return -1;
-	if (rc != 0) {
-		mk_seterr(err, "go build of `%s` failed (exit %d): see the compiler's messages above "
-		       "(builds are offline: dependencies must be vendored with `go mod vendor` "
-		       "or already be in the cache)", o->app, rc);
+	char *cp[] = { "cp", (char *)from, (char *)to, NULL };
+	if (util_run(cp, NULL, NULL, err) != 0) {
+		mk_seterr(err, "cannot copy `%s` to `%s`", from, to);
 		return -1;
 	}
 	return 0;
 }
 
-/* The C compiler for arch with its target flags. */
-static int c_compiler(const char *arch, struct argv_b *a, char *err)
-{
-	if (!strcmp(arch, arch_host()) && !strcmp(arch, "amd64")) {
-		if (!util_have_program("musl-gcc")) {
-			mk_seterr(err, "`musl-gcc` is not installed: run `make deps` (musl-tools)");
-			return -1;
-		}
-		av_add(a, "musl-gcc");
-		return 0;
-	}
-	if (!strcmp(arch, "arm64")) {
-		const char *specs = "/usr/lib/aarch64-linux-musl/musl-gcc.specs";
-		if (!util_have_program("aarch64-linux-gnu-gcc") || access(specs, R_OK) != 0) {
-			mk_seterr(err, "building C for arm64 needs aarch64-linux-gnu-gcc and musl for arm64 "
-			       "(`dpkg --add-architecture arm64; apt-get install gcc-aarch64-linux-gnu "
-			       "musl-dev:arm64`)");
-			return -1;
-		}
-		av_add(a, "aarch64-linux-gnu-gcc");
-		av_add(a, "-specs");
-		av_add(a, specs);
-		return 0;
-	}
-	mk_seterr(err, "cannot build C for %s on this machine", arch);
-	return -1;
-}
-
-static const char *const C_FLAGS[] = {
-	"-static", "-Os", "-s", "-pipe", "-ffunction-sections", "-fdata-sections",
-	"-Wl,--gc-sections", "-Wl,--build-id=none", "-fstack-protector-strong",
-	"-D_FORTIFY_SOURCE=2", NULL,
-};
-
-static int c_env_flags(const struct build_opts *o, const char *dir, struct argv_b *a,
-                       bool *libs, char *err)
-{
-	char sys[PATH_MAX];
-	*libs = false;
-	find_sysroot(o, sys, sizeof(sys));
-	for (size_t i = 0; C_FLAGS[i]; i++)
-		av_add(a, C_FLAGS[i]);
-	/* Reproducible: no absolute source paths, no random symbol names. */
-	av_addf(a, "-ffile-prefix-map=%s=.", dir);
-	av_add(a, "-frandom-seed=minbase");
-	if (sys[0] && !strcmp(o->arch, "amd64")) {
-		av_addf(a, "-isystem%s/kh", sys);
-		av_addf(a, "-isystem%s/include", sys);
-		av_addf(a, "-L%s/lib", sys);
-		*libs = true;
-	} else {
-		char cache[PATH_MAX], kh[PATH_MAX];
-		if (build_cache_dir(o->cache_dir, cache, sizeof(cache), err) < 0 ||
-		    kernel_headers(cache, o->arch, kh, sizeof(kh), err) < 0)
-			return -1;
-		av_addf(a, "-isystem%s", kh);
-	}
-	return 0;
-}
-
-static int build_c(const struct build_opts *o, enum app_kind kind, const char *dir,
-                   const char *file, const char *tmp, char *err)
-{
-	struct argv_b a = { 0 };
-	bool libs;
-	int rc = -1;
-	char **files = NULL;
-	if (c_compiler(o->arch, &a, err) < 0 || c_env_flags(o, dir, &a, &libs, err) < 0)
-		goto out;
-	av_add(&a, "-o");
-	av_add(&a, tmp);
-	if (kind == APP_C_FILE) {
-		av_add(&a, file);
-	} else {
-		size_t n;
-		files = list_c_files(dir, &n);
-		for (size_t i = 0; i < n; i++)
-			av_add(&a, files[i]);
-	}
-	/* libcap and libseccomp from the sysroot, for services that use them;
-	 * a static link only pulls what is referenced. */
-	if (libs) {
-		av_add(&a, "-lseccomp");
-		av_add(&a, "-lcap");
-	}
-	struct argv_b env = { 0 };
-	if (!getenv("SOURCE_DATE_EPOCH"))
-		av_add(&env, "SOURCE_DATE_EPOCH=0");
-	rc = av_run(&a, &env, dir, err);
-	av_free(&env);
-	if (rc > 0) {
-		mk_seterr(err, "compiling `%s` failed (exit %d): see the compiler's messages above",
-		       o->app, rc);
-		rc = -1;
-	}
-out:
-	free_strv(files);
-	av_free(&a);
-	return rc;
-}
-
-/* `make` with CC=musl-gcc and static flags, then the one new executable. */
-static int build_make(const struct build_opts *o, const char *dir, const char *tmp, char *err)
-{
-	struct argv_b cc = { 0 }, fl = { 0 }, a = { 0 };
-	bool libs;
-	int rc = -1;
-	if (c_compiler(o->arch, &cc, err) < 0 || c_env_flags(o, dir, &fl, &libs, err) < 0)
-		goto out;
-	char ccs[1024] = "", cfl[4096] = "", ldf[1024] = "-static -s -Wl,--gc-sections";
-	bool cut = false;
-	for (size_t i = 0; i < cc.n; i++)
-		cut |= pathf(ccs + strlen(ccs), sizeof(ccs) - strlen(ccs), "%s%s", i ? " " : "",
-		             cc.v[i]) < 0;
-	for (size_t i = 0; i < fl.n; i++)
-		if (strncmp(fl.v[i], "-Wl,", 4) && strcmp(fl.v[i], "-static") && strcmp(fl.v[i], "-s"))
-			cut |= pathf(cfl + strlen(cfl), sizeof(cfl) - strlen(cfl), "%s%s",
-			             *cfl ? " " : "", fl.v[i]) < 0;
-	/* A cut flag list would build with other flags than ours, silently. */
-	if (cut) {
-		mk_seterr(err, "cannot build with make: the compiler flags are longer than %zu bytes "
-		       "(a very long path to the sources or the sysroot?): `%.200s`", sizeof(cfl) - 1,
-		       o->app);
-		goto out;
-	}
-	av_add(&a, "make");
-	/* -B: everything is made again, with our CC and flags.  Without it a
-	 * second mkimage of the same directory (or one after a plain `make`)
-	 * found the program up to date, older than the start of make, and
-	 * failed with "built no new executable". */
-	av_add(&a, "-B");
-	if (o->quiet)
-		av_add(&a, "-s"); /* no command echo; errors still print */
-	av_addf(&a, "CC=%s", ccs);
-	av_addf(&a, "CFLAGS=%s", cfl);
-	av_addf(&a, "LDFLAGS=%s", ldf);
-	time_t start = time(NULL);
-	struct argv_b env = { 0 };
-	if (!getenv("SOURCE_DATE_EPOCH"))
-		av_add(&env, "SOURCE_DATE_EPOCH=0");
-	rc = av_run(&a, &env, dir, err);
-	av_free(&env);
-	if (rc != 0) {
-		if (rc > 0)
-			mk_seterr(err, "make in `%s` failed (exit %d): see its messages above", o->app, rc);
-		rc = -1;
-		goto out;
-	}
-	/* The program the Makefile made: an ELF executable at the top of dir,
-	 * newer than the start of make; the dir's own name wins a tie. */
-	rc = -1;
-	DIR *d = opendir(dir);
-	if (!d) {
-		mk_seterr(err, "cannot read `%s`: %s", dir, strerror(errno));
-		goto out;
-	}
-	char found[PATH_MAX] = "", names[512] = "";
-	int nfound = 0;
-	char *want = build_app_name(dir, APP_MAKEFILE);
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		char p[PATH_MAX];
-		struct stat st;
-		unsigned char mag[4];
-		if (pathf(p, sizeof(p), "%s/%s", dir, e->d_name) < 0)
-			continue;
-		if (e->d_name[0] == '.' || stat(p, &st) < 0 || !S_ISREG(st.st_mode) ||
-		    !(st.st_mode & 0111) || st.st_mtime < start - 1)
-			continue;
-		int fd = open(p, O_RDONLY | O_CLOEXEC);
-		ssize_t r = fd >= 0 ? read(fd, mag, 4) : -1;
-		if (fd >= 0)
-			close(fd);
-		if (r != 4 || memcmp(mag, "\177ELF", 4) != 0)
-			continue;
-		snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
-		         nfound ? ", " : "", e->d_name);
-		if (nfound == 0 || (want && !strcmp(e->d_name, want)))
-			snprintf(found, sizeof(found), "%s", p);
-		nfound++;
-	}
-	closedir(d);
-	bool named = want && found[0] && !strcmp(strrchr(found, '/') + 1, want);
-	free(want);
-	if (nfound == 0) {
-		mk_seterr(err, "make in `%s` built no new executable at the top of the directory", o->app);
-		goto out;
-	}
-	if (nfound > 1 && !named) {
-		mk_seterr(err, "make in `%s` built several programs (%s): build the one you want and "
-		       "give mkimage that binary", o->app, names);
-		goto out;
-	}
-	struct argv_b cp = { 0 };
-	av_add(&cp, "cp");
-	av_add(&cp, found);
-	av_add(&cp, tmp);
-	rc = av_run(&cp, NULL, NULL, err) == 0 ? 0 : -1;
-	av_free(&cp);
-	if (rc < 0)
-		mk_seterr(err, "cannot copy `%s` to `%s`", found, tmp);
-out:
-	av_free(&cc);
-	av_free(&fl);
-	av_free(&a);
-	return rc;
-}
-
-int build_app(const struct build_opts *o, enum app_kind *kindp, char *err)
+int build_app(struct build_opts *o, enum app_kind *kindp, char *err)
 {
 	enum app_kind kind;
 	if (build_detect(o->app, &kind, err) < 0)
@@ -675,7 +265,7 @@ int build_app(const struct build_opts *o, enum app_kind *kindp, char *err)
 		mk_seterr(err, "cannot write `%s`: %s", o->out, strerror(errno));
 		return -1;
 	}
-	pathf(tmp, sizeof(tmp), "%s/out", tdir);
+	util_pathf(tmp, sizeof(tmp), "%s/out", tdir);
 	int slot = util_cleanup_push(tdir, tmp);
 
 	int rc = -1;
@@ -698,20 +288,13 @@ int build_app(const struct build_opts *o, enum app_kind *kindp, char *err)
 	case APP_C_FILE:
 	case APP_C_DIR: rc = build_c(o, kind, dir, file, tmp, err); break;
 	case APP_MAKEFILE: rc = build_make(o, dir, tmp, err); break;
-	case APP_ELF: {
-		struct argv_b cp = { 0 };
-		av_add(&cp, "cp");
-		av_add(&cp, o->app);
-		av_add(&cp, tmp);
+	case APP_CMAKE: rc = build_cmake(o, dir, tmp, err); break;
+	case APP_ELF:
 		/* check first: a dynamic binary is refused before any copy */
 		rc = elf_check_static(o->app, o->arch, NULL, err);
-		if (rc == 0 && av_run(&cp, NULL, NULL, err) != 0) {
-			mk_seterr(err, "cannot copy `%s` to `%s`", o->app, o->out);
-			rc = -1;
-		}
-		av_free(&cp);
+		if (rc == 0)
+			rc = copy_file(o->app, tmp, err);
 		break;
-	}
 	}
 	if (rc < 0)
 		goto out;

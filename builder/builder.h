@@ -101,14 +101,15 @@ const char *arch_host(void);
 /* "amd64" -> "x86_64", "arm64" -> "aarch64" (the names policies/ use). */
 const char *arch_kernel_name(const char *oci_arch);
 
-/* ---- static build drivers (build.c) ----------------------------------- */
+/* ---- static build drivers (build.c, build_go.c, build_c.c) ------------ */
 
 enum app_kind {
 	APP_ELF = 0,     /* a prebuilt ELF file */
-	APP_GO,          /* a directory holding go.mod */
+	APP_GO,          /* a Go package directory inside a module (go.mod here or above) */
 	APP_C_FILE,      /* one .c file */
 	APP_C_DIR,       /* a directory of .c files */
 	APP_MAKEFILE,    /* a directory with a Makefile */
+	APP_CMAKE,       /* a directory with CMakeLists.txt */
 };
 
 /* Go build information of a binary (goinfo.c): what `go version -m` shows. */
@@ -159,24 +160,50 @@ const char *build_kind_name(enum app_kind kind);
 struct build_opts {
 	const char *app;         /* source (file/dir) or prebuilt ELF */
 	const char *arch;        /* OCI arch, "amd64" or "arm64" */
-	const char *cache_dir;   /* NULL = $XDG_CACHE_HOME/minbase or ~/.cache/minbase */
+	const char *cache_dir;   /* NULL = Go's own caches; C: $XDG_CACHE_HOME/minbase... */
 	const char *sysroot;     /* NULL = MINBASE_SYSROOT or relative to the exe */
 	const char *out;         /* where the binary goes (temp + rename) */
+	const char *bin;         /* --bin: the program to take from a Makefile/CMake build */
+	const char *go;          /* --go: the go command to use */
+	const char *ldflags;     /* --ldflags: added before minbase's own -s -w -buildid= */
+	const char *tags;        /* --tags: comma-separated build tags */
 	bool quiet;              /* do not pass the compiler's output through */
+	char *built_name;        /* out: the program's name when the build found it
+	                            (Makefile/CMake), malloc'd, else NULL */
 };
 
 /* Builds (or, for APP_ELF, copies) the app to o->out and checks that the
  * result is static for o->arch.  Nothing is left at o->out on failure.
  * The compiler's diagnostics go to stderr (that is the point of them);
- * the summary goes in err. */
-int build_app(const struct build_opts *o, enum app_kind *kind, char *err);
+ * the summary goes in err.  The user's source tree is never written. */
+int build_app(struct build_opts *o, enum app_kind *kind, char *err);
 
-/* The name the service gets in /app: the binary's base name, or the
- * module/dir/file base name for sources ("server.c" -> "server"). */
+/* The name the service gets in /app: the binary's base name, the Go
+ * package's (its directory, or the module path's last element at the
+ * module root, as `go build` names it), the dir or file base name for C
+ * sources ("server.c" -> "server"); a Makefile's program replaces it once
+ * built (built_name). */
 char *build_app_name(const char *app, enum app_kind kind);
 /* The cache directory (created, absolute): opt_dir (--cache),
  * $XDG_CACHE_HOME/minbase or ~/.cache/minbase. */
 int build_cache_dir(const char *opt_dir, char *buf, size_t len, char *err);
+
+/* Shared by the drivers (build*.c only). */
+bool build_has_suffix(const char *s, const char *suf);
+bool build_file_in(const char *dir, const char *name);
+/* Keeps what a file or directory name can hold; "" becomes "app". */
+char *build_clean_name(const char *s, size_t len);
+/* The regular files directly in dir whose names end in suffix, sorted. */
+char **build_list_files(const char *dir, const char *suffix, size_t *n);
+void build_free_strv(char **l);
+/* The module root above (or at) dir: the nearest directory with go.mod. */
+int build_go_root(const char *dir, char *root, size_t len);
+char *build_go_name(const char *dir);
+int build_go(struct build_opts *o, const char *dir, const char *tmp, char *err);
+int build_c(struct build_opts *o, enum app_kind kind, const char *dir, const char *file,
+            const char *tmp, char *err);
+int build_make(struct build_opts *o, const char *dir, const char *tmp, char *err);
+int build_cmake(struct build_opts *o, const char *dir, const char *tmp, char *err);
 
 /* ---- small helpers (util.c) ------------------------------------------- */
 
@@ -193,6 +220,32 @@ int util_mkdir_p(const char *path, bool private_leaf, char *err);
  * stdout stays clean.  Returns the exit status, or -1 with err filled. */
 int util_run(char *const argv[], char *const envp_add[], const char *dir,
              char *err);
+/* util_run, and when cap is not NULL the first caplen-1 bytes the tool
+ * wrote (stdout and stderr, still passed on to our stderr) in cap. */
+int util_run_tee(char *const argv[], char *const envp_add[], const char *dir,
+                 char *cap, size_t caplen, char *err);
+/* Runs argv in dir with its output (stdout and stderr) into out only, not
+ * shown: for questions to a tool (`go list`).  Returns the exit status. */
+int util_run_capture(char *const argv[], const char *dir, char *out, size_t outlen,
+                     char *err);
+/* snprintf into a path buffer: -1 when it does not fit (never cut). */
+int util_pathf(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* A command line or environment list that grows as needed (a directory
+ * may hold any number of C files: none is ever dropped).  Zero-initialise;
+ * add never fails (nomem is set and av_run refuses); free once. */
+struct util_argv {
+	char **v;                /* NULL-terminated once anything was added */
+	size_t n, cap;
+	char **owned;            /* strings made by util_av_addf */
+	size_t nowned, ocap;
+	bool nomem;
+};
+void util_av_add(struct util_argv *a, const char *s);
+void util_av_addf(struct util_argv *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void util_av_free(struct util_argv *a);
+/* util_run_tee of a, with env's entries added to the environment. */
+int util_av_run(const struct util_argv *a, const struct util_argv *env, const char *dir,
+                char *cap, size_t caplen, char *err);
 /* On SIGINT/SIGTERM/SIGHUP, remove the registered temporary directories
  * (each with at most one file in it) and die of the signal: an interrupted
  * build leaves nothing behind.  push returns a slot for pop, or -1. */
@@ -235,6 +288,7 @@ struct mk_opts {
 	const char *user;        /* numeric UID:GID, default 65532:65532 */
 	const char *workdir;     /* default /app */
 	const char *cache_dir;
+	const char *bin, *go, *ldflags, *tags;   /* --bin, --go, --ldflags, --tags */
 	const char *ca_file;
 	const char *policy;      /* shipped name or JSON file */
 	const char *caps;        /* comma-separated, "" = none */

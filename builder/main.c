@@ -217,13 +217,41 @@ int cmd_image(int argc, char **argv)
 		}
 		util_cleanup_push(tmpdir, binary);
 		struct build_opts bo = { .app = o.app, .arch = o.arch, .cache_dir = o.cache_dir,
-		                         .out = binary, .quiet = o.quiet };
+		                         .out = binary, .quiet = o.quiet, .bin = o.bin, .go = o.go,
+		                         .ldflags = o.ldflags, .tags = o.tags };
 		if (!o.quiet)
 			fprintf(stderr, "mkimage: build   %s `%s` for linux/%s\n",
 			        build_kind_name(kind), o.app, o.arch);
 		if (build_app(&bo, NULL, err) < 0) {
+			free(bo.built_name);
 			rc = die(MK_EXIT_FAIL, "%s", err);
 			goto out;
+		}
+		/* A Makefile's program names the service (and the defaults). */
+		if (bo.built_name && strcmp(bo.built_name, name) != 0) {
+			free(name);
+			name = bo.built_name;
+			if (out) {
+				free(out);
+				if (asprintf(&out, "%s%s", name, !strcmp(o.format, "oci") ? ".oci" : ".tar") < 0) {
+					out = NULL;
+					goto oom;
+				}
+				o.out = out;
+			}
+			if (tag) {
+				char *ln = tag_name(name);
+				free(tag);
+				if (!ln || asprintf(&tag, "%s:latest", ln) < 0) {
+					free(ln);
+					tag = NULL;
+					goto oom;
+				}
+				free(ln);
+				o.tag = tag;
+			}
+		} else {
+			free(bo.built_name);
 		}
 	}
 	struct stat st;
@@ -285,8 +313,11 @@ int cmd_build(int argc, char **argv)
 		fprintf(stderr, "mkimage: build   %s `%s` for linux/%s\n", build_kind_name(kind),
 		        o.app, o.arch);
 	struct build_opts bo = { .app = o.app, .arch = o.arch, .cache_dir = o.cache_dir,
-	                         .out = o.out, .quiet = o.quiet };
-	if (build_app(&bo, NULL, err) < 0) {
+	                         .out = o.out, .quiet = o.quiet, .bin = o.bin, .go = o.go,
+	                         .ldflags = o.ldflags, .tags = o.tags };
+	int br = build_app(&bo, NULL, err);
+	free(bo.built_name);
+	if (br < 0) {
 		rc = die(MK_EXIT_FAIL, "%s", err);
 		goto out;
 	}

@@ -21,6 +21,7 @@ enum {
 	O_HHTTP, O_HTCP, O_HEXEC, O_HINT, O_HTIMEOUT, O_HSTART, O_HRETRIES,
 	O_CAPS, O_POLICY, O_NOINIT, O_CACHE,
 	O_PUSH, O_BASE, O_REGCA, O_INSECURE, O_RETRYTIME, O_HGRPC, O_HGRPCSVC,
+	O_BIN, O_GO, O_LDFLAGS, O_TAGS,      /* build drivers (builder/build*.c) */
 };
 
 static const struct option image_longopts[] = {
@@ -57,6 +58,10 @@ static const struct option image_longopts[] = {
 	{ "registry-ca", required_argument, NULL, O_REGCA },
 	{ "insecure-registry", required_argument, NULL, O_INSECURE },
 	{ "retry-time", required_argument, NULL, O_RETRYTIME },
+	{ "bin", required_argument, NULL, O_BIN },
+	{ "go", required_argument, NULL, O_GO },
+	{ "ldflags", required_argument, NULL, O_LDFLAGS },
+	{ "tags", required_argument, NULL, O_TAGS },
 	{ "quiet", no_argument, NULL, O_QUIET },
 	{ "help", no_argument, NULL, O_HELP },
 	{ NULL, 0, NULL, 0 },
@@ -67,6 +72,10 @@ static const struct option build_longopts[] = {
 	{ "output", required_argument, NULL, O_OUT },
 	{ "arch", required_argument, NULL, O_ARCH },
 	{ "cache", required_argument, NULL, O_CACHE },
+	{ "bin", required_argument, NULL, O_BIN },
+	{ "go", required_argument, NULL, O_GO },
+	{ "ldflags", required_argument, NULL, O_LDFLAGS },
+	{ "tags", required_argument, NULL, O_TAGS },
 	{ "quiet", no_argument, NULL, O_QUIET },
 	{ "help", no_argument, NULL, O_HELP },
 	{ NULL, 0, NULL, 0 },
@@ -218,6 +227,10 @@ int mk_opts_parse(int argc, char **argv, bool image, struct mk_opts *o, char *er
 		case O_REGCA: o->remote.ca = optarg; break;
 		case O_INSECURE: r = push(&o->remote.insecure, &o->remote.ninsecure, optarg); break;
 		case O_RETRYTIME: o->remote.retry_time = optarg; break;
+		case O_BIN: o->bin = optarg; break;
+		case O_GO: o->go = optarg; break;
+		case O_LDFLAGS: o->ldflags = optarg; break;
+		case O_TAGS: o->tags = optarg; break;
 		case O_QUIET: o->quiet = true; break;
 		case O_HELP: return 1;
 		case ':':

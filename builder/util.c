@@ -1,5 +1,6 @@
 /* Small helpers of the builder: where mkimage lives, time, sizes,
- * directories, and running a tool (go, musl-gcc, make) with extra env. */
+ * directories, command lines that grow, and running a tool (go, musl-gcc,
+ * make, cmake) with extra env, its output passed on and its start kept. */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -87,11 +88,129 @@ int util_mkdir_p(const char *path, bool private_leaf, char *err)
 	return 0;
 }
 
+int util_pathf(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+	return (n < 0 || (size_t)n >= len) ? -1 : 0;
+}
+
+static bool av_grow(char ***v, size_t *cap, size_t need)
+{
+	if (need <= *cap)
+		return true;
+	size_t nc = *cap ? *cap * 2 : 32;
+	while (nc < need)
+		nc *= 2;
+	char **nv = realloc(*v, nc * sizeof(*nv));
+	if (!nv)
+		return false;
+	*v = nv;
+	*cap = nc;
+	return true;
+}
+
+void util_av_add(struct util_argv *a, const char *s)
+{
+	if (!av_grow(&a->v, &a->cap, a->n + 2)) {
+		a->nomem = true;
+		return;
+	}
+	a->v[a->n++] = (char *)s;
+	a->v[a->n] = NULL;
+}
+
+void util_av_addf(struct util_argv *a, const char *fmt, ...)
+{
+	char *s = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	if (!s || !av_grow(&a->owned, &a->ocap, a->nowned + 1)) {
+		free(s);
+		a->nomem = true;
+		return;
+	}
+	a->owned[a->nowned++] = s;
+	util_av_add(a, s);
+}
+
+void util_av_free(struct util_argv *a)
+{
+	for (size_t i = 0; i < a->nowned; i++)
+		free(a->owned[i]);
+	free(a->owned);
+	free(a->v);
+	memset(a, 0, sizeof(*a));
+}
+
+int util_av_run(const struct util_argv *a, const struct util_argv *env, const char *dir,
+                char *cap, size_t caplen, char *err)
+{
+	if (a->nomem || !a->v || (env && env->nomem)) {
+		snprintf(err, MB_ERRLEN, "cannot run a build tool: out of memory");
+		return -1;
+	}
+	return util_run_tee(a->v, env ? env->v : NULL, dir, cap, caplen, err);
+}
+
 int util_run(char *const argv[], char *const envp_add[], const char *dir, char *err)
 {
+	return util_run_tee(argv, envp_add, dir, NULL, 0, err);
+}
+
+/* Copies what the tool writes from fd to our stderr, keeping its start in
+ * cap (the errors worth explaining, e.g. go's "no required module", come
+ * first). */
+static void tee_output(int fd, char *cap, size_t caplen, bool pass)
+{
+	size_t kept = 0;
+	char buf[4096];
+	for (;;) {
+		ssize_t r = read(fd, buf, sizeof(buf));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		for (ssize_t off = 0; pass && off < r;) {
+			ssize_t w = write(STDERR_FILENO, buf + off, (size_t)(r - off));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				break;
+			off += w;
+		}
+		if (kept + 1 < caplen) {
+			size_t n = (size_t)r < caplen - 1 - kept ? (size_t)r : caplen - 1 - kept;
+			memcpy(cap + kept, buf, n);
+			kept += n;
+			cap[kept] = '\0';
+		}
+	}
+}
+
+static int run_impl(char *const argv[], char *const envp_add[], const char *dir, char *cap,
+                    size_t caplen, bool pass, char *err)
+{
+	int pfd[2] = { -1, -1 };
+	if (cap && caplen) {
+		cap[0] = '\0';
+		if (pipe2(pfd, O_CLOEXEC) < 0) {
+			snprintf(err, MB_ERRLEN, "cannot run `%s`: pipe: %s", argv[0], strerror(errno));
+			return -1;
+		}
+	}
 	pid_t pid = fork();
 	if (pid < 0) {
 		snprintf(err, MB_ERRLEN, "cannot run `%s`: fork: %s", argv[0], strerror(errno));
+		if (pfd[0] >= 0) {
+			close(pfd[0]);
+			close(pfd[1]);
+		}
 		return -1;
 	}
 	if (pid == 0) {
@@ -105,6 +224,8 @@ int util_run(char *const argv[], char *const envp_add[], const char *dir, char *
 			fprintf(stderr, "mkimage: cannot enter `%s`: %s\n", dir, strerror(errno));
 			_exit(127);
 		}
+		if (pfd[1] >= 0)
+			dup2(pfd[1], STDERR_FILENO);
 		/* Tools' stdout goes to our stderr: mkimage's stdout stays clean. */
 		dup2(STDERR_FILENO, STDOUT_FILENO);
 		execvp(argv[0], argv);
@@ -113,6 +234,11 @@ int util_run(char *const argv[], char *const envp_add[], const char *dir, char *
 	}
 	setpgid(pid, pid); /* both sides: no race with the child's exec */
 	running_child = pid;
+	if (pfd[0] >= 0) {
+		close(pfd[1]);
+		tee_output(pfd[0], cap, caplen, pass);
+		close(pfd[0]);
+	}
 	int st;
 	while (waitpid(pid, &st, 0) < 0) {
 		if (errno != EINTR) {
@@ -232,4 +358,15 @@ void util_cleanup_pop(int slot)
 {
 	if (slot >= 0 && slot < CLEANUP_MAX)
 		cleanups[slot].used = 0;
+}
+
+int util_run_tee(char *const argv[], char *const envp_add[], const char *dir, char *cap,
+                 size_t caplen, char *err)
+{
+	return run_impl(argv, envp_add, dir, cap, caplen, true, err);
+}
+
+int util_run_capture(char *const argv[], const char *dir, char *out, size_t outlen, char *err)
+{
+	return run_impl(argv, NULL, dir, out, outlen, false, err);
 }

@@ -1,0 +1,3 @@
+#include "greet.h"
+
+const char *greet_word(void) { return "hello from cmake"; }

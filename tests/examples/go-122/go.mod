@@ -1,0 +1,3 @@
+module example.com/minbase/rangeint
+
+go 1.22

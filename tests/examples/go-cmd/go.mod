@@ -1,0 +1,3 @@
+module example.com/minbase/tools
+
+go 1.21
