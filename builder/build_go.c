@@ -121,6 +121,14 @@ static int gover_cmp(const struct gover *a, const struct gover *b)
 	return 0;
 }
 
+int build_go_version_cmp(const char *a, const char *b)
+{
+	struct gover x, y;
+	if (gover_parse(a, &x) < 0 || gover_parse(b, &y) < 0)
+		return -2;
+	return gover_cmp(&x, &y);
+}
+
 /* The version of the go command at path: $GOROOT/VERSION beside its bin/
  * (no process to start), else `go env GOVERSION`. */
 static int go_version(const char *path, struct gover *g, char *vs, size_t vlen)
@@ -162,6 +170,12 @@ static int go_pick(const struct build_opts *o, const struct gover *need, const c
 		if (!util_have_program(given) || go_version(given, &g, vs, sizeof(vs)) < 0) {
 			mk_seterr(err, "%s `%s` is not a working go command: give the path of a Go "
 			       "toolchain's bin/go", gvia, given);
+			return -1;
+		}
+		const char *tc = getenv("GOTOOLCHAIN");
+		if (needs[0] && gover_cmp(&g, need) < 0 && !(tc && *tc && strcmp(tc, "local"))) {
+			mk_seterr(err, "the Go module at `%s` needs Go %s (its go.mod says `go %s`), and "
+			       "%s `%s` is Go %s: give a newer one", root, needs, needs, gvia, given, vs);
 			return -1;
 		}
 		util_pathf(go, len, "%s", given);
@@ -247,7 +261,7 @@ static const char *word_after(const char *out, const char *marker, char *w, size
 }
 
 /* The module go could not find, from its messages. */
-static const char *missing_module(const char *out, char *w, size_t len)
+const char *build_go_missing_module(const char *out, char *w, size_t len)
 {
 	static const char *const markers[] = {
 		"no required module provides package ",
@@ -536,7 +550,7 @@ int build_go(struct build_opts *o, const char *dir, const char *tmp, char *err)
 		return -1;
 	if (rc != 0) {
 		char mod[512];
-		if (missing_module(out, mod, sizeof(mod)))
+		if (build_go_missing_module(out, mod, sizeof(mod)))
 			mk_seterr(err, "go build of `%s` failed: the module providing `%s` is neither in "
 			       "vendor/ nor in the module cache, and go could not download it: with a "
 			       "module proxy, check GOPROXY/GOPRIVATE (`go mod download`); offline, "

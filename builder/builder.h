@@ -200,6 +200,11 @@ void build_free_strv(char **l);
 int build_go_root(const char *dir, char *root, size_t len);
 char *build_go_name(const char *dir);
 int build_go(struct build_opts *o, const char *dir, const char *tmp, char *err);
+/* From go's output, the module it could not find ("example.com/x@v1.0.0"
+ * or the package's path), into w; NULL when nothing is missing. */
+const char *build_go_missing_module(const char *out, char *w, size_t len);
+/* Compares Go versions ("1.22", "go1.23.5", "1.21rc1"): -1, 0, 1; -2 if bad. */
+int build_go_version_cmp(const char *a, const char *b);
 int build_c(struct build_opts *o, enum app_kind kind, const char *dir, const char *file,
             const char *tmp, char *err);
 int build_make(struct build_opts *o, const char *dir, const char *tmp, char *err);

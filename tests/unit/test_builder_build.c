@@ -82,7 +82,7 @@ static void test_detect_kinds(void **s)
 
 	put("main.go", "package main\n");
 	assert_int_equal(build_detect(at("main.go"), &k, err), -1);
-	assert_non_null(strstr(err, "module directory"));
+	assert_non_null(strstr(err, "package directory"));
 	put("x.cpp", "int main(){}\n");
 	assert_int_equal(build_detect(at("x.cpp"), &k, err), -1);
 	assert_non_null(strstr(err, "g++ -static"));
@@ -90,6 +90,28 @@ static void test_detect_kinds(void **s)
 	put("crate/Cargo.toml", "[package]\n");
 	assert_int_equal(build_detect(at("crate"), &k, err), -1);
 	assert_non_null(strstr(err, "x86_64-unknown-linux-musl"));
+
+	/* a Go package below its module root (cmd/NAME), the folders between */
+	assert_int_equal(mkdir(at("gomod/cmd"), 0755), 0);
+	assert_int_equal(mkdir(at("gomod/cmd/server"), 0755), 0);
+	put("gomod/cmd/server/main.go", "package main\nfunc main() {}\n");
+	assert_int_equal(build_detect(at("gomod/cmd/server"), &k, err), 0);
+	assert_int_equal(k, APP_GO);
+	assert_int_equal(build_detect(at("gomod/cmd"), &k, err), 0);
+	assert_int_equal(k, APP_GO);
+	char root[4096], want[4096];
+	assert_int_equal(build_go_root(at("gomod/cmd/server"), root, sizeof(root)), 0);
+	assert_non_null(realpath(at("gomod"), want));
+	assert_string_equal(root, want);
+	assert_int_equal(build_go_root(at("cdir"), root, sizeof(root)), -1);
+	/* CMake wins over a Makefile beside it (often a wrapper that runs cmake) */
+	assert_int_equal(mkdir(at("cm"), 0755), 0);
+	put("cm/CMakeLists.txt", "project(x C)\n");
+	assert_int_equal(build_detect(at("cm"), &k, err), 0);
+	assert_int_equal(k, APP_CMAKE);
+	put("cm/Makefile", "all:\n");
+	assert_int_equal(build_detect(at("cm"), &k, err), 0);
+	assert_int_equal(k, APP_CMAKE);
 
 	assert_int_equal(build_detect(at("missing"), &k, err), -1);
 	assert_non_null(strstr(err, "No such file or directory"));
@@ -117,6 +139,13 @@ static void test_names(void **s)
 	/* no module line: the directory's name */
 	put("svc/go.mod", "go 1.19\n");
 	expect_name(at("svc"), APP_GO, "svc");
+	/* go build's names: a package below the root by its directory, the
+	 * root by the module path without its major version */
+	assert_int_equal(mkdir(at("svc/cmd"), 0755), 0);
+	assert_int_equal(mkdir(at("svc/cmd/api server"), 0755), 0);
+	put("svc/go.mod", "module example.com/team/tool/v2\n");
+	expect_name(at("svc"), APP_GO, "tool");
+	expect_name(at("svc/cmd/api server"), APP_GO, "api-server");
 	expect_name("/src/server.c", APP_C_FILE, "server");
 	expect_name("my server.c", APP_C_FILE, "my-server");
 	expect_name("./bin/app", APP_ELF, "app");
@@ -151,12 +180,43 @@ static void test_mkdir_p_and_cache_dir(void **s)
 	assert_true(buf[0] == '/');
 }
 
+static void test_go_messages(void **s)
+{
+	(void)s;
+	char w[256];
+	assert_null(build_go_missing_module("main.go:3:2: undefined: x\n", w, sizeof(w)));
+	assert_string_equal(build_go_missing_module(
+		"main.go:2:8: no required module provides package example.com/absent; to add it:\n",
+		w, sizeof(w)), "example.com/absent");
+	assert_string_equal(build_go_missing_module(
+		"main.go:2:8: missing go.sum entry for module providing package example.com/a/b "
+		"(imported by x)\n", w, sizeof(w)), "example.com/a/b");
+	assert_string_equal(build_go_missing_module(
+		"go: downloading example.com/absent v1.0.0\nmain.go:2:8: module lookup disabled by "
+		"GOPROXY=off\n", w, sizeof(w)), "example.com/absent@v1.0.0");
+	assert_string_equal(build_go_missing_module(
+		"go: example.com/dep@v1.2.0: module lookup disabled by GOPROXY=off\n", w, sizeof(w)),
+		"example.com/dep@v1.2.0");
+	/* a download that worked is no missing module */
+	assert_null(build_go_missing_module("go: downloading example.com/ok v1.0.0\n"
+	                                    "./main.go:9:1: syntax error\n", w, sizeof(w)));
+
+	assert_int_equal(build_go_version_cmp("1.22", "go1.22.0"), 0);
+	assert_int_equal(build_go_version_cmp("1.22", "1.23.5"), -1);
+	assert_int_equal(build_go_version_cmp("go1.19.8", "1.19"), 1);
+	assert_int_equal(build_go_version_cmp("1.21rc1", "1.21"), 0);
+	assert_int_equal(build_go_version_cmp("1.100", "1.99.9"), 1);
+	assert_int_equal(build_go_version_cmp("", "1.2"), -2);
+	assert_int_equal(build_go_version_cmp("x1.2", "1.2"), -2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_detect_kinds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mkdir_p_and_cache_dir, setup, teardown),
+		cmocka_unit_test(test_go_messages),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
