@@ -7,8 +7,8 @@ print what is expected; two builds of the same sources give identical
 binaries and image digests; every refusal is tried (exit code, message,
 nothing left behind).
 
-This machine reaches no Go module proxy: the tests set GOPROXY=off
-themselves (mkimage passes the user's Go environment through, it forces
+This machine reaches no Go module proxy: conftest.py sets GOPROXY=off
+for the tests (mkimage passes the user's Go environment through, it forces
 none).  The Go build is the slow part (~15-20 s cold on 2 cores), so the
 images are module-scoped fixtures shared by the tests."""
 import hashlib
@@ -45,14 +45,6 @@ def assert_static(path, machine="x86-64"):
     assert "statically linked" in out or "static-pie" in out, out
     assert machine in out, out
     assert "interpreter" not in out, out
-
-
-@pytest.fixture(autouse=True, scope="module")
-def offline_go():
-    mp = pytest.MonkeyPatch()
-    mp.setenv("GOPROXY", "off")
-    yield
-    mp.undo()
 
 
 @pytest.fixture(scope="module")
