@@ -51,6 +51,7 @@ struct push {
 	struct pman *m;
 	size_t nm;
 	const struct image_remote_opts *o;
+	json_t *refs;            /* descriptors of referrers (SBOM...) of the top manifest */
 	uint64_t chunk;
 	uint64_t uploaded;
 };
@@ -65,6 +66,7 @@ static void push_free(struct push *p)
 	}
 	free(p->b);
 	free(p->m);
+	json_decref(p->refs);
 	reg_src_close(&p->src);
 }
 
@@ -249,8 +251,64 @@ out:
 	return ret;
 }
 
+/* The subject of the manifest a descriptor names (an OCI 1.1 referrer,
+ * such as our SBOM artifact), or NULL. */
+static char *subject_of(struct push *p, json_t *d)
+{
+	const char *dg = json_string_value(json_object_get(d, "digest"));
+	const char *mt = json_string_value(json_object_get(d, "mediaType"));
+	char *data = NULL, *out = NULL, e[MB_ERRLEN];
+	size_t len;
+	json_error_t je;
+
+	if (!dg || is_index(mt) || reg_src_read_blob(&p->src, dg, REG_MANIFEST_MAX, &data, &len, e) < 0)
+		return NULL;
+	json_t *j = json_loadb(data, len, 0, &je);
+	const char *sd = json_string_value(json_object_get(json_object_get(j, "subject"), "digest"));
+	if (sd)
+		out = strdup(sd);
+	json_decref(j);
+	free(data);
+	return out;
+}
+
+/* Referrers of the manifests picked (index.json entries whose subject is
+ * one of them) go with them, pushed before the tag; the top manifest is
+ * moved back to the end (the one pushed last, under the tag). */
+static int add_referrers(struct push *p, json_t *ms, char *err)
+{
+	size_t i, top = p->nm - 1;
+	json_t *d;
+
+	json_array_foreach(ms, i, d) {
+		char *sd = subject_of(p, d);
+		bool ours = false;
+		for (size_t k = 0; sd && k <= top; k++)
+			ours |= !strcmp(p->m[k].digest, sd);
+		free(sd);
+		if (!ours)
+			continue;
+		const char *dg = json_string_value(json_object_get(d, "digest"));
+		if (add_manifest(p, dg, json_string_value(json_object_get(d, "mediaType")), 1, err) < 0)
+			return -1;
+		if (!p->refs && !(p->refs = json_array()))
+			return -1;
+		json_t *copy = json_pack("{s:s, s:s, s:I}", "mediaType",
+		                         json_string_value(json_object_get(d, "mediaType")) ?: IMG_MT_MANIFEST,
+		                         "digest", dg, "size", json_integer_value(json_object_get(d, "size")));
+		json_t *at = json_object_get(d, "artifactType");
+		if (at)
+			json_object_set(copy, "artifactType", at);
+		json_array_append_new(p->refs, copy);
+	}
+	struct pman t = p->m[top];
+	memmove(&p->m[top], &p->m[top + 1], (p->nm - top - 1) * sizeof(t));
+	p->m[p->nm - 1] = t;
+	return 0;
+}
+
 /* The descriptor of index.json to push: the one named ref_name, or the
- * only one. */
+ * only one that is not a referrer of another. */
 static int pick(struct push *p, const char *ref_name, char *err)
 {
 	char *idx_s = NULL;
@@ -265,10 +323,17 @@ static int pick(struct push *p, const char *ref_name, char *err)
 		return -1;
 	}
 	json_t *idx = json_loadb(idx_s, len, 0, &je), *ms = json_object_get(idx, "manifests"), *d;
-	json_t *chosen = NULL;
-	size_t i, n = json_array_size(ms);
+	json_t *chosen = NULL, *only = NULL;
+	size_t i, n = 0;
 	char names[300] = "";
 	json_array_foreach(ms, i, d) {
+		char *sd = subject_of(p, d);
+		bool referrer = sd != NULL;
+		free(sd);
+		if (referrer)
+			continue;
+		n++;
+		only = d;
 		json_t *ann = json_object_get(d, "annotations");
 		const char *rn = json_string_value(json_object_get(ann, "org.opencontainers.image.ref.name"));
 		const char *full = json_string_value(json_object_get(ann, "io.containerd.image.name"));
@@ -278,7 +343,7 @@ static int pick(struct push *p, const char *ref_name, char *err)
 		snprintf(names + l, sizeof(names) - l, "%s%s", l ? ", " : "", rn ? rn : "(unnamed)");
 	}
 	if (!ref_name && n == 1)
-		chosen = json_array_get(ms, 0);
+		chosen = only;
 	if (!chosen) {
 		if (!idx)
 			img_seterr(err, "invalid index.json in `%s`: %s", p->src.path, je.text);
@@ -297,6 +362,8 @@ static int pick(struct push *p, const char *ref_name, char *err)
 		goto out;
 	}
 	ret = add_manifest(p, dg, json_string_value(json_object_get(chosen, "mediaType")), 0, err);
+	if (ret == 0)
+		ret = add_referrers(p, ms, err);
 out:
 	json_decref(idx);
 	free(idx_s);
@@ -635,6 +702,24 @@ int image_push(const char *path, const char *ref_name, const char *ref,
 			img_seterr(err, "cannot push to `%s`: the image's manifest is %s, not the digest "
 			           "the reference names", ref, p.m[i].digest);
 			goto out;
+		}
+		/* Registries without the referrers API (distribution 2.8) find
+		 * referrers by the OCI 1.1 fallback tag sha256-<hex> of the subject:
+		 * an index of them, pushed just before the tag. */
+		if (top && p.refs) {
+			json_t *fj = json_pack("{s:i, s:s, s:O}", "schemaVersion", 2, "mediaType",
+			                       IMG_MT_INDEX, "manifests", p.refs);
+			char ft[80], *ix = fj ? json_dumps(fj, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+			json_decref(fj);
+			struct pman fm = { .mt = IMG_MT_INDEX, .data = ix, .len = ix ? strlen(ix) : 0 };
+			snprintf(ft, sizeof(ft), "sha256-%s", p.m[i].digest + 7);
+			int fr = ix && img_sha256(ix, fm.len, fm.digest) == 0 ? put_manifest(&r, &fm, ft, err) : -1;
+			free(ix);
+			if (fr < 0) {
+				if (!err[0])
+					img_seterr(err, "out of memory");
+				goto out;
+			}
 		}
 		if (put_manifest(&r, &p.m[i], at, err) < 0)
 			goto out;

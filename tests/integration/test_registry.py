@@ -709,3 +709,48 @@ def test_identity_token(mkimage, tools, setup, tmp_path):
     assert any(u == USER for u, _ in setup.issuer.requests[n:]), setup.issuer.requests[n:]
     assert json.loads(setup.skopeo("inspect", "docker://" + r).stdout)["Digest"] == \
         image_digests(tar)[0]
+
+
+def test_referrer_goes_with_its_image(mkimage, tools, setup, tmp_path):
+    """A layout holding an image and an artifact whose subject is that image
+    (an SPDX SBOM, as OCI 1.1 attaches it): push picks the image, pushes the
+    artifact with it and the fallback tag sha256-<hex> (distribution 2.8 has
+    no referrers API) lists it; the image's tag comes last."""
+    import hashlib
+    lay = tmp_path / "lay"
+    testlib.run([mkimage, "--static", tools / "mbtest", "-o", lay, "--format", "oci", "-q",
+                 "--", "id"])
+    idx = json.loads((lay / "index.json").read_text())
+    img = idx["manifests"][0]
+    blobs = lay / "blobs" / "sha256"
+
+    def put(data):
+        d = hashlib.sha256(data).hexdigest()
+        (blobs / d).write_bytes(data)
+        return "sha256:" + d, len(data)
+
+    sbom = json.dumps({"spdxVersion": "SPDX-2.3", "name": "test"}).encode()
+    sd, ss = put(sbom)
+    ed, es = put(b"{}")
+    art = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+           "artifactType": "application/spdx+json",
+           "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": ed, "size": es},
+           "layers": [{"mediaType": "application/spdx+json", "digest": sd, "size": ss}],
+           "subject": {"mediaType": img["mediaType"], "digest": img["digest"], "size": img["size"]}}
+    ad, asz = put(json.dumps(art, sort_keys=True, separators=(",", ":")).encode())
+    idx["manifests"].append({"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                             "digest": ad, "size": asz, "artifactType": "application/spdx+json"})
+    (lay / "index.json").write_text(json.dumps(idx))
+    r = repo(setup) + ":v1"
+    p = push(mkimage, setup, lay, r)
+    assert p.stdout.strip().endswith(img["digest"])
+    name = r.rsplit(":", 1)[0]
+    fb = json.loads(setup.skopeo("inspect", "--raw", "docker://%s:sha256-%s"
+                                 % (name, img["digest"].split(":")[1])).stdout)
+    assert [(m["digest"], m.get("artifactType")) for m in fb["manifests"]] == \
+        [(ad, "application/spdx+json")]
+    got = json.loads(setup.skopeo("inspect", "--raw", "docker://%s@%s" % (name, ad)).stdout)
+    assert got["subject"]["digest"] == img["digest"]
+    # the tag was the last manifest put
+    puts = setup.reg.requests("PUT", "/v2/%s/manifests/" % name.split("/", 1)[1])
+    assert puts[-1][1].endswith("/manifests/v1"), puts
