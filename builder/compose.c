@@ -7,9 +7,10 @@
  *   layer 2 "minbase: add /app/NAME": the service, --add'ed files,
  *           --writable directories and the compiled seccomp policy.
  *
- * Config (contracts.md): User "65532:65532" (or "0:0" plus MINBASE_USER
- * when capabilities are kept), Entrypoint init -- /app/NAME, Cmd = args,
- * Env PATH + SSL_CERT_FILE + MINBASE_* for the init, WorkingDir /app (so
+ * Config (init/README.md): User "65532:65532" (or "0:0" when capabilities
+ * are kept) and MINBASE_USER, the user a root start drops to; Entrypoint
+ * init -- /app/NAME, Cmd = args, Env PATH + SSL_CERT_FILE + MINBASE_* for
+ * the init, WorkingDir /app (so
  * that relative paths to --add'ed assets work as they do next to the binary
  * in the seeds' images). */
 #include <errno.h>
