@@ -31,9 +31,12 @@ ASAN_LDFLAGS := -fsanitize=address,undefined
 HOST_LIBS :=
 
 # musl flavour: the init, static, against build/sysroot (see builder/sysroot.mk).
+# No unwind tables: C without exceptions never unwinds, and they were 8 KB
+# of the init's 128 KiB budget.
 SYSROOT      := $(BUILD)/sysroot
 MUSL_CC      := musl-gcc
 MUSL_CFLAGS  := $(COMMON) $(HARDEN) -Os -ffunction-sections -fdata-sections \
+                -fno-asynchronous-unwind-tables \
                 -isystem $(SYSROOT)/include -isystem $(SYSROOT)/kh
 MUSL_LDFLAGS := -static -Wl,--gc-sections -Wl,-z,relro,-z,now -Wl,--build-id=none \
                 -L$(SYSROOT)/lib -s
