@@ -780,6 +780,172 @@ static void test_tree_rules(void **state)
 	rootfs_tree_free(t);
 }
 
+/* ---- the bytes of the former in-memory writer ----------------------------
+ * Digests recorded from a real run of the in-memory writer (main at
+ * 4905441, before the streaming writer; libdeflate 1.14, Debian 12): the
+ * streaming writer must give exactly these bytes for the same trees.  The
+ * trees are made here from generated content (no host file whose version
+ * could vary), around every size that shapes the bytes: the gzip chunk
+ * (256 KiB), the small-layer level threshold (tar of 512 KiB), pax records
+ * (long names and link targets), empty files and empty trees. */
+static uint64_t rng_state;
+
+static void fill(unsigned char *p, size_t n, uint64_t seed, int kind)
+{
+	rng_state = seed * 0x9e3779b97f4a7c15ull + 1;
+	for (size_t i = 0; i < n; i++) {
+		rng_state ^= rng_state << 13;
+		rng_state ^= rng_state >> 7;
+		rng_state ^= rng_state << 17;
+		/* kind 0: random bytes; 1: text-like (compressible) */
+		p[i] = kind ? (unsigned char)("the quick brown fox jumps over a lazy dog\n"[rng_state % 42])
+		            : (unsigned char)(rng_state >> 24);
+	}
+}
+
+static void golden_host_file(const char *rel, size_t n, uint64_t seed, int kind, mode_t mode)
+{
+	char p[512];
+	unsigned char *b = malloc(n ? n : 1);
+	fill(b, n, seed, kind);
+	path_in(p, rel);
+	FILE *f = fopen(p, "w");
+	assert_non_null(f);
+	assert_int_equal(fwrite(b, 1, n, f), n);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(chmod(p, mode), 0);
+	free(b);
+}
+
+#define GOLDEN_N 8
+/* Builds golden tree k (host files under tmpdir/g). */
+static struct rootfs_tree *golden_tree(int k)
+{
+	char err[MB_ERRLEN], p[512], q[512];
+	struct rootfs_tree *t = rootfs_tree_new();
+	unsigned char *b;
+	static const size_t sizes[] = { 0, 1, 511, 512, 513, 262144 - 512, 262144, 262145, 300001, 524288 + 7 };
+
+	switch (k) {
+	case 0: /* empty */
+		break;
+	case 1: { /* the base: skeleton with a fixed CA bundle */
+		golden_host_file("ca.pem", 200000, 11, 1, 0644);
+		path_in(p, "ca.pem");
+		struct rootfs_skeleton_opts o = { 65532, 65532, "0.1.0", p, NULL, false };
+		assert_int_equal(rootfs_add_skeleton(t, &o, err), 0);
+		golden_host_file("init", 120000, 12, 0, 0755);
+		path_in(p, "init");
+		assert_int_equal(rootfs_add_host_file(t, "/usr/bin/minbase-init", p, 0755, 0, 0, err), 0);
+		break;
+	}
+	case 2: /* tar exactly 512 KiB: the last size at the small level */
+		b = malloc(522752);
+		fill(b, 522752, 21, 1);
+		assert_int_equal(rootfs_add_data(t, "/f", b, 522752, 0644, 0, 0, err), 0);
+		free(b);
+		break;
+	case 3: /* one block more: the big level */
+		b = malloc(523264);
+		fill(b, 523264, 21, 1);
+		assert_int_equal(rootfs_add_data(t, "/f", b, 523264, 0644, 0, 0, err), 0);
+		free(b);
+		break;
+	case 4: /* a host tree: files around the chunk size, pax names, links */
+		path_in(p, "g");
+		mkdir(p, 0755);
+		path_in(p, "g/sub");
+		mkdir(p, 0700);
+		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			snprintf(q, sizeof(q), "g/%sf%zu", i & 1 ? "sub/" : "", i);
+			golden_host_file(q, sizes[i], 40 + i, (int)(i % 2), i % 3 ? 0644 : 0755);
+		}
+		snprintf(q, sizeof(q), "g/sub/%0150d", 7); /* a name that needs a pax record */
+		golden_host_file(q, 1000, 50, 1, 0600);
+		path_in(p, "g/sub/link");
+		assert_int_equal(symlink("../f0", p), 0);
+		memset(q, 'x', 200);
+		q[200] = '\0';
+		path_in(p, "g/longlink");
+		assert_int_equal(symlink(q, p), 0);
+		path_in(p, "g");
+		assert_int_equal(rootfs_add_host_tree(t, "/app/data", p, 0, 0, err), 0);
+		assert_int_equal(rootfs_add_dir(t, "/var/lib/w", 0755, 65532, 65532, err), 0);
+		break;
+	case 5: /* 3 MiB compressible + 2 MiB random, as host files */
+		golden_host_file("text", 3u << 20, 60, 1, 0644);
+		golden_host_file("rand", 2u << 20, 61, 0, 0755);
+		path_in(p, "text");
+		assert_int_equal(rootfs_add_host_file(t, "/app/text", p, 0644, 0, 0, err), 0);
+		path_in(p, "rand");
+		assert_int_equal(rootfs_add_host_file(t, "/app/server", p, 0755, 0, 0, err), 0);
+		break;
+	case 6: /* many small files in nested directories */
+		for (int i = 0; i < 3000; i++) {
+			char d[64];
+			unsigned char c[64];
+			snprintf(d, sizeof(d), "/srv/d%02d/e%d/file%04d.txt", i % 17, i % 5, i);
+			size_t n = (size_t)(i % 61);
+			fill(c, n, 70 + (uint64_t)i, 1);
+			assert_int_equal(rootfs_add_data(t, d, c, n, 0644, 0, 0, err), 0);
+		}
+		break;
+	case 7: /* data added from memory and a buffer, a file replaced */
+		b = malloc(700001);
+		fill(b, 700001, 80, 0);
+		assert_int_equal(rootfs_add_data(t, "/app/x", b, 700001, 0755, 0, 0, err), 0);
+		assert_int_equal(rootfs_add_buffer(t, "/app/x", b, 300000, 0755, 0, 0, err), 0);
+		assert_int_equal(rootfs_add_data(t, "/etc/minbase/seccomp.bpf", "\x20\0\0\0", 4, 0644, 0, 0, err), 0);
+		assert_int_equal(rootfs_add_symlink(t, "/bin", "usr/bin", err), 0);
+		break;
+	}
+	return t;
+}
+
+struct golden {
+	const char *digest, *diff_id;
+	size_t blob_len, tar_len;
+};
+
+static const struct golden golden[GOLDEN_N] = {
+	{ "sha256:62539018952ddec37a4fcf8d77171cfbcd5b21fc3520f32028cd9cfdae546a31", "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef", 28, 1024 },
+	{ "sha256:8cfe53511c537acce6be2d93441fbf1394e2f49234660c4c7373d94b7954a614", "sha256:5157d4b99211ecf86bf01d81ed18e0df650389b13e17f14888c8193ab1415a9b", 236166, 331264 },
+	{ "sha256:e0c8d1ae3076f908186e92cceb3cdd3b2e0774e5f14bd8502f95b1f395e7d1b9", "sha256:e304cd6fa4428d9fc7399934f24ba1ca61e11037fa9ca7fa1e2e0ab2ca5cb173", 299823, 524288 },
+	{ "sha256:7d76e3d9421dcd1cacbd3c77d15a7ef74c45b722c065013f3f072d06416d29aa", "sha256:a5691ace044c2d215d3cf41ad34cce0256ac3d1fe7ef8aa7513918968a640d0a", 300027, 524800 },
+	{ "sha256:79015119c5900afea1563e821e1a9d0bf79ba6e0f943c51b9c332e70697127df", "sha256:f70c69d4007d272895435b9be74d590bba9c78032f3d311373ef7c7a81e62529", 1166516, 1627648 },
+	{ "sha256:276b57f562087420f363658e2752562a4315c3d89dcb43c099853798861da8f8", "sha256:6109f1906ec81fd7deaf5f3b0be1e32a4d7bd9b07dffbf96b4d3445f11c7eeb6", 3916149, 5245440 },
+	{ "sha256:b6f836f71fec002421f20548a11e6e57a2768e92d38893c96ce42cfc2924c111", "sha256:3f9a45add96ca2b909d771b4c602d335428d0387f2e3abe327b4ea5e82cd786c", 113729, 3100160 },
+	{ "sha256:56d12f9f47d019e415289a5767ea9e6034c4055b569cc47da985c544bab9c59a", "sha256:d25aa74f811657fde731c28cf8a891b747661289494dda8c3c1aafafb3d3212d", 300545, 304640 },
+};
+
+static void test_golden_bytes(void **state)
+{
+	char err[MB_ERRLEN];
+	bool print = getenv("GOLDEN_PRINT") != NULL;
+
+	if (strcmp(LIBDEFLATE_VERSION_STRING, "1.14") != 0 && !print) {
+		fprintf(stderr, "SKIP: the recorded bytes are libdeflate 1.14's (this is %s)\n",
+		        LIBDEFLATE_VERSION_STRING);
+		skip();
+	}
+	for (int k = 0; k < GOLDEN_N; k++) {
+		struct rootfs_layer ly;
+		struct rootfs_tree *t = golden_tree(k);
+		assert_int_equal(rootfs_layer_write(t, 1000 * k, &ly, err), 0);
+		if (print)
+			printf("\t{ \"%s\", \"%s\", %zu, %llu },\n", ly.digest, ly.diff_id, ly.blob_len,
+			       (unsigned long long)ly.tar_len);
+		else {
+			assert_string_equal(ly.digest, golden[k].digest);
+			assert_string_equal(ly.diff_id, golden[k].diff_id);
+			assert_int_equal(ly.blob_len, golden[k].blob_len);
+			assert_int_equal(ly.tar_len, golden[k].tar_len);
+		}
+		rootfs_layer_free(&ly);
+		rootfs_tree_free(t);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -797,6 +963,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_skeleton_tzdata, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_tree_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tree_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_golden_bytes, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
