@@ -25,7 +25,7 @@
 
 #define CACHE_PATH_LEN 4096
 
-bool rootfs_cache_wanted(size_t tar_len)
+bool rootfs_cache_wanted(uint64_t tar_len)
 {
 	return tar_len <= ROOTFS_CACHE_MAX;
 }

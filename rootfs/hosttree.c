@@ -173,29 +173,8 @@ static int walk_dir(struct walk *w, int dfd, const char *dest, const char *host,
 			if (walk_dir(w, cfd, ip, hp, depth + 1) < 0)
 				goto out;
 		} else if (S_ISREG(st.st_mode)) {
-			unsigned char *data;
-			size_t len;
-			int ffd;
-			do
-				ffd = openat(dirfd(d), nm, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-			while (ffd < 0 && errno == EINTR);
-			if (ffd < 0) {
-				rootfs_seterr(w->err, "cannot open `%s`: %s", hp, strerror(errno));
-				goto out;
-			}
-			struct stat fst;
-			if (fstat(ffd, &fst) < 0 || !S_ISREG(fst.st_mode)) {
-				rootfs_seterr(w->err, "cannot add `%s`: changed while being read", hp);
-				close(ffd);
-				goto out;
-			}
-			if (rootfs_read_fd(ffd, &data, &len) < 0) {
-				rootfs_seterr(w->err, "cannot read `%s`: %s", hp, strerror(errno));
-				close(ffd);
-				goto out;
-			}
-			close(ffd);
-			if (rootfs_tree_put(w->t, ip, ROOTFS_FILE, perm, w->uid, w->gid, data, len, NULL, w->err) < 0)
+			/* read when the layer is written, checked to be this file */
+			if (rootfs_tree_put_host(w->t, ip, perm, w->uid, w->gid, hp, &st, w->err) < 0)
 				goto out;
 		} else if (S_ISLNK(st.st_mode)) {
 			char tg[WALK_PATH_LEN];

@@ -38,14 +38,19 @@ int rootfs_add_data(struct rootfs_tree *t, const char *path, const void *data,
  * its ELF headers) and would otherwise make the tree read it again. */
 int rootfs_add_buffer(struct rootfs_tree *t, const char *path, void *data,
                       size_t len, mode_t mode, uid_t uid, gid_t gid, char *err);
-/* Content is read from host_path now (the host file may change later).
- * mode (mode_t)-1 keeps the host file's bits (masked with 0755). */
+/* host_path must be a regular file now; its contents are read when the
+ * layer is written, in bounded chunks, and it must then still be the same
+ * file (device and inode) with the same size, or the write fails naming it
+ * (a file that grows, shrinks or is replaced while an image is made never
+ * gives a corrupt layer).  mode (mode_t)-1 keeps the host file's bits
+ * (masked with 0755). */
 int rootfs_add_host_file(struct rootfs_tree *t, const char *path,
                          const char *host_path, mode_t mode, uid_t uid,
                          gid_t gid, char *err);
 int rootfs_add_symlink(struct rootfs_tree *t, const char *path,
                        const char *target, char *err);
-/* Copy a host directory tree to dest.  Never follows a symlink out of
+/* Copy a host directory tree to dest (files are read when the layer is
+ * written, with the checks of rootfs_add_host_file).  Never follows a symlink out of
  * host_dir, keeps symlinks as symlinks only when their target stays inside
  * the image, refuses devices, sockets and fifos with a message.  Modes are
  * normalised (directories and files with an execute bit 0755, other files
@@ -85,10 +90,13 @@ int rootfs_add_skeleton(struct rootfs_tree *t,
                         const struct rootfs_skeleton_opts *o, char *err);
 #define ROOTFS_CA_PATH "/etc/ssl/certs/ca-certificates.crt"
 
-/* One written layer, held in memory. */
+/* One written layer: its blob in memory, or spooled to an unnamed file. */
 struct rootfs_layer {
-	unsigned char *blob;            /* gzip-compressed tar */
+	unsigned char *blob;            /* gzip-compressed tar, when not spooled */
 	size_t blob_len;
+	bool spooled;                   /* the blob is in blob_fd (from offset 0) */
+	int blob_fd;                    /* O_RDWR; valid only when spooled */
+	bool blob_linkable;             /* blob_fd is an O_TMPFILE: linkat() can name it */
 	uint64_t tar_len;               /* uncompressed size */
 	char digest[ROOTFS_DIGEST_LEN]; /* sha256 of blob */
 	char diff_id[ROOTFS_DIGEST_LEN];/* sha256 of the uncompressed tar */
@@ -97,20 +105,34 @@ struct rootfs_layer {
 /* Deterministic: entries sorted by path (parents first), numeric owners
  * only (no names), every mtime = mtime, no atime/ctime/pax times, gzip
  * header with no name and no time.  The same tree and mtime always give the
- * same bytes. */
+ * same bytes.
+ *
+ * Streamed: entries are written in order, host files read in bounded
+ * chunks, the tar cut into fixed 256 KiB gzip members compressed on every
+ * core with a bounded number in flight, both sha256s taken on the way.
+ * Memory does not grow with the size of the layer when the blob is spooled. */
+struct rootfs_write_opts {
+	int64_t mtime;           /* every entry's mtime (SOURCE_DATE_EPOCH) */
+	const char *cache_dir;   /* layer cache (small layers only), or NULL */
+	const char *spool_dir;   /* blobs to unnamed files in this directory (put it
+	                          * beside the output: same file system, so a layout
+	                          * links them), or NULL: blobs in memory */
+};
+/* n trees (n <= 64), one after the other through one pool of threads.
+ * out[k] is exactly what rootfs_layer_write(trees[k]) gives.  A small
+ * layer (tar <= 4 MiB: the base, with its init and zoneinfo) is kept in
+ * cache_dir/layers/; a hit is checked to decompress to exactly the tar and
+ * to be laid out as a compression would lay it out.  The cache is best
+ * effort: it never makes this fail.  On failure no out[k] holds memory or
+ * a file. */
+int rootfs_layers_write_opts(const struct rootfs_tree *const *trees, size_t n,
+                             const struct rootfs_write_opts *o,
+                             struct rootfs_layer *out, char *err);
+/* The same, blobs in memory. */
 int rootfs_layer_write(const struct rootfs_tree *t, int64_t mtime,
                        struct rootfs_layer *out, char *err);
-/* The same for n trees at once (n <= 64): the chunks of all of them are
- * compressed by one pool of threads, so a small layer (the base) does not
- * cost a serial pass of its own.  out[k] is exactly what
- * rootfs_layer_write(trees[k]) gives.  On failure no out[k] holds memory. */
 int rootfs_layers_write(const struct rootfs_tree *const *trees, size_t n,
                         int64_t mtime, struct rootfs_layer *out, char *err);
-/* The same, reusing compressed layers kept in cache_dir/layers/ (NULL: no
- * cache).  Only small layers (tar <= 4 MiB: the base, with its init and
- * zoneinfo) are kept; a hit is checked to decompress to exactly the tar
- * and gives the bytes a compression would.  The cache is best effort: it
- * never makes this fail. */
 int rootfs_layers_write_cached(const struct rootfs_tree *const *trees, size_t n,
                                int64_t mtime, const char *cache_dir,
                                struct rootfs_layer *out, char *err);

@@ -34,6 +34,7 @@ static void entry_free(struct rootfs_entry *e)
 	free(e->path);
 	free(e->data);
 	free(e->target);
+	free(e->host);
 }
 
 void rootfs_tree_free(struct rootfs_tree *t)
@@ -268,8 +269,10 @@ int rootfs_tree_put(struct rootfs_tree *t, const char *path, enum rootfs_kind ki
 		}
 		free(e->data);
 		free(e->target);
+		free(e->host);
 		e->data = NULL;
 		e->target = NULL;
+		e->host = NULL;
 		e->len = 0;
 	} else {
 		e = tree_append(t, norm);
@@ -364,15 +367,39 @@ int rootfs_read_fd(int fd, unsigned char **out, size_t *len)
 	return 0;
 }
 
+int rootfs_tree_put_host(struct rootfs_tree *t, const char *path, mode_t mode, uid_t uid,
+                         gid_t gid, const char *host, const struct stat *st, char *err)
+{
+	char *h = strdup(host);
+
+	if (!h) {
+		rootfs_seterr(err, "cannot add `%s`: out of memory", host);
+		return -1;
+	}
+	if (rootfs_tree_put(t, path, ROOTFS_FILE, mode, uid, gid, NULL, (size_t)st->st_size, NULL,
+	                    err) < 0) {
+		free(h);
+		return -1;
+	}
+	/* the entry just put (path is valid: the put normalised it) */
+	char norm[PATH_MAX_LEN];
+	path_normalise(path, norm, NULL);
+	struct rootfs_entry *e = tree_lookup(t, norm);
+	e->host = h;
+	e->dev = st->st_dev;
+	e->ino = st->st_ino;
+	return 0;
+}
+
 int rootfs_add_host_file(struct rootfs_tree *t, const char *path,
                          const char *host_path, mode_t mode, uid_t uid,
                          gid_t gid, char *err)
 {
 	struct stat st;
-	unsigned char *data;
-	size_t len;
 	int fd;
 
+	/* Opened (not only stat'ed) so that a file we may not read is refused
+	 * now, with its name, rather than when the layer is written. */
 	do
 		fd = open(host_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK); /* a fifo: refused, not waited on */
 	while (fd < 0 && errno == EINTR);
@@ -385,22 +412,16 @@ int rootfs_add_host_file(struct rootfs_tree *t, const char *path,
 		close(fd);
 		return -1;
 	}
+	close(fd);
 	if (!S_ISREG(st.st_mode)) {
 		rootfs_seterr(err, "cannot add `%s`: %s", host_path,
 		       S_ISDIR(st.st_mode) ? "is a directory (use a tree copy for directories)"
 		                           : "not a regular file");
-		close(fd);
 		return -1;
 	}
-	if (rootfs_read_fd(fd, &data, &len) < 0) {
-		rootfs_seterr(err, "cannot read `%s`: %s", host_path, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	close(fd);
 	if (mode == (mode_t)-1)
 		mode = st.st_mode & 0755;
-	return rootfs_tree_put(t, path, ROOTFS_FILE, mode, uid, gid, data, len, NULL, err);
+	return rootfs_tree_put_host(t, path, mode, uid, gid, host_path, &st, err);
 }
 
 int rootfs_add_symlink(struct rootfs_tree *t, const char *path, const char *target, char *err)

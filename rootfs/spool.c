@@ -1,0 +1,160 @@
+/* rootfs spool: where a layer's blob goes while it is compressed.
+ *
+ * Either memory (the blob stays in the struct rootfs_layer, for callers
+ * that want the bytes) or an unnamed file in a directory the caller names,
+ * beside the output: O_TMPFILE, so that a crash or a kill leaves nothing
+ * behind, and the writer of the image can link it into a layout or copy it
+ * into an archive without reading it back.  The blob's sha256 is taken as
+ * the bytes go by. */
+#include "rootfs_priv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+static int write_all(int fd, const unsigned char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* An unnamed file in dir; where O_TMPFILE is not supported, a named one
+ * unlinked at once (it can then only be copied, not linked). */
+static int spool_open(const char *dir, bool *linkable)
+{
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0666);
+
+	*linkable = fd >= 0;
+	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
+		return fd;
+	for (int tries = 0; tries < 100; tries++) {
+		char path[4200];
+		unsigned char r[6];
+		if (getrandom(r, sizeof(r), 0) != sizeof(r))
+			return -1;
+		if (snprintf(path, sizeof(path), "%s/.minbase-spool-%02x%02x%02x%02x%02x%02x", dir,
+		             r[0], r[1], r[2], r[3], r[4], r[5]) >= (int)sizeof(path)) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
+		if (fd >= 0) {
+			unlink(path);
+			return fd;
+		}
+		if (errno != EEXIST)
+			return -1;
+	}
+	return -1;
+}
+
+int rootfs_sink_init(struct rootfs_sink *s, const char *spool_dir, bool keep_mem, char *err)
+{
+	memset(s, 0, sizeof(*s));
+	s->fd = -1;
+	s->keep_mem = keep_mem || !spool_dir;
+	if (!(s->md = EVP_MD_CTX_new()) || EVP_DigestInit_ex(s->md, EVP_sha256(), NULL) != 1) {
+		rootfs_seterr(err, "cannot hash layer: sha256 failed");
+		return -1;
+	}
+	if (spool_dir) {
+		s->fd = spool_open(spool_dir, &s->linkable);
+		if (s->fd < 0) {
+			rootfs_seterr(err, "cannot create a temporary file in `%s` for a layer: %s", spool_dir,
+			              strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int rootfs_sink_write(struct rootfs_sink *s, const unsigned char *p, size_t n, char *err)
+{
+	if (EVP_DigestUpdate(s->md, p, n) != 1) {
+		rootfs_seterr(err, "cannot hash layer: sha256 failed");
+		return -1;
+	}
+	if (s->keep_mem) {
+		if (s->mem_len + n > s->mem_cap) {
+			size_t nc = s->mem_cap ? s->mem_cap : 65536;
+			while (nc < s->mem_len + n)
+				nc *= 2;
+			unsigned char *nm = realloc(s->mem, nc);
+			if (!nm) {
+				rootfs_seterr(err, "cannot write layer: out of memory");
+				return -1;
+			}
+			s->mem = nm;
+			s->mem_cap = nc;
+		}
+		memcpy(s->mem + s->mem_len, p, n);
+		s->mem_len += n;
+	}
+	if (s->fd >= 0 && write_all(s->fd, p, n) < 0) {
+		rootfs_seterr(err, "cannot write a layer's temporary file: %s%s", strerror(errno),
+		              errno == ENOSPC ? " (free some space beside the output)" : "");
+		return -1;
+	}
+	s->blob_len += n;
+	return 0;
+}
+
+void rootfs_hex(const unsigned char md[32], char out[ROOTFS_DIGEST_LEN])
+{
+	static const char x[] = "0123456789abcdef";
+
+	memcpy(out, "sha256:", 7);
+	for (int i = 0; i < 32; i++) {
+		out[7 + 2 * i] = x[md[i] >> 4];
+		out[8 + 2 * i] = x[md[i] & 15];
+	}
+	out[71] = '\0';
+}
+
+int rootfs_sink_finish(struct rootfs_sink *s, struct rootfs_layer *out, char *err)
+{
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+
+	if (EVP_DigestFinal_ex(s->md, md, &mdlen) != 1 || mdlen != 32) {
+		rootfs_seterr(err, "cannot hash layer: sha256 failed");
+		return -1;
+	}
+	rootfs_hex(md, out->digest);
+	out->blob_len = (size_t)s->blob_len;
+	if (s->fd >= 0) {
+		out->spooled = true;
+		out->blob_fd = s->fd;
+		out->blob_linkable = s->linkable;
+		s->fd = -1;
+	} else {
+		unsigned char *b = realloc(s->mem, s->mem_len ? s->mem_len : 1);
+		out->blob = b ? b : s->mem;
+		s->mem = NULL;
+	}
+	return 0;
+}
+
+void rootfs_sink_free(struct rootfs_sink *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	free(s->mem);
+	EVP_MD_CTX_free(s->md);
+	memset(s, 0, sizeof(*s));
+	s->fd = -1;
+}
