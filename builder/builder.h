@@ -93,6 +93,13 @@ void elf_info_free(struct elf_info *info);
  * info may be NULL. */
 int elf_check_static(const char *path, const char *arch,
                      struct elf_info *info, char *err);
+/* The same on a file already read (size bytes at raw, then a NUL; named
+ * path in messages): the caller puts those very bytes into the image, so what was
+ * checked is what ships, and the file is read once. */
+int elf_inspect_mem(const char *path, const void *raw, size_t size, struct elf_info *info,
+                    char *err);
+int elf_check_static_mem(const char *path, const void *raw, size_t size, const char *arch,
+                         struct elf_info *info, char *err);
 
 /* "x86_64" -> "amd64", "aarch64" -> "arm64", "amd64"/"arm64" as is; NULL if unknown. */
 const char *arch_normalize(const char *arch);

@@ -14,6 +14,7 @@
  * that relative paths to --add'ed assets work as they do next to the binary
  * in the seeds' images). */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -124,9 +125,66 @@ static void progress(const struct mk_opts *o, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* A whole input (the service binary, the init), read once: the ELF
+ * check and the layer use these very bytes (NUL after them, for the
+ * check's script message).  A binary is megabytes, never the data sets
+ * --add brings, which the layer writer streams. */
+static int read_input(const char *path, unsigned char **out, size_t *len, char *err)
+{
+	struct stat st;
+	int fd;
+
+	do
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	while (fd < 0 && errno == EINTR);
+	if (fd < 0) {
+		mk_seterr(err, "cannot open `%s`: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		mk_seterr(err, "`%s` is %s", path, S_ISDIR(st.st_mode) ? "a directory, not a binary"
+		                                                        : "not a regular file");
+		close(fd);
+		return -1;
+	}
+	size_t cap = (size_t)st.st_size, n = 0;
+	unsigned char *buf = malloc(cap + 1);
+	if (!buf) {
+		mk_seterr(err, "cannot read `%s`: out of memory", path);
+		close(fd);
+		return -1;
+	}
+	for (;;) {
+		ssize_t r = read(fd, buf + n, cap + 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			mk_seterr(err, "cannot read `%s`: %s", path, strerror(errno));
+			break;
+		}
+		if (r == 0 && n == cap) {
+			close(fd);
+			buf[n] = '\0';
+			*out = buf;
+			*len = n;
+			return 0;
+		}
+		n += (size_t)r;
+		if (r == 0 || n > cap) {
+			mk_seterr(err, "cannot read `%s`: it changed size while it was read", path);
+			break;
+		}
+	}
+	free(buf);
+	close(fd);
+	return -1;
+}
+
 /* The init: $MINBASE_INIT, else minbase-init beside mkimage; it must be
- * a static binary for the image's architecture like the service. */
-int mk_find_init(const char *arch, char *buf, size_t len, char *err)
+ * a static binary for the image's architecture like the service.  With
+ * bytes, its contents are returned (the ones checked). */
+static int find_init(const char *arch, char *buf, size_t len, unsigned char **bytes,
+                     size_t *nbytes, char *err)
 {
 	const char *env = getenv("MINBASE_INIT");
 	if (env && *env) {
@@ -147,9 +205,15 @@ int mk_find_init(const char *arch, char *buf, size_t len, char *err)
 		       errno ? strerror(errno) : "not a regular file");
 		return -1;
 	}
-	struct elf_info info;
-	if (elf_inspect(buf, &info, err) < 0)
+	unsigned char *raw;
+	size_t n;
+	if (read_input(buf, &raw, &n, err) < 0)
 		return -1;
+	struct elf_info info;
+	if (elf_inspect_mem(buf, raw, n, &info, err) < 0) {
+		free(raw);
+		return -1;
+	}
 	bool ok = info.arch && !strcmp(info.arch, arch) && info.link != ELF_LINK_DYNAMIC;
 	if (!ok && info.link == ELF_LINK_DYNAMIC)
 		mk_seterr(err, "the init `%s` is dynamically linked: set MINBASE_INIT to a static "
@@ -159,7 +223,18 @@ int mk_find_init(const char *arch, char *buf, size_t len, char *err)
 		       "MINBASE_INIT to a minbase-init built for %s, or pass --no-init", buf,
 		       info.arch ? info.arch : "another machine", arch, arch);
 	elf_info_free(&info);
+	if (ok && bytes) {
+		*bytes = raw;
+		*nbytes = n;
+	} else {
+		free(raw);
+	}
 	return ok ? 0 : -1;
+}
+
+int mk_find_init(const char *arch, char *buf, size_t len, char *err)
+{
+	return find_init(arch, buf, len, NULL, NULL, err);
 }
 
 int mk_source_date_epoch(int64_t *out, char *err)
@@ -192,8 +267,10 @@ static int parse_user(const char *u, uid_t *uid, gid_t *gid)
 	return 0;
 }
 
-static int build_base(const struct mk_opts *o, const char *init, struct rootfs_tree *t,
-                      char *err)
+/* init: the init's bytes, or NULL for --no-init; handed to the tree (and
+ * set to NULL) once added. */
+static int build_base(const struct mk_opts *o, unsigned char **init, size_t init_len,
+                      struct rootfs_tree *t, char *err)
 {
 	struct rootfs_skeleton_opts so = {
 		.uid = 65532, .gid = 65532, .version = MINBASE_VERSION,
@@ -201,8 +278,12 @@ static int build_base(const struct mk_opts *o, const char *init, struct rootfs_t
 	};
 	if (rootfs_add_skeleton(t, &so, err) < 0)
 		return -1;
-	if (init && rootfs_add_host_file(t, INIT_PATH, init, 0755, 0, 0, err) < 0)
-		return -1;
+	if (*init) {
+		unsigned char *b = *init;
+		*init = NULL;
+		if (rootfs_add_buffer(t, INIT_PATH, b, init_len, 0755, 0, 0, err) < 0)
+			return -1;
+	}
 	return 0;
 }
 
@@ -314,7 +395,10 @@ static int check_add(struct rootfs_tree *t, const struct rootfs_tree *base, size
 	return 0;
 }
 
-static int build_service(const struct mk_opts *o, const char *binary, const char *name,
+/* bin: the service's bytes, already checked; handed to the tree (and set
+ * to NULL) once added. */
+static int build_service(const struct mk_opts *o, unsigned char **bin, size_t bin_len,
+                         const char *name,
                          const unsigned char *bpf, size_t bpf_len,
                          const struct rootfs_tree *base, struct rootfs_tree *t, char *err)
 {
@@ -343,7 +427,9 @@ static int build_service(const struct mk_opts *o, const char *binary, const char
 		if ((r = check_add(t, base, first, o->adds[i], owned, err)) < 0)
 			return r;
 	}
-	if (rootfs_add_host_file(t, p, binary, 0755, 0, 0, err) < 0)
+	unsigned char *b = *bin;
+	*bin = NULL;
+	if (rootfs_add_buffer(t, p, b, bin_len, 0755, 0, 0, err) < 0)
 		return -1;
 	for (size_t i = 0; i < o->nwritable; i++)
 		if (rootfs_add_dir(t, o->writable[i], 0755, uid, gid, err) < 0)
@@ -447,9 +533,18 @@ int mk_compose(const struct mk_opts *o, const char *binary, const char *name,
 	double t0;
 	int64_t epoch;
 
+	unsigned char *init_bin = NULL, *svc_bin = NULL;
+	size_t init_len = 0, svc_len = 0;
+	/* Each read once: the checked bytes are the ones that go in. */
 	if (mk_source_date_epoch(&epoch, err) < 0 ||
-	    (!o->no_init && mk_find_init(o->arch, init, sizeof(init), err) < 0))
+	    (!o->no_init && find_init(o->arch, init, sizeof(init), &init_bin, &init_len, err) < 0))
 		return -1;
+	if (read_input(binary, &svc_bin, &svc_len, err) < 0 ||
+	    elf_check_static_mem(binary, svc_bin, svc_len, o->arch, NULL, err) < 0) {
+		free(init_bin);
+		free(svc_bin);
+		return -1;
+	}
 
 	const char *caps = o->caps_set ? o->caps : NULL;
 	if (o->policy) {
@@ -477,18 +572,21 @@ int mk_compose(const struct mk_opts *o, const char *binary, const char *name,
 		mk_seterr(err, "out of memory");
 		goto out;
 	}
-	if (!bimg && build_base(o, o->no_init ? NULL : init, base, err) < 0)
+	if (!bimg && build_base(o, &init_bin, init_len, base, err) < 0)
 		goto out;
 	/* With --base the tree below is empty here: the --add rules see only
 	 * what mkimage writes, not the base image's own entries. */
-	int sr = build_service(o, binary, name, bpf, bpf_len, base, svc, err);
+	int sr = build_service(o, &svc_bin, svc_len, name, bpf, bpf_len, base, svc, err);
 	if (sr < 0) {
 		rc = sr;
 		goto out;
 	}
-	if (bimg && !o->no_init && !image_base_has_init(bimg) &&
-	    rootfs_add_host_file(svc, INIT_PATH, init, 0755, 0, 0, err) < 0)
-		goto out;
+	if (bimg && init_bin && !image_base_has_init(bimg)) {
+		unsigned char *b = init_bin;
+		init_bin = NULL;
+		if (rootfs_add_buffer(svc, INIT_PATH, b, init_len, 0755, 0, 0, err) < 0)
+			goto out;
+	}
 	/* Both layers in one pool of compressing threads; the base layer,
 	 * which rarely changes, comes from the layer cache when it can.  The
 	 * cache is best effort: without a cache directory, no cache. */
@@ -497,7 +595,19 @@ int mk_compose(const struct mk_opts *o, const char *binary, const char *name,
 	                   ? cache : NULL;
 	const struct rootfs_tree *trees[2] = { bimg ? svc : base, svc };
 	struct rootfs_layer lo[2];
-	if (rootfs_layers_write_cached(trees, bimg ? 1 : 2, epoch, cdir, lo, err) < 0)
+	/* The blobs are spooled beside the output (an OCI layout links them
+	 * in, an archive copies them), never held in memory. */
+	char spool[PATH_MAX];
+	snprintf(spool, sizeof(spool), "%s", o->out);
+	char *slash = strrchr(spool, '/');
+	if (!slash)
+		snprintf(spool, sizeof(spool), ".");
+	else if (slash == spool)
+		spool[1] = '\0';
+	else
+		*slash = '\0';
+	struct rootfs_write_opts wo = { .mtime = epoch, .cache_dir = cdir, .spool_dir = spool };
+	if (rootfs_layers_write_opts(trees, bimg ? 1 : 2, &wo, lo, err) < 0)
 		goto out;
 	if (bimg) {
 		l2 = lo[0];
@@ -555,6 +665,8 @@ int mk_compose(const struct mk_opts *o, const char *binary, const char *name,
 	res->uncompressed = ir.uncompressed;
 	rc = 0;
 out:
+	free(init_bin);
+	free(svc_bin);
 	sv_free(&ep);
 	sv_free(&env);
 	sv_free(&hc);

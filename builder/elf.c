@@ -457,12 +457,43 @@ static const char *static_hint(const char *tc)
 	       "mkimage the sources: `mkimage --static FILE.c`";
 }
 
+int elf_inspect_mem(const char *path, const void *raw, size_t size, struct elf_info *info,
+                    char *err)
+{
+	memset(info, 0, sizeof(*info));
+	if (elf_version(EV_CURRENT) == EV_NONE) {
+		mk_seterr(err, "cannot initialise libelf: %s", elf_errmsg(-1));
+		return -1;
+	}
+	/* libelf reads an elf_memory() image without writing to it */
+	return inspect_buf(path, (char *)raw, size, info, err);
+}
+
+static int check_static(const char *path, struct elf_info info, const char *arch,
+                        struct elf_info *out, char *err);
+
 int elf_check_static(const char *path, const char *arch, struct elf_info *out,
                      char *err)
 {
 	struct elf_info info;
 	if (elf_inspect(path, &info, err) < 0)
 		return -1;
+	return check_static(path, info, arch, out, err);
+}
+
+int elf_check_static_mem(const char *path, const void *raw, size_t size, const char *arch,
+                         struct elf_info *out, char *err)
+{
+	struct elf_info info;
+	if (elf_inspect_mem(path, raw, size, &info, err) < 0)
+		return -1;
+	return check_static(path, info, arch, out, err);
+}
+
+/* Takes ownership of info. */
+static int check_static(const char *path, struct elf_info info, const char *arch,
+                        struct elf_info *out, char *err)
+{
 	const char *want = arch_normalize(arch);
 	if (want && (!info.arch || strcmp(info.arch, want) != 0)) {
 		const char *mn = machine_name(info.machine);

@@ -3,6 +3,8 @@
 IMAGES_SRCS := images/json.c images/write.c images/read.c images/sbom.c
 # the OCI layout writer and the temporaries of every output (issue 8)
 IMAGES_SRCS += images/layout.c images/temp.c
+# how blobs (spooled layers too) reach the output
+IMAGES_SRCS += images/blob.c
 IMAGES_LIBS := -larchive -ljansson -lcrypto
 # the registry client (push, pull, --base): libcurl, worker threads
 IMAGES_SRCS += images/ref.c images/auth.c images/registry.c images/registry_src.c \

@@ -39,10 +39,30 @@ struct img_blob {
 	const char *name;
 	const void *data;
 	size_t len;
+	const struct rootfs_layer *spool; /* non-NULL: the len bytes are in spool->blob_fd */
 };
-/* Writes all of b to fd (retrying EINTR and short writes); errno set on
- * failure. */
+/* How the bytes of a blob reach a file (blob.c).  img_blob_write writes
+ * all of b at fd's offset (retrying EINTR and short writes; a spooled
+ * blob copied in the kernel); img_blob_link gives a spooled blob the name
+ * name in dirfd without a copy (fsync'ed first, so the name only ever
+ * shows complete bytes), -1 when it cannot (not spooled, another file
+ * system, name taken).  errno set on failure. */
 int img_blob_write(int fd, const struct img_blob *b);
+int img_blob_link(int dirfd, const char *name, const struct img_blob *b);
+/* A spooled blob in an archive: its header is written with its size and
+ * no data, and libarchive pads the entry with NULs up to that size
+ * (archive_write_finish_entry); the output callback copies the spool in
+ * their place.  Set blob and from (the archive offset where its data
+ * starts) before the finish; the callback passes each write through
+ * img_fill_take: of the n bytes coming at pos, the count that stand for
+ * the blob (not to be written; the blob was copied to fd when the first
+ * came), -1 with errno.  pos is advanced by n. */
+struct img_fill {
+	const struct img_blob *blob;
+	uint64_t pos, from;
+	bool copied;
+};
+ssize_t img_fill_take(struct img_fill *f, int fd, size_t n);
 
 /* rename(tmp, base) in dfd, atomically, over a regular file too
  * (write.c, where the reasoning is). */

@@ -329,7 +329,7 @@ int img_docs_build(const struct image_config *c, const struct image_layer *layer
 		return -1;
 	}
 	for (size_t i = 0; i < nlayers; i++)
-		if (!layers[i].layer || !layers[i].layer->blob) {
+		if (!layers[i].layer || (!layers[i].layer->blob && !layers[i].layer->spooled)) {
 			img_seterr(err, "cannot write image: layer %zu has no blob", i + 1);
 			return -1;
 		}

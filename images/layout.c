@@ -40,6 +40,9 @@
 static int put_file(int dirfd, const char *name, const struct img_blob *b)
 {
 	char tmp[512];
+	/* a spooled layer: its own (complete, fsync'ed) file gets the name */
+	if (b->spool && img_blob_link(dirfd, name, b) == 0)
+		return 0;
 	int fd = img_temp_make(dirfd, name, false, tmp, sizeof(tmp));
 
 	if (fd < 0)
@@ -303,13 +306,13 @@ static int fill(int lfd, const char *out_path, const struct img_blob *b, size_t 
 		goto fail;
 	if (fresh) {
 		what = "oci-layout";
-		struct img_blob lay = { "oci-layout", IMG_LAYOUT, strlen(IMG_LAYOUT) };
+		struct img_blob lay = { "oci-layout", IMG_LAYOUT, strlen(IMG_LAYOUT), NULL };
 		if (put_file(lfd, "oci-layout", &lay) < 0)
 			goto fail;
 		made_layout = true;
 	}
 	what = "index.json";
-	struct img_blob ib = { "index.json", index, strlen(index) };
+	struct img_blob ib = { "index.json", index, strlen(index), NULL };
 	if (put_file(lfd, "index.json", &ib) < 0)
 		goto fail;
 	/* From here on the layout names our blobs: nothing to undo. */

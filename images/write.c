@@ -32,11 +32,6 @@ static int write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-int img_blob_write(int fd, const struct img_blob *b)
-{
-	return write_all(fd, b->data, b->len);
-}
-
 /* Splits out_path into its directory (opened) and base name; explains a
  * missing or unwritable directory. */
 static int open_parent(const char *out_path, int *dfd, char **base, char *err)
@@ -129,9 +124,9 @@ static size_t collect(const struct img_docs *d, const struct image_layer *layers
 	size_t n = 0;
 
 	snprintf(names[0], 96, "blobs/sha256/%s", d->config_digest + 7);
-	b[0] = (struct img_blob){ names[0], d->config, strlen(d->config) };
+	b[0] = (struct img_blob){ names[0], d->config, strlen(d->config), NULL };
 	snprintf(names[1], 96, "blobs/sha256/%s", d->manifest_digest + 7);
-	b[1] = (struct img_blob){ names[1], d->manifest, strlen(d->manifest) };
+	b[1] = (struct img_blob){ names[1], d->manifest, strlen(d->manifest), NULL };
 	n = 2;
 	for (size_t i = 0; i < nl; i++) {
 		snprintf(names[n], 96, "blobs/sha256/%s", layers[i].layer->digest + 7);
@@ -140,7 +135,8 @@ static size_t collect(const struct img_docs *d, const struct image_layer *layers
 			if (!strcmp(names[k], names[n]))
 				dup = true;
 		if (!dup) {
-			b[n] = (struct img_blob){ names[n], layers[i].layer->blob, layers[i].layer->blob_len };
+			const struct rootfs_layer *l = layers[i].layer;
+			b[n] = (struct img_blob){ names[n], l->blob, l->blob_len, l->spooled ? l : NULL };
 			n++;
 		}
 	}
@@ -158,13 +154,15 @@ static int blob_cmp(const void *a, const void *b)
 struct arch_sink {
 	int fd;
 	int err;
+	struct img_fill fill;    /* a spooled blob's bytes in place of NULs */
 };
 
 static la_ssize_t sink_write(struct archive *a, void *ctx, const void *buf, size_t len)
 {
 	struct arch_sink *k = ctx;
+	ssize_t spooled = img_fill_take(&k->fill, k->fd, len);
 
-	if (write_all(k->fd, buf, len) < 0) {
+	if (spooled < 0 || write_all(k->fd, (const char *)buf + spooled, len - (size_t)spooled) < 0) {
 		k->err = errno;
 		archive_set_error(a, errno, "%s", strerror(errno));
 		return -1;
@@ -176,7 +174,7 @@ static int write_archive(int fd, const struct img_blob *b, size_t n, int64_t mti
 {
 	struct archive *a = archive_write_new();
 	struct archive_entry *ae = archive_entry_new();
-	struct arch_sink sink = { fd, 0 };
+	struct arch_sink sink = { .fd = fd };
 	int ret = -1;
 
 	if (!a || !ae) {
@@ -209,7 +207,16 @@ static int write_archive(int fd, const struct img_blob *b, size_t n, int64_t mti
 		}
 		if (archive_write_header(a, ae) != ARCHIVE_OK)
 			goto fail;
-		if (i >= 2) {
+		if (i >= 2 && b[i - 2].spool) {
+			sink.fill = (struct img_fill){ &b[i - 2], sink.fill.pos, sink.fill.pos, false };
+			if (archive_write_finish_entry(a) != ARCHIVE_OK)
+				goto fail;
+			if (!sink.fill.copied && b[i - 2].len) {
+				archive_set_error(a, EIO, "a layer was not copied into the archive");
+				goto fail;
+			}
+			sink.fill.blob = NULL;
+		} else if (i >= 2) {
 			const unsigned char *p = b[i - 2].data;
 			size_t left = b[i - 2].len;
 			while (left) {
@@ -311,9 +318,9 @@ int image_write(const struct image_config *c, const struct image_layer *layers,
 	img_temp_sweep(dfd);
 
 	if (fmt == IMAGE_FORMAT_ARCHIVE) {
-		b[n++] = (struct img_blob){ "index.json", d.index, strlen(d.index) };
-		b[n++] = (struct img_blob){ "manifest.json", d.docker, strlen(d.docker) };
-		b[n++] = (struct img_blob){ "oci-layout", IMG_LAYOUT, strlen(IMG_LAYOUT) };
+		b[n++] = (struct img_blob){ "index.json", d.index, strlen(d.index), NULL };
+		b[n++] = (struct img_blob){ "manifest.json", d.docker, strlen(d.docker), NULL };
+		b[n++] = (struct img_blob){ "oci-layout", IMG_LAYOUT, strlen(IMG_LAYOUT), NULL };
 		qsort(b, n, sizeof(*b), blob_cmp);
 		if (write_archive_file(dfd, base, out_path, b, n, c->created, err) < 0)
 			goto out;
