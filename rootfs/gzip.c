@@ -17,7 +17,13 @@
  * (feeding the blob's sha256 on the way), and compresses a queued chunk
  * itself rather than wait.  So memory does not grow with the layer, and a
  * sink sees its members in tar order whatever order the threads finish
- * them in.  Sinks are only touched by the calling thread. */
+ * them in.  Sinks are only touched by the calling thread.
+ *
+ * The threads never allocate: their compressors and every buffer are made
+ * by the caller.  glibc gives each thread that mallocs an arena of its own,
+ * 64 MiB of address space each, which under `ulimit -v` would make the
+ * memory a build needs grow with the number of cores; so does a default
+ * 8 MiB stack, hence a small one (deflate needs little). */
 #include "rootfs_priv.h"
 
 #include <errno.h>
@@ -31,6 +37,7 @@
 
 #define MAX_THREADS 16
 #define MAX_LEVEL 12
+#define STACK_SIZE (256u * 1024u)
 
 enum { C_QUEUED, C_BUSY, C_DONE };
 
@@ -45,8 +52,16 @@ struct rootfs_pool {
 	bool quit;
 	pthread_t th[MAX_THREADS];
 	size_t nth;
-	struct libdeflate_compressor *comp[MAX_LEVEL + 1]; /* the caller's own */
+	/* comp[0]: the caller's own, comp[1 + i]: thread i's, by level */
+	struct libdeflate_compressor *comp[MAX_THREADS + 1][MAX_LEVEL + 1];
+	struct worker_arg *args[MAX_THREADS];
 };
+
+struct worker_arg {
+	struct rootfs_pool *p;
+	size_t idx;
+};
+
 
 /* The level is a function of the tar's size only, so the bytes stay
  * reproducible: small layers (the base, an init) get a thorough level that
@@ -57,19 +72,19 @@ int rootfs_gzip_level(uint64_t len)
 	return len <= ROOTFS_GZIP_SMALL ? ROOTFS_GZIP_LEVEL_SMALL : ROOTFS_GZIP_LEVEL;
 }
 
-static void compress_chunk(struct libdeflate_compressor **comp, struct rootfs_chunk *c)
+static size_t out_bound(void)
+{
+	return libdeflate_gzip_compress_bound(NULL, ROOTFS_GZIP_CHUNK);
+}
+
+/* comp: this thread's compressors, made by the caller for c->level. */
+static void compress_chunk(struct libdeflate_compressor *const *comp, struct rootfs_chunk *c)
 {
 	static const unsigned char empty[1];
-	int lv = c->level < 0 || c->level > MAX_LEVEL ? ROOTFS_GZIP_LEVEL : c->level;
+	struct libdeflate_compressor *z = comp[c->level];
 
-	if (!c->out)
-		c->out = malloc(libdeflate_gzip_compress_bound(NULL, ROOTFS_GZIP_CHUNK));
-	if (!comp[lv])
-		comp[lv] = libdeflate_alloc_compressor(lv);
-	c->out_len = c->out && comp[lv]
-	             ? libdeflate_gzip_compress(comp[lv], c->len ? c->in : empty, c->len, c->out,
-	                                        libdeflate_gzip_compress_bound(NULL, ROOTFS_GZIP_CHUNK))
-	             : 0;
+	c->out_len = z ? libdeflate_gzip_compress(z, c->len ? c->in : empty, c->len, c->out, out_bound())
+	               : 0;
 }
 
 /* Takes the first queued chunk (lock held), or NULL. */
@@ -86,8 +101,9 @@ static struct rootfs_chunk *take(struct rootfs_pool *p)
 
 static void *worker(void *arg)
 {
-	struct rootfs_pool *p = arg;
-	struct libdeflate_compressor *comp[MAX_LEVEL + 1] = { NULL };
+	struct worker_arg *wa = arg;
+	struct rootfs_pool *p = wa->p;
+	struct libdeflate_compressor *const *comp = p->comp[1 + wa->idx];
 
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
@@ -105,8 +121,6 @@ static void *worker(void *arg)
 		pthread_cond_broadcast(&p->done);
 	}
 	pthread_mutex_unlock(&p->lock);
-	for (int i = 0; i <= MAX_LEVEL; i++)
-		libdeflate_free_compressor(comp[i]);
 	return NULL;
 }
 
@@ -127,11 +141,23 @@ struct rootfs_pool *rootfs_pool_new(void)
 	 * the tar, both sha256s, the writes) is light beside deflate, and it
 	 * compresses too whenever it would otherwise wait.  A thread that
 	 * cannot be started only costs speed, never changes the bytes. */
+	pthread_attr_t attr;
+	bool attr_ok = pthread_attr_init(&attr) == 0;
+	if (attr_ok)
+		pthread_attr_setstacksize(&attr, STACK_SIZE);
 	for (size_t i = 0; i < want; i++) {
-		if (pthread_create(&p->th[p->nth], NULL, worker, p) != 0)
+		struct worker_arg *wa = malloc(sizeof(*wa));
+		if (!wa)
 			break;
-		p->nth++;
+		*wa = (struct worker_arg){ p, i };
+		if (pthread_create(&p->th[p->nth], attr_ok ? &attr : NULL, worker, wa) != 0) {
+			free(wa);
+			break;
+		}
+		p->args[p->nth++] = wa;
 	}
+	if (attr_ok)
+		pthread_attr_destroy(&attr);
 	/* Enough to keep every thread busy while the caller fills the next
 	 * chunk and writes finished ones: ~0.5 MiB each. */
 	p->max_inflight = 2 * (p->nth ? p->nth : 1) + 2;
@@ -156,7 +182,8 @@ struct rootfs_chunk *rootfs_pool_chunk(struct rootfs_pool *p)
 	} else {
 		if (!(c = calloc(1, sizeof(*c))))
 			return NULL;
-		if (!(c->in = malloc(ROOTFS_GZIP_CHUNK))) {
+		if (!(c->in = malloc(ROOTFS_GZIP_CHUNK)) || !(c->out = malloc(out_bound()))) {
+			free(c->in);
 			free(c);
 			return NULL;
 		}
@@ -205,7 +232,7 @@ static int drain(struct rootfs_pool *p, size_t keep, char *err)
 		struct rootfs_chunk *mine = take(p);
 		if (mine) {
 			pthread_mutex_unlock(&p->lock);
-			compress_chunk(p->comp, mine);
+			compress_chunk(p->comp[0], mine);
 			pthread_mutex_lock(&p->lock);
 			mine->state = C_DONE;
 			continue;
@@ -219,6 +246,18 @@ static int drain(struct rootfs_pool *p, size_t keep, char *err)
 int rootfs_pool_submit(struct rootfs_pool *p, struct rootfs_chunk *c,
                        struct rootfs_sink *s, int level, char *err)
 {
+	if (level < 0 || level > MAX_LEVEL)
+		level = ROOTFS_GZIP_LEVEL;
+	/* Every thread's compressor for this level, made here (see above);
+	 * the threads only read p->comp, after the lock below. */
+	if (!p->comp[0][level]) {
+		for (size_t i = 0; i <= p->nth; i++)
+			if (!(p->comp[i][level] = libdeflate_alloc_compressor(level))) {
+				rootfs_pool_release(p, c);
+				rootfs_seterr(err, "cannot compress layer: out of memory");
+				return -1;
+			}
+	}
 	c->sink = s;
 	c->level = level;
 	c->state = C_QUEUED;
@@ -260,8 +299,11 @@ void rootfs_pool_free(struct rootfs_pool *p)
 		p->spare = c->next;
 		chunk_free(c);
 	}
-	for (int i = 0; i <= MAX_LEVEL; i++)
-		libdeflate_free_compressor(p->comp[i]);
+	for (size_t i = 0; i <= MAX_THREADS; i++)
+		for (int lv = 0; lv <= MAX_LEVEL; lv++)
+			libdeflate_free_compressor(p->comp[i][lv]);
+	for (size_t i = 0; i < p->nth; i++)
+		free(p->args[i]);
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->work);
 	pthread_cond_destroy(&p->done);

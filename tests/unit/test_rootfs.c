@@ -12,6 +12,7 @@
 #include <libdeflate.h>
 #include <locale.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -946,6 +947,162 @@ static void test_golden_bytes(void **state)
 	}
 }
 
+/* A host file is read when the layer is written: one that changed since it
+ * was added (grown, shrunk, replaced) fails the write, naming it, instead
+ * of giving a tar whose header and contents disagree. */
+static void test_host_file_changed_after_add(void **state)
+{
+	char err[MB_ERRLEN], p[512], q[512];
+	struct rootfs_layer ly;
+
+	path_in(p, "f");
+	for (int k = 0; k < 4; k++) {
+		golden_host_file("f", 300000, 90, 0, 0644);
+		struct rootfs_tree *t = rootfs_tree_new();
+		assert_int_equal(rootfs_add_host_file(t, "/data/f", p, 0644, 0, 0, err), 0);
+		if (k == 0) { /* grown */
+			FILE *f = fopen(p, "a");
+			fputc('x', f);
+			fclose(f);
+		} else if (k == 1) { /* shrunk */
+			assert_int_equal(truncate(p, 1000), 0);
+		} else if (k == 2) { /* replaced by another file of the same size */
+			golden_host_file("g", 300000, 91, 0, 0644);
+			path_in(q, "g");
+			assert_int_equal(rename(q, p), 0);
+		} else { /* a directory tree: a file in it grows */
+			path_in(q, "tree");
+			mkdir(q, 0755);
+			golden_host_file("tree/inner", 5000, 92, 1, 0644);
+			assert_int_equal(rootfs_add_host_tree(t, "/tree", q, 0, 0, err), 0);
+			path_in(q, "tree/inner");
+			assert_int_equal(truncate(q, 6000), 0);
+		}
+		memset(&ly, 0, sizeof(ly));
+		assert_int_equal(rootfs_layer_write(t, 0, &ly, err), -1);
+		assert_null(ly.blob);
+		assert_non_null(strstr(err, k == 3 ? q : p));
+		assert_non_null(strstr(err, k == 2 ? "replaced" : "changed size"));
+		rootfs_tree_free(t);
+	}
+}
+
+/* The same while the file is being read: another thread truncates or
+ * appends to it once it sees the writer's descriptor on the file with
+ * some bytes read (/proc/self/fdinfo), long before the end (the reader
+ * cannot get more than the chunks in flight ahead of the compressors). */
+struct changer {
+	char path[512];
+	bool grow;
+	bool acted;
+	off_t size;
+};
+
+static void *change_while_read(void *arg)
+{
+	struct changer *c = arg;
+	struct timeval t0, now;
+
+	gettimeofday(&t0, NULL);
+	for (;;) {
+		gettimeofday(&now, NULL);
+		if (now.tv_sec - t0.tv_sec > 120)
+			return NULL; /* never saw it open: acted stays false, the test fails */
+		for (int fd = 3; fd < 64; fd++) {
+			char lp[64], tg[512], info[128];
+			snprintf(lp, sizeof(lp), "/proc/self/fd/%d", fd);
+			ssize_t l = readlink(lp, tg, sizeof(tg) - 1);
+			if (l <= 0)
+				continue;
+			tg[l] = '\0';
+			if (strcmp(tg, c->path))
+				continue;
+			snprintf(lp, sizeof(lp), "/proc/self/fdinfo/%d", fd);
+			FILE *f = fopen(lp, "r");
+			long long pos = -1;
+			if (f) {
+				while (fgets(info, sizeof(info), f))
+					if (sscanf(info, "pos: %lld", &pos) == 1)
+						break;
+				fclose(f);
+			}
+			if (pos <= 0 || pos > c->size / 4)
+				continue;
+			if (c->grow) {
+				FILE *a = fopen(c->path, "a");
+				fputs("more", a);
+				fclose(a);
+			} else {
+				assert_int_equal(truncate(c->path, 4096), 0);
+			}
+			c->acted = true;
+			return NULL;
+		}
+	}
+}
+
+static void test_host_file_changes_while_read(void **state)
+{
+	char err[MB_ERRLEN];
+	struct rootfs_layer ly;
+
+	for (int grow = 0; grow < 2; grow++) {
+		struct changer c = { .grow = grow, .size = 48u << 20 };
+		path_in(c.path, "big");
+		golden_host_file("big", (size_t)c.size, 93, 0, 0644);
+		struct rootfs_tree *t = rootfs_tree_new();
+		assert_int_equal(rootfs_add_host_file(t, "/data/big", c.path, 0644, 0, 0, err), 0);
+		pthread_t th;
+		assert_int_equal(pthread_create(&th, NULL, change_while_read, &c), 0);
+		int r = rootfs_layer_write(t, 0, &ly, err);
+		pthread_join(th, NULL);
+		assert_true(c.acted);
+		assert_int_equal(r, -1);
+		assert_non_null(strstr(err, c.path));
+		assert_non_null(strstr(err, "changed size"));
+		rootfs_tree_free(t);
+	}
+}
+
+/* Spooled: the blob is in an unnamed file of the spool directory (nothing
+ * named is left there), with exactly the bytes of the in-memory blob. */
+static void test_spooled_blob(void **state)
+{
+	char err[MB_ERRLEN], dir[512], cmd[600];
+	struct rootfs_layer mem[2], sp[2];
+	struct rootfs_tree *t[2] = { golden_tree(1), golden_tree(5) };
+	const struct rootfs_tree *const *tt = (const struct rootfs_tree *const *)t;
+
+	path_in(dir, "spool");
+	mkdir(dir, 0755);
+	struct rootfs_write_opts o = { .mtime = 7, .spool_dir = dir };
+	assert_int_equal(rootfs_layers_write(tt, 2, 7, mem, err), 0);
+	assert_int_equal(rootfs_layers_write_opts(tt, 2, &o, sp, err), 0);
+	snprintf(cmd, sizeof(cmd), "test -z \"$(ls -A '%s')\"", dir);
+	assert_int_equal(system(cmd), 0);
+	for (int k = 0; k < 2; k++) {
+		assert_true(sp[k].spooled);
+		assert_null(sp[k].blob);
+		assert_string_equal(sp[k].digest, mem[k].digest);
+		assert_string_equal(sp[k].diff_id, mem[k].diff_id);
+		assert_int_equal(sp[k].blob_len, mem[k].blob_len);
+		unsigned char *b = malloc(sp[k].blob_len);
+		assert_int_equal(pread(sp[k].blob_fd, b, sp[k].blob_len, 0), (ssize_t)sp[k].blob_len);
+		assert_memory_equal(b, mem[k].blob, mem[k].blob_len);
+		free(b);
+		rootfs_layer_free(&sp[k]);
+		rootfs_layer_free(&mem[k]);
+		rootfs_tree_free(t[k]);
+	}
+	/* a spool directory that is missing: an error naming it */
+	path_in(dir, "no/such/dir");
+	t[0] = golden_tree(0);
+	o.spool_dir = dir;
+	assert_int_equal(rootfs_layers_write_opts((const struct rootfs_tree *const *)t, 1, &o, sp, err), -1);
+	assert_non_null(strstr(err, dir));
+	rootfs_tree_free(t[0]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -964,6 +1121,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_host_tree_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tree_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_golden_bytes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_file_changed_after_add, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_file_changes_while_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spooled_blob, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
