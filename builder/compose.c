@@ -606,7 +606,8 @@ int mk_compose(const struct mk_opts *o, const char *binary, const char *name,
 		spool[1] = '\0';
 	else
 		*slash = '\0';
-	struct rootfs_write_opts wo = { .mtime = epoch, .cache_dir = cdir, .spool_dir = spool };
+	struct rootfs_write_opts wo = { .mtime = epoch, .cache_dir = cdir, .spool_dir = spool,
+	                                .spool_for = o->out };
 	if (rootfs_layers_write_opts(trees, bimg ? 1 : 2, &wo, lo, err) < 0)
 		goto out;
 	if (bimg) {

@@ -389,7 +389,7 @@ int rootfs_layers_write_opts(const struct rootfs_tree *const *trees, size_t n,
 			.hold_limit = o->cache_dir && ROOTFS_CACHE_MAX > ROOTFS_GZIP_SMALL
 			              ? ROOTFS_CACHE_MAX : ROOTFS_GZIP_SMALL,
 		};
-		if (rootfs_sink_init(&sink[k], o->spool_dir, false, err) < 0) {
+		if (rootfs_sink_init(&sink[k], o->spool_dir, o->spool_for, false, err) < 0) {
 			rootfs_sink_free(&sink[k]);
 			goto out;
 		}

@@ -117,6 +117,8 @@ struct rootfs_write_opts {
 	const char *spool_dir;   /* blobs to unnamed files in this directory (put it
 	                          * beside the output: same file system, so a layout
 	                          * links them), or NULL: blobs in memory */
+	const char *spool_for;   /* the output, named in messages about the spool
+	                          * (a full disk), or NULL */
 };
 /* n trees (n <= 64), one after the other through one pool of threads.
  * out[k] is exactly what rootfs_layer_write(trees[k]) gives.  A small

@@ -83,12 +83,14 @@ struct rootfs_sink {
 	int fd;                  /* -1: memory only */
 	bool linkable;           /* fd is an O_TMPFILE (linkat works) */
 	bool keep_mem;
+	const char *name;        /* what the spool is for, in messages */
 	unsigned char *mem;
 	size_t mem_len, mem_cap;
 	uint64_t blob_len;
 	EVP_MD_CTX *md;          /* sha256 of the blob so far */
 };
-int rootfs_sink_init(struct rootfs_sink *s, const char *spool_dir, bool keep_mem, char *err);
+int rootfs_sink_init(struct rootfs_sink *s, const char *spool_dir, const char *name,
+                     bool keep_mem, char *err);
 int rootfs_sink_write(struct rootfs_sink *s, const unsigned char *p, size_t n, char *err);
 /* Fills out's digest, blob_len and blob or blob_fd (handed over). */
 int rootfs_sink_finish(struct rootfs_sink *s, struct rootfs_layer *out, char *err);

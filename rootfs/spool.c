@@ -62,10 +62,12 @@ static int spool_open(const char *dir, bool *linkable)
 	return -1;
 }
 
-int rootfs_sink_init(struct rootfs_sink *s, const char *spool_dir, bool keep_mem, char *err)
+int rootfs_sink_init(struct rootfs_sink *s, const char *spool_dir, const char *name,
+                     bool keep_mem, char *err)
 {
 	memset(s, 0, sizeof(*s));
 	s->fd = -1;
+	s->name = name ? name : spool_dir;
 	s->keep_mem = keep_mem || !spool_dir;
 	if (!(s->md = EVP_MD_CTX_new()) || EVP_DigestInit_ex(s->md, EVP_sha256(), NULL) != 1) {
 		rootfs_seterr(err, "cannot hash layer: sha256 failed");
@@ -74,8 +76,8 @@ int rootfs_sink_init(struct rootfs_sink *s, const char *spool_dir, bool keep_mem
 	if (spool_dir) {
 		s->fd = spool_open(spool_dir, &s->linkable);
 		if (s->fd < 0) {
-			rootfs_seterr(err, "cannot create a temporary file in `%s` for a layer: %s", spool_dir,
-			              strerror(errno));
+			rootfs_seterr(err, "cannot write `%s`: cannot create a temporary file for a layer "
+			              "in `%s`: %s", s->name, spool_dir, strerror(errno));
 			return -1;
 		}
 	}
@@ -105,8 +107,8 @@ int rootfs_sink_write(struct rootfs_sink *s, const unsigned char *p, size_t n, c
 		s->mem_len += n;
 	}
 	if (s->fd >= 0 && write_all(s->fd, p, n) < 0) {
-		rootfs_seterr(err, "cannot write a layer's temporary file: %s%s", strerror(errno),
-		              errno == ENOSPC ? " (free some space beside the output)" : "");
+		rootfs_seterr(err, "cannot write `%s`: writing a layer beside it: %s", s->name,
+		              strerror(errno));
 		return -1;
 	}
 	s->blob_len += n;
