@@ -354,6 +354,18 @@ static int finish_held(struct stream *s, const char *cache_dir, bool *put)
 	return release_held(s, rootfs_gzip_level(s->total));
 }
 
+/* The least a tar of t can be: a header per entry, contents in whole
+ * blocks, the two end blocks (pax records only add).  Past a limit, the
+ * level (or the cache's "too big") is known before the first byte. */
+static uint64_t tar_min(const struct rootfs_tree *t)
+{
+	uint64_t n = 1024;
+
+	for (size_t i = 0; i < t->n; i++)
+		n += 512 + ((uint64_t)t->e[i].len + 511) / 512 * 512;
+	return n;
+}
+
 int rootfs_layers_write_opts(const struct rootfs_tree *const *trees, size_t n,
                              const struct rootfs_write_opts *o,
                              struct rootfs_layer *out, char *err)
@@ -389,6 +401,11 @@ int rootfs_layers_write_opts(const struct rootfs_tree *const *trees, size_t n,
 			.hold_limit = o->cache_dir && ROOTFS_CACHE_MAX > ROOTFS_GZIP_SMALL
 			              ? ROOTFS_CACHE_MAX : ROOTFS_GZIP_SMALL,
 		};
+		/* Surely too big to hold: compress from the first chunk on. */
+		if (tar_min(trees[k]) > s.hold_limit) {
+			s.holding = false;
+			s.level = ROOTFS_GZIP_LEVEL;
+		}
 		if (rootfs_sink_init(&sink[k], o->spool_dir, o->spool_for, false, err) < 0) {
 			rootfs_sink_free(&sink[k]);
 			goto out;

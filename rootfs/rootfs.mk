@@ -8,3 +8,6 @@ HOST_LIBS   += $(ROOTFS_LIBS)
 UNIT_TESTS      += test_rootfs
 test_rootfs_SRCS := $(ROOTFS_SRCS)
 test_rootfs_LIBS := $(ROOTFS_LIBS)
+
+# tests/bench/layers: layers of 1 MiB to 1 GiB and 100k files, mkimage vs umoci insert.
+BENCHES += layers
