@@ -1,7 +1,0 @@
-build2/obj/images/registry_pull.o: images/registry_pull.c \
- images/registry_priv.h images/images_priv.h images/images.h \
- images/../rootfs/rootfs.h
-images/registry_priv.h:
-images/images_priv.h:
-images/images.h:
-images/../rootfs/rootfs.h:

@@ -1,5 +1,0 @@
-build2/obj/images/write.o: images/write.c images/images_priv.h \
- images/images.h images/../rootfs/rootfs.h
-images/images_priv.h:
-images/images.h:
-images/../rootfs/rootfs.h:

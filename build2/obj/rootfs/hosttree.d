@@ -1,4 +1,0 @@
-build2/obj/rootfs/hosttree.o: rootfs/hosttree.c rootfs/rootfs_priv.h \
- rootfs/rootfs.h
-rootfs/rootfs_priv.h:
-rootfs/rootfs.h:
