@@ -19,6 +19,25 @@ $(BUILD)/bin/minbase-init: $(patsubst %.c,$(BUILD)/musl/obj/%.o,$(INIT_SRCS))
 	@size=$$(stat -c %s $@); if [ $$size -gt 131072 ]; then \
 		echo "error: $@ is $$size bytes, over the 128 KiB budget" >&2; rm -f $@; exit 1; fi
 
+# The arm64 init, for arm64 images (--arch arm64 / amd64,arm64): the same
+# sources cross-built against build/sysroot-aarch64 (builder/sysroot.mk).
+# mkimage finds it beside itself in aarch64/ (installed: lib/minbase/aarch64).
+# Its segments stay aligned to 64 KiB (the linker's default for aarch64:
+# kernels with 64 KiB pages, as on some Ampere distributions, load it too),
+# so the file carries up to 64 KiB of zero padding between them: the budget
+# counts what is loaded (the PT_LOAD file sizes), not the padding.
+INIT_A64 := $(BUILD)/bin/aarch64/minbase-init
+$(INIT_A64): $(patsubst %.c,$(BUILD)/musl-aarch64/obj/%.o,$(INIT_SRCS))
+	@mkdir -p $(@D)
+	$(MUSL_A64_CC) $(MUSL_A64_LDFLAGS) -o $@ $^ -lcap
+	$(call check_static,$@)
+	@size=0; for n in $$(readelf -lW $@ | awk '$$1 == "LOAD" { print $$5 }'); do \
+		size=$$((size + n)); done; if [ $$size -gt 131072 ]; then \
+		echo "error: $@ loads $$size bytes, over the 128 KiB budget" >&2; rm -f $@; exit 1; fi
+build-all: $(INIT_A64)
+INSTALL_EXTRA += install -d $(DESTDIR)$(PREFIX)/lib/minbase/aarch64 && \
+	install -m 0755 $(INIT_A64) $(DESTDIR)$(PREFIX)/lib/minbase/aarch64/;
+
 UNIT_TESTS += test_init_privs test_init_seccomp test_init_health test_init_grpc
 test_init_grpc_SRCS    := $(INIT_LIB_SRCS) tests/unit/test_init_fakesys.c
 test_init_grpc_LIBS    := -lcap

@@ -7,19 +7,24 @@ HOST_LIBS += -lseccomp -ljansson -lz
 
 SHIPPED_POLICIES := default service strict
 POLICY_SHARE     := $(BUILD)/share/minbase/policies
-POLICY_ARCH      := $(shell uname -m)
+# Both image architectures, whatever the host: a multi-arch image takes
+# each platform's filter from here (syscall numbers differ).
+POLICY_ARCHES    := x86_64 aarch64
 POLICY_DATA      := $(foreach p,$(SHIPPED_POLICIES),$(POLICY_SHARE)/$(p).json \
-                      $(POLICY_SHARE)/$(p).$(POLICY_ARCH).bpf)
+                      $(foreach a,$(POLICY_ARCHES),$(POLICY_SHARE)/$(p).$(a).bpf))
 
 $(POLICY_SHARE)/%.json: policies/%.json
 	@mkdir -p $(@D)
 	cp $< $@
 
-# Precompiled for the host: an image can select a shipped policy by name
-# without compiling anything.
-$(POLICY_SHARE)/%.$(POLICY_ARCH).bpf: policies/%.json $(BUILD)/bin/mkimage
-	@mkdir -p $(@D)
-	$(BUILD)/bin/mkimage policy compile $< -o $@ --arch $(POLICY_ARCH)
+# Precompiled: an image can select a shipped policy by name without
+# compiling anything.
+define policy_bpf_rule
+$(POLICY_SHARE)/%.$(1).bpf: policies/%.json $(BUILD)/bin/mkimage
+	@mkdir -p $$(@D)
+	$(BUILD)/bin/mkimage policy compile $$< -o $$@ --arch $(1)
+endef
+$(foreach a,$(POLICY_ARCHES),$(eval $(call policy_bpf_rule,$(a))))
 
 # Moby's own default profile (Apache-2.0), as shipped for the Docker Engine
 # Debian has (20.10.24), taken from Debian's golang-github-docker-docker-dev
