@@ -18,12 +18,15 @@
 #include "builder.h"
 
 /* The sysroot: --sysroot, $MINBASE_SYSROOT, or build/sysroot beside
- * build/bin/mkimage.  Returns 0 and an empty buf when there is none. */
+ * build/bin/mkimage.  For arm64: $MINBASE_SYSROOT_ARM64, build/sysroot-aarch64
+ * or, installed, lib/minbase/sysroot-aarch64 (builder/sysroot.mk).
+ * Returns 0 and an empty buf when there is none. */
 static void find_sysroot(const struct build_opts *o, char *buf, size_t len)
 {
 	struct stat st;
 	char cand[PATH_MAX] = "";
-	const char *env = getenv("MINBASE_SYSROOT");
+	bool arm = !strcmp(o->arch, "arm64");
+	const char *env = getenv(arm ? "MINBASE_SYSROOT_ARM64" : "MINBASE_SYSROOT");
 	if (o->sysroot)
 		snprintf(cand, sizeof(cand), "%s", o->sysroot);
 	else if (env && *env)
@@ -31,7 +34,9 @@ static void find_sysroot(const struct build_opts *o, char *buf, size_t len)
 	else {
 		char *self = util_self_dir();
 		if (self) {
-			snprintf(cand, sizeof(cand), "%s/../sysroot", self);
+			snprintf(cand, sizeof(cand), "%s/../sysroot%s", self, arm ? "-aarch64" : "");
+			if (arm && stat(cand, &st) != 0)
+				snprintf(cand, sizeof(cand), "%s/../lib/minbase/sysroot-aarch64", self);
 			free(self);
 		}
 	}
@@ -109,7 +114,7 @@ static int c_env_flags(const struct build_opts *o, const char *dir, struct util_
 	/* Reproducible: no absolute source paths, no random symbol names. */
 	util_av_addf(a, "-ffile-prefix-map=%s=.", dir);
 	util_av_add(a, "-frandom-seed=minbase");
-	if (sys[0] && !strcmp(o->arch, "amd64")) {
+	if (sys[0]) {
 		util_av_addf(a, "-isystem%s/kh", sys);
 		util_av_addf(a, "-isystem%s/include", sys);
 		util_av_addf(a, "-L%s/lib", sys);

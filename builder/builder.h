@@ -288,6 +288,8 @@ struct mk_remote {
 	const char *retry_time;  /* --retry-time DURATION, default 2m */
 };
 
+#define MK_MAX_PLATFORMS 4
+
 struct mk_opts {
 	const char *app;         /* --static APP / build APP */
 	const char *push;        /* --push REF */
@@ -296,7 +298,9 @@ struct mk_opts {
 	const char *out;         /* -o */
 	const char *tag;         /* default NAME:latest */
 	const char *format;      /* "docker" (archive) or "oci" (layout dir) */
-	const char *arch;        /* OCI arch; default host */
+	const char *arch;        /* OCI arch; default host (--arch: may be a list "amd64,arm64") */
+	const char *platform;    /* --platform linux/amd64,linux/arm64 (or NULL) */
+	const char *load_platform; /* --load-platform: the image manifest.json names */
 	const char *user;        /* numeric UID:GID, default 65532:65532 */
 	const char *workdir;     /* default /app */
 	const char *cache_dir;
@@ -317,6 +321,8 @@ struct mk_opts {
 	char **writable; size_t nwritable;  /* "/data" */
 	char **args; size_t nargs;          /* after -- */
 	struct mk_health health;
+	const char *plats[MK_MAX_PLATFORMS]; /* parsed by start_command */
+	size_t nplats;
 };
 
 void mk_opts_init(struct mk_opts *o);
@@ -328,6 +334,16 @@ int mk_opts_parse(int argc, char **argv, bool image, struct mk_opts *o,
                   char *err);
 /* Checks values: port syntax, K=V, numeric user, absolute paths, durations. */
 int mk_opts_validate(const struct mk_opts *o, char *err);
+/* Platforms: --arch (a comma list of OCI or kernel names) or --platform
+ * (os/arch[/variant], comma list), at most one of them; neither = the host.
+ * Fills out[] with the OCI arch names, in the order given, each once. */
+int mk_platforms_parse(const char *arch, const char *platform, const char **out, size_t *n,
+                       char *err);
+/* "linux/arm64", "linux/arm64/v8", "arm64", "aarch64" -> "arm64"; NULL if not ours. */
+const char *mk_platform_arch(const char *p);
+/* The OCI platform variant of an arch: "v8" for arm64, else NULL. */
+const char *arch_variant(const char *oci_arch);
+
 /* Duration "30s", "500ms", "1m30s", "2h", or plain seconds -> ns; -1 if bad. */
 int64_t mk_parse_duration(const char *s);
 /* --env entries for the init (MINBASE_*, TINI_*): valid by the init's own
@@ -351,5 +367,18 @@ int mk_source_date_epoch(int64_t *out, char *err);
  * (an --add onto what mkimage writes, or changing a base directory). */
 int mk_compose(const struct mk_opts *o, const char *binary, const char *name,
                struct mk_result *res, char *err);
+/* The same image, added to an index of several platforms (images.h)
+ * instead of written on its own. */
+struct image_set;
+int mk_compose_into(const struct mk_opts *o, const char *binary, const char *name,
+                    struct image_set *set, struct mk_result *res, char *err);
+
+/* ---- several platforms (platforms.c) ---------------------------------- */
+/* `mkimage --static APP --arch amd64,arm64`: one build, init, policy and
+ * image per platform in o->plats, one index over them at o->out.  o->arch
+ * is ignored.  Returns an exit code (prints its errors). */
+int mk_image_platforms(struct mk_opts *o, enum app_kind kind, const char *name);
+/* `mkimage build APP --arch amd64,arm64 -o DIR`: DIR/linux_ARCH/NAME. */
+int mk_build_platforms(struct mk_opts *o, enum app_kind kind, const char *name);
 
 #endif

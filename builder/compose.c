@@ -180,48 +180,35 @@ static int read_input(const char *path, unsigned char **out, size_t *len, char *
 	return -1;
 }
 
-/* The init: $MINBASE_INIT, else minbase-init beside mkimage; it must be
- * a static binary for the image's architecture like the service.  With
- * bytes, its contents are returned (the ones checked). */
-static int find_init(const char *arch, char *buf, size_t len, unsigned char **bytes,
-                     size_t *nbytes, char *err)
+/* Is path a static init for arch?  0 yes, with its bytes in *bytes when
+ * bytes is not NULL (the ones checked); -1 with err saying why not. */
+static int check_init(const char *path, const char *arch, const char *envname,
+                      unsigned char **bytes, size_t *nbytes, char *err)
 {
-	const char *env = getenv("MINBASE_INIT");
-	if (env && *env) {
-		snprintf(buf, len, "%s", env);
-	} else {
-		char *self = util_self_dir();
-		if (!self) {
-			mk_seterr(err, "cannot find mkimage's own directory: %s", strerror(errno));
-			return -1;
-		}
-		snprintf(buf, len, "%s/minbase-init", self);
-		free(self);
-	}
 	struct stat st;
-	if (stat(buf, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
 		mk_seterr(err, "cannot find the init at `%s`: %s; run `make` to build it, set "
-		       "MINBASE_INIT, or pass --no-init", buf,
-		       errno ? strerror(errno) : "not a regular file");
+		       "%s, or pass --no-init", path, errno ? strerror(errno) : "not a regular file",
+		       envname);
 		return -1;
 	}
 	unsigned char *raw;
 	size_t n;
-	if (read_input(buf, &raw, &n, err) < 0)
+	if (read_input(path, &raw, &n, err) < 0)
 		return -1;
 	struct elf_info info;
-	if (elf_inspect_mem(buf, raw, n, &info, err) < 0) {
+	if (elf_inspect_mem(path, raw, n, &info, err) < 0) {
 		free(raw);
 		return -1;
 	}
 	bool ok = info.arch && !strcmp(info.arch, arch) && info.link != ELF_LINK_DYNAMIC;
 	if (!ok && info.link == ELF_LINK_DYNAMIC)
-		mk_seterr(err, "the init `%s` is dynamically linked: set MINBASE_INIT to a static "
-		       "minbase-init (`make` builds one), or pass --no-init", buf);
+		mk_seterr(err, "the init `%s` is dynamically linked: set %s to a static "
+		       "minbase-init (`make` builds one), or pass --no-init", path, envname);
 	else if (!ok)
 		mk_seterr(err, "the init `%s` is built for %s, but the image is for %s: set "
-		       "MINBASE_INIT to a minbase-init built for %s, or pass --no-init", buf,
-		       info.arch ? info.arch : "another machine", arch, arch);
+		       "%s to a minbase-init built for %s, or pass --no-init", path,
+		       info.arch ? info.arch : "another machine", arch, envname, arch);
 	elf_info_free(&info);
 	if (ok && bytes) {
 		*bytes = raw;
@@ -230,6 +217,54 @@ static int find_init(const char *arch, char *buf, size_t len, unsigned char **by
 		free(raw);
 	}
 	return ok ? 0 : -1;
+}
+
+/* The init for an image of arch, static for that architecture like the
+ * service: $MINBASE_INIT_ARM64 (_AMD64) or $MINBASE_INIT when set, else the
+ * first of minbase-init beside mkimage (the host's), aarch64/minbase-init
+ * or x86_64/ beside it (the build tree), ../lib/minbase/ARCH/minbase-init
+ * (`make install`) that is built for arch. */
+static int find_init(const char *arch, char *buf, size_t len, unsigned char **bytes,
+                     size_t *nbytes, char *err)
+{
+	char envname[32];
+	snprintf(envname, sizeof(envname), "MINBASE_INIT_%s", !strcmp(arch, "arm64") ? "ARM64"
+	         : !strcmp(arch, "amd64") ? "AMD64" : "OTHER");
+	const char *env = getenv(envname);
+	if (!env || !*env) {
+		env = getenv("MINBASE_INIT");
+		if (env && *env)
+			snprintf(envname, sizeof(envname), "MINBASE_INIT");
+	}
+	if (env && *env) {
+		snprintf(buf, len, "%s", env);
+		return check_init(buf, arch, envname, bytes, nbytes, err);
+	}
+	char *self = util_self_dir();
+	if (!self) {
+		mk_seterr(err, "cannot find mkimage's own directory: %s", strerror(errno));
+		return -1;
+	}
+	const char *karch = arch_kernel_name(arch);
+	char cand[3][PATH_MAX], first_err[MB_ERRLEN] = "";
+	snprintf(cand[0], sizeof(cand[0]), "%s/minbase-init", self);
+	snprintf(cand[1], sizeof(cand[1]), "%s/%s/minbase-init", self, karch ? karch : arch);
+	snprintf(cand[2], sizeof(cand[2]), "%s/../lib/minbase/%s/minbase-init", self,
+	         karch ? karch : arch);
+	free(self);
+	for (size_t i = 0; i < 3; i++) {
+		if (i > 0 && access(cand[i], F_OK) != 0)
+			continue;
+		if (check_init(cand[i], arch, envname, bytes, nbytes, i == 0 ? first_err : err) == 0) {
+			snprintf(buf, len, "%s", cand[i]);
+			return 0;
+		}
+	}
+	/* Nothing for arch: the host's init explains best (missing, or built
+	 * for another machine); name the other places too. */
+	mk_seterr(err, "%s (looked for an init for %s at `%s`, `%s` and `%s`)", first_err, arch,
+	          cand[0], cand[1], cand[2]);
+	return -1;
 }
 
 int mk_find_init(const char *arch, char *buf, size_t len, char *err)
@@ -518,8 +553,10 @@ oom:
 	return -1;
 }
 
-int mk_compose(const struct mk_opts *o, const char *binary, const char *name,
-               struct mk_result *res, char *err)
+/* With set, the image goes into that index (mk_compose_into) instead of
+ * being written on its own. */
+static int compose(const struct mk_opts *o, const char *binary, const char *name,
+                   struct image_set *set, struct mk_result *res, char *err)
 {
 	int rc = -1;
 	char init[PATH_MAX], sz1[32], sz2[32];
@@ -635,6 +672,12 @@ int mk_compose(const struct mk_opts *o, const char *binary, const char *name,
 		{ .layer = &l2, .created_by = created_by },
 	};
 	struct image_result ir;
+	if (set) {
+		/* the layers' blobs become the set's: l1 and l2 are left empty */
+		if (image_set_add(set, &c, arch_variant(o->arch), layers, 2, &ir, err) < 0)
+			goto out;
+		goto done;
+	}
 	t0 = util_now();
 	enum image_format fmt = !strcmp(o->format, "oci") ? IMAGE_FORMAT_OCI_DIR
 	                                                   : IMAGE_FORMAT_ARCHIVE;
@@ -661,6 +704,7 @@ int mk_compose(const struct mk_opts *o, const char *binary, const char *name,
 	progress(o, "write   %s (%s): %s (%.2f s)", o->out,
 	         fmt == IMAGE_FORMAT_OCI_DIR ? "OCI layout" : "OCI + docker archive",
 	         util_human_size(written, sz1, sizeof(sz1)), util_now() - t0);
+done:
 	snprintf(res->manifest_digest, sizeof(res->manifest_digest), "%s", ir.manifest_digest);
 	res->compressed = ir.compressed;
 	res->uncompressed = ir.uncompressed;
@@ -679,4 +723,16 @@ out:
 	rootfs_tree_free(svc);
 	image_base_close(bimg);
 	return rc;
+}
+
+int mk_compose(const struct mk_opts *o, const char *binary, const char *name,
+               struct mk_result *res, char *err)
+{
+	return compose(o, binary, name, NULL, res, err);
+}
+
+int mk_compose_into(const struct mk_opts *o, const char *binary, const char *name,
+                    struct image_set *set, struct mk_result *res, char *err)
+{
+	return compose(o, binary, name, set, res, err);
 }

@@ -131,7 +131,9 @@ static int start_command(int argc, char **argv, bool image, struct mk_opts *o,
 		mk_opts_free(o);
 		return die(MK_EXIT_FAIL, "%s", err);
 	}
-	o->arch = arch_normalize(o->arch ? o->arch : arch_host());
+	/* validated above: one platform or several (platforms.c) */
+	mk_platforms_parse(o->arch, o->platform, o->plats, &o->nplats, err);
+	o->arch = o->plats[0];
 	int64_t epoch;
 	if (build_detect(o->app, kind, err) < 0 || (image && mk_source_date_epoch(&epoch, err) < 0)) {
 		mk_opts_free(o);
@@ -184,6 +186,10 @@ int cmd_image(int argc, char **argv)
 	}
 	if (check_output_dir(o.out, err) < 0) {
 		rc = die(MK_EXIT_FAIL, "%s", err);
+		goto out;
+	}
+	if (o.nplats > 1) {
+		rc = mk_image_platforms(&o, kind, name);
 		goto out;
 	}
 
@@ -304,6 +310,10 @@ int cmd_build(int argc, char **argv)
 		o.out = name;
 	if (check_output_dir(o.out, err) < 0) {
 		rc = die(MK_EXIT_FAIL, "%s", err);
+		goto out;
+	}
+	if (o.nplats > 1) {
+		rc = mk_build_platforms(&o, kind, name);
 		goto out;
 	}
 	double t0 = util_now();

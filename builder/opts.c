@@ -22,6 +22,7 @@ enum {
 	O_CAPS, O_POLICY, O_NOINIT, O_CACHE,
 	O_PUSH, O_BASE, O_REGCA, O_INSECURE, O_RETRYTIME, O_HGRPC, O_HGRPCSVC,
 	O_BIN, O_GO, O_LDFLAGS, O_TAGS,      /* build drivers (builder/build*.c) */
+	O_PLATFORM, O_LOADPLAT,
 };
 
 static const struct option image_longopts[] = {
@@ -30,6 +31,8 @@ static const struct option image_longopts[] = {
 	{ "tag", required_argument, NULL, O_TAG },
 	{ "format", required_argument, NULL, O_FORMAT },
 	{ "arch", required_argument, NULL, O_ARCH },
+	{ "platform", required_argument, NULL, O_PLATFORM },
+	{ "load-platform", required_argument, NULL, O_LOADPLAT },
 	{ "port", required_argument, NULL, O_PORT },
 	{ "env", required_argument, NULL, O_ENV },
 	{ "label", required_argument, NULL, O_LABEL },
@@ -71,6 +74,7 @@ static const char image_shortopts[] = ":s:o:t:p:e:l:u:w:qh";
 static const struct option build_longopts[] = {
 	{ "output", required_argument, NULL, O_OUT },
 	{ "arch", required_argument, NULL, O_ARCH },
+	{ "platform", required_argument, NULL, O_PLATFORM },
 	{ "cache", required_argument, NULL, O_CACHE },
 	{ "bin", required_argument, NULL, O_BIN },
 	{ "go", required_argument, NULL, O_GO },
@@ -190,6 +194,8 @@ int mk_opts_parse(int argc, char **argv, bool image, struct mk_opts *o, char *er
 		case O_TAG: o->tag = optarg; break;
 		case O_FORMAT: o->format = optarg; break;
 		case O_ARCH: o->arch = optarg; break;
+		case O_PLATFORM: o->platform = optarg; break;
+		case O_LOADPLAT: o->load_platform = optarg; break;
 		case O_PORT: r = push(&o->ports, &o->nports, optarg); break;
 		case O_ENV: r = push(&o->env, &o->nenv, optarg); break;
 		case O_LABEL: r = push(&o->labels, &o->nlabels, optarg); break;
@@ -271,6 +277,81 @@ oom:
 	return -1;
 }
 
+/* "amd64", "x86_64", "linux/amd64", "linux/arm64", "linux/arm64/v8" ->
+ * the OCI arch name; NULL for anything else. */
+const char *mk_platform_arch(const char *p)
+{
+	char buf[64];
+	if (!p || strlen(p) >= sizeof(buf))
+		return NULL;
+	snprintf(buf, sizeof(buf), "%s", p);
+	char *arch = buf, *slash = strchr(buf, '/');
+	if (slash) {
+		*slash = '\0';
+		if (strcmp(buf, "linux"))
+			return NULL;
+		arch = slash + 1;
+		char *v = strchr(arch, '/');
+		if (v) {
+			*v++ = '\0';
+			/* arm64's one variant; amd64 has none we build */
+			if (strcmp(arch, "arm64") || strcmp(v, "v8"))
+				return NULL;
+		}
+	}
+	return arch_normalize(arch);
+}
+
+const char *arch_variant(const char *oci_arch)
+{
+	return oci_arch && !strcmp(oci_arch, "arm64") ? "v8" : NULL;
+}
+
+int mk_platforms_parse(const char *arch, const char *platform, const char **out, size_t *n,
+                       char *err)
+{
+	*n = 0;
+	if (arch && platform) {
+		mk_seterr(err, "give --arch or --platform, not both (--platform linux/amd64,linux/arm64 "
+		          "is --arch amd64,arm64)");
+		return -1;
+	}
+	const char *list = platform ? platform : arch;
+	const char *opt = platform ? "--platform" : "--arch";
+	if (!list) {
+		out[(*n)++] = arch_host();
+		return 0;
+	}
+	for (const char *p = list;; p++) {
+		size_t l = strcspn(p, ",");
+		char item[64];
+		snprintf(item, sizeof(item), "%.*s", (int)(l < sizeof(item) ? l : sizeof(item) - 1), p);
+		const char *a = l < sizeof(item) ? (platform ? mk_platform_arch(item)
+		                                             : arch_normalize(item)) : NULL;
+		if (!a) {
+			mk_seterr(err, "invalid %s `%s`: %s`%s` is not a platform minbase builds; use %s",
+			          opt, list, l ? "" : "an empty item ", item,
+			          platform ? "linux/amd64, linux/arm64 or both, comma-separated"
+			                   : "amd64, arm64 or amd64,arm64");
+			return -1;
+		}
+		for (size_t i = 0; i < *n; i++)
+			if (!strcmp(out[i], a)) {
+				mk_seterr(err, "invalid %s `%s`: linux/%s is given twice", opt, list, a);
+				return -1;
+			}
+		if (*n == MK_MAX_PLATFORMS) {
+			mk_seterr(err, "invalid %s `%s`: too many platforms", opt, list);
+			return -1;
+		}
+		out[(*n)++] = a;
+		p += l;
+		if (!*p)
+			break;
+	}
+	return 0;
+}
+
 /* The init's own duration grammar (init/grammar.c), in nanoseconds for the
  * image config's Healthcheck: what mkimage accepts is what the init reads. */
 int64_t mk_parse_duration(const char *s)
@@ -349,9 +430,20 @@ int mk_opts_validate(const struct mk_opts *o, char *err)
 		       "OCI tools) or `oci` (an OCI layout directory)", o->format);
 		return -2;
 	}
-	if (o->arch && !arch_normalize(o->arch)) {
-		mk_seterr(err, "invalid --arch `%s`: use amd64 or arm64", o->arch);
+	const char *plats[MK_MAX_PLATFORMS];
+	size_t nplats;
+	if (mk_platforms_parse(o->arch, o->platform, plats, &nplats, err) < 0)
 		return -2;
+	if (o->load_platform) {
+		const char *lp = mk_platform_arch(o->load_platform);
+		bool found = false;
+		for (size_t i = 0; lp && i < nplats; i++)
+			found = found || !strcmp(plats[i], lp);
+		if (!found) {
+			mk_seterr(err, "invalid --load-platform `%s`: name one of the platforms built "
+			          "(e.g. linux/%s)", o->load_platform, plats[0]);
+			return -2;
+		}
 	}
 	char why[MB_ERRLEN];
 	if (o->tag && image_ref_check(o->tag, why) < 0) {

@@ -59,6 +59,29 @@ int image_write(const struct image_config *c, const struct image_layer *layers,
                 size_t nlayers, enum image_format fmt, const char *out_path,
                 struct image_result *res, char *err);
 
+/* ---- multi-platform images (index.c) -----------------------------------
+ * One image per platform under one OCI image index, laid out as `docker
+ * buildx --output type=oci` does: index.json -> the image index (with the
+ * reference annotations) -> one manifest per platform.  Layers that are the
+ * same bytes on several platforms are stored once. */
+struct image_set;
+
+struct image_set *image_set_new(void);
+void image_set_free(struct image_set *s);
+/* Adds the image of one platform (c->architecture, c->os; variant such as
+ * "v8", or NULL).  Its config and manifest are made now, so c need not
+ * outlive the call; the layers' blobs are moved into the set: on success
+ * each layers[i].layer is left empty (the caller frees nothing of it). */
+int image_set_add(struct image_set *s, const struct image_config *c, const char *variant,
+                  const struct image_layer *layers, size_t nlayers,
+                  struct image_result *res, char *err);
+/* Writes the set as image_write does (temporary name, then rename).  An
+ * archive's manifest.json (what `docker load` reads) names the image of
+ * load_arch ("amd64"), which must be in the set.  res: the index's digest
+ * and the sizes of the distinct layers. */
+int image_set_write(const struct image_set *s, enum image_format fmt, const char *out_path,
+                    const char *load_arch, struct image_result *res, char *err);
+
 /* 0 when ref is a NAME[:TAG] an image can carry (the reference grammar:
  * what `docker load` and registries accept), else -1 with the reason. */
 int image_ref_check(const char *ref, char *err);

@@ -5,6 +5,8 @@ IMAGES_SRCS := images/json.c images/write.c images/read.c images/sbom.c
 IMAGES_SRCS += images/layout.c images/temp.c
 # how blobs (spooled layers too) reach the output
 IMAGES_SRCS += images/blob.c
+# several platforms under one image index (issue 13)
+IMAGES_SRCS += images/index.c
 IMAGES_LIBS := -larchive -ljansson -lcrypto
 # the registry client (push, pull, --base): libcurl, worker threads
 IMAGES_SRCS += images/ref.c images/auth.c images/registry.c images/registry_src.c \

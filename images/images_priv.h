@@ -26,6 +26,21 @@ int img_docs_build(const struct image_config *c, const struct image_layer *layer
                    size_t nlayers, struct img_docs *d, char *err);
 void img_docs_free(struct img_docs *d);
 
+/* A JSON blob of the layout (config, manifest, image index), by digest. */
+struct img_json {
+	const char *digest;    /* "sha256:<hex>" */
+	const char *data;
+	size_t len;
+};
+
+/* Writes an OCI layout (fmt OCI_DIR, merged into one already there) or a
+ * layout + docker archive (fmt ARCHIVE, with docker as its manifest.json):
+ * the blobs mem and the layers' blobs (each digest stored once), index as
+ * index.json, the oci-layout file; tar entries dated mtime (write.c). */
+int img_write_layout(const struct img_json *mem, size_t nmem, const struct image_layer *layers,
+                     size_t nlayers, const char *index, const char *docker,
+                     enum image_format fmt, const char *out_path, int64_t mtime, char *err);
+
 void img_seterr(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* "sha256:<hex>" of buf. */
 int img_sha256(const void *buf, size_t len, char out[ROOTFS_DIGEST_LEN]);

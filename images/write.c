@@ -116,29 +116,30 @@ int img_replace_file(int dfd, const char *tmp, const char *base)
 	return renameat(dfd, tmp, dfd, base);
 }
 
-/* The set of files of the layout, in tar order (sorted), config and layer
- * blobs deduplicated by digest. */
-static size_t collect(const struct img_docs *d, const struct image_layer *layers, size_t nl,
-                      struct img_blob *b, char (*names)[96])
+/* The set of files of the layout, in tar order (sorted): the JSON blobs
+ * (configs, manifests, an image index) and the layer blobs, deduplicated by
+ * digest (a layer two images share is stored once). */
+static size_t collect(const struct img_json *mem, size_t nmem, const struct image_layer *layers,
+                      size_t nl, struct img_blob *b, char (*names)[96])
 {
 	size_t n = 0;
 
-	snprintf(names[0], 96, "blobs/sha256/%s", d->config_digest + 7);
-	b[0] = (struct img_blob){ names[0], d->config, strlen(d->config), NULL };
-	snprintf(names[1], 96, "blobs/sha256/%s", d->manifest_digest + 7);
-	b[1] = (struct img_blob){ names[1], d->manifest, strlen(d->manifest), NULL };
-	n = 2;
-	for (size_t i = 0; i < nl; i++) {
-		snprintf(names[n], 96, "blobs/sha256/%s", layers[i].layer->digest + 7);
+	for (size_t i = 0; i < nmem + nl; i++) {
+		const char *digest = i < nmem ? mem[i].digest : layers[i - nmem].layer->digest;
+		snprintf(names[n], 96, "blobs/sha256/%s", digest + 7);
 		bool dup = false;
 		for (size_t k = 0; k < n; k++)
 			if (!strcmp(names[k], names[n]))
 				dup = true;
-		if (!dup) {
-			const struct rootfs_layer *l = layers[i].layer;
+		if (dup)
+			continue;
+		if (i < nmem) {
+			b[n] = (struct img_blob){ names[n], mem[i].data, mem[i].len, NULL };
+		} else {
+			const struct rootfs_layer *l = layers[i - nmem].layer;
 			b[n] = (struct img_blob){ names[n], l->blob, l->blob_len, l->spooled ? l : NULL };
-			n++;
 		}
+		n++;
 	}
 	return n;
 }
@@ -286,11 +287,10 @@ fail:
 	return -1;
 }
 
-int image_write(const struct image_config *c, const struct image_layer *layers,
-                size_t nlayers, enum image_format fmt, const char *out_path,
-                struct image_result *res, char *err)
+int img_write_layout(const struct img_json *mem, size_t nmem, const struct image_layer *layers,
+                     size_t nlayers, const char *index, const char *docker,
+                     enum image_format fmt, const char *out_path, int64_t mtime, char *err)
 {
-	struct img_docs d;
 	char *base = NULL;
 	int dfd = -1, ret = -1;
 
@@ -302,39 +302,28 @@ int image_write(const struct image_config *c, const struct image_layer *layers,
 		img_seterr(err, "cannot write `%s`: unknown image format %d", out_path, (int)fmt);
 		return -1;
 	}
-	if (img_docs_build(c, layers, nlayers, &d, err) < 0)
-		return -1;
-	size_t nb = nlayers + 2;
+	size_t nb = nmem + nlayers;
 	struct img_blob *b = calloc(nb + 3, sizeof(*b));
-	char (*names)[96] = calloc(nb, sizeof(*names));
+	char (*names)[96] = calloc(nb ? nb : 1, sizeof(*names));
 	if (!b || !names) {
 		img_seterr(err, "cannot write `%s`: out of memory", out_path);
 		goto out;
 	}
-	size_t n = collect(&d, layers, nlayers, b, names);
+	size_t n = collect(mem, nmem, layers, nlayers, b, names);
 	if (open_parent(out_path, &dfd, &base, err) < 0)
 		goto out;
 	/* What killed writers left beside the output goes first. */
 	img_temp_sweep(dfd);
 
 	if (fmt == IMAGE_FORMAT_ARCHIVE) {
-		b[n++] = (struct img_blob){ "index.json", d.index, strlen(d.index), NULL };
-		b[n++] = (struct img_blob){ "manifest.json", d.docker, strlen(d.docker), NULL };
+		b[n++] = (struct img_blob){ "index.json", index, strlen(index), NULL };
+		b[n++] = (struct img_blob){ "manifest.json", docker, strlen(docker), NULL };
 		b[n++] = (struct img_blob){ "oci-layout", IMG_LAYOUT, strlen(IMG_LAYOUT), NULL };
 		qsort(b, n, sizeof(*b), blob_cmp);
-		if (write_archive_file(dfd, base, out_path, b, n, c->created, err) < 0)
+		if (write_archive_file(dfd, base, out_path, b, n, mtime, err) < 0)
 			goto out;
-	} else if (img_layout_write(dfd, base, out_path, b, n, d.index, err) < 0) {
+	} else if (img_layout_write(dfd, base, out_path, b, n, index, err) < 0) {
 		goto out;
-	}
-	if (res) {
-		memset(res, 0, sizeof(*res));
-		memcpy(res->manifest_digest, d.manifest_digest, ROOTFS_DIGEST_LEN);
-		memcpy(res->config_digest, d.config_digest, ROOTFS_DIGEST_LEN);
-		for (size_t i = 0; i < nlayers; i++) {
-			res->compressed += layers[i].layer->blob_len;
-			res->uncompressed += layers[i].layer->tar_len;
-		}
 	}
 	ret = 0;
 out:
@@ -343,6 +332,40 @@ out:
 	free(base);
 	free(b);
 	free(names);
+	return ret;
+}
+
+int image_write(const struct image_config *c, const struct image_layer *layers,
+                size_t nlayers, enum image_format fmt, const char *out_path,
+                struct image_result *res, char *err)
+{
+	struct img_docs d;
+
+	if (!out_path || !*out_path) {
+		img_seterr(err, "cannot write image: no output path");
+		return -1;
+	}
+	if (fmt != IMAGE_FORMAT_ARCHIVE && fmt != IMAGE_FORMAT_OCI_DIR) {
+		img_seterr(err, "cannot write `%s`: unknown image format %d", out_path, (int)fmt);
+		return -1;
+	}
+	if (img_docs_build(c, layers, nlayers, &d, err) < 0)
+		return -1;
+	const struct img_json mem[2] = {
+		{ d.config_digest, d.config, strlen(d.config) },
+		{ d.manifest_digest, d.manifest, strlen(d.manifest) },
+	};
+	int ret = img_write_layout(mem, 2, layers, nlayers, d.index, d.docker, fmt, out_path,
+	                           c->created, err);
+	if (ret == 0 && res) {
+		memset(res, 0, sizeof(*res));
+		memcpy(res->manifest_digest, d.manifest_digest, ROOTFS_DIGEST_LEN);
+		memcpy(res->config_digest, d.config_digest, ROOTFS_DIGEST_LEN);
+		for (size_t i = 0; i < nlayers; i++) {
+			res->compressed += layers[i].layer->blob_len;
+			res->uncompressed += layers[i].layer->tar_len;
+		}
+	}
 	img_docs_free(&d);
 	return ret;
 }
