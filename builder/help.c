@@ -56,7 +56,12 @@ static const char HELP_IMAGE[] =
 "                          `docker load` manifest.json; oci: a layout dir\n"
 "  -t, --tag NAME[:TAG]    default NAME:latest (NAME = binary, Go package,\n"
 "                          the program a Makefile builds, or the dir)\n"
-"      --arch amd64|arm64  target architecture (default: this machine's)\n"
+"      --arch amd64|arm64  target architecture (default: this machine's);\n"
+"                          amd64,arm64: one image per platform (own binary,\n"
+"                          init and policy) under one OCI image index\n"
+"      --platform linux/amd64,linux/arm64  the same, docker's spelling\n"
+"      --load-platform P   the platform a multi-arch tar's manifest.json\n"
+"                          gives `docker load` (default: this machine's)\n"
 "      --cache DIR         a private build cache (default: Go's own caches;\n"
 "                          $XDG_CACHE_HOME/minbase or ~/.cache/minbase for C)\n"
 "      --bin NAME          the program to take when a Makefile/CMake project\n"
@@ -102,6 +107,8 @@ static const char HELP_BUILD[] =
 "                        [--bin NAME] [--go PATH] [--ldflags STR] [--tags LIST] [-q]\n"
 "\n"
 "Builds APP into a static binary and stops (no image).  Default output: ./NAME.\n"
+"With several platforms (--arch amd64,arm64 or --platform linux/amd64,...)\n"
+"-o names a directory: DIR/linux_amd64/NAME, DIR/linux_arm64/NAME.\n"
 "  Go main package: a module's root or any package in it (./cmd/server), the\n"
 "      module found by walking up to go.mod; named as go build names it.\n"
 "      go build -trimpath -buildvcs=false -ldflags='USER'S -s -w -buildid='\n"
@@ -115,7 +122,8 @@ static const char HELP_BUILD[] =
 "      garbage-collected, -ffile-prefix-map and SOURCE_DATE_EPOCH=0 for\n"
 "      reproducible output, against the minbase sysroot (kernel headers,\n"
 "      libcap, libseccomp; build/sysroot beside mkimage or $MINBASE_SYSROOT).\n"
-"      arm64 uses aarch64-linux-gnu-gcc with musl's specs when installed.\n"
+"      arm64 uses aarch64-linux-gnu-gcc with musl's specs against the arm64\n"
+"      sysroot (build/sysroot-aarch64 or $MINBASE_SYSROOT_ARM64; `make deps`).\n"
 "  Makefile project: make -B CC=musl-gcc CFLAGS=... LDFLAGS='-static -s' in a\n"
 "      private copy of the directory (under $TMPDIR): your tree is not\n"
 "      written.  The result is the new executable the Makefile built (named\n"
@@ -134,7 +142,9 @@ static const char HELP_INSPECT[] =
 "Shows an image (a tar written by mkimage or docker save, or an OCI layout\n"
 "directory): reference, digest, platform, user, entrypoint, cmd, env, ports,\n"
 "labels, health check, the seccomp policy and capabilities the init applies,\n"
-"and the layers with their compressed sizes.  --json prints the config blob.\n";
+"and the layers with their compressed sizes.  --json prints the config blob.\n"
+"A multi-platform image: its index digest and platforms, then each platform's\n"
+"image as above (--json: one config per line, in index order).\n";
 
 static const char HELP_HEALTH[] =
 "Health checks\n"

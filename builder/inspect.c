@@ -66,6 +66,8 @@ static void print_duration(const char *label, json_t *ns)
 		printf("  %-11s %lldms\n", label, (long long)(v / 1000000));
 }
 
+static int print_image(const char *path, struct image_info *info, bool raw);
+
 int cmd_inspect(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -103,25 +105,65 @@ int cmd_inspect(int argc, char **argv)
 		fprintf(stderr, "mkimage: %s\n", err);
 		return MK_EXIT_FAIL;
 	}
-	if (raw) {
-		fputs(info.config_json, stdout);
-		putchar('\n');
+	if (info.nplatforms == 0) {
+		int rc = print_image(path, &info, raw);
 		image_info_free(&info);
+		return rc;
+	}
+	/* A multi-platform image: the index, then every platform's image. */
+	if (!raw) {
+		printf("image        %s\n", path);
+		if (info.image_name || info.ref_name)
+			printf("reference    %s\n", info.image_name ? info.image_name : info.ref_name);
+		printf("index        %s\n", info.index_digest);
+		printf("platforms   ");
+		for (size_t i = 0; i < info.nplatforms; i++)
+			printf(" %s", info.platforms[i]);
+		putchar('\n');
+	}
+	int rc = MK_EXIT_OK;
+	for (size_t i = 0; i < info.nplatforms && rc == MK_EXIT_OK; i++) {
+		/* "linux/arm64/v8" -> "arm64" */
+		char arch[64];
+		const char *a = strchr(info.platforms[i], '/');
+		snprintf(arch, sizeof(arch), "%.*s", a ? (int)strcspn(a + 1, "/") : 0, a ? a + 1 : "");
+		struct image_info pi;
+		if (image_read_platform(path, arch, &pi, err) < 0) {
+			fprintf(stderr, "mkimage: %s\n", err);
+			rc = MK_EXIT_FAIL;
+			break;
+		}
+		if (!raw)
+			printf("\n--- %s\n", info.platforms[i]);
+		rc = print_image(path, &pi, raw);
+		image_info_free(&pi);
+	}
+	image_info_free(&info);
+	return rc;
+}
+
+
+/* One image: its reference, digest, platform, config and layers (or, raw,
+ * its config blob). */
+static int print_image(const char *path, struct image_info *info, bool raw)
+{
+	if (raw) {
+		fputs(info->config_json, stdout);
+		putchar('\n');
 		return MK_EXIT_OK;
 	}
 	json_error_t je;
-	json_t *cfg = json_loads(info.config_json, 0, &je);
+	json_t *cfg = json_loads(info->config_json, 0, &je);
 	if (!cfg) {
 		fprintf(stderr, "mkimage: cannot parse the config of `%s`: %s\n", path, je.text);
-		image_info_free(&info);
 		return MK_EXIT_FAIL;
 	}
 	json_t *cc = json_object_get(cfg, "config");
 	json_t *env = json_object_get(cc, "Env");
 	printf("image        %s\n", path);
-	if (info.image_name || info.ref_name)
-		printf("reference    %s\n", info.image_name ? info.image_name : info.ref_name);
-	printf("digest       %s\n", info.manifest_digest);
+	if (info->image_name || info->ref_name)
+		printf("reference    %s\n", info->image_name ? info->image_name : info->ref_name);
+	printf("digest       %s\n", info->manifest_digest);
 	printf("platform     %s/%s\n", str_or(json_object_get(cfg, "os"), "?"),
 	       str_or(json_object_get(cfg, "architecture"), "?"));
 	if (json_is_string(json_object_get(cfg, "created")))
@@ -170,20 +212,19 @@ int cmd_inspect(int argc, char **argv)
 	printf("capabilities %s\n", caps ? (*caps ? caps : "none") :
 	       (user && strcmp(user, "0:0") && strcmp(user, "0") && *user ? "none (nonroot user)"
 	                                                                  : "runtime default"));
-	printf("layers       %zu\n", info.nlayers);
+	printf("layers       %zu\n", info->nlayers);
 	json_t *hist = json_object_get(cfg, "history");
 	uint64_t total = 0;
-	for (size_t i = 0; i < info.nlayers; i++) {
+	for (size_t i = 0; i < info->nlayers; i++) {
 		char sz[32];
 		const char *by = json_string_value(json_object_get(json_array_get(hist, i),
 		                                                   "created_by"));
-		total += info.layer_sizes[i];
-		printf("  %-10s %.19s...  %s\n", util_human_size(info.layer_sizes[i], sz, sizeof(sz)),
-		       info.layer_digests[i], by ? by : "");
+		total += info->layer_sizes[i];
+		printf("  %-10s %.19s...  %s\n", util_human_size(info->layer_sizes[i], sz, sizeof(sz)),
+		       info->layer_digests[i], by ? by : "");
 	}
 	char tsz[32];
 	printf("size         %s compressed\n", util_human_size(total, tsz, sizeof(tsz)));
 	json_decref(cfg);
-	image_info_free(&info);
 	return MK_EXIT_OK;
 }

@@ -119,8 +119,17 @@ struct image_info {
 	uint64_t *layer_sizes;
 	char *ref_name;            /* tag, if any */
 	char *image_name;          /* full "name:tag" (io.containerd.image.name), if any */
+	/* a multi-platform image (index.json -> image index): its digest and,
+	 * in index order, each "os/arch[/variant]" and manifest digest */
+	char *index_digest;
+	size_t nplatforms;
+	char **platforms, **platform_digests;
 };
+/* Reads the image; of a multi-platform image, the first platform's. */
 int image_read(const char *path, struct image_info *info, char *err);
+/* The same for the image of arch ("arm64") in a multi-platform image. */
+int image_read_platform(const char *path, const char *arch, struct image_info *info,
+                        char *err);
 void image_info_free(struct image_info *info);
 
 /* ---- registry client (ref.c auth.c registry*.c) ------------------------

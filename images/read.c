@@ -235,12 +235,74 @@ static char *dupstr(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
+/* When index.json names an image index (a multi-platform image, index.c):
+ * list its platforms in info and point *mdig at the manifest of arch (NULL:
+ * the first).  Nothing to do for a plain manifest. */
+static int read_index(struct src *s, json_t *m0, const char *arch, struct image_info *info,
+                      char **sub_s, json_t **sub, const char **mdig, char *err)
+{
+	const char *mt = json_string_value(json_object_get(m0, "mediaType"));
+	if (!mt || strcmp(mt, IMG_MT_INDEX))
+		return 0;
+	size_t len;
+	json_error_t je;
+	if (get_blob(s, *mdig, sub_s, &len, err) < 0)
+		return -1;
+	json_t *ms = json_object_get(*sub = json_loadb(*sub_s, len, 0, &je), "manifests");
+	size_t n = json_array_size(ms);
+	if (!*sub || n == 0) {
+		img_seterr(err, "invalid image index %s in `%s`: no manifests", *mdig, s->path);
+		return -1;
+	}
+	info->index_digest = strdup(*mdig);
+	info->platforms = calloc(n + 1, sizeof(char *));
+	info->platform_digests = calloc(n + 1, sizeof(char *));
+	if (!info->index_digest || !info->platforms || !info->platform_digests)
+		goto nomem;
+	const char *pick = NULL;
+	for (size_t i = 0; i < n; i++) {
+		json_t *d = json_array_get(ms, i), *p = json_object_get(d, "platform");
+		const char *dg = json_string_value(json_object_get(d, "digest"));
+		const char *os = json_string_value(json_object_get(p, "os"));
+		const char *a = json_string_value(json_object_get(p, "architecture"));
+		const char *v = json_string_value(json_object_get(p, "variant"));
+		if (!dg || !os || !a) {
+			img_seterr(err, "invalid image index %s in `%s`: manifest %zu has no digest or "
+			           "platform", *mdig, s->path, i + 1);
+			return -1;
+		}
+		if (asprintf(&info->platforms[i], "%s/%s%s%s", os, a, v ? "/" : "", v ? v : "") < 0) {
+			info->platforms[i] = NULL;
+			goto nomem;
+		}
+		if (!(info->platform_digests[i] = strdup(dg)))
+			goto nomem;
+		info->nplatforms = i + 1;
+		if (!pick && (!arch || !strcmp(arch, a)))
+			pick = dg;
+	}
+	if (!pick) {
+		img_seterr(err, "`%s` has no image for linux/%s", s->path, arch);
+		return -1;
+	}
+	*mdig = pick;
+	return 0;
+nomem:
+	img_seterr(err, "cannot read `%s`: out of memory", s->path);
+	return -1;
+}
+
 int image_read(const char *path, struct image_info *info, char *err)
 {
+	return image_read_platform(path, NULL, info, err);
+}
+
+int image_read_platform(const char *path, const char *arch, struct image_info *info, char *err)
+{
 	struct src s = { .path = path, .dfd = -1 };
-	char *idx_s = NULL;
+	char *idx_s = NULL, *sub_s = NULL;
 	size_t len;
-	json_t *idx = NULL, *man = NULL;
+	json_t *idx = NULL, *man = NULL, *sub = NULL;
 	json_error_t je;
 	struct stat st;
 	int ret = -1;
@@ -285,6 +347,8 @@ int image_read(const char *path, struct image_info *info, char *err)
 	json_t *ann = json_object_get(m0, "annotations");
 	info->ref_name = dupstr(json_string_value(json_object_get(ann, "org.opencontainers.image.ref.name")));
 	info->image_name = dupstr(json_string_value(json_object_get(ann, "io.containerd.image.name")));
+	if (read_index(&s, m0, arch, info, &sub_s, &sub, &mdig, err) < 0)
+		goto out;
 	info->manifest_digest = strdup(mdig);
 	if (get_blob(&s, mdig, &info->manifest_json, &len, err) < 0)
 		goto out;
@@ -334,7 +398,9 @@ int image_read(const char *path, struct image_info *info, char *err)
 out:
 	json_decref(idx);
 	json_decref(man);
+	json_decref(sub);
 	free(idx_s);
+	free(sub_s);
 	src_free(&s);
 	if (ret < 0)
 		image_info_free(info);
@@ -354,5 +420,12 @@ void image_info_free(struct image_info *info)
 	free(info->layer_sizes);
 	free(info->ref_name);
 	free(info->image_name);
+	free(info->index_digest);
+	for (size_t i = 0; info->platforms && i < info->nplatforms; i++) {
+		free(info->platforms[i]);
+		free(info->platform_digests[i]);
+	}
+	free(info->platforms);
+	free(info->platform_digests);
 	memset(info, 0, sizeof(*info));
 }

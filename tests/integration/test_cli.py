@@ -64,7 +64,7 @@ def test_script_is_refused(refused, tmp_path):
     refused("--static", s, words=["is a script", "#!/bin/sh", "no shell"])
 
 
-def test_wrong_architecture(refused, mbtest, tmp_path):
+def test_wrong_architecture(refused, mbtest, tmp_path, mkimage, init_bin):
     arm = tmp_path / "arm-bin"
     data = bytearray(mbtest.read_bytes())
     data[18:20] = (183).to_bytes(2, "little")  # e_machine = EM_AARCH64
@@ -73,8 +73,12 @@ def test_wrong_architecture(refused, mbtest, tmp_path):
     # and the other way round (no init: ours is amd64)
     refused("--static", mbtest, "--arch", "arm64", "--no-init",
             words=["built for amd64", "image is for arm64"])
-    # with the init, the mismatch is caught before anything is built
-    refused("--static", mbtest, "--arch", "arm64", words=["init", "built for amd64"])
+    # with an init for another machine, the mismatch is caught before anything is built
+    p = mk(mkimage, "--static", mbtest, "--arch", "arm64", "-o", tmp_path / "y.tar", check=False,
+           env={"MINBASE_INIT_ARM64": str(init_bin)})
+    assert p.returncode == 1 and p.stderr.startswith("mkimage: ")
+    assert "init" in p.stderr and "built for amd64" in p.stderr and "MINBASE_INIT_ARM64" in p.stderr
+    assert not (tmp_path / "y.tar").exists()
 
 
 def test_corrupt_and_truncated_elf(refused, mbtest, tmp_path):
