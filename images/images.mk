@@ -27,3 +27,8 @@ BENCHES += registry
 UNIT_TESTS         += test_registry
 test_registry_SRCS := $(IMAGES_SRCS) $(ROOTFS_SRCS)
 test_registry_LIBS := $(IMAGES_LIBS) $(ROOTFS_LIBS)
+
+# Several platforms: the --arch/--platform list parser and the image index.
+UNIT_TESTS          += test_multiarch
+test_multiarch_SRCS := builder/opts.c builder/elf.c $(IMAGES_SRCS) $(ROOTFS_SRCS)
+test_multiarch_LIBS := -lelf $(IMAGES_LIBS) $(ROOTFS_LIBS)
