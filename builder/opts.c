@@ -332,7 +332,7 @@ int mk_platforms_parse(const char *arch, const char *platform, const char **out,
 			mk_seterr(err, "invalid %s `%s`: %s`%s` is not a platform minbase builds; use %s",
 			          opt, list, l ? "" : "an empty item ", item,
 			          platform ? "linux/amd64, linux/arm64 or both, comma-separated"
-			                   : "amd64, arm64 or amd64,arm64");
+			                   : "amd64 or arm64, or both: amd64,arm64");
 			return -1;
 		}
 		for (size_t i = 0; i < *n; i++)
