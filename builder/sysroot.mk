@@ -20,9 +20,14 @@ SYSROOT_A64       := $(BUILD)/sysroot-aarch64
 SYSROOT_A64_STAMP := $(SYSROOT_A64)/.stamp
 A64_HEADERS       := /usr/aarch64-linux-gnu/include
 MUSL_A64_CC       := aarch64-linux-gnu-gcc -specs /usr/lib/aarch64-linux-musl/musl-gcc.specs
+# aarch64 code is larger than x86_64's (fixed-size instructions, and musl's
+# printf pulls in soft-float long double helpers there): the init fits its
+# 128 KiB budget with link-time optimisation and without unwind tables,
+# which its C needs none of (no exceptions, no cancellation, one thread).
 MUSL_A64_CFLAGS   := $(COMMON) $(HARDEN) -Os -ffunction-sections -fdata-sections \
+                     -fno-asynchronous-unwind-tables -fno-unwind-tables -flto \
                      -isystem $(SYSROOT_A64)/include -isystem $(SYSROOT_A64)/kh
-MUSL_A64_LDFLAGS  := -static -Wl,--gc-sections -Wl,-z,relro,-z,now -Wl,--build-id=none \
+MUSL_A64_LDFLAGS  := -Os -flto -static -Wl,--gc-sections -Wl,-z,relro,-z,now -Wl,--build-id=none \
                      -L$(SYSROOT_A64)/lib -s
 
 HOST_ASM          := /usr/include/$(shell gcc -dumpmachine)/asm
