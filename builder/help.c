@@ -54,6 +54,7 @@ static const char HELP_IMAGE[] =
 "  -o, --output PATH       default NAME.tar (NAME.oci with --format oci)\n"
 "      --format docker|oci docker: one tar that is an OCI layout plus a\n"
 "                          `docker load` manifest.json; oci: a layout dir\n"
+"                          (into an existing layout: its other images stay)\n"
 "  -t, --tag NAME[:TAG]    default NAME:latest (NAME = binary, Go package,\n"
 "                          the program a Makefile builds, or the dir)\n"
 "      --arch amd64|arm64  target architecture (default: this machine's);\n"
@@ -144,7 +145,9 @@ static const char HELP_INSPECT[] =
 "labels, health check, the seccomp policy and capabilities the init applies,\n"
 "and the layers with their compressed sizes.  --json prints the config blob.\n"
 "A multi-platform image: its index digest and platforms, then each platform's\n"
-"image as above (--json: one config per line, in index order).\n";
+"image as above (--json: one config per line, in index order).\n"
+"In a layout that holds several images, DIR:REF picks the one whose\n"
+"org.opencontainers.image.ref.name is REF (as skopeo's oci:DIR:REF).\n";
 
 static const char HELP_HEALTH[] =
 "Health checks\n"

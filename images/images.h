@@ -109,7 +109,9 @@ struct sbom_doc {
 /* *out = the document (malloc'd, compact, sorted keys): same input, same bytes. */
 int image_sbom_spdx(const struct sbom_doc *d, char **out, char *err);
 
-/* Reading an image back (archive or layout directory). */
+/* Reading an image back (archive or layout directory; "DIR:REF" picks the
+ * image of a layout whose org.opencontainers.image.ref.name is REF, else
+ * the first of its index). */
 struct image_info {
 	char *manifest_digest;
 	char *config_json;         /* the config blob, as stored */

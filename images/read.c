@@ -300,7 +300,8 @@ int image_read(const char *path, struct image_info *info, char *err)
 int image_read_platform(const char *path, const char *arch, struct image_info *info, char *err)
 {
 	struct src s = { .path = path, .dfd = -1 };
-	char *idx_s = NULL, *sub_s = NULL;
+	char *idx_s = NULL, *sub_s = NULL, *split = NULL;
+	const char *want = NULL;
 	size_t len;
 	json_t *idx = NULL, *man = NULL, *sub = NULL;
 	json_error_t je;
@@ -309,8 +310,20 @@ int image_read_platform(const char *path, const char *arch, struct image_info *i
 
 	memset(info, 0, sizeof(*info));
 	if (stat(path, &st) < 0) {
-		img_seterr(err, "cannot open image `%s`: %s", path, strerror(errno));
-		return -1;
+		/* PATH:REF, as skopeo's oci:PATH:REF: one image of a layout that
+		 * holds several (an -o DIR merged into an existing layout). */
+		const char *colon = strrchr(path, ':');
+		int e = errno;
+		if (e == ENOENT && colon && colon[1] && !strchr(colon, '/') &&
+		    (split = strndup(path, (size_t)(colon - path))) && stat(split, &st) == 0 &&
+		    S_ISDIR(st.st_mode)) {
+			want = colon + 1;
+			s.path = path = split;
+		} else {
+			img_seterr(err, "cannot open image `%s`: %s", path, strerror(e));
+			free(split);
+			return -1;
+		}
 	}
 	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
 		img_seterr(err, "cannot read image `%s`: not a regular file or a directory", path);
@@ -338,7 +351,23 @@ int image_read_platform(const char *path, const char *arch, struct image_info *i
 		img_seterr(err, "invalid index.json in `%s`: %s (line %d)", path, je.text, je.line);
 		goto out;
 	}
-	json_t *m0 = json_array_get(json_object_get(idx, "manifests"), 0);
+	json_t *ms = json_object_get(idx, "manifests"), *m0 = json_array_get(ms, 0);
+	if (want) {
+		size_t i;
+		json_t *m;
+		m0 = NULL;
+		json_array_foreach(ms, i, m) {
+			const char *r = json_string_value(json_object_get(json_object_get(m, "annotations"),
+			                                                  "org.opencontainers.image.ref.name"));
+			if (r && !strcmp(r, want) && !m0)
+				m0 = m;
+		}
+		if (!m0) {
+			img_seterr(err, "no image `%s` in the OCI layout `%s` (no index.json entry has "
+			           "that org.opencontainers.image.ref.name)", want, path);
+			goto out;
+		}
+	}
 	const char *mdig = json_string_value(json_object_get(m0, "digest"));
 	if (!mdig) {
 		img_seterr(err, "invalid index.json in `%s`: no manifest descriptor", path);
@@ -402,6 +431,7 @@ out:
 	free(idx_s);
 	free(sub_s);
 	src_free(&s);
+	free(split);
 	if (ret < 0)
 		image_info_free(info);
 	return ret;

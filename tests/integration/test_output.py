@@ -100,6 +100,12 @@ def test_oci_output_joins_an_existing_layout(mkimage, service, tmp_path):
         run(["umoci", "unpack", "--rootless", "--image", "%s:%s" % (layout, ref),
              tmp_path / ("b-" + ref)])
     assert (tmp_path / "b-2" / "rootfs" / "app" / "mbtest").is_file()
+    # inspect picks one image of the layout by its reference, as oci:DIR:REF does
+    i = mk(mkimage, "inspect", "%s:2" % layout).stdout
+    assert second in i, i
+    assert theirs in mk(mkimage, "inspect", "%s:other" % layout).stdout
+    p = mk(mkimage, "inspect", "%s:nope" % layout, check=False)
+    assert p.returncode == 1 and "no image `nope`" in p.stderr, p.stderr
     # the layout itself is still skopeo's to copy from, reference by reference
     run(["skopeo", "copy", "-q", "oci:%s:other" % layout, "oci:%s:x" % (tmp_path / "copy")])
 
