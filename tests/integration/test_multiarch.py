@@ -377,3 +377,32 @@ def test_failed_platform_leaves_nothing(mkimage, tmp_path):
     p = mk(mkimage, "build", src, "--arch", "amd64,arm64", "-o", out / "bins", check=False)
     assert p.returncode == 1
     assert list(out.iterdir()) == []
+
+
+# ---- through a real registry --------------------------------------------------
+
+def test_registry_push_then_dockerd_pulls_each_platform(mkimage, multi, registry, dockerd,
+                                                         qemu_binfmt, tmp_path):
+    """`mkimage push` sends the index with every image; a real dockerd pulls
+    --platform linux/arm64 and the host's platform from the same reference
+    and runs each (arm64 through qemu)."""
+    ref = "%s/multiarch/where:1.0" % registry.addr
+    env = {"DOCKER_CONFIG": str(tmp_path / "docker-config"), "REGISTRY_AUTH_FILE": "",
+           "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    (tmp_path / "docker-config").mkdir()
+    p = mk(mkimage, "push", multi, ref, env=env)
+    top = Archive(multi).index()[0]["manifests"][0]["digest"]
+    assert p.stdout.strip().splitlines()[-1] == "%s@%s" % (ref, top)
+    need_tools("skopeo")
+    raw = json.loads(run(["skopeo", "inspect", "--raw", "--tls-verify=false",
+                          "docker://" + ref]).stdout)
+    want = {arch: d["digest"] for arch, (d, _, _) in Archive(multi).platforms().items()}
+    assert sorted(m["digest"] for m in raw["manifests"]) == sorted(want.values())
+    for arch in ("arm64", "amd64"):
+        dockerd.docker("pull", "--platform", "linux/" + arch, ref, timeout=300)
+        info = json.loads(dockerd.docker("image", "inspect", ref).stdout)[0]
+        assert info["Architecture"] == arch
+        out = dockerd.docker("run", "--rm", "--network", "none", "--platform", "linux/" + arch,
+                             ref)
+        assert out.stdout.strip() == "machine=%s uid=65532 gid=65532" % KARCH[arch]
+        dockerd.docker("rmi", "-f", ref, check=False)
