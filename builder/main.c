@@ -189,7 +189,11 @@ int cmd_image(int argc, char **argv)
 		goto out;
 	}
 	if (o.nplats > 1) {
+		/* the index, with every platform's image, goes to the registry as
+		 * the single-platform image does (--push was silently ignored) */
 		rc = mk_image_platforms(&o, kind, name);
+		if (rc == MK_EXIT_OK && o.push && mk_push_built(&o, o.out, err) < 0)
+			rc = die(MK_EXIT_FAIL, "cannot push to `%s`: %s", o.push, err);
 		goto out;
 	}
 

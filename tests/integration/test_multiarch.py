@@ -406,3 +406,28 @@ def test_registry_push_then_dockerd_pulls_each_platform(mkimage, multi, registry
                              ref)
         assert out.stdout.strip() == "machine=%s uid=65532 gid=65532" % KARCH[arch]
         dockerd.docker("rmi", "-f", ref, check=False)
+
+
+def test_static_push_sends_the_whole_index(mkimage, src, multi, registry, tmp_path):
+    """`mkimage --static APP --arch amd64,arm64 --push REF` (no -o) pushes the
+    index with both images, as --push does for one platform; it was once
+    ignored without a word (exit 0, nothing pushed)."""
+    need_tools("skopeo")
+    ref = "%s/multiarch/pushed:1.0" % registry.addr
+    env = {"DOCKER_CONFIG": str(tmp_path / "docker-config"), "REGISTRY_AUTH_FILE": "",
+           "XDG_CACHE_HOME": str(tmp_path / "cache"), "TMPDIR": str(tmp_path / "tmp")}
+    (tmp_path / "docker-config").mkdir()
+    (tmp_path / "tmp").mkdir()
+    p = mk(mkimage, "--static", src, "--arch", "amd64,arm64", "--tag", TAG, "--push", ref,
+           "-q", cwd=tmp_path, env=env)
+    top = Archive(multi).index()[0]["manifests"][0]["digest"]
+    assert p.stdout.strip().splitlines()[-1] == "%s@%s" % (ref, top)
+    raw = json.loads(run(["skopeo", "inspect", "--raw", "--tls-verify=false",
+                          "docker://" + ref]).stdout)
+    want = {d["digest"] for d, _, _ in Archive(multi).platforms().values()}
+    assert {m["digest"] for m in raw["manifests"]} == want
+    assert list((tmp_path / "tmp").iterdir()) == []
+    # a registry that is not there: an error, not a silent success
+    bad = mk(mkimage, "--static", src, "--arch", "amd64,arm64", "--tag", TAG, "--push",
+             "127.0.0.1:1/x/y:z", "--retry-time", "1s", "-q", cwd=tmp_path, env=env, check=False)
+    assert bad.returncode == 1 and "cannot push to `127.0.0.1:1/x/y:z`" in bad.stderr, bad.stderr
