@@ -308,7 +308,7 @@ static int build_base(const struct mk_opts *o, unsigned char **init, size_t init
                       struct rootfs_tree *t, char *err)
 {
 	struct rootfs_skeleton_opts so = {
-		.uid = 65532, .gid = 65532, .version = MINBASE_VERSION,
+		.uid = MB_NONROOT_UID, .gid = MB_NONROOT_GID, .version = MINBASE_VERSION,
 		.ca_bundle = NULL, .extra_ca = o->ca_file, .tzdata = o->tzdata,
 	};
 	if (rootfs_add_skeleton(t, &so, err) < 0)
@@ -437,8 +437,8 @@ static int build_service(const struct mk_opts *o, unsigned char **bin, size_t bi
                          const unsigned char *bpf, size_t bpf_len,
                          const struct rootfs_tree *base, struct rootfs_tree *t, char *err)
 {
-	uid_t uid = 65532;
-	gid_t gid = 65532;
+	uid_t uid = MB_NONROOT_UID;
+	gid_t gid = MB_NONROOT_GID;
 	char p[PATH_MAX];
 	parse_user(o->user, &uid, &gid);
 	if (rootfs_add_dir(t, "/app", 0755, 0, 0, err) < 0)

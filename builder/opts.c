@@ -90,7 +90,7 @@ void mk_opts_init(struct mk_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->format = "docker";
-	o->user = "65532:65532";
+	o->user = MB_NONROOT_USER;
 	o->workdir = "/app";
 	o->health.retries = -1;
 }

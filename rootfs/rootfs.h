@@ -16,6 +16,13 @@
 #define MB_ERRLEN 512
 #endif
 
+/* The image's unprivileged user and group ("nonroot" in /etc/passwd):
+ * distroless's number, which sits below the 65534 of nobody. */
+#define MB_NONROOT_UID 65532
+#define MB_NONROOT_GID 65532
+/* The same as the "UID:GID" the OCI config's User field takes. */
+#define MB_NONROOT_USER "65532:65532"
+
 /* "sha256:" + 64 hex digits + NUL */
 #define ROOTFS_DIGEST_LEN 72
 
@@ -76,8 +83,8 @@ const char *rootfs_tree_path(const struct rootfs_tree *t, size_t i);
 
 /* The distroless-like base. */
 struct rootfs_skeleton_opts {
-	uid_t uid;               /* nonroot user, default 65532 */
-	gid_t gid;               /* default 65532 */
+	uid_t uid;               /* nonroot user, default MB_NONROOT_UID */
+	gid_t gid;               /* default MB_NONROOT_GID */
 	const char *version;     /* minbase version for /etc/os-release */
 	const char *ca_bundle;   /* host CA bundle; NULL = /etc/ssl/certs/ca-certificates.crt */
 	const char *extra_ca;    /* optional PEM file appended to the bundle, or NULL */

@@ -95,13 +95,13 @@ static int add_ca(struct rootfs_tree *t, const struct rootfs_skeleton_opts *o, c
 
 int rootfs_add_skeleton(struct rootfs_tree *t, const struct rootfs_skeleton_opts *o, char *err)
 {
-	static const struct rootfs_skeleton_opts defaults = { 65532, 65532, NULL, NULL, NULL, false };
+	static const struct rootfs_skeleton_opts defaults = { MB_NONROOT_UID, MB_NONROOT_GID, NULL, NULL, NULL, false };
 	char passwd[512], group[256], osrel[512];
 	/* uid/gid 0 would make "nonroot" root: treat 0 as "the default". */
 	if (!o)
 		o = &defaults;
-	uid_t uid = o->uid ? o->uid : 65532;
-	gid_t gid = o->gid ? o->gid : 65532;
+	uid_t uid = o->uid ? o->uid : MB_NONROOT_UID;
+	gid_t gid = o->gid ? o->gid : MB_NONROOT_GID;
 	const char *ver = o->version && *o->version ? o->version : "0";
 
 	if (strpbrk(ver, "\"\\\n$`")) {
