@@ -221,16 +221,6 @@ int build_cache_dir(const char *opt_dir, char *buf, size_t len, char *err)
 	return 0;
 }
 
-static int copy_file(const char *from, const char *to, char *err)
-{
-	char *cp[] = { "cp", (char *)from, (char *)to, NULL };
-	if (util_run(cp, NULL, NULL, err) != 0) {
-		mk_seterr(err, "cannot copy `%s` to `%s`", from, to);
-		return -1;
-	}
-	return 0;
-}
-
 int build_app(struct build_opts *o, enum app_kind *kindp, char *err)
 {
 	enum app_kind kind;
@@ -293,7 +283,7 @@ int build_app(struct build_opts *o, enum app_kind *kindp, char *err)
 		/* check first: a dynamic binary is refused before any copy */
 		rc = elf_check_static(o->app, o->arch, NULL, err);
 		if (rc == 0)
-			rc = copy_file(o->app, tmp, err);
+			rc = util_copy_file(o->app, tmp, err);
 		break;
 	}
 	if (rc < 0)

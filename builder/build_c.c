@@ -278,11 +278,8 @@ static int take_program(struct build_opts *o, const char *tool, const char *root
 		       tool, o->app, pw.names);
 		return -1;
 	}
-	char *cp[] = { "cp", pw.picked, (char *)tmp, NULL };
-	if (util_run(cp, NULL, NULL, err) != 0) {
-		mk_seterr(err, "cannot copy `%s` to `%s`", pw.picked, tmp);
+	if (util_copy_file(pw.picked, tmp, err) < 0)
 		return -1;
-	}
 	const char *b = strrchr(pw.picked, '/') + 1;
 	free(o->built_name);
 	o->built_name = build_clean_name(b, strlen(b));
@@ -310,15 +307,14 @@ int build_make(struct build_opts *o, const char *dir, const char *tmp, char *err
 	struct util_argv cc = { 0 }, fl = { 0 }, a = { 0 }, env = { 0 };
 	bool libs;
 	int rc = -1, slot = -1;
-	char work[PATH_MAX] = "", src[PATH_MAX], from[PATH_MAX];
+	char work[PATH_MAX] = "", src[PATH_MAX];
 	if (!util_have_program("make")) {
 		mk_seterr(err, "cannot build `%s`: `make` is not installed (run `make deps`)", o->app);
 		return -1;
 	}
 	if (work_dir("make", work, sizeof(work), &slot, err) < 0)
 		return -1;
-	if (util_pathf(src, sizeof(src), "%s/src", work) < 0 ||
-	    util_pathf(from, sizeof(from), "%s/.", dir) < 0) {
+	if (util_pathf(src, sizeof(src), "%s/src", work) < 0) {
 		mk_seterr(err, "path too long: `%s`", dir);
 		goto out;
 	}
@@ -332,14 +328,10 @@ int build_make(struct build_opts *o, const char *dir, const char *tmp, char *err
 		       "(a very long path to the sources or the sysroot?): `%.200s`", o->app);
 		goto out;
 	}
-	/* cp -a: the tree as it is (modes, times, links); the build writes
-	 * only into the copy. */
-	char *cp[] = { "cp", "-a", "--reflink=auto", from, src, NULL };
-	if (util_run(cp, NULL, NULL, err) != 0) {
-		mk_seterr(err, "cannot copy `%s` to a private build directory under `%s`", o->app,
-		       work);
+	/* The tree as it is (modes, times, links); the build writes only into
+	 * the copy. */
+	if (util_copy_tree(dir, src, err) < 0)
 		goto out;
-	}
 	util_av_add(&a, "make");
 	/* -B: everything is made again, with our CC and flags (a program made
 	 * by an earlier plain `make` is in the copy, up to date). */

@@ -225,6 +225,11 @@ char *util_self_dir(void);
 double util_now(void);
 /* "4.4 MiB" style, into buf. */
 const char *util_human_size(uint64_t n, char *buf, size_t len);
+/* Copies (copy.c), cloned where the filesystem can: one regular file with
+ * its mode; a whole tree as `cp -a` would (modes, times, symlinks as
+ * links), into to, which is made. */
+int util_copy_file(const char *from, const char *to, char *err);
+int util_copy_tree(const char *from, const char *to, char *err);
 /* mkdir -p with mode 0755 (0700 for the leaf when private). */
 int util_mkdir_p(const char *path, bool private_leaf, char *err);
 /* Runs argv (execvp) with extra environment entries envp_add ("K=V", may be

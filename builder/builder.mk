@@ -30,7 +30,7 @@ test_elf_LIBS := -lelf
 test_builder_opts_SRCS := builder/opts.c builder/envcheck.c builder/elf.c images/json.c \
                           $(INIT_GRAMMAR_SRCS)
 test_builder_opts_LIBS := -lelf -ljansson -lcrypto -lcap
-test_builder_build_SRCS := builder/build.c builder/build_go.c builder/build_c.c builder/util.c builder/elf.c
+test_builder_build_SRCS := builder/build.c builder/build_go.c builder/build_c.c builder/util.c builder/copy.c builder/elf.c
 test_builder_build_LIBS := -lelf
 BENCHES += build
 

@@ -1,5 +1,6 @@
 /* Unit tests of builder/build.c's classification and naming: which kind of
  * APP a path is, and the name the service gets in /app. */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -210,12 +211,55 @@ static void test_go_messages(void **s)
 	assert_int_equal(build_go_version_cmp("x1.2", "1.2"), -2);
 }
 
+/* util_copy_tree does what `cp -a` did for the make build's private copy:
+ * modes (a read-only directory too), times, symlinks as links; and
+ * util_copy_file names what it cannot copy. */
+static void test_copy_tree_and_file(void **s)
+{
+	char src[300], dst[300], p[400], q[400];
+	snprintf(src, sizeof(src), "%s/src", dir);
+	snprintf(dst, sizeof(dst), "%s/dst", dir);
+	assert_int_equal(mkdir(src, 0755), 0);
+	assert_int_equal(mkdir(at("src/ro"), 0755), 0);
+	put("src/run.sh", "#!/bin/sh\n");
+	put("src/ro/data", "data\n");
+	assert_int_equal(chmod(at("src/run.sh"), 0750), 0);
+	assert_int_equal(symlink("ro/data", at("src/link")), 0);
+	struct timespec t[2] = { { 1000000000, 0 }, { 1000000000, 0 } };
+	assert_int_equal(utimensat(AT_FDCWD, at("src/ro/data"), t, 0), 0);
+	assert_int_equal(chmod(at("src/ro"), 0555), 0);
+
+	assert_int_equal(util_copy_tree(src, dst, err), 0);
+	struct stat st;
+	assert_int_equal(stat(at("dst/run.sh"), &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0750);
+	assert_int_equal(stat(at("dst/ro"), &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0555);
+	assert_int_equal(stat(at("dst/ro/data"), &st), 0);
+	assert_int_equal(st.st_mtim.tv_sec, 1000000000);
+	assert_int_equal(st.st_size, 5);
+	assert_int_equal(readlink(at("dst/link"), p, sizeof(p)), 7);
+	assert_memory_equal(p, "ro/data", 7);
+
+	snprintf(p, sizeof(p), "%s/run.sh", src);
+	snprintf(q, sizeof(q), "%s/copy", dir);
+	assert_int_equal(util_copy_file(p, q, err), 0);
+	assert_int_equal(stat(q, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0750);
+	assert_int_equal(util_copy_file(at("src/missing"), q, err), -1);
+	assert_non_null(strstr(err, "cannot copy `"));
+	assert_non_null(strstr(err, "src/missing`: No such file or directory"));
+	chmod(at("src/ro"), 0755);
+	chmod(at("dst/ro"), 0755);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_detect_kinds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mkdir_p_and_cache_dir, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_copy_tree_and_file, setup, teardown),
 		cmocka_unit_test(test_go_messages),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
