@@ -51,11 +51,10 @@ static const char *pool_printf(pool_t *p, const char *fmt, ...)
 static const char *sha256_hex(pool_t *p, const unsigned char *buf, size_t len)
 {
 	unsigned char md[SHA256_DIGEST_LENGTH];
-	char hex[2 * SHA256_DIGEST_LENGTH + 1];
+	char digest[ROOTFS_DIGEST_LEN];
 	SHA256(buf, len, md);
-	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	return pool_add(p, strdup(hex));
+	rootfs_hex(md, digest);
+	return pool_add(p, strdup(digest + 7)); /* SPDX wants the bare hex */
 }
 
 /* The installed version of a Debian package (for arch, or any arch when

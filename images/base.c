@@ -178,13 +178,7 @@ static int scan_layer(struct image_base *b, size_t i, bool learn_digest, char *e
 	unsigned int ml = 0;
 	char got[ROOTFS_DIGEST_LEN];
 	EVP_DigestFinal_ex(r->md, md, &ml);
-	static const char x[] = "0123456789abcdef";
-	memcpy(got, "sha256:", 7);
-	for (int k = 0; k < 32; k++) {
-		got[7 + 2 * k] = x[md[k] >> 4];
-		got[8 + 2 * k] = x[md[k] & 15];
-	}
-	got[71] = '\0';
+	rootfs_hex(md, got);
 	if (learn_digest) {
 		memcpy(l->digest, got, ROOTFS_DIGEST_LEN);
 	} else if (strcmp(got, l->digest)) {

@@ -26,18 +26,12 @@ void img_seterr(char *err, const char *fmt, ...)
 
 int img_sha256(const void *buf, size_t len, char out[ROOTFS_DIGEST_LEN])
 {
-	static const char x[] = "0123456789abcdef";
 	unsigned char md[32];
 	unsigned int mdlen = 0;
 
 	if (EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
 		return -1;
-	memcpy(out, "sha256:", 7);
-	for (int i = 0; i < 32; i++) {
-		out[7 + 2 * i] = x[md[i] >> 4];
-		out[8 + 2 * i] = x[md[i] & 15];
-	}
-	out[71] = '\0';
+	rootfs_hex(md, out);
 	return 0;
 }
 

@@ -39,18 +39,6 @@ struct pull {
 	uint64_t bytes;
 };
 
-static const char *hex_of(unsigned char sha[32], char out[ROOTFS_DIGEST_LEN])
-{
-	static const char x[] = "0123456789abcdef";
-	memcpy(out, "sha256:", 7);
-	for (int i = 0; i < 32; i++) {
-		out[7 + 2 * i] = x[sha[i] >> 4];
-		out[8 + 2 * i] = x[sha[i] & 15];
-	}
-	out[71] = '\0';
-	return out;
-}
-
 /* GET a manifest by tag or digest; checked, at most 4 MiB. */
 static int get_manifest(struct reg *r, CURL *h, const char *at, const char *want_digest,
                         char **data, size_t *len, char **mt, char digest[ROOTFS_DIGEST_LEN],
@@ -177,7 +165,8 @@ static int get_blob(struct reg *r, CURL *h, void *ctx, size_t i, char *err)
 		reg_http_error(r, what, &p, err);
 		goto out;
 	}
-	if (p.written != b->size || strcmp(hex_of(p.sha, got), b->digest)) {
+	rootfs_hex(p.sha, got);
+	if (p.written != b->size || strcmp(got, b->digest)) {
 		img_seterr(err, "registry %s: blob %s does not match its digest or size (got %s, %llu "
 		           "bytes)", r->ref.domain, b->digest, got, (unsigned long long)p.written);
 		goto out;

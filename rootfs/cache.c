@@ -30,30 +30,6 @@ bool rootfs_cache_wanted(uint64_t tar_len)
 	return tar_len <= ROOTFS_CACHE_MAX;
 }
 
-static void hexify(const unsigned char md[32], char out[65])
-{
-	static const char x[] = "0123456789abcdef";
-
-	for (int i = 0; i < 32; i++) {
-		out[2 * i] = x[md[i] >> 4];
-		out[2 * i + 1] = x[md[i] & 15];
-	}
-	out[64] = '\0';
-}
-
-static int tar_sha(const struct rootfs_gzip_in *in, unsigned char md[32])
-{
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	unsigned int mdlen = 0;
-	bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
-
-	for (size_t i = 0; ok && i < in->nseg; i++)
-		ok = EVP_DigestUpdate(ctx, in->seg[i].p, in->seg[i].len) == 1;
-	ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen == 32;
-	EVP_MD_CTX_free(ctx);
-	return ok ? 0 : -1;
-}
-
 static int entry_path(const char *dir, const char *hex, size_t len, char *out)
 {
 	int n = snprintf(out, CACHE_PATH_LEN, "%s/layers/%s-g%d-c%u-ld%s.gz", dir, hex,
@@ -110,19 +86,18 @@ static bool blob_matches(const unsigned char *blob, size_t blob_len, const struc
 	return ok;
 }
 
-int rootfs_cache_get(const char *dir, const struct rootfs_gzip_in *in, struct rootfs_layer *out)
+int rootfs_cache_get(const char *dir, const char *diff_id, const struct rootfs_gzip_in *in,
+                     struct rootfs_layer *out)
 {
-	char path[CACHE_PATH_LEN], hex[65];
-	unsigned char md[32];
+	char path[CACHE_PATH_LEN];
 	struct stat st;
 	unsigned char *blob = NULL;
 	size_t len;
 	int fd;
 
-	if (!dir || !*dir || !rootfs_cache_wanted(in->len) || tar_sha(in, md) < 0)
+	if (!dir || !*dir || !rootfs_cache_wanted(in->len) || strlen(diff_id) != 71)
 		return 0;
-	hexify(md, hex);
-	if (entry_path(dir, hex, in->len, path) < 0)
+	if (entry_path(dir, diff_id + 7, in->len, path) < 0)
 		return 0;
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
@@ -143,10 +118,8 @@ int rootfs_cache_get(const char *dir, const struct rootfs_gzip_in *in, struct ro
 		free(blob);
 		return 0;
 	}
-	memcpy(out->diff_id, "sha256:", 7);
-	memcpy(out->diff_id + 7, hex, 65);
-	memcpy(out->digest, "sha256:", 7);
-	hexify(bmd, out->digest + 7);
+	memcpy(out->diff_id, diff_id, ROOTFS_DIGEST_LEN);
+	rootfs_hex(bmd, out->digest);
 	out->blob = blob;
 	out->blob_len = len;
 	out->tar_len = in->len;

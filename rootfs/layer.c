@@ -324,7 +324,7 @@ out:
 
 /* The end of a held tar: a cache hit, or compress it now. *put is set when
  * the blob is to be stored in the cache once written. */
-static int finish_held(struct stream *s, const char *cache_dir, bool *put)
+static int finish_held(struct stream *s, const char *cache_dir, const char *diff_id, bool *put)
 {
 	struct rootfs_seg seg[HOLD_MAX];
 	struct rootfs_layer hit = { 0 };
@@ -339,7 +339,7 @@ static int finish_held(struct stream *s, const char *cache_dir, bool *put)
 			off += s->held[i]->len;
 		}
 		struct rootfs_gzip_in in = { seg, s->nheld, s->total };
-		if (rootfs_cache_get(cache_dir, &in, &hit)) {
+		if (rootfs_cache_get(cache_dir, diff_id, &in, &hit)) {
 			int r = rootfs_sink_write(s->sink, hit.blob, hit.blob_len, s->err);
 			free(hit.blob);
 			for (size_t i = 0; i < s->nheld; i++)
@@ -425,7 +425,7 @@ int rootfs_layers_write_opts(const struct rootfs_tree *const *trees, size_t n,
 		if (ok) {
 			rootfs_hex(md, out[k].diff_id);
 			out[k].tar_len = s.total;
-			ok = finish_held(&s, o->cache_dir, &put[k]) == 0;
+			ok = finish_held(&s, o->cache_dir, out[k].diff_id, &put[k]) == 0;
 		}
 		for (size_t i = 0; i < s.nheld; i++)
 			rootfs_pool_release(pool, s.held[i]);

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <string.h>
 #include <sys/types.h>
 
 #ifndef MB_ERRLEN
@@ -25,6 +26,21 @@
 
 /* "sha256:" + 64 hex digits + NUL */
 #define ROOTFS_DIGEST_LEN 72
+/* A sha256 (32 bytes) as a digest string "sha256:" + 64 lowercase hex
+ * digits: the one hex writer of every host folder (out + 7 is the bare
+ * hex).  Inline, so that a program using only images/json.c or the SBOM
+ * code links no rootfs object for it. */
+static inline void rootfs_hex(const unsigned char md[32], char out[ROOTFS_DIGEST_LEN])
+{
+	static const char x[] = "0123456789abcdef";
+
+	memcpy(out, "sha256:", 7);
+	for (int i = 0; i < 32; i++) {
+		out[7 + 2 * i] = x[md[i] >> 4];
+		out[8 + 2 * i] = x[md[i] & 15];
+	}
+	out[71] = '\0';
+}
 
 /* A set of entries keyed by their absolute path inside the image ("/etc/passwd").
  * Adding an entry whose parents are missing adds them as 0755 root:root

@@ -95,7 +95,6 @@ int rootfs_sink_write(struct rootfs_sink *s, const unsigned char *p, size_t n, c
 /* Fills out's digest, blob_len and blob or blob_fd (handed over). */
 int rootfs_sink_finish(struct rootfs_sink *s, struct rootfs_layer *out, char *err);
 void rootfs_sink_free(struct rootfs_sink *s);
-void rootfs_hex(const unsigned char md[32], char out[ROOTFS_DIGEST_LEN]);
 
 /* The compressing pool (gzip.c): chunks of ROOTFS_GZIP_CHUNK tar bytes
  * each become one gzip member, written to their sink in submission order. */
@@ -136,11 +135,13 @@ void rootfs_pool_free(struct rootfs_pool *p);
 int rootfs_gzip_level(uint64_t len);
 
 /* Layer cache (cache.c): tars up to ROOTFS_CACHE_MAX are kept compressed
- * in DIR/layers/.  get: 1 on a verified hit (out filled), else 0;
- * put: best effort, silent. */
+ * in DIR/layers/, keyed by the tar's diff_id (which the writer hashed on
+ * the way: the tar is not hashed again).  get: 1 on a verified hit (out
+ * filled), else 0; put: best effort, silent. */
 #define ROOTFS_CACHE_MAX (4u << 20)
 bool rootfs_cache_wanted(uint64_t tar_len);
-int rootfs_cache_get(const char *dir, const struct rootfs_gzip_in *in, struct rootfs_layer *out);
+int rootfs_cache_get(const char *dir, const char *diff_id, const struct rootfs_gzip_in *in,
+                     struct rootfs_layer *out);
 void rootfs_cache_put(const char *dir, const struct rootfs_layer *l);
 
 #endif

@@ -115,18 +115,6 @@ int rootfs_sink_write(struct rootfs_sink *s, const unsigned char *p, size_t n, c
 	return 0;
 }
 
-void rootfs_hex(const unsigned char md[32], char out[ROOTFS_DIGEST_LEN])
-{
-	static const char x[] = "0123456789abcdef";
-
-	memcpy(out, "sha256:", 7);
-	for (int i = 0; i < 32; i++) {
-		out[7 + 2 * i] = x[md[i] >> 4];
-		out[8 + 2 * i] = x[md[i] & 15];
-	}
-	out[71] = '\0';
-}
-
 int rootfs_sink_finish(struct rootfs_sink *s, struct rootfs_layer *out, char *err)
 {
 	unsigned char md[32];
