@@ -11,6 +11,14 @@ LIBCAP_SHA256       := 15c40ededb3003d70a283fe587a36b7d19c8b3b554e33f86129c059a4
 LIBSECCOMP_VERSION  := 2.5.4
 LIBSECCOMP_SHA256   := d82902400405cf0068574ef3dc1fe5f5926207543ba1ae6f8e7a1576351dcbdb
 
+# The third-party builds are run through a variable, never as $(MAKE) in a
+# recipe: GNU make runs a line that names $(MAKE) even under `make -n`, so
+# `make -n` on a fresh clone ran configure and make in trees that were not
+# unpacked (exit 2).  Through SUBMAKE the line is printed like any other.
+# (MAKEFLAGS is emptied: these are other projects' makefiles, which get
+# neither our -n nor a jobserver they were not marked to share.)
+SUBMAKE = MAKEFLAGS= $(MAKE)
+
 SYSROOT_STAMP := $(SYSROOT)/.stamp
 SRC_DIR       := $(BUILD)/src
 
@@ -49,7 +57,7 @@ define sysroot_recipe
 	rm -rf $(3)/libcap-$(LIBCAP_VERSION) $(3)/libseccomp-$(LIBSECCOMP_VERSION)
 	tar -C $(3) -xf $(SRC_DIR)/libcap2_$(LIBCAP_VERSION).orig.tar.xz
 	tar -C $(3) -xf $(SRC_DIR)/libseccomp_$(LIBSECCOMP_VERSION).orig.tar.gz
-	$(MAKE) -s -C $(3)/libcap-$(LIBCAP_VERSION)/libcap \
+	$(SUBMAKE) -s -C $(3)/libcap-$(LIBCAP_VERSION)/libcap \
 		CC="$(2) -isystem $(CURDIR)/$(1)/kh" BUILD_CC=gcc $(8) \
 		CFLAGS="-Os -fstack-protector-strong" libcap.a >$(3)/libcap.log 2>&1 \
 		|| { tail -30 $(3)/libcap.log; exit 1; }
@@ -58,9 +66,9 @@ define sysroot_recipe
 	cd $(3)/libseccomp-$(LIBSECCOMP_VERSION) && \
 		./configure -q CC="$(2) -isystem $(CURDIR)/$(1)/kh" CFLAGS="-Os" $(7) \
 		--enable-static --disable-shared --prefix=$(CURDIR)/$(1) >../libseccomp.log 2>&1 && \
-		$(MAKE) -s -C src >>../libseccomp.log 2>&1 && \
-		$(MAKE) -s -C src install >>../libseccomp.log 2>&1 && \
-		$(MAKE) -s -C include install >>../libseccomp.log 2>&1 \
+		$(SUBMAKE) -s -C src >>../libseccomp.log 2>&1 && \
+		$(SUBMAKE) -s -C src install >>../libseccomp.log 2>&1 && \
+		$(SUBMAKE) -s -C include install >>../libseccomp.log 2>&1 \
 		|| { tail -30 ../libseccomp.log; exit 1; }
 	touch $(1)/.stamp
 endef
@@ -84,7 +92,7 @@ $(BUILD)/musl-aarch64/obj/%.o: %.c $(SYSROOT_A64_STAMP)
 SCMP_BPF_SIM := $(BUILD)/tools/scmp_bpf_sim
 $(SCMP_BPF_SIM): $(SYSROOT_STAMP)
 	@mkdir -p $(@D)
-	$(MAKE) -s -C $(SRC_DIR)/libseccomp-$(LIBSECCOMP_VERSION)/tools scmp_bpf_sim \
+	$(SUBMAKE) -s -C $(SRC_DIR)/libseccomp-$(LIBSECCOMP_VERSION)/tools scmp_bpf_sim \
 		>$(SRC_DIR)/scmp_bpf_sim.log 2>&1 || { tail -30 $(SRC_DIR)/scmp_bpf_sim.log; exit 1; }
 	cp $(SRC_DIR)/libseccomp-$(LIBSECCOMP_VERSION)/tools/scmp_bpf_sim $@
 TEST_SUPPORT_EXTRA += $(SCMP_BPF_SIM)
