@@ -53,6 +53,14 @@ host_objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 asan_objs = $(patsubst %.c,$(BUILD)/asan/obj/%.o,$(1))
 musl_objs = $(patsubst %.c,$(BUILD)/musl/obj/%.o,$(1))
 
+# Host libraries are linked by their pkg-config names (Debian's -dev
+# packages ship the .pc files; pkg-config is in builder/deps), so that each
+# library is spelled once, by the name of its package, and what it needs
+# comes with it: $(call pkg_libs,jansson libcrypto).  The init links the
+# musl sysroot's static libcap by hand (init/init.mk): no .pc describes it.
+pkg_libs = $(shell pkg-config --libs $(1))
+CMOCKA_LIBS := $(call pkg_libs,cmocka)
+
 # A static musl program must have no interpreter and no needed library:
 # $(call check_static,FILE) fails the build otherwise.
 check_static = @if readelf -lW $(1) | grep -q 'INTERP' || readelf -dW $(1) | grep -q 'NEEDED'; \
@@ -90,10 +98,10 @@ $(BUILD)/musl/obj/%.o: %.c $(SYSROOT_STAMP)
 define unit_test_rules
 $(BUILD)/tests/$(1): $(call host_objs,tests/unit/$(1).c $($(1)_SRCS))
 	@mkdir -p $$(@D)
-	$$(CC) $$(HOST_LDFLAGS) -o $$@ $$^ $($(1)_LIBS) -lcmocka
+	$$(CC) $$(HOST_LDFLAGS) -o $$@ $$^ $($(1)_LIBS) $(CMOCKA_LIBS)
 $(BUILD)/asan/tests/$(1): $(call asan_objs,tests/unit/$(1).c $($(1)_SRCS))
 	@mkdir -p $$(@D)
-	$$(CC) $$(ASAN_LDFLAGS) -o $$@ $$^ $($(1)_LIBS) -lcmocka
+	$$(CC) $$(ASAN_LDFLAGS) -o $$@ $$^ $($(1)_LIBS) $(CMOCKA_LIBS)
 endef
 $(foreach t,$(UNIT_TESTS),$(eval $(call unit_test_rules,$(t))))
 

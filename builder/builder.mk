@@ -6,7 +6,8 @@ BUILDER_SRCS  := $(sort $(wildcard builder/*.c))
 # build time with the init's own rules what the image's ENV gives it.
 INIT_GRAMMAR_SRCS := init/grammar.c init/parse.c
 MKIMAGE_SRCS  := $(BUILDER_SRCS) $(ROOTFS_SRCS) $(IMAGES_SRCS) $(POLICIES_SRCS) $(INIT_GRAMMAR_SRCS)
-MKIMAGE_LIBS   = $(HOST_LIBS) -ljansson -lelf -lcap
+BUILDER_LIBS  := $(call pkg_libs,jansson libelf libcap)
+MKIMAGE_LIBS   = $(HOST_LIBS) $(BUILDER_LIBS)
 # (host_objs is defined after the fragments are included: spell it out)
 MKIMAGE_OBJS  := $(patsubst %.c,$(BUILD)/obj/%.o,$(MKIMAGE_SRCS))
 
@@ -26,12 +27,13 @@ $(BUILD)/bin/mkimage-asan: $(patsubst %.c,$(BUILD)/asan/obj/%.o,$(MKIMAGE_SRCS))
 # Unit tests of the builder's pure modules.
 UNIT_TESTS += test_elf test_builder_opts test_builder_build
 test_elf_SRCS := builder/elf.c
-test_elf_LIBS := -lelf
+ELF_LIBS := $(call pkg_libs,libelf)
+test_elf_LIBS := $(ELF_LIBS)
 test_builder_opts_SRCS := builder/opts.c builder/envcheck.c builder/elf.c images/json.c \
                           $(INIT_GRAMMAR_SRCS)
-test_builder_opts_LIBS := -lelf -ljansson -lcrypto -lcap
+test_builder_opts_LIBS := $(call pkg_libs,libelf jansson libcrypto libcap)
 test_builder_build_SRCS := builder/build.c builder/build_go.c builder/build_c.c builder/util.c builder/copy.c builder/elf.c
-test_builder_build_LIBS := -lelf
+test_builder_build_LIBS := $(ELF_LIBS)
 BENCHES += build
 
 # The manual page (the same text as `mkimage help TOPIC`).
@@ -41,4 +43,5 @@ INSTALL_EXTRA += install -d $(DESTDIR)$(PREFIX)/share/man/man1 && \
 # The SBOM: Go build information, the package list, the SPDX writer.
 UNIT_TESTS += test_sbom
 test_sbom_SRCS := builder/goinfo.c builder/sbom.c images/sbom.c images/json.c
-test_sbom_LIBS := -ljansson -lcrypto
+SBOM_LIBS := $(call pkg_libs,jansson libcrypto)
+test_sbom_LIBS := $(SBOM_LIBS)

@@ -7,12 +7,12 @@ IMAGES_SRCS += images/layout.c images/temp.c
 IMAGES_SRCS += images/blob.c
 # several platforms under one image index (issue 13)
 IMAGES_SRCS += images/index.c
-IMAGES_LIBS := -larchive -ljansson -lcrypto
+IMAGES_LIBS := $(call pkg_libs,libarchive jansson libcrypto)
 # the registry client (push, pull, --base): libcurl, worker threads
 IMAGES_SRCS += images/ref.c images/auth.c images/registry.c images/registry_src.c \
                images/registry_push.c images/registry_pull.c \
                images/registry_out.c images/base.c
-IMAGES_LIBS += -lcurl -lpthread
+IMAGES_LIBS += $(call pkg_libs,libcurl) -lpthread
 HOST_LIBS   += $(IMAGES_LIBS)
 
 UNIT_TESTS       += test_images
@@ -32,4 +32,4 @@ test_registry_LIBS := $(IMAGES_LIBS) $(ROOTFS_LIBS)
 UNIT_TESTS          += test_multiarch
 test_multiarch_SRCS  = builder/opts.c builder/envcheck.c builder/elf.c $(INIT_GRAMMAR_SRCS) \
                        $(IMAGES_SRCS) $(ROOTFS_SRCS)
-test_multiarch_LIBS := -lelf -lcap $(IMAGES_LIBS) $(ROOTFS_LIBS)
+test_multiarch_LIBS := $(call pkg_libs,libelf libcap) $(IMAGES_LIBS) $(ROOTFS_LIBS)

@@ -40,13 +40,14 @@ INSTALL_EXTRA += install -d $(DESTDIR)$(PREFIX)/lib/minbase/aarch64 && \
 
 UNIT_TESTS += test_init_privs test_init_seccomp test_init_health test_init_grpc
 test_init_grpc_SRCS    := $(INIT_LIB_SRCS) tests/unit/test_init_fakesys.c
-test_init_grpc_LIBS    := -lcap
+HOST_CAP_LIBS := $(call pkg_libs,libcap)
+test_init_grpc_LIBS    := $(HOST_CAP_LIBS)
 test_init_privs_SRCS   := $(INIT_LIB_SRCS) tests/unit/test_init_fakesys.c
-test_init_privs_LIBS   := -lcap
+test_init_privs_LIBS   := $(HOST_CAP_LIBS)
 test_init_seccomp_SRCS := $(INIT_LIB_SRCS) tests/unit/test_init_fakesys.c
-test_init_seccomp_LIBS := -lcap
+test_init_seccomp_LIBS := $(HOST_CAP_LIBS)
 test_init_health_SRCS  := $(INIT_LIB_SRCS) tests/unit/test_init_fakesys.c
-test_init_health_LIBS  := -lcap
+test_init_health_LIBS  := $(HOST_CAP_LIBS)
 
 BENCHES += init
 
@@ -56,7 +57,7 @@ $(BUILD)/fuzz/grpc_fuzz: init/grpc_fuzz.c $(INIT_LIB_SRCS) init/sys.c init/init.
 	@mkdir -p $(@D)
 	clang -std=gnu11 -D_GNU_SOURCE -DMINBASE_VERSION='"$(VERSION)"' -g -O1 \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ \
-		init/grpc_fuzz.c $(INIT_LIB_SRCS) init/sys.c -lcap
+		init/grpc_fuzz.c $(INIT_LIB_SRCS) init/sys.c $(HOST_CAP_LIBS)
 FUZZ_TARGETS += fuzz-grpc
 fuzz-grpc: $(BUILD)/fuzz/grpc_fuzz
 	@rm -rf $(BUILD)/fuzz/grpc-corpus && mkdir -p $(BUILD)/fuzz/grpc-corpus

@@ -3,7 +3,8 @@
 POLICIES_SRCS := policies/policy_parse.c policies/policy_compile.c policies/policy_newsys.c \
                  policies/policy_export.c policies/policy_summary.c \
                  policies/policy_learn.c
-HOST_LIBS += -lseccomp -ljansson -lz
+POLICIES_LIBS := $(call pkg_libs,libseccomp jansson zlib)
+HOST_LIBS += $(POLICIES_LIBS)
 
 SHIPPED_POLICIES := default service strict
 POLICY_SHARE     := $(BUILD)/share/minbase/policies
@@ -46,7 +47,7 @@ policies: $(POLICY_DATA)
 
 UNIT_TESTS += test_policies
 test_policies_SRCS := $(POLICIES_SRCS)
-test_policies_LIBS := -lseccomp -ljansson -lz
+test_policies_LIBS := $(POLICIES_LIBS)
 
 BENCHES += policies
 
@@ -55,7 +56,7 @@ BENCHES += policies
 $(BUILD)/fuzz/fuzz_policy: policies/fuzz_policy.c $(POLICIES_SRCS) policies/policies.h policies/policy_int.h
 	@mkdir -p $(@D)
 	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-		-o $@ policies/fuzz_policy.c $(POLICIES_SRCS) -lseccomp -ljansson -lz
+		-o $@ policies/fuzz_policy.c $(POLICIES_SRCS) $(POLICIES_LIBS)
 FUZZ_TARGETS += fuzz-policies
 fuzz-policies: $(BUILD)/fuzz/fuzz_policy
 	@rm -rf $(BUILD)/fuzz/policy-corpus && mkdir -p $(BUILD)/fuzz/policy-corpus

@@ -2,7 +2,7 @@
 # libcrypto for sha256, pthreads for the parallel gzip).
 ROOTFS_SRCS := rootfs/tree.c rootfs/hosttree.c rootfs/skeleton.c \
                rootfs/layer.c rootfs/gzip.c rootfs/spool.c rootfs/cache.c
-ROOTFS_LIBS := -larchive -ldeflate -lcrypto -lpthread
+ROOTFS_LIBS := $(call pkg_libs,libarchive libdeflate libcrypto) -lpthread
 HOST_LIBS   += $(ROOTFS_LIBS)
 
 UNIT_TESTS      += test_rootfs

@@ -40,10 +40,10 @@ FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -DMINBASE_VERSION='"$(VERSION)"' -g -O1 
                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZERS := fuzz_elf fuzz_goinfo fuzz_image_read
 fuzz_elf_SRCS := builder/elf.c
-fuzz_elf_LIBS := -lelf
+fuzz_elf_LIBS := $(ELF_LIBS)
 fuzz_elf_SEEDS = $(BUILD)/tests/bin/mbtest $(BUILD)/bin/minbase-init /bin/true
 fuzz_goinfo_SRCS := builder/goinfo.c builder/sbom.c images/sbom.c images/json.c
-fuzz_goinfo_LIBS := -ljansson -lcrypto
+fuzz_goinfo_LIBS := $(SBOM_LIBS)
 fuzz_goinfo_SEEDS = tests/fuzz/seeds/goinfo/*
 fuzz_image_read_SRCS = $(IMAGES_SRCS) $(ROOTFS_SRCS)
 fuzz_image_read_LIBS = $(IMAGES_LIBS) $(ROOTFS_LIBS)
