@@ -210,7 +210,7 @@ int build_cache_dir(const char *opt_dir, char *buf, size_t len, char *err)
 		mk_seterr(err, "no cache directory: set XDG_CACHE_HOME or HOME, or pass --cache DIR");
 		return -1;
 	}
-	if (util_mkdir_p(buf, true, err) < 0)
+	if (rootfs_mkdir_p(buf, 0755, 0700, err) < 0)
 		return -1;
 	/* Go wants absolute GOCACHE/GOPATH, and the tools run elsewhere. */
 	char abs[PATH_MAX];

@@ -51,7 +51,7 @@ static void find_sysroot(const struct build_opts *o, char *buf, size_t len)
 static int kernel_headers(const char *cache, const char *arch, char *buf, size_t len,
                           char *err)
 {
-	if (util_pathf(buf, len, "%s/kh-%s", cache, arch) < 0 || util_mkdir_p(buf, false, err) < 0)
+	if (util_pathf(buf, len, "%s/kh-%s", cache, arch) < 0 || rootfs_mkdir_p(buf, 0755, 0755, err) < 0)
 		return -1;
 	const char *asmdir = strcmp(arch, "arm64") == 0 ? "/usr/aarch64-linux-gnu/include/asm"
 	                                                : "/usr/include/x86_64-linux-gnu/asm";

@@ -230,8 +230,6 @@ const char *util_human_size(uint64_t n, char *buf, size_t len);
  * links), into to, which is made. */
 int util_copy_file(const char *from, const char *to, char *err);
 int util_copy_tree(const char *from, const char *to, char *err);
-/* mkdir -p with mode 0755 (0700 for the leaf when private). */
-int util_mkdir_p(const char *path, bool private_leaf, char *err);
 /* Runs argv (execvp) with extra environment entries envp_add ("K=V", may be
  * NULL) in dir (may be NULL); stdout goes to stderr so that mkimage's own
  * stdout stays clean.  Returns the exit status, or -1 with err filled. */

@@ -53,41 +53,6 @@ const char *util_human_size(uint64_t n, char *buf, size_t len)
 	return buf;
 }
 
-int util_mkdir_p(const char *path, bool private_leaf, char *err)
-{
-	char buf[PATH_MAX];
-	/* The walk below starts at buf + 1: past the end of an empty path. */
-	if (!*path) {
-		snprintf(err, MB_ERRLEN, "cannot create a directory with an empty name");
-		return -1;
-	}
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
-		snprintf(err, MB_ERRLEN, "path too long: `%s`", path);
-		return -1;
-	}
-	for (char *p = buf + 1;; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		char saved = *p;
-		*p = '\0';
-		mode_t mode = (saved == '\0' && private_leaf) ? 0700 : 0755;
-		if (mkdir(buf, mode) < 0 && errno != EEXIST) {
-			snprintf(err, MB_ERRLEN, "cannot create directory `%.400s`: %s", buf,
-			         strerror(errno));
-			return -1;
-		}
-		if (saved == '\0')
-			break;
-		*p = saved;
-	}
-	struct stat st;
-	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		snprintf(err, MB_ERRLEN, "`%s` is not a directory", path);
-		return -1;
-	}
-	return 0;
-}
-
 int util_pathf(char *buf, size_t len, const char *fmt, ...)
 {
 	va_list ap;

@@ -126,18 +126,6 @@ int rootfs_cache_get(const char *dir, const char *diff_id, const struct rootfs_g
 	return 1;
 }
 
-static void mkdir_p(char *path)
-{
-	for (char *p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		mkdir(path, 0700);
-		*p = '/';
-	}
-	mkdir(path, 0700);
-}
-
 void rootfs_cache_put(const char *dir, const struct rootfs_layer *l)
 {
 	char path[CACHE_PATH_LEN], tmp[CACHE_PATH_LEN + 32], ldir[CACHE_PATH_LEN];
@@ -149,7 +137,9 @@ void rootfs_cache_put(const char *dir, const struct rootfs_layer *l)
 	    snprintf(ldir, sizeof(ldir), "%s/layers", dir) >= (int)sizeof(ldir))
 		return;
 	/* called on a miss: an entry already there is damaged; replace it */
-	mkdir_p(ldir);
+	char merr[MB_ERRLEN];
+	if (rootfs_mkdir_p(ldir, 0700, 0700, merr) < 0)
+		return;
 	if (getrandom(r, sizeof(r), 0) != sizeof(r))
 		return;
 	snprintf(tmp, sizeof(tmp), "%s.tmp-%02x%02x%02x%02x%02x%02x", path, r[0], r[1], r[2], r[3], r[4], r[5]);

@@ -24,6 +24,11 @@
 /* The same as the "UID:GID" the OCI config's User field takes. */
 #define MB_NONROOT_USER "65532:65532"
 
+/* mkdir -p (dirs.c): missing parents made with mode parents, the last
+ * one with leaf; -1 with err filled when a part cannot be made or the
+ * path is not a directory in the end. */
+int rootfs_mkdir_p(const char *path, mode_t parents, mode_t leaf, char *err);
+
 /* "sha256:" + 64 hex digits + NUL */
 #define ROOTFS_DIGEST_LEN 72
 /* A sha256 (32 bytes) as a digest string "sha256:" + 64 lowercase hex

@@ -168,12 +168,12 @@ static void test_mkdir_p_and_cache_dir(void **s)
 	(void)s;
 	char buf[4096];
 	err[0] = '\0';
-	assert_int_equal(util_mkdir_p("", false, err), -1);
+	assert_int_equal(rootfs_mkdir_p("", 0755, 0755, err), -1);
 	assert_non_null(strstr(err, "empty"));
 	err[0] = '\0';
 	assert_int_equal(build_cache_dir("", buf, sizeof(buf), err), -1);
 	assert_non_null(strstr(err, "empty"));
-	assert_int_equal(util_mkdir_p(at("a/b/c/"), true, err), 0);
+	assert_int_equal(rootfs_mkdir_p(at("a/b/c/"), 0755, 0700, err), 0);
 	struct stat st;
 	assert_int_equal(stat(at("a/b/c"), &st), 0);
 	assert_true(S_ISDIR(st.st_mode));

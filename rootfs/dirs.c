@@ -1,0 +1,43 @@
+/* mkdir -p, the one copy for every host folder (the layer cache here, the
+ * builder's caches): rootfs is the lowest of them, so it owns the helper. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "rootfs.h"
+
+int rootfs_mkdir_p(const char *path, mode_t parents, mode_t leaf, char *err)
+{
+	char buf[PATH_MAX];
+	/* The walk below starts at buf + 1: past the end of an empty path. */
+	if (!*path) {
+		snprintf(err, MB_ERRLEN, "cannot create a directory with an empty name");
+		return -1;
+	}
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
+		snprintf(err, MB_ERRLEN, "path too long: `%s`", path);
+		return -1;
+	}
+	for (char *p = buf + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char saved = *p;
+		*p = '\0';
+		if (mkdir(buf, saved == '\0' ? leaf : parents) < 0 && errno != EEXIST) {
+			snprintf(err, MB_ERRLEN, "cannot create directory `%.400s`: %s", buf,
+			         strerror(errno));
+			return -1;
+		}
+		if (saved == '\0')
+			break;
+		*p = saved;
+	}
+	struct stat st;
+	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, MB_ERRLEN, "`%s` is not a directory", path);
+		return -1;
+	}
+	return 0;
+}
