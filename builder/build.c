@@ -234,11 +234,9 @@ int build_app(struct build_opts *o, enum app_kind *kindp, char *err)
 	char obuf[PATH_MAX];
 	snprintf(obuf, sizeof(obuf), "%s", o->out);
 	const char *od = dirname(obuf);
-	if (!realpath(od, outdir)) {
-		mk_seterr(err, "cannot write `%s`: directory `%s`: %s", o->out, od, strerror(errno));
+	if (image_check_output(o->out, err) < 0)
 		return -1;
-	}
-	if (access(outdir, W_OK | X_OK) < 0) {
+	if (!realpath(od, outdir)) {
 		mk_seterr(err, "cannot write `%s`: directory `%s`: %s", o->out, od, strerror(errno));
 		return -1;
 	}

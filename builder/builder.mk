@@ -33,8 +33,8 @@ test_builder_opts_SRCS := builder/opts.c builder/envcheck.c builder/elf.c images
                           $(INIT_GRAMMAR_SRCS)
 test_builder_opts_LIBS := $(call pkg_libs,libelf jansson libcrypto libcap)
 test_builder_build_SRCS := builder/build.c builder/build_go.c builder/build_c.c builder/util.c builder/copy.c builder/elf.c \
-                           rootfs/dirs.c
-test_builder_build_LIBS := $(ELF_LIBS)
+                           $(IMAGES_SRCS) $(ROOTFS_SRCS)
+test_builder_build_LIBS := $(ELF_LIBS) $(IMAGES_LIBS) $(ROOTFS_LIBS)
 BENCHES += build
 
 # The manual page (the same text as `mkimage help TOPIC`).

@@ -41,30 +41,6 @@ static int usage_error(const char *err, const char *cmd)
 	return MK_EXIT_USAGE;
 }
 
-/* The directory an output goes to must exist and be writable: checked
- * before any build, so a long build does not end in a late failure. */
-static int check_output_dir(const char *out, char *err)
-{
-	char buf[PATH_MAX];
-	snprintf(buf, sizeof(buf), "%s", out);
-	const char *d = dirname(buf);
-	struct stat st;
-	if (stat(d, &st) < 0) {
-		snprintf(err, MB_ERRLEN, "cannot write `%s`: directory `%s`: %s", out, d,
-		         strerror(errno));
-		return -1;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		snprintf(err, MB_ERRLEN, "cannot write `%s`: `%s` is not a directory", out, d);
-		return -1;
-	}
-	if (access(d, W_OK | X_OK) < 0) {
-		snprintf(err, MB_ERRLEN, "cannot write `%s`: directory `%s`: %s", out, d,
-		         strerror(errno));
-		return -1;
-	}
-	return 0;
-}
 
 /* The default image name from the service name: lowercase, and separator
  * runs the reference grammar refuses ("..", "___", "._", a leading one)
@@ -184,7 +160,7 @@ int cmd_image(int argc, char **argv)
 		free(ln);
 		o.tag = tag;
 	}
-	if (check_output_dir(o.out, err) < 0) {
+	if (image_check_output(o.out, err) < 0) {
 		rc = die(MK_EXIT_FAIL, "%s", err);
 		goto out;
 	}
@@ -312,7 +288,7 @@ int cmd_build(int argc, char **argv)
 		return r;
 	if (!o.out)
 		o.out = name;
-	if (check_output_dir(o.out, err) < 0) {
+	if (image_check_output(o.out, err) < 0) {
 		rc = die(MK_EXIT_FAIL, "%s", err);
 		goto out;
 	}

@@ -52,6 +52,11 @@ struct image_result {
 	uint64_t uncompressed;     /* sum of layer tars */
 };
 
+/* Can out_path be written: its directory exists, is one and is writable,
+ * and it names a file?  The one check of an output's place, made by the
+ * writers and by mkimage before a long build (so it does not end in a
+ * late failure); the message says which and how to fix it. */
+int image_check_output(const char *out_path, char *err);
 /* Writes to a temporary name beside out_path and renames at the end: on
  * failure nothing is left at out_path.  JSON keys are sorted and compact,
  * so identical input gives identical digests. */

@@ -86,6 +86,17 @@ fail:
 	return -1;
 }
 
+int image_check_output(const char *out_path, char *err)
+{
+	int dfd;
+	char *base;
+	if (open_parent(out_path, &dfd, &base, err) < 0)
+		return -1;
+	close(dfd);
+	free(base);
+	return 0;
+}
+
 /* rename(tmp, base), atomically.  Over an existing regular file, swap the
  * two and unlink the old one instead: ext4 (auto_da_alloc) starts a
  * synchronous writeback of the new file when a rename replaces another,
