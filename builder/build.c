@@ -48,26 +48,13 @@ char **build_list_files(const char *dir, const char *suffix, size_t *n)
 		if (e->d_name[0] == '.' || !build_has_suffix(e->d_name, suffix) ||
 		    !build_file_in(dir, e->d_name))
 			continue;
-		char **nl = realloc(l, (*n + 2) * sizeof(*nl));
-		if (!nl)
+		if (strv_push(&l, n, e->d_name) < 0)
 			break;
-		l = nl;
-		l[(*n)++] = strdup(e->d_name);
-		l[*n] = NULL;
 	}
 	closedir(d);
 	if (l)
 		qsort(l, *n, sizeof(*l), cmp_str);
 	return l;
-}
-
-void build_free_strv(char **l)
-{
-	if (!l)
-		return;
-	for (size_t i = 0; l[i]; i++)
-		free(l[i]);
-	free(l);
 }
 
 const char *build_kind_name(enum app_kind k)
@@ -85,7 +72,7 @@ const char *build_kind_name(enum app_kind k)
 static size_t count_files(const char *dir, const char *suffix)
 {
 	size_t n;
-	build_free_strv(build_list_files(dir, suffix, &n));
+	strv_free(build_list_files(dir, suffix, &n));
 	return n;
 }
 

@@ -210,7 +210,7 @@ int build_c(struct build_opts *o, enum app_kind kind, const char *dir, const cha
 		rc = -1;
 	}
 out:
-	build_free_strv(files);
+	strv_free(files);
 	util_av_free(&a);
 	return rc;
 }

@@ -352,7 +352,7 @@ static int scan_main(const char *dir, char *pkg, size_t plen)
 		}
 		fclose(f);
 	}
-	build_free_strv(files);
+	strv_free(files);
 	return main_n && !other_n ? 1 : main_n ? -1 : 0;
 }
 

@@ -202,7 +202,6 @@ bool build_file_in(const char *dir, const char *name);
 char *build_clean_name(const char *s, size_t len);
 /* The regular files directly in dir whose names end in suffix, sorted. */
 char **build_list_files(const char *dir, const char *suffix, size_t *n);
-void build_free_strv(char **l);
 /* The module root above (or at) dir: the nearest directory with go.mod. */
 int build_go_root(const char *dir, char *root, size_t len);
 char *build_go_name(const char *dir);
@@ -218,6 +217,12 @@ int build_make(struct build_opts *o, const char *dir, const char *tmp, char *err
 int build_cmake(struct build_opts *o, const char *dir, const char *tmp, char *err);
 
 /* ---- small helpers (util.c) ------------------------------------------- */
+
+/* A growable NULL-terminated list of owned strings, its count beside it
+ * (strv.c): push appends a copy (-1 when out of memory); free takes the
+ * list (NULL too). */
+int strv_push(char ***v, size_t *n, const char *s);
+void strv_free(char **v);
 
 /* Directory of the running executable (/proc/self/exe), malloc'd. */
 char *util_self_dir(void);

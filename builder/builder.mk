@@ -26,13 +26,13 @@ $(BUILD)/bin/mkimage-asan: $(patsubst %.c,$(BUILD)/asan/obj/%.o,$(MKIMAGE_SRCS))
 
 # Unit tests of the builder's pure modules.
 UNIT_TESTS += test_elf test_builder_opts test_builder_build
-test_elf_SRCS := builder/elf.c
+test_elf_SRCS := builder/elf.c builder/strv.c
 ELF_LIBS := $(call pkg_libs,libelf)
 test_elf_LIBS := $(ELF_LIBS)
-test_builder_opts_SRCS := builder/opts.c builder/envcheck.c builder/elf.c images/json.c \
+test_builder_opts_SRCS := builder/opts.c builder/envcheck.c builder/elf.c builder/strv.c images/json.c \
                           $(INIT_GRAMMAR_SRCS)
 test_builder_opts_LIBS := $(call pkg_libs,libelf jansson libcrypto libcap)
-test_builder_build_SRCS := builder/build.c builder/build_go.c builder/build_c.c builder/util.c builder/copy.c builder/elf.c \
+test_builder_build_SRCS := builder/build.c builder/build_go.c builder/build_c.c builder/util.c builder/copy.c builder/elf.c builder/strv.c \
                            $(IMAGES_SRCS) $(ROOTFS_SRCS)
 test_builder_build_LIBS := $(ELF_LIBS) $(IMAGES_LIBS) $(ROOTFS_LIBS)
 BENCHES += build

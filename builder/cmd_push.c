@@ -101,16 +101,8 @@ int mk_remote_option(int c, const char *arg, struct mk_remote *m)
 	switch (c) {
 	case MK_RO_CA: m->ca = arg; return 1;
 	case MK_RO_RETRY: m->retry_time = arg; return 1;
-	case MK_RO_INSECURE: {
-		char **n = realloc(m->insecure, (m->ninsecure + 2) * sizeof(*n));
-		if (!n)
-			return -1;
-		m->insecure = n;
-		if (!(n[m->ninsecure] = strdup(arg)))
-			return -1;
-		n[++m->ninsecure] = NULL;
-		return 1;
-	}
+	case MK_RO_INSECURE:
+		return strv_push(&m->insecure, &m->ninsecure, arg) < 0 ? -1 : 1;
 	default:
 		return 0;
 	}
@@ -118,9 +110,7 @@ int mk_remote_option(int c, const char *arg, struct mk_remote *m)
 
 void mk_remote_free(struct mk_remote *m)
 {
-	for (size_t i = 0; i < m->ninsecure; i++)
-		free(m->insecure[i]);
-	free(m->insecure);
+	strv_free(m->insecure);
 }
 
 int cmd_push(int argc, char **argv)

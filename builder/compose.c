@@ -42,14 +42,7 @@ struct strv {
 
 static int sv_add(struct strv *s, const char *str)
 {
-	char **nv = realloc(s->v, (s->n + 2) * sizeof(*nv));
-	if (!nv)
-		return -1;
-	s->v = nv;
-	if (!(nv[s->n] = strdup(str)))
-		return -1;
-	nv[++s->n] = NULL;
-	return 0;
+	return strv_push(&s->v, &s->n, str);
 }
 
 static int sv_addf(struct strv *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -85,9 +78,7 @@ static int sv_setenv(struct strv *s, const char *kv)
 
 static void sv_free(struct strv *s)
 {
-	for (size_t i = 0; i < s->n; i++)
-		free(s->v[i]);
-	free(s->v);
+	strv_free(s->v);
 	s->v = NULL;
 	s->n = 0;
 }

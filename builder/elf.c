@@ -72,24 +72,13 @@ void elf_info_free(struct elf_info *info)
 	if (!info)
 		return;
 	free(info->interp);
-	if (info->needed)
-		for (size_t i = 0; i < info->nneeded; i++)
-			free(info->needed[i]);
-	free(info->needed);
+	strv_free(info->needed);
 	memset(info, 0, sizeof(*info));
 }
 
 static int add_needed(struct elf_info *info, const char *name)
 {
-	char **n = realloc(info->needed, (info->nneeded + 2) * sizeof(*n));
-	if (!n)
-		return -1;
-	info->needed = n;
-	n[info->nneeded] = strdup(name);
-	if (!n[info->nneeded])
-		return -1;
-	n[++info->nneeded] = NULL;
-	return 0;
+	return strv_push(&info->needed, &info->nneeded, name);
 }
 
 /* Maps a virtual address to a file offset through the PT_LOAD segments

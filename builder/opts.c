@@ -95,36 +95,16 @@ void mk_opts_init(struct mk_opts *o)
 	o->health.retries = -1;
 }
 
-static void free_list(char **l, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(l[i]);
-	free(l);
-}
-
 void mk_opts_free(struct mk_opts *o)
 {
-	free_list(o->ports, o->nports);
-	free_list(o->env, o->nenv);
-	free_list(o->labels, o->nlabels);
-	free_list(o->adds, o->nadds);
-	free_list(o->writable, o->nwritable);
-	free_list(o->args, o->nargs);
-	free_list(o->remote.insecure, o->remote.ninsecure);
+	strv_free(o->ports);
+	strv_free(o->env);
+	strv_free(o->labels);
+	strv_free(o->adds);
+	strv_free(o->writable);
+	strv_free(o->args);
+	strv_free(o->remote.insecure);
 	memset(o, 0, sizeof(*o));
-}
-
-/* Appends a copy of s, keeping the list NULL-terminated. */
-static int push(char ***l, size_t *n, const char *s)
-{
-	char **nl = realloc(*l, (*n + 2) * sizeof(*nl));
-	if (!nl)
-		return -1;
-	*l = nl;
-	if (!(nl[*n] = strdup(s)))
-		return -1;
-	nl[++*n] = NULL;
-	return 0;
 }
 
 /* Does option token a (as written on the command line) take the next word
@@ -180,7 +160,7 @@ int mk_opts_parse(int argc, char **argv, bool image, struct mk_opts *o, char *er
 		return -2;
 	}
 	for (int i = sep + 1; i < argc; i++)
-		if (push(&o->args, &o->nargs, argv[i]) < 0)
+		if (strv_push(&o->args, &o->nargs, argv[i]) < 0)
 			goto oom;
 
 	opterr = 0;
@@ -196,14 +176,14 @@ int mk_opts_parse(int argc, char **argv, bool image, struct mk_opts *o, char *er
 		case O_ARCH: o->arch = optarg; break;
 		case O_PLATFORM: o->platform = optarg; break;
 		case O_LOADPLAT: o->load_platform = optarg; break;
-		case O_PORT: r = push(&o->ports, &o->nports, optarg); break;
-		case O_ENV: r = push(&o->env, &o->nenv, optarg); break;
-		case O_LABEL: r = push(&o->labels, &o->nlabels, optarg); break;
+		case O_PORT: r = strv_push(&o->ports, &o->nports, optarg); break;
+		case O_ENV: r = strv_push(&o->env, &o->nenv, optarg); break;
+		case O_LABEL: r = strv_push(&o->labels, &o->nlabels, optarg); break;
 		case O_USER: o->user = optarg; break;
 		case O_WORKDIR: o->workdir = optarg; break;
 		case O_ENTRYPOINT: o->entrypoint = optarg; break;
-		case O_ADD: r = push(&o->adds, &o->nadds, optarg); break;
-		case O_WRITABLE: r = push(&o->writable, &o->nwritable, optarg); break;
+		case O_ADD: r = strv_push(&o->adds, &o->nadds, optarg); break;
+		case O_WRITABLE: r = strv_push(&o->writable, &o->nwritable, optarg); break;
 		case O_CA: o->ca_file = optarg; break;
 		case O_TZ: o->tzdata = true; break;
 		case O_HHTTP: o->health.http = optarg; break;
@@ -231,7 +211,7 @@ int mk_opts_parse(int argc, char **argv, bool image, struct mk_opts *o, char *er
 		case O_PUSH: o->push = optarg; break;
 		case O_BASE: o->base = optarg; break;
 		case O_REGCA: o->remote.ca = optarg; break;
-		case O_INSECURE: r = push(&o->remote.insecure, &o->remote.ninsecure, optarg); break;
+		case O_INSECURE: r = strv_push(&o->remote.insecure, &o->remote.ninsecure, optarg); break;
 		case O_RETRYTIME: o->remote.retry_time = optarg; break;
 		case O_BIN: o->bin = optarg; break;
 		case O_GO: o->go = optarg; break;

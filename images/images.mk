@@ -30,6 +30,6 @@ test_registry_LIBS := $(IMAGES_LIBS) $(ROOTFS_LIBS)
 
 # Several platforms: the --arch/--platform list parser and the image index.
 UNIT_TESTS          += test_multiarch
-test_multiarch_SRCS  = builder/opts.c builder/envcheck.c builder/elf.c $(INIT_GRAMMAR_SRCS) \
+test_multiarch_SRCS  = builder/opts.c builder/envcheck.c builder/elf.c builder/strv.c $(INIT_GRAMMAR_SRCS) \
                        $(IMAGES_SRCS) $(ROOTFS_SRCS)
 test_multiarch_LIBS := $(call pkg_libs,libelf libcap) $(IMAGES_LIBS) $(ROOTFS_LIBS)

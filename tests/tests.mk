@@ -39,7 +39,7 @@ stress: deps build-all test-support $(BUILD)/bin/mkimage-asan
 FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -DMINBASE_VERSION='"$(VERSION)"' -g -O1 \
                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZERS := fuzz_elf fuzz_goinfo fuzz_image_read
-fuzz_elf_SRCS := builder/elf.c
+fuzz_elf_SRCS := builder/elf.c builder/strv.c
 fuzz_elf_LIBS := $(ELF_LIBS)
 fuzz_elf_SEEDS = $(BUILD)/tests/bin/mbtest $(BUILD)/bin/minbase-init /bin/true
 fuzz_goinfo_SRCS := builder/goinfo.c builder/sbom.c images/sbom.c images/json.c
