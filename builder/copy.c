@@ -48,14 +48,8 @@ static int copy_data(int in, int out)
 				continue;
 			return -1;
 		}
-		for (ssize_t off = 0; off < n;) {
-			ssize_t w = write(out, buf + off, (size_t)(n - off));
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w < 0)
-				return -1;
-			off += w;
-		}
+		if (rootfs_write_all(out, buf, (size_t)n) < 0)
+			return -1;
 	}
 }
 

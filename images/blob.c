@@ -11,23 +11,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const unsigned char *p = buf;
-
-	while (len) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 /* len bytes of from (from offset 0) at fd's offset. */
 static int copy_spool(int fd, int from, uint64_t len)
 {
@@ -58,7 +41,7 @@ static int copy_spool(int fd, int from, uint64_t len)
 				errno = EIO;
 			return -1;
 		}
-		if (write_all(fd, buf, (size_t)r) < 0)
+		if (rootfs_write_all(fd, buf, (size_t)r) < 0)
 			return -1;
 		off += r;
 	}
@@ -69,7 +52,7 @@ int img_blob_write(int fd, const struct img_blob *b)
 {
 	if (b->spool)
 		return copy_spool(fd, b->spool->blob_fd, b->len);
-	return write_all(fd, b->data, b->len);
+	return rootfs_write_all(fd, b->data, b->len);
 }
 
 int img_blob_link(int dirfd, const char *name, const struct img_blob *b)

@@ -15,23 +15,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const unsigned char *p = buf;
-
-	while (len) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Splits out_path into its directory (opened) and base name; explains a
  * missing or unwritable directory. */
 static int open_parent(const char *out_path, int *dfd, char **base, char *err)
@@ -174,7 +157,7 @@ static la_ssize_t sink_write(struct archive *a, void *ctx, const void *buf, size
 	struct arch_sink *k = ctx;
 	ssize_t spooled = img_fill_take(&k->fill, k->fd, len);
 
-	if (spooled < 0 || write_all(k->fd, (const char *)buf + spooled, len - (size_t)spooled) < 0) {
+	if (spooled < 0 || rootfs_write_all(k->fd, (const char *)buf + spooled, len - (size_t)spooled) < 0) {
 		k->err = errno;
 		archive_set_error(a, errno, "%s", strerror(errno));
 		return -1;

@@ -146,19 +146,7 @@ void rootfs_cache_put(const char *dir, const struct rootfs_layer *l)
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return;
-	const unsigned char *p = l->blob;
-	size_t left = l->blob_len;
-	bool ok = true;
-	while (ok && left) {
-		ssize_t w = write(fd, p, left);
-		if (w < 0 && errno == EINTR)
-			continue;
-		ok = w > 0;
-		if (ok) {
-			p += w;
-			left -= (size_t)w;
-		}
-	}
+	bool ok = rootfs_write_all(fd, l->blob, l->blob_len) == 0;
 	if (close(fd) < 0)
 		ok = false;
 	if (!ok || rename(tmp, path) < 0)

@@ -24,10 +24,12 @@
 /* The same as the "UID:GID" the OCI config's User field takes. */
 #define MB_NONROOT_USER "65532:65532"
 
-/* mkdir -p (dirs.c): missing parents made with mode parents, the last
+/* mkdir -p (files.c): missing parents made with mode parents, the last
  * one with leaf; -1 with err filled when a part cannot be made or the
  * path is not a directory in the end. */
 int rootfs_mkdir_p(const char *path, mode_t parents, mode_t leaf, char *err);
+/* All of buf to fd, through short writes and EINTR; -1 with errno set. */
+int rootfs_write_all(int fd, const void *buf, size_t len);
 
 /* "sha256:" + 64 hex digits + NUL */
 #define ROOTFS_DIGEST_LEN 72

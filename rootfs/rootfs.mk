@@ -1,7 +1,7 @@
 # rootfs: skeleton + deterministic tar layer writer (libarchive, libdeflate,
 # libcrypto for sha256, pthreads for the parallel gzip).
 ROOTFS_SRCS := rootfs/tree.c rootfs/hosttree.c rootfs/skeleton.c \
-               rootfs/layer.c rootfs/gzip.c rootfs/spool.c rootfs/cache.c rootfs/dirs.c
+               rootfs/layer.c rootfs/gzip.c rootfs/spool.c rootfs/cache.c rootfs/files.c
 ROOTFS_LIBS := $(call pkg_libs,libarchive libdeflate libcrypto) -lpthread
 HOST_LIBS   += $(ROOTFS_LIBS)
 

@@ -17,21 +17,6 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-static int write_all(int fd, const unsigned char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* An unnamed file in dir; where O_TMPFILE is not supported, a named one
  * unlinked at once (it can then only be copied, not linked). */
 static int spool_open(const char *dir, bool *linkable)
@@ -106,7 +91,7 @@ int rootfs_sink_write(struct rootfs_sink *s, const unsigned char *p, size_t n, c
 		memcpy(s->mem + s->mem_len, p, n);
 		s->mem_len += n;
 	}
-	if (s->fd >= 0 && write_all(s->fd, p, n) < 0) {
+	if (s->fd >= 0 && rootfs_write_all(s->fd, p, n) < 0) {
 		rootfs_seterr(err, "cannot write `%s`: writing a layer beside it: %s", s->name,
 		              strerror(errno));
 		return -1;

@@ -1,12 +1,31 @@
-/* mkdir -p, the one copy for every host folder (the layer cache here, the
- * builder's caches): rootfs is the lowest of them, so it owns the helper. */
+/* Small file helpers written once for every host folder (the layer cache
+ * and spool here, the image writers, the builder's caches and copies):
+ * rootfs is the lowest of them, so it owns them. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "rootfs.h"
+
+int rootfs_write_all(int fd, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+
+	while (len) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
 
 int rootfs_mkdir_p(const char *path, mode_t parents, mode_t leaf, char *err)
 {
