@@ -218,6 +218,13 @@ int build_cmake(struct build_opts *o, const char *dir, const char *tmp, char *er
 
 /* ---- small helpers (util.c) ------------------------------------------- */
 
+/* The command's own voice on stderr, "mkimage: " first (util.c): die
+ * prints the message and returns code, for `return mk_die(...)` in the
+ * commands; say is a progress line that --quiet silences. */
+int mk_die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+struct mk_opts;
+void mk_say(const struct mk_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* A growable NULL-terminated list of owned strings, its count beside it
  * (strv.c): push appends a copy (-1 when out of memory); free takes the
  * list (NULL too). */

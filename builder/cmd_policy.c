@@ -25,29 +25,16 @@ static const char policy_usage[] =
 	"resolved against it (default: the policy's own minbase.caps).\n"
 	"Exit status: 0 ok, 1 failure, 2 usage error.\n";
 
-static int pol_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int pol_fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("mkimage: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return MK_EXIT_FAIL;
-}
-
 static int pol_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int pol_usage(const char *fmt, ...)
 {
 	va_list ap;
+	char msg[MB_ERRLEN];
 
-	fputs("mkimage: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputs("\n", stderr);
+	mk_die(MK_EXIT_USAGE, "%s", msg);
 	fputs(policy_usage, stderr);
 	return MK_EXIT_USAGE;
 }
@@ -128,7 +115,7 @@ static int do_compile(int argc, char **argv)
 	if (!o.out)
 		return pol_usage("policy compile: -o OUT.bpf is required");
 	if (policy_load(o.policy, &p, err) < 0)
-		return pol_fail("%s", err);
+		return mk_die(MK_EXIT_FAIL, "%s", err);
 	size_t left = 0;
 	struct policy_compile_opts co = {
 		.arch = o.arch, .caps = o.caps, .no_enosys = o.no_enosys,
@@ -137,7 +124,7 @@ static int do_compile(int argc, char **argv)
 	int rc = policy_compile(p, &co, &buf, &len, err);
 	policy_free(p);
 	if (rc < 0)
-		return pol_fail("%s", err);
+		return mk_die(MK_EXIT_FAIL, "%s", err);
 	/* Not silent: say what a multi-architecture profile left out. */
 	if (left)
 		fprintf(stderr, "mkimage: note: %zu syscall name%s in `%s` exist%s only on other "
@@ -147,7 +134,7 @@ static int do_compile(int argc, char **argv)
 	rc = policy_write_file(o.out, buf, len, 0644, err);
 	free(buf);
 	if (rc < 0)
-		return pol_fail("%s", err);
+		return mk_die(MK_EXIT_FAIL, "%s", err);
 	return MK_EXIT_OK;
 }
 
@@ -162,18 +149,18 @@ static int do_check(int argc, char **argv)
 
 	PARSE(true, false);
 	if (policy_load(o.policy, &p, err) < 0)
-		return pol_fail("%s", err);
+		return mk_die(MK_EXIT_FAIL, "%s", err);
 	struct policy_compile_opts co = { .arch = o.arch, .caps = o.caps };
 	if (policy_compile(p, &co, &buf, &len, err) < 0) {
 		policy_free(p);
-		return pol_fail("%s", err);
+		return mk_die(MK_EXIT_FAIL, "%s", err);
 	}
 	const char *against = o.against ? o.against : "default";
 	if (policy_load(against, &ref, err) < 0) {
 		if (o.against) {
 			policy_free(p);
 			free(buf);
-			return pol_fail("%s", err);
+			return mk_die(MK_EXIT_FAIL, "%s", err);
 		}
 		ref = NULL;  /* no shipped default here: summarise without it */
 	}
@@ -182,7 +169,7 @@ static int do_check(int argc, char **argv)
 	policy_free(ref);
 	if (rc < 0) {
 		free(buf);
-		return pol_fail("%s", err);
+		return mk_die(MK_EXIT_FAIL, "%s", err);
 	}
 	fputs(text, stdout);
 	printf("compiled: %zu BPF instructions (binary tree), %zu bytes; ok\n",
@@ -205,11 +192,11 @@ static int do_export(int argc, char **argv)
 	if (strcmp(o.format, "docker") && strcmp(o.format, "oci"))
 		return pol_usage("policy export: unknown format `%s` (use docker or oci)", o.format);
 	if (policy_load(o.policy, &p, err) < 0)
-		return pol_fail("%s", err);
+		return mk_die(MK_EXIT_FAIL, "%s", err);
 	int rc = policy_export(p, o.format, o.arch, o.caps, &json, err);
 	policy_free(p);
 	if (rc < 0)
-		return pol_fail("%s", err);
+		return mk_die(MK_EXIT_FAIL, "%s", err);
 	size_t n = strlen(json);
 	json[n] = '\n';  /* the NUL slot: written as n + 1 bytes, never read as a string */
 	if (o.out && strcmp(o.out, "-") != 0)
@@ -218,7 +205,7 @@ static int do_export(int argc, char **argv)
 		rc = fwrite(json, 1, n + 1, stdout) == n + 1 ? 0 : -1;
 	free(json);
 	if (rc < 0)
-		return pol_fail("%s", o.out ? err : "cannot write to stdout");
+		return mk_die(MK_EXIT_FAIL, "%s", o.out ? err : "cannot write to stdout");
 	return MK_EXIT_OK;
 }
 
@@ -234,18 +221,18 @@ static int do_learn(int argc, char **argv)
 	if (o.n_rest < 1)
 		return pol_usage("policy learn: missing the PROGRAM to run (after --)");
 	if (policy_learn(o.rest, &r, err) < 0)
-		return pol_fail("%s", err);
+		return mk_die(MK_EXIT_FAIL, "%s", err);
 	size_t n = strlen(r.json);
 	char *data = realloc(r.json, n + 2);
 	if (!data) {
 		free(r.json);
-		return pol_fail("out of memory");
+		return mk_die(MK_EXIT_FAIL, "out of memory");
 	}
 	data[n] = '\n';
 	int rc = policy_write_file(o.out, data, n + 1, 0644, err);
 	free(data);
 	if (rc < 0)
-		return pol_fail("%s", err);
+		return mk_die(MK_EXIT_FAIL, "%s", err);
 	fprintf(stderr, "mkimage: learned %u syscalls from `%s` (%s %d) -> %s\n",
 	        r.n_syscalls, o.rest[0],
 	        WIFSIGNALED(r.status) ? "killed by signal" : "exit status",

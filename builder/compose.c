@@ -103,19 +103,6 @@ static int sv_split(struct strv *s, const char *str)
 	return 0;
 }
 
-static void progress(const struct mk_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void progress(const struct mk_opts *o, const char *fmt, ...)
-{
-	if (o->quiet)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("mkimage: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
-
 /* A whole input (the service binary, the init), read once: the ELF
  * check and the layer use these very bytes (NUL after them, for the
  * check's script message).  A binary is megabytes, never the data sets
@@ -586,7 +573,7 @@ static int compose(const struct mk_opts *o, const char *binary, const char *name
 		if (policy_build_bpf(o->policy, arch_kernel_name(o->arch), caps, &bpf, &bpf_len,
 		                     err) < 0)
 			goto out;
-		progress(o, "policy  %-28s %6zu instructions%s%s (%.2f s)", o->policy,
+		mk_say(o, "policy  %-28s %6zu instructions%s%s (%.2f s)", o->policy,
 		         FILTER_FILE_INSNS(bpf_len), caps && *caps ? ", caps " : "", caps && *caps ? caps : "",
 		         util_now() - t0);
 	}
@@ -640,15 +627,15 @@ static int compose(const struct mk_opts *o, const char *binary, const char *name
 		goto out;
 	if (bimg) {
 		l2 = lo[0];
-		progress(o, "base    %s: %zu layers%s", o->base, image_base_layers(bimg),
+		mk_say(o, "base    %s: %zu layers%s", o->base, image_base_layers(bimg),
 		         image_base_has_init(bimg) ? ", with its own minbase-init" : "");
 	} else {
 		l1 = lo[0], l2 = lo[1];
-		progress(o, "layer 1 base: %zu entries, %s -> %s", rootfs_tree_count(base),
+		mk_say(o, "layer 1 base: %zu entries, %s -> %s", rootfs_tree_count(base),
 		         util_human_size(l1.tar_len, sz1, sizeof(sz1)),
 		         util_human_size(l1.blob_len, sz2, sizeof(sz2)));
 	}
-	progress(o, "layer 2 /app/%s: %zu entries, %s -> %s (both %.2f s)", name,
+	mk_say(o, "layer 2 /app/%s: %zu entries, %s -> %s (both %.2f s)", name,
 	         rootfs_tree_count(svc), util_human_size(l2.tar_len, sz1, sizeof(sz1)),
 	         util_human_size(l2.blob_len, sz2, sizeof(sz2)), util_now() - t0);
 
@@ -692,7 +679,7 @@ static int compose(const struct mk_opts *o, const char *binary, const char *name
 	uint64_t written = ir.compressed;
 	if (fmt == IMAGE_FORMAT_ARCHIVE && stat(o->out, &ost) == 0)
 		written = (uint64_t)ost.st_size;
-	progress(o, "write   %s (%s): %s (%.2f s)", o->out,
+	mk_say(o, "write   %s (%s): %s (%.2f s)", o->out,
 	         fmt == IMAGE_FORMAT_OCI_DIR ? "OCI layout" : "OCI + docker archive",
 	         util_human_size(written, sz1, sizeof(sz1)), util_now() - t0);
 done:

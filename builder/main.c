@@ -3,7 +3,7 @@
  *
  * main() only dispatches: `build`, `inspect`, `policy`, `help`, and the
  * image command (`--static APP ...`).  Each front end parses options into a
- * struct, calls the modules and prints; every error goes through die()
+ * struct, calls the modules and prints; every error goes through mk_die()
  * with the `mkimage: ` prefix.  Exit codes: 0 ok, 1 failure, 2 usage. */
 #include <errno.h>
 #include <libgen.h>
@@ -21,18 +21,6 @@
 /* builder/cmd_policy.c comes from the policies engineer; until it is
  * linked in, `mkimage policy` says so instead of failing the build. */
 #pragma weak cmd_policy
-
-static int die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int die(int code, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("mkimage: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	return code;
-}
 
 static int usage_error(const char *err, const char *cmd)
 {
@@ -105,7 +93,7 @@ static int start_command(int argc, char **argv, bool image, struct mk_opts *o,
 	}
 	if (r < 0) {
 		mk_opts_free(o);
-		return die(MK_EXIT_FAIL, "%s", err);
+		return mk_die(MK_EXIT_FAIL, "%s", err);
 	}
 	/* validated above: one platform or several (platforms.c) */
 	mk_platforms_parse(o->arch, o->platform, o->plats, &o->nplats, err);
@@ -113,7 +101,7 @@ static int start_command(int argc, char **argv, bool image, struct mk_opts *o,
 	int64_t epoch;
 	if (build_detect(o->app, kind, err) < 0 || (image && mk_source_date_epoch(&epoch, err) < 0)) {
 		mk_opts_free(o);
-		return die(MK_EXIT_FAIL, "%s", err);
+		return mk_die(MK_EXIT_FAIL, "%s", err);
 	}
 	*name = build_app_name(o->app, *kind);
 	return -1;
@@ -136,7 +124,7 @@ int cmd_image(int argc, char **argv)
 		const char *td = getenv("TMPDIR");
 		snprintf(pushdir, sizeof(pushdir), "%s/mkimage-push.XXXXXX", td && *td ? td : "/tmp");
 		if (!mkdtemp(pushdir)) {
-			rc = die(MK_EXIT_FAIL, "cannot create a temporary directory `%s`: %s", pushdir,
+			rc = mk_die(MK_EXIT_FAIL, "cannot create a temporary directory `%s`: %s", pushdir,
 			         strerror(errno));
 			pushdir[0] = '\0';
 			goto out;
@@ -161,7 +149,7 @@ int cmd_image(int argc, char **argv)
 		o.tag = tag;
 	}
 	if (image_check_output(o.out, err) < 0) {
-		rc = die(MK_EXIT_FAIL, "%s", err);
+		rc = mk_die(MK_EXIT_FAIL, "%s", err);
 		goto out;
 	}
 	if (o.nplats > 1) {
@@ -177,7 +165,7 @@ int cmd_image(int argc, char **argv)
 	 * a build, mk_compose checks it on the bytes it reads for the image). */
 	char init[PATH_MAX];
 	if (!o.no_init && kind != APP_ELF && mk_find_init(o.arch, init, sizeof(init), err) < 0) {
-		rc = die(MK_EXIT_FAIL, "%s", err);
+		rc = mk_die(MK_EXIT_FAIL, "%s", err);
 		goto out;
 	}
 
@@ -189,14 +177,14 @@ int cmd_image(int argc, char **argv)
 		const char *td = getenv("TMPDIR");
 		snprintf(tmpdir, sizeof(tmpdir), "%s/mkimage.XXXXXX", td && *td ? td : "/tmp");
 		if (!mkdtemp(tmpdir)) {
-			rc = die(MK_EXIT_FAIL, "cannot create a temporary directory `%s`: %s", tmpdir,
+			rc = mk_die(MK_EXIT_FAIL, "cannot create a temporary directory `%s`: %s", tmpdir,
 			         strerror(errno));
 			tmpdir[0] = '\0';
 			goto out;
 		}
 		if ((size_t)snprintf(binary, sizeof(binary), "%s/%s", tmpdir, name) >= sizeof(binary)) {
 			binary[0] = '\0';
-			rc = die(MK_EXIT_FAIL, "TMPDIR `%s` is too long for a build directory", tmpdir);
+			rc = mk_die(MK_EXIT_FAIL, "TMPDIR `%s` is too long for a build directory", tmpdir);
 			goto out;
 		}
 		util_cleanup_push(tmpdir, binary);
@@ -208,7 +196,7 @@ int cmd_image(int argc, char **argv)
 			        build_kind_name(kind), o.app, o.arch);
 		if (build_app(&bo, NULL, err) < 0) {
 			free(bo.built_name);
-			rc = die(MK_EXIT_FAIL, "%s", err);
+			rc = mk_die(MK_EXIT_FAIL, "%s", err);
 			goto out;
 		}
 		/* A Makefile's program names the service (and the defaults). */
@@ -247,7 +235,7 @@ int cmd_image(int argc, char **argv)
 	struct mk_result res = { 0 };
 	int cr = mk_compose(&o, binary, name, &res, err);
 	if (cr < 0) { /* -2: an option asks for what cannot be (a refused --add) */
-		rc = die(cr == -2 ? MK_EXIT_USAGE : MK_EXIT_FAIL, "%s", err);
+		rc = mk_die(cr == -2 ? MK_EXIT_USAGE : MK_EXIT_FAIL, "%s", err);
 		goto out;
 	}
 	if (!o.quiet)
@@ -257,13 +245,13 @@ int cmd_image(int argc, char **argv)
 		        util_human_size(res.compressed, sz1, sizeof(sz1)),
 		        util_human_size(res.uncompressed, sz2, sizeof(sz2)));
 	if (o.push && mk_push_built(&o, o.out, err) < 0) {
-		rc = die(MK_EXIT_FAIL, "cannot push to `%s`: %s", o.push, err);
+		rc = mk_die(MK_EXIT_FAIL, "cannot push to `%s`: %s", o.push, err);
 		goto out;
 	}
 	rc = MK_EXIT_OK;
 	goto out;
 oom:
-	rc = die(MK_EXIT_FAIL, "out of memory");
+	rc = mk_die(MK_EXIT_FAIL, "out of memory");
 out:
 	if (tmpdir[0])
 		rm_tmpdir(tmpdir, binary);
@@ -289,7 +277,7 @@ int cmd_build(int argc, char **argv)
 	if (!o.out)
 		o.out = name;
 	if (image_check_output(o.out, err) < 0) {
-		rc = die(MK_EXIT_FAIL, "%s", err);
+		rc = mk_die(MK_EXIT_FAIL, "%s", err);
 		goto out;
 	}
 	if (o.nplats > 1) {
@@ -306,7 +294,7 @@ int cmd_build(int argc, char **argv)
 	int br = build_app(&bo, NULL, err);
 	free(bo.built_name);
 	if (br < 0) {
-		rc = die(MK_EXIT_FAIL, "%s", err);
+		rc = mk_die(MK_EXIT_FAIL, "%s", err);
 		goto out;
 	}
 	struct stat st;
@@ -361,7 +349,7 @@ static int dispatch(int argc, char **argv)
 		return cmd_inspect(argc - 1, argv + 1);
 	if (!strcmp(c, "policy")) {
 		if (!cmd_policy)
-			return die(MK_EXIT_FAIL, "`policy` is not built into this mkimage yet");
+			return mk_die(MK_EXIT_FAIL, "`policy` is not built into this mkimage yet");
 		return cmd_policy(argc - 1, argv + 1);
 	}
 	if (!strcmp(c, "push"))

@@ -20,31 +20,6 @@
 #include "builder.h"
 #include "../images/images.h"
 
-static int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int die(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("mkimage: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	return MK_EXIT_FAIL;
-}
-
-static void say(const struct mk_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(const struct mk_opts *o, const char *fmt, ...)
-{
-	if (o->quiet)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("mkimage: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
-
 /* The platform `docker load` gets from an archive: --load-platform, else
  * this machine's when it is built, else the first. */
 static const char *load_arch(const struct mk_opts *o)
@@ -60,7 +35,7 @@ static const char *load_arch(const struct mk_opts *o)
 /* A prebuilt binary is for one machine: several platforms need sources. */
 static int refuse_elf(const struct mk_opts *o)
 {
-	return die("`%s` is a prebuilt binary, built for one architecture: an image for "
+	return mk_die(MK_EXIT_FAIL, "`%s` is a prebuilt binary, built for one architecture: an image for "
 	           "several platforms needs the sources (a Go module, C files or a Makefile "
 	           "directory), or build one image per binary with a single --arch", o->app);
 }
@@ -82,14 +57,14 @@ static int build_one(const struct mk_opts *o, enum app_kind kind, const char *na
 	*slot = util_cleanup_push(tmpdir, binary);
 	struct build_opts bo = { .app = o->app, .arch = o->arch, .cache_dir = o->cache_dir,
 	                         .out = binary, .quiet = o->quiet };
-	say(o, "build   %s `%s` for linux/%s", build_kind_name(kind), o->app, o->arch);
+	mk_say(o, "build   %s `%s` for linux/%s", build_kind_name(kind), o->app, o->arch);
 	double t0 = util_now();
 	if (build_app(&bo, NULL, err) < 0)
 		return -1;
 	struct stat st;
 	char sz[32];
 	if (stat(binary, &st) == 0)
-		say(o, "binary  %s: %s static linux/%s (%.2f s)", name,
+		mk_say(o, "binary  %s: %s static linux/%s (%.2f s)", name,
 		    util_human_size((uint64_t)st.st_size, sz, sizeof(sz)), o->arch, util_now() - t0);
 	return 0;
 }
@@ -114,16 +89,16 @@ int mk_image_platforms(struct mk_opts *o, enum app_kind kind, const char *name)
 	if (kind == APP_ELF)
 		return refuse_elf(o);
 	if (o->base)
-		return die("--base with several platforms is not supported: a base image is for one "
+		return mk_die(MK_EXIT_FAIL, "--base with several platforms is not supported: a base image is for one "
 		           "platform; build one image per --arch on its base");
 	/* Every platform's init is checked before a build that may take a while. */
 	for (size_t i = 0; i < o->nplats && !o->no_init; i++)
 		if (mk_find_init(o->plats[i], init, sizeof(init), err) < 0)
-			return die("%s", err);
+			return mk_die(MK_EXIT_FAIL, "%s", err);
 
 	struct image_set *set = image_set_new();
 	if (!set)
-		return die("out of memory");
+		return mk_die(MK_EXIT_FAIL, "out of memory");
 	for (size_t i = 0; i < o->nplats; i++) {
 		struct mk_opts po = *o;  /* the same options, for one platform */
 		po.arch = o->plats[i];
@@ -131,10 +106,10 @@ int mk_image_platforms(struct mk_opts *o, enum app_kind kind, const char *name)
 		if (build_one(&po, kind, name, tmpdir, sizeof(tmpdir), binary, sizeof(binary), &slot,
 		              err) < 0 ||
 		    mk_compose_into(&po, binary, name, set, &res, err) < 0) {
-			rc = die("linux/%s: %s", po.arch, err);
+			rc = mk_die(MK_EXIT_FAIL, "linux/%s: %s", po.arch, err);
 			goto out;
 		}
-		say(o, "image   linux/%s: %s", po.arch, res.manifest_digest);
+		mk_say(o, "image   linux/%s: %s", po.arch, res.manifest_digest);
 		drop_tmp(tmpdir, binary, slot);
 		slot = -1;
 	}
@@ -154,10 +129,10 @@ int mk_image_platforms(struct mk_opts *o, enum app_kind kind, const char *name)
 	int wr = image_set_write(set, fmt, o->out, load_arch(o), &ir, err);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (wr < 0) {
-		rc = die("%s", err);
+		rc = mk_die(MK_EXIT_FAIL, "%s", err);
 		goto out;
 	}
-	say(o, "write   %s (%s, docker load: linux/%s) (%.2f s)", o->out,
+	mk_say(o, "write   %s (%s, docker load: linux/%s) (%.2f s)", o->out,
 	    fmt == IMAGE_FORMAT_OCI_DIR ? "OCI layout" : "OCI + docker archive", load_arch(o),
 	    util_now() - t0);
 	if (!o->quiet) {
@@ -188,11 +163,11 @@ int mk_build_platforms(struct mk_opts *o, enum app_kind kind, const char *name)
 	 * `docker buildx --output type=local` for several platforms. */
 	if (lstat(o->out, &st) == 0) {
 		if (!S_ISDIR(st.st_mode))
-			return die("cannot write `%s`: with several platforms -o names a directory "
+			return mk_die(MK_EXIT_FAIL, "cannot write `%s`: with several platforms -o names a directory "
 			           "(each binary goes to DIR/linux_ARCH/%s), and `%s` is not one",
 			           o->out, name, o->out);
 	} else if (mkdir(o->out, 0755) < 0) {
-		return die("cannot create `%s`: %s", o->out, strerror(errno));
+		return mk_die(MK_EXIT_FAIL, "cannot create `%s`: %s", o->out, strerror(errno));
 	} else {
 		made_top = true;
 	}
@@ -206,7 +181,7 @@ int mk_build_platforms(struct mk_opts *o, enum app_kind kind, const char *name)
 			goto fail;
 		}
 		made = i + 1;
-		say(o, "build   %s `%s` for linux/%s", build_kind_name(kind), o->app, po.arch);
+		mk_say(o, "build   %s `%s` for linux/%s", build_kind_name(kind), o->app, po.arch);
 		double t0 = util_now();
 		struct build_opts bo = { .app = o->app, .arch = po.arch, .cache_dir = o->cache_dir,
 		                         .out = outs[i], .quiet = o->quiet };
@@ -214,7 +189,7 @@ int mk_build_platforms(struct mk_opts *o, enum app_kind kind, const char *name)
 			goto fail;
 		char sz[32];
 		if (stat(outs[i], &st) == 0)
-			say(o, "done    %s: %s static linux/%s (%.2f s)", outs[i],
+			mk_say(o, "done    %s: %s static linux/%s (%.2f s)", outs[i],
 			    util_human_size((uint64_t)st.st_size, sz, sizeof(sz)), po.arch,
 			    util_now() - t0);
 	}
@@ -227,5 +202,5 @@ fail:
 	}
 	if (made_top)
 		rmdir(o->out);
-	return die("%s", err);
+	return mk_die(MK_EXIT_FAIL, "%s", err);
 }

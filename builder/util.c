@@ -35,6 +35,29 @@ char *util_self_dir(void)
 	return strdup(dirname(buf));
 }
 
+int mk_die(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("mkimage: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	return code;
+}
+
+void mk_say(const struct mk_opts *o, const char *fmt, ...)
+{
+	if (o && o->quiet)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("mkimage: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
 double util_now(void)
 {
 	struct timespec ts;
