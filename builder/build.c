@@ -273,12 +273,9 @@ int build_app(struct build_opts *o, enum app_kind *kindp, char *err)
 	}
 	if (rc < 0)
 		goto out;
-	char cerr[MB_ERRLEN];
-	if (elf_check_static(tmp, o->arch, NULL, cerr) < 0) {
-		/* Name the user's app, not our temporary file. */
-		const char *why = strstr(cerr, "` ");
-		mk_seterr(err, "the build of `%s` is not usable: %s", o->app, why ? why + 2 : cerr);
-		rc = -1;
+	/* The verdict names the user's app, not our temporary file. */
+	if (elf_check_static_as(tmp, o->app, o->arch, NULL, err) < 0) {
+		rc = mk_wrap(err, "the build of `%s` is not usable", o->app);
 		goto out;
 	}
 	if (chmod(tmp, 0755) < 0 || rename(tmp, o->out) < 0) {

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "../images/images.h"
 
@@ -27,6 +28,25 @@ static inline void mk_seterr(char *err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, MB_ERRLEN, fmt, ap);
 	va_end(ap);
+}
+
+/* Puts context in front of the message a callee left in err
+ * ("context: callee's message"), as crun's crun_error_wrap does, instead
+ * of rewriting the callee's text; returns -1, so that a wrapped failure
+ * is one line: `return mk_wrap(err, "cannot build `%s`", app);`. */
+__attribute__((format(printf, 2, 3)))
+static inline int mk_wrap(char *err, const char *fmt, ...)
+{
+	char inner[MB_ERRLEN], ctx[MB_ERRLEN];
+	va_list ap;
+	snprintf(inner, sizeof(inner), "%s", err);
+	va_start(ap, fmt);
+	vsnprintf(ctx, sizeof(ctx), fmt, ap);
+	va_end(ap);
+	/* too long: the end of the callee's message is cut, the context kept */
+	if (snprintf(err, MB_ERRLEN, "%s: %s", ctx, inner) >= MB_ERRLEN)
+		memcpy(err + MB_ERRLEN - 4, "...", 4);
+	return -1;
 }
 
 /* Exit codes of mkimage (documented in `mkimage help exit-codes`). */
@@ -93,6 +113,11 @@ void elf_info_free(struct elf_info *info);
  * info may be NULL. */
 int elf_check_static(const char *path, const char *arch,
                      struct elf_info *info, char *err);
+/* elf_check_static of path, its verdict naming name instead (the app a
+ * temporary file was built from; a file that cannot be read is named as
+ * it is). */
+int elf_check_static_as(const char *path, const char *name, const char *arch,
+                        struct elf_info *info, char *err);
 /* The same on a file already read (size bytes at raw, then a NUL; named
  * path in messages): the caller puts those very bytes into the image, so what was
  * checked is what ships, and the file is read once. */

@@ -461,13 +461,19 @@ int elf_inspect_mem(const char *path, const void *raw, size_t size, struct elf_i
 static int check_static(const char *path, struct elf_info info, const char *arch,
                         struct elf_info *out, char *err);
 
-int elf_check_static(const char *path, const char *arch, struct elf_info *out,
-                     char *err)
+int elf_check_static_as(const char *path, const char *name, const char *arch,
+                        struct elf_info *out, char *err)
 {
 	struct elf_info info;
 	if (elf_inspect(path, &info, err) < 0)
 		return -1;
-	return check_static(path, info, arch, out, err);
+	return check_static(name, info, arch, out, err);
+}
+
+int elf_check_static(const char *path, const char *arch, struct elf_info *out,
+                     char *err)
+{
+	return elf_check_static_as(path, path, arch, out, err);
 }
 
 int elf_check_static_mem(const char *path, const void *raw, size_t size, const char *arch,

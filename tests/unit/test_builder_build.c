@@ -253,6 +253,22 @@ static void test_copy_tree_and_file(void **s)
 	chmod(at("dst/ro"), 0755);
 }
 
+/* mk_wrap puts context before a callee's message and returns -1; a
+ * message too long for MB_ERRLEN loses its end, never the context. */
+static void test_error_wrap(void **s)
+{
+	(void)s;
+	mk_seterr(err, "`%s` is dynamically linked", "app");
+	assert_int_equal(mk_wrap(err, "the build of `%s` is not usable", "app"), -1);
+	assert_string_equal(err, "the build of `app` is not usable: `app` is dynamically linked");
+	memset(err, 'x', MB_ERRLEN - 1);
+	err[MB_ERRLEN - 1] = '\0';
+	assert_int_equal(mk_wrap(err, "context"), -1);
+	assert_int_equal(strncmp(err, "context: xxx", 12), 0);
+	assert_int_equal(strlen(err), MB_ERRLEN - 1);
+	assert_string_equal(err + MB_ERRLEN - 4, "...");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -260,6 +276,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mkdir_p_and_cache_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy_tree_and_file, setup, teardown),
+		cmocka_unit_test(test_error_wrap),
 		cmocka_unit_test(test_go_messages),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
