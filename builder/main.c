@@ -157,7 +157,7 @@ int cmd_image(int argc, char **argv)
 		 * the single-platform image does (--push was silently ignored) */
 		rc = mk_image_platforms(&o, kind, name);
 		if (rc == MK_EXIT_OK && o.push && mk_push_built(&o, o.out, err) < 0)
-			rc = die(MK_EXIT_FAIL, "cannot push to `%s`: %s", o.push, err);
+			rc = mk_die(MK_EXIT_FAIL, "cannot push to `%s`: %s", o.push, err);
 		goto out;
 	}
 
