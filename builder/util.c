@@ -35,13 +35,18 @@ char *util_self_dir(void)
 	return strdup(dirname(buf));
 }
 
+static void vsay(const char *fmt, va_list ap)
+{
+	fputs("mkimage: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 int mk_die(int code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fputs("mkimage: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vsay(fmt, ap);
 	va_end(ap);
 	return code;
 }
@@ -52,9 +57,7 @@ void mk_say(const struct mk_opts *o, const char *fmt, ...)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
-	fputs("mkimage: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vsay(fmt, ap);
 	va_end(ap);
 }
 
