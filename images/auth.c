@@ -130,6 +130,40 @@ static char *read_all(int fd, size_t max, size_t *len)
 	return NULL;
 }
 
+/* What `docker-credential-NAME get` printed: {"Username": U, "Secret": S};
+ * a Username of "<token>" makes the secret an identity token. */
+int reg_creds_helper_answer(const char *buf, size_t len, const char *prog, const char *url,
+                            struct reg_creds *c, char *err)
+{
+	json_error_t je;
+	json_t *j = json_loadb(buf, len, 0, &je);
+	const char *u = json_string_value(json_object_get(j, "Username"));
+	const char *s = json_string_value(json_object_get(j, "Secret"));
+	int ret = -1;
+
+	if (!j || !s) {
+		img_seterr(err, "credential helper `%s` gave no JSON with a Secret for %s", prog, url);
+		goto out;
+	}
+	if (u && !strcmp(u, "<token>")) {
+		if (!(c->identity_token = strdup(s)))
+			goto nomem;
+	} else {
+		c->user = strdup(u ? u : "");
+		c->secret = strdup(s);
+		if (!c->user || !c->secret)
+			goto nomem;
+	}
+	snprintf(c->source, sizeof(c->source), "credential helper %.120s", prog);
+	ret = 0;
+	goto out;
+nomem:
+	img_seterr(err, "cannot read credentials: out of memory");
+out:
+	json_decref(j); /* jansson does not wipe; the copy is short-lived */
+	return ret;
+}
+
 /* docker-credential-NAME get: URL in, JSON out.  A helper that knows no
  * credentials for the server exits non-zero with "credentials not found"
  * on stdout; that is anonymous access, not a failure. */
@@ -140,7 +174,6 @@ static int run_helper(const char *name, const char *url, struct reg_creds *c, ch
 	pid_t pid = -1;
 	char *buf = NULL;
 	size_t len = 0;
-	json_t *j = NULL;
 
 	snprintf(prog, sizeof(prog), "docker-credential-%s", name);
 	if (strchr(name, '/') || !*name) {
@@ -193,21 +226,8 @@ static int run_helper(const char *name, const char *url, struct reg_creds *c, ch
 		           WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
 		goto out;
 	}
-	json_error_t je;
-	j = json_loadb(buf, len, 0, &je);
-	const char *u = json_string_value(json_object_get(j, "Username"));
-	const char *s = json_string_value(json_object_get(j, "Secret"));
-	if (!j || !s) {
-		img_seterr(err, "credential helper `%s` gave no JSON with a Secret for %s", prog, url);
+	if (reg_creds_helper_answer(buf, len, prog, url, c, err) < 0)
 		goto out;
-	}
-	if (u && !strcmp(u, "<token>")) {
-		c->identity_token = strdup(s);
-	} else {
-		c->user = strdup(u ? u : "");
-		c->secret = strdup(s);
-	}
-	snprintf(c->source, sizeof(c->source), "credential helper %.120s", prog);
 	ret = 0;
 out:
 	for (int i = 0; i < 2; i++) {
@@ -222,7 +242,6 @@ out:
 		explicit_bzero(buf, len);
 		free(buf);
 	}
-	json_decref(j); /* jansson does not wipe; the copy is short-lived */
 	return ret;
 }
 

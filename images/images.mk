@@ -11,7 +11,7 @@ IMAGES_LIBS := $(call pkg_libs,libarchive jansson libcrypto)
 # the registry client (push, pull, --base): libcurl, worker threads
 IMAGES_SRCS += images/ref.c images/auth.c images/registry.c images/registry_src.c \
                images/registry_push.c images/registry_pull.c \
-               images/registry_out.c images/base.c
+               images/registry_out.c images/registry_parse.c images/base.c
 IMAGES_LIBS += $(call pkg_libs,libcurl) -lpthread
 HOST_LIBS   += $(IMAGES_LIBS)
 

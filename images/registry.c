@@ -149,6 +149,7 @@ static size_t on_header(char *buf, size_t sz, size_t n, void *ud)
 		free(p->www_auth);
 		p->location = p->digest = p->content_type = p->www_auth = NULL;
 		p->content_length = -1;
+		p->range_end = -2;
 		return len;
 	}
 #define TAKE(field, name) \
@@ -160,6 +161,15 @@ static size_t on_header(char *buf, size_t sz, size_t n, void *ud)
 #undef TAKE
 	if ((v = hdr_value(buf, len, "Content-Length"))) {
 		p->content_length = strtoll(v, NULL, 10);
+		free(v);
+	} else if ((v = hdr_value(buf, len, "Range"))) {
+		/* "0-N" of an upload session (distribution sends "0--1" for none) */
+		char *end;
+		if (!strncmp(v, "0-", 2)) {
+			long long e = strtoll(v + 2, &end, 10);
+			if (end != v + 2 && !*end && e >= -1)
+				p->range_end = e;
+		}
 		free(v);
 	} else if ((v = hdr_value(buf, len, "Retry-After"))) {
 		/* seconds; an HTTP-date is left to our own backoff */
@@ -269,6 +279,7 @@ static CURLcode perform(struct reg *r, CURL *h, const struct reg_req *q, const c
 
 	reg_resp_free(p);
 	p->content_length = -1;
+	p->range_end = -2;
 	if (q->url[0] == '/')
 		snprintf(url, sizeof(url), "%s%s", r->base, q->url);
 	else
@@ -418,8 +429,7 @@ static int fetch_token(struct reg *r, CURL *h, const char *scope, char *err)
 	struct { char *url; } u = { NULL };
 	char *svc = r->ch.service ? curl_easy_escape(h, r->ch.service, 0) : NULL;
 	struct reg_resp p = { 0 };
-	char ebuf[CURL_ERROR_SIZE], *basic = NULL, *authz = NULL, *form = NULL;
-	json_t *j = NULL;
+	char ebuf[CURL_ERROR_SIZE], *basic = NULL, *authz = NULL, *form = NULL, *tok = NULL;
 	int ret = -1;
 
 	if (!r->ch.realm || strncmp(r->ch.realm, "http", 4)) {
@@ -475,12 +485,8 @@ static int fetch_token(struct reg *r, CURL *h, const char *scope, char *err)
 			           p.status, r->ref.domain);
 		goto out;
 	}
-	json_error_t je;
-	j = p.status == 200 && p.body ? json_loadb(p.body, p.len, 0, &je) : NULL;
-	const char *tok = json_string_value(json_object_get(j, "token"));
-	if (!tok || !*tok)
-		tok = json_string_value(json_object_get(j, "access_token"));
-	if (!tok || !*tok || strpbrk(tok, "\r\n")) {
+	tok = p.status == 200 && p.body ? reg_token_parse(p.body, p.len) : NULL;
+	if (!tok) {
 		img_seterr(err, "registry %s: the token service %s gave no token (HTTP %ld)",
 		           r->ref.domain, r->ch.realm, p.status);
 		goto out;
@@ -501,7 +507,9 @@ out:
 	if (p.body)
 		explicit_bzero(p.body, p.len);
 	reg_resp_free(&p);
-	json_decref(j);
+	if (tok)
+		explicit_bzero(tok, strlen(tok));
+	free(tok);
 	curl_free(svc);
 	free(u.url);
 	free(basic);

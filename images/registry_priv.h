@@ -8,6 +8,7 @@
 #include "images_priv.h"
 
 #include <curl/curl.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdbool.h>
 
@@ -46,6 +47,9 @@ struct reg_creds {
  * an error (anonymous); a broken store or helper is. */
 int reg_creds_lookup(const char *cred_key, struct reg_creds *c, char *err);
 void reg_creds_free(struct reg_creds *c);
+/* A credential helper's answer (JSON on its stdout) into c. */
+int reg_creds_helper_answer(const char *buf, size_t len, const char *prog, const char *url,
+                            struct reg_creds *c, char *err);
 
 struct reg_challenge {
 	char scheme[16];      /* "bearer", "basic" or "" */
@@ -97,6 +101,7 @@ struct reg_resp {
 	uint64_t written;       /* bytes sent to out_fd */
 	char *location, *digest, *content_type, *www_auth;
 	long long content_length;
+	long long range_end;    /* upload status: last byte the registry has (-1: none yet), -2 no Range */
 	double retry_after;     /* Retry-After in seconds, 0 if none */
 	unsigned char sha[32];  /* sha256 of the body (file sink) */
 	bool too_big;
@@ -149,6 +154,24 @@ int reg_src_read(struct reg_src *s, const char *name, size_t max, char **data, s
                  char *err);
 int reg_src_read_blob(struct reg_src *s, const char *digest, size_t max, char **data,
                       size_t *len, char *err);
+
+/* ---- what a registry answers (registry_parse.c): pure, fuzzed -------- */
+
+struct reg_blob {
+	char digest[ROOTFS_DIGEST_LEN];
+	uint64_t size;
+};
+/* The config and the distinct layers of an image manifest (malloc'd into
+ * *b, *nb of them, config first); a manifest that is not one, a bad digest
+ * or a foreign layer is refused.  domain and mdig are for messages. */
+int reg_manifest_blobs(const char *man, size_t len, const char *domain, const char *mdig,
+                       const char *mt, struct reg_blob **b, size_t *nb, char *err);
+/* The digest of the platform's manifest in an index (platform "OS/ARCH[/VAR]"
+ * or NULL: the host's). */
+int reg_pick_platform(json_t *idx, const char *platform, char out[ROOTFS_DIGEST_LEN], char *err);
+/* The token of a token service's JSON answer (token, else access_token),
+ * malloc'd, or NULL when it has none usable in a header. */
+char *reg_token_parse(const char *body, size_t len);
 
 /* ---- an image assembled beside its output (registry_out.c) ------------- */
 

@@ -21,20 +21,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
 #define ACCEPT IMG_MT_MANIFEST ", " IMG_MT_INDEX ", " REG_MT_DOCKER_MANIFEST ", " REG_MT_DOCKER_LIST
 
-struct dblob {
-	char digest[ROOTFS_DIGEST_LEN];
-	uint64_t size;
-};
-
 struct pull {
 	int dfd;               /* the temporary layout directory */
-	struct dblob *b;
+	struct reg_blob *b;
 	size_t nb;
 	uint64_t bytes;
 };
@@ -95,51 +89,10 @@ out:
 	return ret;
 }
 
-static const char *host_arch(void)
-{
-	struct utsname u;
-	if (uname(&u) == 0 && !strcmp(u.machine, "aarch64"))
-		return "arm64";
-	return "amd64";
-}
-
-/* The digest of the platform's manifest in an index. */
-static int pick_platform(json_t *idx, const char *platform, char *out, char *err)
-{
-	char os[32] = "linux", arch[32], var[32] = "";
-	size_t i;
-	json_t *d;
-	char seen[300] = "";
-
-	snprintf(arch, sizeof(arch), "%s", host_arch());
-	if (platform && sscanf(platform, "%31[^/]/%31[^/]/%31s", os, arch, var) < 2) {
-		img_seterr(err, "invalid --platform `%s`: use OS/ARCH[/VARIANT], e.g. linux/arm64", platform);
-		return -1;
-	}
-	json_array_foreach(json_object_get(idx, "manifests"), i, d) {
-		json_t *pl = json_object_get(d, "platform");
-		const char *po = json_string_value(json_object_get(pl, "os"));
-		const char *pa = json_string_value(json_object_get(pl, "architecture"));
-		const char *pv = json_string_value(json_object_get(pl, "variant"));
-		const char *dg = json_string_value(json_object_get(d, "digest"));
-		size_t l = strlen(seen);
-		snprintf(seen + l, sizeof(seen) - l, "%s%s/%s%s%s", l ? ", " : "", po ? po : "?",
-		         pa ? pa : "?", pv ? "/" : "", pv ? pv : "");
-		if (po && pa && dg && !strcmp(po, os) && !strcmp(pa, arch) &&
-		    (!var[0] || (pv && !strcmp(pv, var))) && reg_digest_ok(dg)) {
-			snprintf(out, ROOTFS_DIGEST_LEN, "%s", dg);
-			return 0;
-		}
-	}
-	img_seterr(err, "the index has no image for %s/%s%s%s (it has: %s); choose one with --platform",
-	           os, arch, var[0] ? "/" : "", var, seen[0] ? seen : "none");
-	return -1;
-}
-
 static int get_blob(struct reg *r, CURL *h, void *ctx, size_t i, char *err)
 {
 	struct pull *pl = ctx;
-	struct dblob *b = &pl->b[i];
+	struct reg_blob *b = &pl->b[i];
 	char path[600], part[100], fin[100], got[ROOTFS_DIGEST_LEN], what[200];
 	struct reg_resp p = { 0 };
 	int ret = -1;
@@ -199,7 +152,6 @@ int image_pull(const char *ref, const char *platform, enum image_format fmt, con
 	char *man = NULL, *mt = NULL, *full = NULL;
 	size_t mlen = 0;
 	char mdig[ROOTFS_DIGEST_LEN];
-	json_t *mj = NULL;
 	int ret = -1;
 	bool opened = false;
 
@@ -218,7 +170,7 @@ int image_pull(const char *ref, const char *platform, enum image_format fmt, con
 		json_error_t je;
 		json_t *idx = json_loadb(man, mlen, 0, &je);
 		char child[ROOTFS_DIGEST_LEN];
-		g = pick_platform(idx, platform, child, err);
+		g = reg_pick_platform(idx, platform, child, err);
 		json_decref(idx);
 		free(man);
 		free(mt);
@@ -229,44 +181,8 @@ int image_pull(const char *ref, const char *platform, enum image_format fmt, con
 	curl_easy_cleanup(h);
 	if (g < 0)
 		goto out;
-	json_error_t je;
-	mj = json_loadb(man, mlen, 0, &je);
-	json_t *c = json_object_get(mj, "config"), *l;
-	size_t i;
-	const char *cd = json_string_value(json_object_get(c, "digest"));
-	if (!reg_digest_ok(cd) || !json_is_array(json_object_get(mj, "layers"))) {
-		img_seterr(err, "registry %s: manifest %s is not an image manifest (%s)", r.ref.domain,
-		           mdig, mt);
+	if (reg_manifest_blobs(man, mlen, r.ref.domain, mdig, mt, &pl.b, &pl.nb, err) < 0)
 		goto out;
-	}
-	pl.b = calloc(json_array_size(json_object_get(mj, "layers")) + 1, sizeof(*pl.b));
-	if (!pl.b)
-		goto nomem;
-	snprintf(pl.b[0].digest, ROOTFS_DIGEST_LEN, "%s", cd);
-	pl.b[0].size = (uint64_t)json_integer_value(json_object_get(c, "size"));
-	pl.nb = 1;
-	json_array_foreach(json_object_get(mj, "layers"), i, l) {
-		const char *ld = json_string_value(json_object_get(l, "digest"));
-		const char *lmt = json_string_value(json_object_get(l, "mediaType"));
-		if (!reg_digest_ok(ld)) {
-			img_seterr(err, "registry %s: manifest %s has a layer without a valid digest",
-			           r.ref.domain, mdig);
-			goto out;
-		}
-		if (lmt && strstr(lmt, "foreign")) {
-			img_seterr(err, "registry %s: layer %s is a foreign (non-distributable) layer: "
-			           "not pulled", r.ref.domain, ld);
-			goto out;
-		}
-		bool dup = false;
-		for (size_t k = 0; k < pl.nb; k++)
-			dup |= !strcmp(pl.b[k].digest, ld);
-		if (dup)
-			continue;
-		snprintf(pl.b[pl.nb].digest, ROOTFS_DIGEST_LEN, "%s", ld);
-		pl.b[pl.nb].size = (uint64_t)json_integer_value(json_object_get(l, "size"));
-		pl.nb++;
-	}
 
 	if (reg_out_begin(out, &w, err) < 0)
 		goto out;
@@ -291,7 +207,6 @@ out:
 	reg_out_abort(&w);
 	if (opened)
 		reg_close(&r);
-	json_decref(mj);
 	free(pl.b);
 	free(man);
 	free(mt);

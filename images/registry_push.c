@@ -401,14 +401,126 @@ static char *with_digest(CURL *h, const char *loc, const char *digest)
 	return s;
 }
 
-/* One upload attempt: 1 done, 0 retry from the start, -1 error. */
+/* The rest of an upload from byte *done: PATCH chunks, each at the Location
+ * the last one gave (a blob above the chunk size, or one the registry holds
+ * part of), then the PUT that closes it.  1 done, 0 interrupted (ask the
+ * session where it is), -1 error. */
+static int send_rest(struct reg *r, CURL *h, struct push *p, struct pblob *b, int fd,
+                     uint64_t off, char **loc, uint64_t *done, char *err)
+{
+	char what[160], range[64], *url = NULL;
+	struct reg_resp s = { 0 };
+	struct blob_prog bp = { r, b, 0 };
+	struct reg_req q = { .body_fd = fd, .out_fd = -1, .progress = on_blob_progress,
+	                     .progress_ctx = &bp, .content_type = "application/octet-stream" };
+	int ret = -1;
+
+	snprintf(what, sizeof(what), "upload of blob %.19s", b->digest);
+	if (b->size > p->chunk || *done > 0) {
+		while (*done < b->size) {
+			uint64_t n = b->size - *done < p->chunk ? b->size - *done : p->chunk;
+			snprintf(range, sizeof(range), "%llu-%llu", (unsigned long long)*done,
+			         (unsigned long long)(*done + n - 1));
+			q.method = "PATCH";
+			q.url = *loc;
+			q.content_range = range;
+			q.body_off = off + *done;
+			q.body_size = n;
+			bp.base = *done;
+			if (reg_do(r, h, &q, &s, err) < 0) {
+				ret = r->cancel ? -1 : 0;
+				goto out;
+			}
+			if (s.status != 202 || !s.location) {
+				if (s.status == 429 || s.status >= 500 || s.status == 404 || s.status == 416)
+					ret = 0;
+				else
+					reg_http_error(r, what, &s, err);
+				goto out;
+			}
+			free(*loc);
+			*loc = s.location;
+			s.location = NULL;
+			*done += n;
+		}
+		q.body_fd = -1;
+		q.body_size = 0;
+		q.content_range = NULL;
+		q.progress = NULL;
+	} else {
+		q.body_off = off;
+		q.body_size = b->size;
+	}
+	if (!(url = with_digest(h, *loc, b->digest))) {
+		img_seterr(err, "out of memory");
+		goto out;
+	}
+	q.method = "PUT";
+	q.url = url;
+	if (reg_do(r, h, &q, &s, err) < 0) {
+		ret = r->cancel ? -1 : 0;
+		goto out;
+	}
+	if (s.status == 201 || s.status == 204) {
+		b->how = "uploaded";
+		pthread_mutex_lock(&r->mu);
+		p->uploaded += b->size;
+		pthread_mutex_unlock(&r->mu);
+		ret = 1;
+	} else if (s.status == 429 || s.status >= 500 || s.status == 404) {
+		ret = 0;
+	} else {
+		reg_http_error(r, what, &s, err);
+	}
+out:
+	reg_resp_free(&s);
+	free(url);
+	return ret;
+}
+
+/* Where an interrupted upload session is (GET of its Location: 204 with
+ * Range 0-N): 1 with *done and *loc updated, 0 when the session is gone
+ * (start again), -1 error. */
+static int upload_status(struct reg *r, CURL *h, const struct pblob *b, char **loc,
+                         uint64_t *done, char *err)
+{
+	struct reg_resp s = { 0 };
+	struct reg_req q = { .method = "GET", .url = *loc, .body_fd = -1, .out_fd = -1,
+	                     .idempotent = true };
+	int ret = 0;
+
+	if (reg_do(r, h, &q, &s, err) < 0) {
+		ret = r->cancel ? -1 : 0;
+		goto out;
+	}
+	if (s.status != 204 || s.range_end < -1 || (uint64_t)(s.range_end + 1) > b->size)
+		goto out;
+	/* distribution says "0-0" for an empty session as for one byte; we only
+	 * ever stop at 0 or past a chunk, so 0-0 is nothing yet */
+	*done = s.range_end <= 0 ? 0 : (uint64_t)(s.range_end + 1);
+	if (s.location) {
+		free(*loc);
+		*loc = s.location;
+		s.location = NULL;
+	}
+	ret = 1;
+out:
+	reg_resp_free(&s);
+	return ret;
+}
+
+/* One upload session: 1 done, 0 retry from the start, -1 error.  A chunk
+ * or the closing PUT that fails (5xx, a reset, a stall) is not the end of
+ * the session: the registry is asked what it has and the upload goes on
+ * from there, so that a registry failing every few requests still takes a
+ * blob of many chunks. */
 static int upload_once(struct reg *r, CURL *h, struct push *p, struct pblob *b, int fd,
                        uint64_t off, char *err)
 {
 	char path[600], what[160];
 	struct reg_resp s = { 0 };
 	struct reg_req q = { .method = "POST", .url = path, .body_fd = -1, .out_fd = -1 };
-	char *loc = NULL, *url = NULL;
+	char *loc = NULL;
 	int ret = -1;
 
 	if (b->mount_from) {
@@ -438,73 +550,24 @@ static int upload_once(struct reg *r, CURL *h, struct push *p, struct pblob *b, 
 	}
 	loc = s.location;
 	s.location = NULL;
-	struct blob_prog bp = { r, b, 0 };
-	q = (struct reg_req){ .body_fd = fd, .out_fd = -1, .progress = on_blob_progress,
-	                      .progress_ctx = &bp };
-	char range[64];
-	/* PATCH chunks, each at the Location the last one gave */
-	if (b->size > p->chunk) {
-		for (uint64_t done = 0; done < b->size;) {
-			uint64_t n = b->size - done < p->chunk ? b->size - done : p->chunk;
-			snprintf(range, sizeof(range), "%llu-%llu", (unsigned long long)done,
-			         (unsigned long long)(done + n - 1));
-			q.method = "PATCH";
-			q.url = loc;
-			q.content_type = "application/octet-stream";
-			q.content_range = range;
-			q.body_off = off + done;
-			q.body_size = n;
-			bp.base = done;
-			if (reg_do(r, h, &q, &s, err) < 0) {
-				ret = r->cancel ? -1 : 0;
-				goto out;
-			}
-			if (s.status != 202 || !s.location) {
-				if (s.status == 429 || s.status >= 500 || s.status == 404 || s.status == 416)
-					ret = 0; /* the session is lost: start again */
-				else
-					reg_http_error(r, what, &s, err);
-				goto out;
-			}
-			free(loc);
-			loc = s.location;
-			s.location = NULL;
-			done += n;
-		}
-		q.body_fd = -1;
-		q.body_size = 0;
-		q.content_range = NULL;
-		q.progress = NULL;
-	} else {
-		q.body_off = off;
-		q.body_size = b->size;
-		q.content_type = "application/octet-stream";
-	}
-	if (!(url = with_digest(h, loc, b->digest))) {
-		img_seterr(err, "out of memory");
-		goto out;
-	}
-	q.method = "PUT";
-	q.url = url;
-	if (reg_do(r, h, &q, &s, err) < 0) {
-		ret = r->cancel ? -1 : 0;
-		goto out;
-	}
-	if (s.status == 201 || s.status == 204) {
-		b->how = "uploaded";
-		pthread_mutex_lock(&r->mu);
-		p->uploaded += b->size;
-		pthread_mutex_unlock(&r->mu);
-		ret = 1;
-	} else if (s.status == 429 || s.status >= 500 || s.status == 404) {
-		ret = 0;
-	} else {
-		reg_http_error(r, what, &s, err);
+	uint64_t done = 0;
+	for (int attempt = 0;; attempt++) {
+		ret = send_rest(r, h, p, b, fd, off, &loc, &done, err);
+		if (ret != 0 || !reg_backoff(r, attempt, 0))
+			goto out;
+		ret = upload_status(r, h, b, &loc, &done, err);
+		if (ret <= 0)
+			goto out;
+		char m[96];
+		snprintf(m, sizeof(m), "upload interrupted, going on at byte %llu",
+		         (unsigned long long)done);
+		struct image_remote_event ev = { .kind = IMAGE_EV_RETRY, .digest = b->digest, .msg = m };
+		reg_event(r, &ev);
+		err[0] = '\0';
 	}
 out:
 	reg_resp_free(&s);
 	free(loc);
-	free(url);
 	return ret;
 }
 

@@ -48,6 +48,10 @@ fuzz_goinfo_SEEDS = tests/fuzz/seeds/goinfo/*
 fuzz_image_read_SRCS = $(IMAGES_SRCS) $(ROOTFS_SRCS)
 fuzz_image_read_LIBS = $(IMAGES_LIBS) $(ROOTFS_LIBS)
 fuzz_image_read_SEEDS = $(BUILD)/fuzz/seeds/image_read/*
+FUZZERS += fuzz_registry
+fuzz_registry_SRCS = $(IMAGES_SRCS) $(ROOTFS_SRCS)
+fuzz_registry_LIBS = $(IMAGES_LIBS) $(ROOTFS_LIBS)
+fuzz_registry_SEEDS = tests/fuzz/seeds/registry/*
 
 define fuzz_rules
 $(BUILD)/fuzz/$(1): tests/fuzz/$(1).c $$($(1)_SRCS)

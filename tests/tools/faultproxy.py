@@ -7,6 +7,7 @@ point back at the proxy), except the ones it is told to break:
   fail_every=N       answer 503 with Retry-After: 0 to every Nth request
   reset_every=M      reset the connection (RST) instead of answering every Mth
   stall_every=K      hold every Kth request for stall_seconds, then close
+                     (at most stall_limit times when that is set)
   truncate_every=T   send every Tth response's headers and half its body, close
   corrupt_blobs=True flip one byte in the body of every blob GET
   always=STATUS      answer STATUS to everything (a registry that always fails)
@@ -59,6 +60,8 @@ class _Handler(BaseHTTPRequestHandler):
         if cut:
             self.send_header("Connection", "close")
         self.end_headers()
+        if self.command == "HEAD":  # a body after a HEAD answer would be the next answer
+            body = b""
         self.wfile.write(body[: len(body) // 2] if cut else body)
         if cut:
             self.wfile.flush()
@@ -75,7 +78,8 @@ class _Handler(BaseHTTPRequestHandler):
         if p.reset_every and n % p.reset_every == 0:
             p.count("reset")
             return self._reset()
-        if p.stall_every and n % p.stall_every == 0:
+        if p.stall_every and n % p.stall_every == 0 and \
+                (not p.stall_limit or p.stats.get("stall", 0) < p.stall_limit):
             p.count("stall")
             p.stop_event.wait(p.stall_seconds)
             return self._reset()
@@ -115,10 +119,12 @@ class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
 
 class FaultProxy:
     def __init__(self, upstream_port, fail_every=0, reset_every=0, stall_every=0,
-                 stall_seconds=0.0, truncate_every=0, corrupt_blobs=False, always=0):
+                 stall_seconds=0.0, truncate_every=0, corrupt_blobs=False, always=0,
+                 stall_limit=0):
         self.upstream = upstream_port
         self.fail_every, self.reset_every = fail_every, reset_every
         self.stall_every, self.stall_seconds = stall_every, stall_seconds
+        self.stall_limit = stall_limit
         self.truncate_every, self.corrupt_blobs, self.always = truncate_every, corrupt_blobs, always
         self.stats = {}
         self._lock = threading.Lock()

@@ -104,6 +104,63 @@ static void test_challenge(void **state)
 	free(b);
 }
 
+/* The parsers of registry answers (registry_parse.c, auth.c), as fuzzed by
+ * tests/fuzz/fuzz_registry.c. */
+static char *tok(const char *s)
+{
+	return reg_token_parse(s, strlen(s));
+}
+
+static void test_answers(void **state)
+{
+	char err[MB_ERRLEN];
+	char *t = tok("{\"token\":\"abc\",\"access_token\":\"def\"}");
+	assert_string_equal(t, "abc");
+	free(t);
+	t = tok("{\"token\":\"\",\"access_token\":\"def\"}");
+	assert_string_equal(t, "def");
+	free(t);
+	/* a token that would split the header line is none */
+	assert_null(tok("{\"token\":\"a\\r\\nX-Evil: 1\"}"));
+	assert_null(tok("not json"));
+
+	struct reg_blob *b;
+	size_t nb;
+	const char *m = "{\"config\":{\"digest\":\"" D "\",\"size\":3},\"layers\":["
+	                "{\"digest\":\"" D "\",\"size\":3},{\"digest\":\"" D "\"}]}";
+	assert_int_equal(reg_manifest_blobs(m, strlen(m), "r", "sha256:m", NULL, &b, &nb, err), 0);
+	assert_int_equal(nb, 1); /* the same blob once */
+	assert_int_equal(b[0].size, 3);
+	free(b);
+	m = "{\"config\":{\"digest\":\"" D "\"},\"layers\":[{\"digest\":\"sha256:../x\"}]}";
+	assert_int_equal(reg_manifest_blobs(m, strlen(m), "r", "sha256:m", NULL, &b, &nb, err), -1);
+	assert_non_null(strstr(err, "without a valid digest"));
+	assert_null(b);
+	assert_int_equal(reg_manifest_blobs("[]", 2, "r", "sha256:m", NULL, &b, &nb, err), -1);
+	assert_non_null(strstr(err, "not an image manifest (no media type)"));
+
+	const char *ix = "{\"manifests\":[{\"digest\":\"" D "\",\"platform\":{\"os\":\"linux\","
+	                 "\"architecture\":\"arm64\",\"variant\":\"v8\"}}]}";
+	json_error_t je;
+	json_t *j = json_loads(ix, 0, &je);
+	char out[ROOTFS_DIGEST_LEN];
+	assert_int_equal(reg_pick_platform(j, "linux/arm64", out, err), 0);
+	assert_string_equal(out, D);
+	assert_int_equal(reg_pick_platform(j, "linux/s390x", out, err), -1);
+	assert_non_null(strstr(err, "it has: linux/arm64/v8"));
+	json_decref(j);
+
+	struct reg_creds c = { 0 };
+	const char *h = "{\"Username\":\"<token>\",\"Secret\":\"rt\"}";
+	assert_int_equal(reg_creds_helper_answer(h, strlen(h), "docker-credential-x", "u", &c, err), 0);
+	assert_string_equal(c.identity_token, "rt");
+	assert_null(c.user);
+	reg_creds_free(&c);
+	assert_int_equal(reg_creds_helper_answer("{}", 2, "docker-credential-x", "u", &c, err), -1);
+	assert_non_null(strstr(err, "no JSON with a Secret"));
+	reg_creds_free(&c);
+}
+
 static void write_file(const char *path, const char *text, mode_t mode)
 {
 	FILE *f = fopen(path, "w");
@@ -232,6 +289,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_refs),
 		cmocka_unit_test(test_challenge),
+		cmocka_unit_test(test_answers),
 		cmocka_unit_test_setup_teardown(test_creds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_src_archive, setup, teardown),
 	};

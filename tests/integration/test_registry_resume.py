@@ -1,0 +1,34 @@
+"""Regression of the registry fault stress (tests/stress/test_registry_faults.py):
+a registry that answers 503 to every third request took no blob of three
+chunks or more, because every failed chunk started the upload again from
+its POST.  An interrupted upload now asks the session where it is (GET of
+its Location, Range 0-N) and goes on from there."""
+import json
+import os
+import tarfile
+
+from conftest import need_tools
+import testlib
+from faultproxy import FaultProxy
+
+
+def test_chunked_upload_survives_503_every_third_request(mkimage, tools, registry, tmp_path):
+    need_tools("skopeo")
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(3 << 20))
+    tar = tmp_path / "a.tar"
+    testlib.run([mkimage, "--static", tools / "mbtest", "-o", tar, "-q",
+                 "--add", "%s:/app/data.bin" % big, "--", "id"])
+    with tarfile.open(tar) as t:
+        want = json.load(t.extractfile("index.json"))["manifests"][0]["digest"]
+    env = {"XDG_CACHE_HOME": str(tmp_path / "c"), "MINBASE_PUSH_CHUNK": str(1 << 20)}
+    with FaultProxy(registry.port, fail_every=3) as px:
+        p = testlib.mk(mkimage, "push", tar, "127.0.0.1:%d/resume/app:v1" % px.port,
+                       "--retry-time", "60s", env=env, check=False)
+        assert p.returncode == 0, p.stderr
+        assert px.stats.get("503", 0) > 0
+    assert p.stdout.strip().splitlines()[-1].endswith(want)
+    assert "going on at byte" in p.stderr, p.stderr
+    got = json.loads(testlib.run(["skopeo", "inspect", "--tls-verify=false",
+                                  "docker://%s/resume/app:v1" % registry.addr]).stdout)
+    assert got["Digest"] == want
