@@ -52,6 +52,10 @@ FUZZERS += fuzz_registry
 fuzz_registry_SRCS = $(IMAGES_SRCS) $(ROOTFS_SRCS)
 fuzz_registry_LIBS = $(IMAGES_LIBS) $(ROOTFS_LIBS)
 fuzz_registry_SEEDS = tests/fuzz/seeds/registry/*
+FUZZERS += fuzz_init
+fuzz_init_SRCS = $(INIT_LIB_SRCS) init/sys.c
+fuzz_init_LIBS := -lcap
+fuzz_init_SEEDS = tests/fuzz/seeds/init/*
 
 define fuzz_rules
 $(BUILD)/fuzz/$(1): tests/fuzz/$(1).c $$($(1)_SRCS)
