@@ -45,7 +45,9 @@ static int get_manifest(struct reg *r, CURL *h, const char *at, const char *want
 	int ret = -1;
 
 	snprintf(path, sizeof(path), "/v2/%s/manifests/%s", r->ref.repo, at);
-	snprintf(what, sizeof(what), "GET manifest %s%s%s", r->ref.repo, at[6] == ':' ? "@" : ":", at);
+	/* a digest is repo@sha256:..., a tag repo:TAG (a tag may be shorter than "sha256:") */
+	snprintf(what, sizeof(what), "GET manifest %s%s%s", r->ref.repo,
+	         !strncmp(at, "sha256:", 7) ? "@" : ":", at);
 	if (reg_do(r, h, &q, &p, err) < 0) {
 		if (p.too_big)
 			img_seterr(err, "registry %s: manifest %s:%s is larger than 4 MiB: refused",
