@@ -184,6 +184,14 @@ int sbom_collect(const struct sbom_inputs *in, struct sbom_build *b, char *err);
 int sbom_add(struct sbom_build *b, const char *name, const char *version, const char *purl,
              const char *license, const char *sha256, const char *comment, long parent);
 void sbom_build_free(struct sbom_build *b);
+/* The image's SBOM packages (sbom_image.c) from the files that go in it
+ * (init and binary may be NULL); b stays empty with --sbom none. */
+bool mk_sbom_wanted(const struct mk_opts *o);
+int mk_sbom_packages(const struct mk_opts *o, const char *init, const char *binary,
+                     const char *name, bool busybox, struct sbom_build *b, char *err);
+/* --sbom FILE: the document of the image with that manifest digest. */
+int mk_sbom_write_file(const struct mk_opts *o, const struct sbom_build *b,
+                       const char *manifest_digest, int64_t created, char *err);
 
 /* Classifies app (file or directory); err explains what is not buildable. */
 int build_detect(const char *app, enum app_kind *kind, char *err);
@@ -341,6 +349,8 @@ struct mk_opts {
 	const char *arch;        /* OCI arch; default host (--arch: may be a list "amd64,arm64") */
 	const char *platform;    /* --platform linux/amd64,linux/arm64 (or NULL) */
 	const char *load_platform; /* --load-platform: the image manifest.json names */
+	const char *sbom;        /* --sbom FILE: the SBOM also there; "none": no SBOM */
+	bool app_musl;           /* the service is C that mkimage linked with musl */
 	const char *user;        /* numeric UID:GID, default 65532:65532 */
 	const char *workdir;     /* default /app */
 	const char *cache_dir;

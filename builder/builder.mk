@@ -29,7 +29,7 @@ UNIT_TESTS += test_elf test_builder_opts test_builder_build
 test_elf_SRCS := builder/elf.c builder/strv.c
 ELF_LIBS := $(call pkg_libs,libelf)
 test_elf_LIBS := $(ELF_LIBS)
-test_builder_opts_SRCS := builder/opts.c builder/envcheck.c builder/elf.c builder/strv.c images/json.c \
+test_builder_opts_SRCS := builder/opts.c builder/envcheck.c builder/elf.c builder/strv.c images/json.c images/sbom.c \
                           $(INIT_GRAMMAR_SRCS)
 test_builder_opts_LIBS := $(call pkg_libs,libelf jansson libcrypto libcap)
 test_builder_build_SRCS := builder/build.c builder/build_go.c builder/build_c.c builder/util.c builder/copy.c builder/elf.c builder/strv.c \

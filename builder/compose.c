@@ -545,6 +545,7 @@ static int compose(const struct mk_opts *o, const char *binary, const char *name
 	size_t bpf_len = 0;
 	char *policy_caps = NULL;
 	struct strv ep = { 0 }, env = { 0 }, hc = { 0 };
+	struct sbom_build sb = { 0 };
 	double t0;
 	int64_t epoch;
 
@@ -657,6 +658,12 @@ static int compose(const struct mk_opts *o, const char *binary, const char *name
 		goto done;
 	}
 	t0 = util_now();
+	/* The SBOM: what goes in (images/ attaches it under the manifest's
+	 * digest); none on a --base, whose contents we do not list. */
+	if (!bimg && mk_sbom_packages(o, o->no_init ? NULL : init, binary, name, false, &sb, err) < 0)
+		goto out;
+	c.sbom = sb.n ? sb.pkgs : NULL;
+	c.nsbom = sb.n;
 	enum image_format fmt = !strcmp(o->format, "oci") ? IMAGE_FORMAT_OCI_DIR
 	                                                   : IMAGE_FORMAT_ARCHIVE;
 	/* The temporary file or directory of image_write is not one the
@@ -673,7 +680,7 @@ static int compose(const struct mk_opts *o, const char *binary, const char *name
 	                                    o->out, &ir, err)
 	              : image_write(&c, layers, 2, fmt, o->out, &ir, err);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (wr < 0)
+	if (wr < 0 || mk_sbom_write_file(o, &sb, ir.manifest_digest, epoch, err) < 0)
 		goto out;
 	struct stat ost;
 	uint64_t written = ir.compressed;
@@ -693,6 +700,7 @@ out:
 	sv_free(&ep);
 	sv_free(&env);
 	sv_free(&hc);
+	sbom_build_free(&sb);
 	free(bpf);
 	free(policy_caps);
 	rootfs_layer_free(&l1);

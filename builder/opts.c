@@ -23,6 +23,7 @@ enum {
 	O_PUSH, O_BASE, O_REGCA, O_INSECURE, O_RETRYTIME, O_HGRPC, O_HGRPCSVC,
 	O_BIN, O_GO, O_LDFLAGS, O_TAGS,      /* build drivers (builder/build*.c) */
 	O_PLATFORM, O_LOADPLAT,
+	O_SBOM = 400,
 };
 
 static const struct option image_longopts[] = {
@@ -65,6 +66,7 @@ static const struct option image_longopts[] = {
 	{ "go", required_argument, NULL, O_GO },
 	{ "ldflags", required_argument, NULL, O_LDFLAGS },
 	{ "tags", required_argument, NULL, O_TAGS },
+	{ "sbom", required_argument, NULL, O_SBOM },
 	{ "quiet", no_argument, NULL, O_QUIET },
 	{ "help", no_argument, NULL, O_HELP },
 	{ NULL, 0, NULL, 0 },
@@ -172,6 +174,7 @@ int mk_opts_parse(int argc, char **argv, bool image, struct mk_opts *o, char *er
 		case O_STATIC: o->app = optarg; break;
 		case O_OUT: o->out = optarg; break;
 		case O_TAG: o->tag = optarg; break;
+		case O_SBOM: o->sbom = optarg; break;
 		case O_FORMAT: o->format = optarg; break;
 		case O_ARCH: o->arch = optarg; break;
 		case O_PLATFORM: o->platform = optarg; break;
@@ -424,6 +427,12 @@ int mk_opts_validate(const struct mk_opts *o, char *err)
 			          "(e.g. linux/%s)", o->load_platform, plats[0]);
 			return -2;
 		}
+	}
+	if (o->sbom && (!*o->sbom || (o->base && strcmp(o->sbom, "none") != 0))) {
+		mk_seterr(err, "invalid --sbom `%s`: %s", o->sbom, *o->sbom ?
+		          "an image on a --base carries no SBOM yet; drop --sbom or use --sbom none" :
+		          "give a file name for the SPDX document, or `none` for no SBOM");
+		return -2;
 	}
 	char why[MB_ERRLEN];
 	if (o->tag && image_ref_check(o->tag, why) < 0) {

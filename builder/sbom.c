@@ -183,7 +183,11 @@ static int add_go(struct sbom_build *b, const struct go_buildinfo *gi, long svc)
 int sbom_collect(const struct sbom_inputs *in, struct sbom_build *b, char *err)
 {
 	memset(b, 0, sizeof(*b));
-	int r = sbom_add(b, in->image_name, in->image_version, NULL, NULL, NULL, NULL, -1);
+	/* The packages point into the pool only: the inputs may be gone
+	 * before the document is written. */
+	const char *img = in->image_name ? pool_add(&b->pool, strdup(in->image_name)) : NULL;
+	const char *imgv = in->image_version ? pool_add(&b->pool, strdup(in->image_version)) : NULL;
+	int r = sbom_add(b, img, imgv, NULL, NULL, NULL, NULL, -1);
 	if (r == 0 && in->init) {
 		long at = (long)b->n;
 		r = sbom_add(b, "minbase-init", MINBASE_VERSION,
@@ -213,8 +217,9 @@ int sbom_collect(const struct sbom_inputs *in, struct sbom_build *b, char *err)
 			pool_add(&b->pool, strdup(gi.main.version)) : NULL;
 		const char *purl = go && gi.main.path ?
 			pool_printf(&b->pool, "pkg:golang/%s@%s", gi.main.path, ver ? ver : "(devel)") : NULL;
-		r = sbom_add(b, in->app_name, ver, purl, NULL,
-		             sha256_hex(&b->pool, in->app, in->app_len), in->app_path, 0);
+		r = sbom_add(b, pool_add(&b->pool, strdup(in->app_name ? in->app_name : "service")),
+		             ver, purl, NULL, sha256_hex(&b->pool, in->app, in->app_len),
+		             in->app_path ? pool_add(&b->pool, strdup(in->app_path)) : NULL, 0);
 		if (r == 0 && go)
 			r = add_go(b, &gi, at);
 		else if (r == 0 && in->app_musl) {

@@ -583,6 +583,12 @@ int image_write_on_base(const struct image_base *b, const struct image_config *c
 	json_t *mj = NULL;
 	json_error_t je;
 	int ret = -1;
+	/* The SBOM's subject would be the merged manifest made below, not the
+	 * one img_docs_build makes: images on a --base carry none for now. */
+	struct image_config c0 = *c;
+	c0.sbom = NULL;
+	c0.nsbom = 0;
+	c = &c0;
 
 	if (img_docs_build(c, layers, n, &d, err) < 0)
 		return -1;

@@ -23,6 +23,8 @@ struct image_health {
 	int retries;
 };
 
+struct sbom_package;
+
 /* All string arrays are NULL-terminated; NULL means absent. */
 struct image_config {
 	const char *architecture;  /* OCI GOARCH name: "amd64", "arm64" */
@@ -38,6 +40,10 @@ struct image_config {
 	int64_t created;           /* SOURCE_DATE_EPOCH */
 	const char *tag;           /* "name:tag" -> org.opencontainers.image.ref.name and RepoTags */
 	char **annotations;        /* extra manifest annotations "K=V" */
+	/* SBOM (sbom.c): packages for the image's SPDX document, attached as an
+	 * OCI 1.1 artifact whose subject is the manifest; NULL = none. */
+	const struct sbom_package *sbom;
+	size_t nsbom;
 };
 
 struct image_layer {
@@ -113,6 +119,13 @@ struct sbom_doc {
 };
 /* *out = the document (malloc'd, compact, sorted keys): same input, same bytes. */
 int image_sbom_spdx(const struct sbom_doc *d, char **out, char *err);
+/* The SBOM artifact is found from the image's descriptor (in index.json, or
+ * in the image index of a multi-platform image) by this annotation, whose
+ * value is the artifact manifest's digest.  It is not listed in index.json
+ * itself: a second manifest there makes `skopeo copy oci:DIR` (without a
+ * reference) refuse the layout. */
+#define IMAGE_SBOM_ANNOTATION "dev.minbase.sbom"
+#define IMAGE_SBOM_MEDIA_TYPE "application/spdx+json"
 
 /* Reading an image back (archive or layout directory; "DIR:REF" picks the
  * image of a layout whose org.opencontainers.image.ref.name is REF, else
@@ -131,6 +144,7 @@ struct image_info {
 	char *index_digest;
 	size_t nplatforms;
 	char **platforms, **platform_digests;
+	char *sbom_digest;         /* the SBOM artifact manifest (IMAGE_SBOM_ANNOTATION), if any */
 };
 /* Reads the image; of a multi-platform image, the first platform's. */
 int image_read(const char *path, struct image_info *info, char *err);

@@ -20,7 +20,23 @@ struct img_docs {
 	char manifest_digest[ROOTFS_DIGEST_LEN];
 	char *index;           /* index.json */
 	char *docker;          /* manifest.json for docker load */
+	struct img_sbom {      /* the SBOM artifact, when c->sbom is set */
+		char *doc;         /* SPDX JSON (the artifact's layer) */
+		char doc_digest[ROOTFS_DIGEST_LEN];
+		char *manifest;    /* artifact manifest, subject = the image manifest */
+		char manifest_digest[ROOTFS_DIGEST_LEN];
+	} sbom;
 };
+
+#define IMG_MT_EMPTY     "application/vnd.oci.empty.v1+json"
+#define IMG_EMPTY_JSON   "{}"
+#define IMG_EMPTY_DIGEST "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+
+/* The SBOM artifact of the image whose manifest is (digest, size), from
+ * c->sbom (sbom.c).  s is left zeroed when c->sbom is NULL. */
+int img_sbom_build(const struct image_config *c, const char *manifest_digest,
+                   size_t manifest_size, struct img_sbom *s, char *err);
+void img_sbom_free(struct img_sbom *s);
 
 int img_docs_build(const struct image_config *c, const struct image_layer *layers,
                    size_t nlayers, struct img_docs *d, char *err);

@@ -383,13 +383,22 @@ int img_docs_build(const struct image_config *c, const struct image_layer *layer
 
 	/* index.json: the tag part in ref.name (what `oci:DIR:TAG` and umoci
 	 * look up), the full name for containerd/docker 25+. */
+	if (img_sbom_build(c, d->manifest_digest, strlen(d->manifest), &d->sbom, err) < 0)
+		goto fail;
 	json_t *desc = descriptor(IMG_MT_MANIFEST, d->manifest_digest, strlen(d->manifest));
 	json_object_set_new(desc, "platform", json_pack("{s:s, s:s}", "architecture", c->architecture,
 	                                                "os", c->os));
-	if (tag)
-		json_object_set_new(desc, "annotations",
-		                    json_pack("{s:s, s:s}", "org.opencontainers.image.ref.name", tag,
-		                              "io.containerd.image.name", full));
+	json_t *dann = json_object();
+	if (tag) {
+		json_object_set_new(dann, "org.opencontainers.image.ref.name", json_string(tag));
+		json_object_set_new(dann, "io.containerd.image.name", json_string(full));
+	}
+	if (d->sbom.manifest)
+		json_object_set_new(dann, IMAGE_SBOM_ANNOTATION, json_string(d->sbom.manifest_digest));
+	if (json_object_size(dann))
+		json_object_set_new(desc, "annotations", dann);
+	else
+		json_decref(dann);
 	json_t *idx = json_pack("{s:i, s:s, s:[o]}", "schemaVersion", 2, "mediaType", IMG_MT_INDEX,
 	                        "manifests", desc);
 	if (!(d->index = dump(idx)))
@@ -430,5 +439,6 @@ void img_docs_free(struct img_docs *d)
 	free(d->manifest);
 	free(d->index);
 	free(d->docker);
+	img_sbom_free(&d->sbom);
 	memset(d, 0, sizeof(*d));
 }

@@ -378,6 +378,7 @@ int image_read_platform(const char *path, const char *arch, struct image_info *i
 	info->image_name = dupstr(json_string_value(json_object_get(ann, "io.containerd.image.name")));
 	if (read_index(&s, m0, arch, info, &sub_s, &sub, &mdig, err) < 0)
 		goto out;
+	info->sbom_digest = dupstr(json_string_value(json_object_get(ann, IMAGE_SBOM_ANNOTATION)));
 	info->manifest_digest = strdup(mdig);
 	if (get_blob(&s, mdig, &info->manifest_json, &len, err) < 0)
 		goto out;
@@ -457,5 +458,6 @@ void image_info_free(struct image_info *info)
 	}
 	free(info->platforms);
 	free(info->platform_digests);
+	free(info->sbom_digest);
 	memset(info, 0, sizeof(*info));
 }

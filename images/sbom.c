@@ -144,3 +144,56 @@ int image_sbom_spdx(const struct sbom_doc *d, char **out, char *err)
 	}
 	return 0;
 }
+
+/* The OCI 1.1 artifact: config = the empty descriptor, one layer = the
+ * SPDX document, subject = the image manifest (image-spec 1.1, "Guidelines
+ * for Artifact Usage"; what oras and cosign write for registries without
+ * artifact support). */
+int img_sbom_build(const struct image_config *c, const char *manifest_digest,
+                   size_t manifest_size, struct img_sbom *s, char *err)
+{
+	memset(s, 0, sizeof(*s));
+	if (!c->sbom)
+		return 0;
+	struct sbom_doc d = {
+		.packages = c->sbom, .npackages = c->nsbom,
+		.manifest_digest = manifest_digest, .created = c->created,
+	};
+	if (image_sbom_spdx(&d, &s->doc, err) < 0)
+		return -1;
+	if (img_sha256(s->doc, strlen(s->doc), s->doc_digest) < 0)
+		goto nomem;
+	char created[32];
+	time_t t = (time_t)c->created;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	json_t *m = json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:i}, s:[{s:s, s:s, s:I, s:{s:s}}],"
+	                      " s:{s:s, s:s, s:I}, s:{s:s}}",
+	                      "schemaVersion", 2, "mediaType", IMG_MT_MANIFEST,
+	                      "artifactType", IMAGE_SBOM_MEDIA_TYPE,
+	                      "config", "mediaType", IMG_MT_EMPTY, "digest", IMG_EMPTY_DIGEST,
+	                      "size", 2,
+	                      "layers", "mediaType", IMAGE_SBOM_MEDIA_TYPE, "digest", s->doc_digest,
+	                      "size", (json_int_t)strlen(s->doc), "annotations",
+	                      "org.opencontainers.image.title", "sbom.spdx.json",
+	                      "subject", "mediaType", IMG_MT_MANIFEST, "digest", manifest_digest,
+	                      "size", (json_int_t)manifest_size,
+	                      "annotations", "org.opencontainers.image.created", created);
+	s->manifest = m ? json_dumps(m, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+	json_decref(m);
+	if (!s->manifest || img_sha256(s->manifest, strlen(s->manifest), s->manifest_digest) < 0)
+		goto nomem;
+	return 0;
+nomem:
+	img_sbom_free(s);
+	img_seterr(err, "cannot write the SBOM artifact: out of memory");
+	return -1;
+}
+
+void img_sbom_free(struct img_sbom *s)
+{
+	free(s->doc);
+	free(s->manifest);
+	memset(s, 0, sizeof(*s));
+}

@@ -345,12 +345,16 @@ int image_write(const struct image_config *c, const struct image_layer *layers,
 	}
 	if (img_docs_build(c, layers, nlayers, &d, err) < 0)
 		return -1;
-	const struct img_json mem[2] = {
+	/* with the SBOM artifact: reachable from index.json by annotation only */
+	const struct img_json mem[5] = {
 		{ d.config_digest, d.config, strlen(d.config) },
 		{ d.manifest_digest, d.manifest, strlen(d.manifest) },
+		{ IMG_EMPTY_DIGEST, IMG_EMPTY_JSON, 2 },
+		{ d.sbom.doc_digest, d.sbom.doc, d.sbom.doc ? strlen(d.sbom.doc) : 0 },
+		{ d.sbom.manifest_digest, d.sbom.manifest, d.sbom.manifest ? strlen(d.sbom.manifest) : 0 },
 	};
-	int ret = img_write_layout(mem, 2, layers, nlayers, d.index, d.docker, fmt, out_path,
-	                           c->created, err);
+	int ret = img_write_layout(mem, d.sbom.manifest ? 5 : 2, layers, nlayers, d.index, d.docker,
+	                           fmt, out_path, c->created, err);
 	if (ret == 0 && res) {
 		memset(res, 0, sizeof(*res));
 		memcpy(res->manifest_digest, d.manifest_digest, ROOTFS_DIGEST_LEN);

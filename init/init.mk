@@ -65,3 +65,10 @@ fuzz-grpc: $(BUILD)/fuzz/grpc_fuzz
 		init/grpc_fuzz.seeds $(BUILD)/fuzz/grpc-corpus
 	$(BUILD)/fuzz/grpc_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=70000 $(BUILD)/fuzz/grpc-corpus
 .PHONY: fuzz-grpc
+
+# The components the init is linked with, named in its bytes for the SBOM
+# (init/main.c): the musl of the sysroot's Debian musl-dev and the libcap
+# and libseccomp versions builder/sysroot.mk builds.
+MUSL_DEV_VERSION := $(shell dpkg-query -W -f='$${Version}' musl-dev:amd64 2>/dev/null)
+INIT_COMPONENTS = musl $(or $(MUSL_DEV_VERSION),unknown), libcap $(LIBCAP_VERSION), libseccomp $(LIBSECCOMP_VERSION)
+$(BUILD)/musl/obj/init/main.o: MUSL_CFLAGS += -DMINBASE_INIT_COMPONENTS='"$(INIT_COMPONENTS)"'

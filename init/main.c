@@ -14,6 +14,14 @@
 #include <unistd.h>
 
 #define PROG "minbase-init"
+/* What the init was linked with, as one string mkimage finds in the binary
+ * for the image's SBOM (builder/sbom.c): init/init.mk passes the versions
+ * the sysroot was built from.  --version prints it, which also keeps it
+ * through --gc-sections. */
+#ifndef MINBASE_INIT_COMPONENTS
+#define MINBASE_INIT_COMPONENTS "musl unknown, libcap unknown, libseccomp unknown"
+#endif
+static const char init_components[] = "minbase-init components: " MINBASE_INIT_COMPONENTS;
 
 int init_verbosity = 1;
 
@@ -364,7 +372,7 @@ int main(int argc, char **argv)
 	int c, idx;
 
 	if (argc == 2 && !strcmp(argv[1], "--version")) {
-		printf(PROG " version " MINBASE_VERSION "\n");
+		printf(PROG " version " MINBASE_VERSION "\n%s\n", init_components);
 		return 0;
 	}
 	/* `health` and `probe` take their options after the word. */
@@ -406,7 +414,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		case OPT_VERSION:
-			printf(PROG " version " MINBASE_VERSION "\n");
+			printf(PROG " version " MINBASE_VERSION "\n%s\n", init_components);
 			return 0;
 		case OPT_USER: r.user = optarg; break;
 		case OPT_CAPS: r.caps = optarg; break;

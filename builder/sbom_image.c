@@ -1,0 +1,118 @@
+/* The SBOM of an image mkimage writes: the packages (sbom.c) from the files
+ * that go into the image, read here through a read-only mapping so that the
+ * checksums are those of the same bytes and a large service costs no heap;
+ * and --sbom FILE, the same document written beside the image.
+ *
+ * The document itself is made by images/ (image_sbom_spdx) from the
+ * packages and the manifest digest, deterministically, so the copy written
+ * here is byte for byte the blob in the image. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "builder.h"
+#include "../images/images.h"
+
+struct mapped {
+	void *p;
+	size_t len;
+};
+
+static int map_file(const char *path, struct mapped *m, char *err)
+{
+	m->p = NULL;
+	m->len = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		mk_seterr(err, "cannot read `%s` for the SBOM: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	m->len = (size_t)st.st_size;
+	if (m->len)
+		m->p = mmap(NULL, m->len, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (m->p == MAP_FAILED) {
+		m->p = NULL;
+		mk_seterr(err, "cannot read `%s` for the SBOM: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void unmap(struct mapped *m)
+{
+	if (m->p)
+		munmap(m->p, m->len);
+	m->p = NULL;
+}
+
+bool mk_sbom_wanted(const struct mk_opts *o)
+{
+	return !o->sbom || strcmp(o->sbom, "none") != 0;
+}
+
+int mk_sbom_packages(const struct mk_opts *o, const char *init, const char *binary,
+                     const char *name, bool busybox, struct sbom_build *b, char *err)
+{
+	memset(b, 0, sizeof(*b));
+	if (!mk_sbom_wanted(o))
+		return 0;
+	struct mapped mi = { 0 }, ma = { 0 };
+	char app_path[4200];
+	int r = -1;
+	if ((init && map_file(init, &mi, err) < 0) || (binary && map_file(binary, &ma, err) < 0))
+		goto out;
+	snprintf(app_path, sizeof(app_path), "/app/%s", name ? name : "");
+	const char *colon = o->tag ? strrchr(o->tag, ':') : NULL;
+	if (colon && strchr(colon, '/'))
+		colon = NULL; /* a registry port, not a tag */
+	struct sbom_inputs in = {
+		.image_name = o->tag ? o->tag : "image",
+		.image_version = colon ? colon + 1 : NULL,
+		.init = mi.p, .init_len = mi.len,
+		.ca = true, .extra_ca = o->ca_file != NULL, .tzdata = o->tzdata, .busybox = busybox,
+		.app = ma.p, .app_len = ma.len, .app_name = name, .app_path = app_path,
+		.app_musl = o->app_musl, .deb_arch = o->arch,
+	};
+	r = sbom_collect(&in, b, err);
+out:
+	unmap(&mi);
+	unmap(&ma);
+	return r;
+}
+
+int mk_sbom_write_file(const struct mk_opts *o, const struct sbom_build *b,
+                       const char *manifest_digest, int64_t created, char *err)
+{
+	if (!o->sbom || !strcmp(o->sbom, "none") || !b->n)
+		return 0;
+	struct sbom_doc d = {
+		.packages = b->pkgs, .npackages = b->n,
+		.manifest_digest = manifest_digest, .created = created,
+	};
+	char *doc = NULL;
+	if (image_sbom_spdx(&d, &doc, err) < 0)
+		return -1;
+	/* temporary name beside it, then rename: never a half-written SBOM */
+	char tmp[4200];
+	snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", o->sbom, (long)getpid());
+	FILE *f = fopen(tmp, "we");
+	size_t len = strlen(doc);
+	int ok = f && fwrite(doc, 1, len, f) == len;
+	ok = f && fclose(f) == 0 && ok;
+	free(doc);
+	if (!ok || rename(tmp, o->sbom) < 0) {
+		mk_seterr(err, "cannot write the SBOM to `%s`: %s", o->sbom, strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
