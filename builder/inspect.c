@@ -225,7 +225,7 @@ static int print_image(const char *path, struct image_info *info, bool raw)
 	}
 	char tsz[32];
 	printf("size         %s compressed\n", util_human_size(total, tsz, sizeof(tsz)));
-	printf("sbom         %s\n", info.sbom_digest ? info.sbom_digest : "none");
+	printf("sbom         %s\n", info->sbom_digest ? info->sbom_digest : "none");
 	json_decref(cfg);
 	return MK_EXIT_OK;
 }

@@ -9,7 +9,7 @@ IMAGES_SRCS += images/blob.c
 IMAGES_SRCS += images/index.c
 IMAGES_LIBS := $(call pkg_libs,libarchive jansson libcrypto)
 # the registry client (push, pull, --base): libcurl, worker threads
-IMAGES_SRCS += images/ref.c images/auth.c images/registry.c images/registry_src.c \
+IMAGES_SRCS += images/ref.c images/registry_referrers.c images/auth.c images/registry.c images/registry_src.c \
                images/registry_push.c images/registry_pull.c \
                images/registry_out.c images/registry_parse.c images/base.c
 IMAGES_LIBS += $(call pkg_libs,libcurl) -lpthread

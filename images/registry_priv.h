@@ -131,6 +131,12 @@ int reg_parallel(struct reg *r, size_t n, int threads,
 /* Emits one progress event to the caller's callback, if any. */
 void reg_event(struct reg *r, const struct image_remote_event *ev);
 
+/* Makes the artifact manifest (digest, PUT already) findable from its
+ * subject: nothing on a registry with the referrers API, else the
+ * `sha256-<hex>` referrers tag's index gets it (registry_referrers.c). */
+int reg_referrers_attach(struct reg *r, const char *digest, const char *artifact, size_t len,
+                         char *err);
+
 /* ---- what an image on disk holds (registry_src.c) ---------------------- */
 
 /* An image written before: our archive (any tar holding an OCI layout) or

@@ -251,6 +251,40 @@ out:
 	return ret;
 }
 
+/* The SBOM artifacts minbase writes are not in index.json (a second entry
+ * there makes `skopeo copy oci:DIR` ask for a reference) but named by an
+ * annotation on the image's descriptor (images.h): their descriptors join
+ * the index.json entries add_referrers looks through. */
+static int add_annotated(struct push *p, json_t *desc, json_t *ms, char *err)
+{
+	const char *d = json_string_value(json_object_get(json_object_get(desc, "annotations"),
+	                                                  IMAGE_SBOM_ANNOTATION));
+	char *data = NULL;
+	size_t len;
+	json_error_t je;
+	if (!d)
+		return 0;
+	if (!reg_digest_ok(d) || reg_src_read_blob(&p->src, d, REG_MANIFEST_MAX, &data, &len, err) < 0) {
+		img_seterr(err, "`%s`: the %s annotation names no manifest in the image", p->src.path,
+		           IMAGE_SBOM_ANNOTATION);
+		free(data);
+		return -1;
+	}
+	json_t *j = json_loadb(data, len, 0, &je);
+	free(data);
+	json_t *nd = json_pack("{s:s, s:s, s:I}", "mediaType", IMG_MT_MANIFEST, "digest", d,
+	                       "size", (json_int_t)len);
+	json_t *at = json_object_get(j, "artifactType");
+	if (nd && at)
+		json_object_set(nd, "artifactType", at);
+	json_decref(j);
+	if (!nd || json_array_append_new(ms, nd) < 0) {
+		img_seterr(err, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 /* The subject of the manifest a descriptor names (an OCI 1.1 referrer,
  * such as our SBOM artifact), or NULL. */
 static char *subject_of(struct push *p, json_t *d)
@@ -362,8 +396,34 @@ static int pick(struct push *p, const char *ref_name, char *err)
 		goto out;
 	}
 	ret = add_manifest(p, dg, json_string_value(json_object_get(chosen, "mediaType")), 0, err);
+	json_t *all = ret == 0 ? json_copy(ms) : NULL;
+	if (ret == 0 && !all) {
+		img_seterr(err, "out of memory");
+		ret = -1;
+	}
 	if (ret == 0)
-		ret = add_referrers(p, ms, err);
+		ret = add_annotated(p, chosen, all, err);
+	/* of a multi-platform image: the SBOM of each platform's manifest */
+	json_t *sub = NULL;
+	if (ret == 0 && is_index(json_string_value(json_object_get(chosen, "mediaType")))) {
+		char *ix = NULL;
+		size_t il;
+		json_error_t ie;
+		if (reg_src_read_blob(&p->src, dg, REG_MANIFEST_MAX, &ix, &il, err) < 0)
+			ret = -1;
+		else if ((sub = json_loadb(ix, il, 0, &ie))) {
+			json_t *cd;
+			size_t k;
+			json_array_foreach(json_object_get(sub, "manifests"), k, cd)
+				if (ret == 0)
+					ret = add_annotated(p, cd, all, err);
+		}
+		free(ix);
+	}
+	json_decref(sub);
+	if (ret == 0)
+		ret = add_referrers(p, all, err);
+	json_decref(all);
 out:
 	json_decref(idx);
 	free(idx_s);
@@ -766,23 +826,18 @@ int image_push(const char *path, const char *ref_name, const char *ref,
 			           "the reference names", ref, p.m[i].digest);
 			goto out;
 		}
-		/* Registries without the referrers API (distribution 2.8) find
-		 * referrers by the OCI 1.1 fallback tag sha256-<hex> of the subject:
-		 * an index of them, pushed just before the tag. */
-		if (top && p.refs) {
-			json_t *fj = json_pack("{s:i, s:s, s:O}", "schemaVersion", 2, "mediaType",
-			                       IMG_MT_INDEX, "manifests", p.refs);
-			char ft[80], *ix = fj ? json_dumps(fj, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
-			json_decref(fj);
-			struct pman fm = { .mt = IMG_MT_INDEX, .data = ix, .len = ix ? strlen(ix) : 0 };
-			snprintf(ft, sizeof(ft), "sha256-%s", p.m[i].digest + 7);
-			int fr = ix && img_sha256(ix, fm.len, fm.digest) == 0 ? put_manifest(&r, &fm, ft, err) : -1;
-			free(ix);
-			if (fr < 0) {
-				if (!err[0])
-					img_seterr(err, "out of memory");
-				goto out;
-			}
+		/* Referrers (the SBOM) are findable from their subject before the
+		 * tag names it: through the referrers API where the registry has
+		 * it, else the OCI 1.1 fallback tag sha256-<hex> that registries
+		 * without it (distribution 2.8) are read by (registry_referrers.c,
+		 * which keeps what that tag lists already). */
+		for (size_t k = 0; top && k < json_array_size(p.refs); k++) {
+			const char *rd = json_string_value(json_object_get(json_array_get(p.refs, k),
+			                                                   "digest"));
+			for (size_t m = 0; rd && m < p.nm; m++)
+				if (!strcmp(p.m[m].digest, rd) &&
+				    reg_referrers_attach(&r, rd, p.m[m].data, p.m[m].len, err) < 0)
+					goto out;
 		}
 		if (put_manifest(&r, &p.m[i], at, err) < 0)
 			goto out;

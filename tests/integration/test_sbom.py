@@ -1,0 +1,292 @@
+"""The SBOM of every image mkimage writes (issue 14): an SPDX 2.3 document,
+checked against the official schema (tests/schemas, python3-jsonschema), that
+lists the init and the static libraries the sysroot built (versions from
+builder/sysroot.mk and dpkg), the CA bundle, tzdata when asked, the service
+with the SHA256 of the file in the image, and for Go the toolchain and every
+module of `go version -m`.  It is attached as an OCI 1.1 artifact (subject =
+the image manifest) found from index.json by an annotation only, so skopeo
+still reads the layout and the archive without a reference; a push puts it
+under the `sha256-<hex>` referrers tag of distribution 2.8."""
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import need, need_tools
+import testlib
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMA = ROOT / "tests" / "schemas" / "spdx-2.3.schema.json"
+EPOCH = "1700000000"
+ANN = "dev.minbase.sbom"
+
+
+def validate(doc):
+    try:
+        import jsonschema
+    except ImportError:
+        need(False, "python3-jsonschema is needed (make deps)")
+    jsonschema.validate(doc, json.loads(SCHEMA.read_text()))
+
+
+def tar_files(path):
+    """{name: bytes} of the regular files of an image archive."""
+    with tarfile.open(path) as t:
+        return {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}
+
+
+def blob(files, digest):
+    return files["blobs/sha256/" + digest.split(":", 1)[1]]
+
+
+def image_parts(path):
+    """(index.json, manifest, artifact manifest or None, SBOM or None, files)."""
+    files = tar_files(path)
+    idx = json.loads(files["index.json"])
+    desc = idx["manifests"][0]
+    man = json.loads(blob(files, desc["digest"]))
+    art = sbom = None
+    if ANN in desc.get("annotations", {}):
+        art = json.loads(blob(files, desc["annotations"][ANN]))
+        sbom = blob(files, art["layers"][0]["digest"])
+    return idx, desc, man, art, sbom, files
+
+
+def files_in_layers(files, man):
+    """{path in the image: bytes} of the regular files of every layer."""
+    out = {}
+    for l in man["layers"]:
+        with tarfile.open(fileobj=io.BytesIO(blob(files, l["digest"]))) as t:
+            for m in t.getmembers():
+                if m.isfile():
+                    out["/" + m.name.lstrip("./")] = t.extractfile(m).read()
+    return out
+
+
+def sysroot_version(name):
+    text = (ROOT / "builder" / "sysroot.mk").read_text()
+    return re.search(r"^%s_VERSION\s*:=\s*(\S+)" % name, text, re.M).group(1)
+
+
+def dpkg_version(pkg):
+    return subprocess.run(["dpkg-query", "-W", "-f=${Version}", pkg], capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
+def pkg(doc, name):
+    found = [p for p in doc["packages"] if p["name"] == name]
+    assert found, "no package %s in %s" % (name, [p["name"] for p in doc["packages"]])
+    return found[0]
+
+
+def purl(p):
+    return [r["referenceLocator"] for r in p.get("externalRefs", [])
+            if r["referenceType"] == "purl"]
+
+
+def go_module_app(tmp):
+    """A Go service with one vendored module (no proxy here): what
+    `go version -m` lists beside the main module."""
+    app = tmp / "sbomdemo"
+    dep = app / "vendor" / "example.com" / "greet"
+    dep.mkdir(parents=True)
+    (app / "go.mod").write_text("module example.com/sbomdemo\n\ngo 1.19\n\n"
+                                "require example.com/greet v1.4.2\n")
+    (app / "vendor" / "modules.txt").write_text("# example.com/greet v1.4.2\n## explicit\n"
+                                                "example.com/greet\n")
+    (dep / "greet.go").write_text('package greet\n\nfunc Hello() string { return "hello" }\n')
+    (app / "main.go").write_text('package main\n\nimport (\n\t"fmt"\n\t"example.com/greet"\n)\n\n'
+                                 'func main() { fmt.Println(greet.Hello()) }\n')
+    return app
+
+
+@pytest.fixture(scope="module")
+def go_image(mkimage, tmp_path_factory):
+    """The Go service built twice (the second from the build cache) with the
+    same SOURCE_DATE_EPOCH; --sbom FILE beside each."""
+    need_tools("go")
+    tmp = tmp_path_factory.mktemp("sbom-go")
+    app = go_module_app(tmp)
+    env = {"SOURCE_DATE_EPOCH": EPOCH, "XDG_CACHE_HOME": str(tmp / "cache")}
+    outs = []
+    for i in (1, 2):
+        out, sb = tmp / ("img%d.tar" % i), tmp / ("sbom%d.json" % i)
+        testlib.mk(mkimage, "--static", app, "-o", out, "--tag", "sbomdemo:1.0", "--sbom", sb,
+                   "-q", env=env)
+        outs.append((out, sb))
+    return app, tmp, outs
+
+
+def test_go_sbom_is_valid_and_lists_the_image(go_image):
+    app, tmp, outs = go_image
+    out, sbfile = outs[0]
+    idx, desc, man, art, sbom, files = image_parts(out)
+    doc = json.loads(sbom)
+    validate(doc)
+    assert sbfile.read_bytes() == sbom, "--sbom FILE is not the document in the image"
+    assert doc["spdxVersion"] == "SPDX-2.3"
+    assert doc["creationInfo"]["created"] == "2023-11-14T22:13:20Z"  # SOURCE_DATE_EPOCH
+    assert desc["digest"].split(":")[1] in doc["documentNamespace"]
+    # the init and the static libraries of the sysroot, with their versions
+    init = pkg(doc, "minbase-init")
+    assert pkg(doc, "libcap")["versionInfo"] == sysroot_version("LIBCAP")
+    assert pkg(doc, "libseccomp")["versionInfo"] == sysroot_version("LIBSECCOMP")
+    assert pkg(doc, "musl")["versionInfo"] == dpkg_version("musl-dev:amd64")
+    assert pkg(doc, "musl")["licenseDeclared"] == "MIT"
+    assert pkg(doc, "ca-certificates")["versionInfo"] == dpkg_version("ca-certificates")
+    names = [p["name"] for p in doc["packages"]]
+    assert "tzdata" not in names and "busybox-static" not in names
+    # the service and the init with the checksums of the files in the image
+    inside = files_in_layers(files, man)
+    svc = pkg(doc, "sbomdemo")
+    for p, path in ((svc, "/app/sbomdemo"), (init, "/usr/bin/minbase-init")):
+        assert p["checksums"] == [{"algorithm": "SHA256",
+                                   "checksumValue": hashlib.sha256(inside[path]).hexdigest()}]
+    # Go: the toolchain and every module, as `go version -m` reads them
+    binary = tmp / "sbomdemo.bin"
+    binary.write_bytes(inside["/app/sbomdemo"])
+    binary.chmod(0o755)
+    gv = testlib.run(["go", "version", "-m", binary]).stdout
+    lines = [l.split("\t") for l in gv.splitlines()]
+    gover = gv.split(":", 1)[1].split()[0]
+    std = pkg(doc, "stdlib")
+    assert purl(std) == ["pkg:golang/stdlib@%s" % gover[2:]]
+    deps = [(f[2], f[3]) for f in lines if len(f) > 3 and f[1] == "dep"]
+    assert deps == [("example.com/greet", "v1.4.2")], gv
+    for path, ver in deps:
+        assert purl(pkg(doc, path)) == ["pkg:golang/%s@%s" % (path, ver)]
+        assert pkg(doc, path)["versionInfo"] == ver
+    mod = [f for f in lines if len(f) > 2 and f[1] == "mod"][0]
+    assert purl(svc) == ["pkg:golang/%s@%s" % (mod[2], mod[3])]
+    # relationships: the document describes the image, which contains all
+    ids = {p["SPDXID"]: p["name"] for p in doc["packages"]}
+    rels = [(r["spdxElementId"], r["relationshipType"], r["relatedSpdxElement"])
+            for r in doc["relationships"]]
+    assert ("SPDXRef-DOCUMENT", "DESCRIBES", "SPDXRef-Image") in rels
+    contained = {b for a, t, b in rels if t == "CONTAINS"}
+    assert contained == set(ids) - {"SPDXRef-Image"}
+    by_name = {v: k for k, v in ids.items()}
+    assert (by_name["sbomdemo"], "CONTAINS", by_name["stdlib"]) in rels
+    assert (by_name["minbase-init"], "CONTAINS", by_name["libcap"]) in rels
+
+
+def test_artifact_is_oci_1_1_and_only_reached_by_annotation(go_image, tmp_path):
+    _, _, outs = go_image
+    out = outs[0][0]
+    idx, desc, man, art, sbom, files = image_parts(out)
+    assert len(idx["manifests"]) == 1, "the SBOM must not be a second image in index.json"
+    assert art["artifactType"] == "application/spdx+json"
+    assert art["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
+    assert art["config"] == {"mediaType": "application/vnd.oci.empty.v1+json",
+                             "digest": "sha256:" + hashlib.sha256(b"{}").hexdigest(), "size": 2}
+    assert blob(files, art["config"]["digest"]) == b"{}"
+    assert art["subject"] == {"mediaType": desc["mediaType"], "digest": desc["digest"],
+                              "size": desc["size"]}
+    layer = art["layers"][0]
+    assert layer["mediaType"] == "application/spdx+json"
+    assert layer["digest"] == "sha256:" + hashlib.sha256(sbom).hexdigest()
+    assert layer["size"] == len(sbom)
+    # skopeo (the README's commands) reads the archive and the layout without a ref
+    need_tools("skopeo")
+    testlib.run(["skopeo", "inspect", "oci-archive:%s" % out])
+    lay = tmp_path / "lay"
+    testlib.run(["skopeo", "copy", "-q", "oci-archive:%s" % out, "oci:%s" % lay])
+    testlib.run(["skopeo", "inspect", "oci:%s" % lay])
+
+
+def test_two_builds_give_the_same_bytes(go_image):
+    _, _, outs = go_image
+    (a, sa), (b, sb) = outs
+    assert a.read_bytes() == b.read_bytes()
+    assert sa.read_bytes() == sb.read_bytes()
+
+
+def test_inspect_lists_the_sbom(mkimage, go_image):
+    out = go_image[2][0][0]
+    _, desc, _, _, _, _ = image_parts(out)
+    p = testlib.mk(mkimage, "inspect", out)
+    assert "sbom         %s" % desc["annotations"][ANN] in p.stdout
+
+
+def test_c_service_layout_with_tzdata_names_musl(mkimage, tmp_path):
+    lay = tmp_path / "c.oci"
+    sb = tmp_path / "c.json"
+    testlib.mk(mkimage, "--static", ROOT / "tests/examples/c-http", "-o", lay, "--format", "oci",
+               "--tzdata", "--sbom", sb, "-q", env={"SOURCE_DATE_EPOCH": EPOCH})
+    doc = json.loads(sb.read_text())
+    validate(doc)
+    assert pkg(doc, "tzdata")["versionInfo"] == dpkg_version("tzdata")
+    ids = {p["SPDXID"]: p for p in doc["packages"]}
+    svc = pkg(doc, "c-http")
+    musl_in_svc = [ids[r["relatedSpdxElement"]] for r in doc["relationships"]
+                   if r["spdxElementId"] == svc["SPDXID"] and r["relationshipType"] == "CONTAINS"]
+    assert [p["name"] for p in musl_in_svc] == ["musl"]
+    assert musl_in_svc[0]["versionInfo"] == dpkg_version("musl-dev:amd64")
+    assert "stdlib" not in [p["name"] for p in doc["packages"]]
+    idx = json.loads((lay / "index.json").read_text())
+    art = json.loads((lay / "blobs/sha256" / idx["manifests"][0]["annotations"][ANN][7:]).read_text())
+    assert (lay / "blobs/sha256" / art["layers"][0]["digest"][7:]).read_bytes() == sb.read_bytes()
+    need_tools("skopeo", "umoci")
+    testlib.run(["skopeo", "inspect", "oci:%s" % lay])
+    # umoci unpacks it; the service there is the one the SBOM names
+    bundle = tmp_path / "bundle"
+    testlib.run(["umoci", "unpack", "--rootless", "--image", "%s:latest" % lay, bundle])
+    data = (bundle / "rootfs/app/c-http").read_bytes()
+    assert svc["checksums"][0]["checksumValue"] == hashlib.sha256(data).hexdigest()
+
+
+def test_sbom_none_leaves_it_out(mkimage, tmp_path):
+    out = tmp_path / "n.tar"
+    testlib.mk(mkimage, "--static", ROOT / "tests/examples/c-http", "-o", out, "--sbom", "none",
+               "-q")
+    idx, desc, man, art, sbom, files = image_parts(out)
+    assert ANN not in desc.get("annotations", {})
+    blobs = {k for k in files if k.startswith("blobs/")}
+    assert len(blobs) == 2 + len(man["layers"])
+    assert "sbom         none" in testlib.mk(mkimage, "inspect", out).stdout
+
+
+def test_bad_sbom_options(mkimage, tmp_path):
+    p = testlib.mk(mkimage, "--static", ROOT / "tests/examples/c-http", "-o", tmp_path / "x.tar",
+                   "--sbom", "", check=False)
+    assert p.returncode == 2 and "invalid --sbom" in p.stderr
+    p = testlib.mk(mkimage, "--static", ROOT / "tests/examples/c-http", "-o", tmp_path / "x.tar",
+                   "--sbom", tmp_path / "no-such-dir" / "s.json", "-q", check=False)
+    assert p.returncode == 1 and "cannot write the SBOM" in p.stderr
+    assert not (tmp_path / "no-such-dir").exists()
+
+
+def test_push_puts_the_sbom_under_the_referrers_tag(mkimage, registry, go_image):
+    out = go_image[2][0][0]
+    _, desc, _, art, sbom, _ = image_parts(out)
+    ref = "%s/sbom/demo:1.0" % registry.addr
+    for _ in range(2):  # a second push lists it once still
+        testlib.mk(mkimage, "push", out, ref, "-q")
+    # skopeo still inspects the image itself
+    need_tools("skopeo")
+    p = testlib.run(["skopeo", "inspect", "--tls-verify=false", "docker://%s" % ref])
+    assert json.loads(p.stdout)["Digest"] == desc["digest"]
+    # the referrers tag: an image index listing the artifact
+    base = "http://%s/v2/sbom/demo" % registry.addr
+
+    def get(path, accept):
+        req = urllib.request.Request(base + path, headers={"Accept": accept})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.read()
+
+    tag = "sha256-" + desc["digest"].split(":")[1]
+    ri = json.loads(get("/manifests/" + tag, "application/vnd.oci.image.index.v1+json"))
+    assert ri["mediaType"] == "application/vnd.oci.image.index.v1+json"
+    found = [m for m in ri["manifests"] if m.get("artifactType") == "application/spdx+json"]
+    assert len(found) == 1, ri
+    am = get("/manifests/" + found[0]["digest"], "application/vnd.oci.image.manifest.v1+json")
+    assert json.loads(am)["subject"]["digest"] == desc["digest"]
+    assert get("/blobs/" + json.loads(am)["layers"][0]["digest"], "*/*") == sbom
