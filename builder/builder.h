@@ -189,6 +189,10 @@ void sbom_build_free(struct sbom_build *b);
 bool mk_sbom_wanted(const struct mk_opts *o);
 int mk_sbom_packages(const struct mk_opts *o, const char *init, const char *binary,
                      const char *name, bool busybox, struct sbom_build *b, char *err);
+/* The same from the bytes that go in (NULL: none). */
+int mk_sbom_packages_mem(const struct mk_opts *o, const unsigned char *init, size_t init_len,
+                         const unsigned char *app, size_t app_len, const char *name,
+                         bool busybox, struct sbom_build *b, char *err);
 /* --sbom FILE: the document of the image with that manifest digest. */
 int mk_sbom_write_file(const struct mk_opts *o, const struct sbom_build *b,
                        const char *manifest_digest, int64_t created, char *err);
@@ -430,5 +434,14 @@ int mk_compose_into(const struct mk_opts *o, const char *binary, const char *nam
 int mk_image_platforms(struct mk_opts *o, enum app_kind kind, const char *name);
 /* `mkimage build APP --arch amd64,arm64 -o DIR`: DIR/linux_ARCH/NAME. */
 int mk_build_platforms(struct mk_opts *o, enum app_kind kind, const char *name);
+/* The base layer's tree (compose.c): skeleton, CA, the init's bytes
+ * (*init NULL: none; handed to the tree and set to NULL) and with it the shipped policies. */
+struct rootfs_tree;
+int mk_build_base(const struct mk_opts *o, unsigned char **init, size_t init_len,
+                  struct rootfs_tree *t, char *err);
+/* `mkimage base` (cmd_base.c), and the shipped policies precompiled for
+ * arch at /etc/minbase/policies/NAME.bpf. */
+int cmd_base(int argc, char **argv);
+int mk_base_add_policies(struct rootfs_tree *t, const char *arch, char *err);
 
 #endif

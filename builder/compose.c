@@ -280,10 +280,11 @@ static int parse_user(const char *u, uid_t *uid, gid_t *gid)
 	return 0;
 }
 
-/* init: the init's bytes, or NULL for --no-init; handed to the tree (and
- * set to NULL) once added. */
-static int build_base(const struct mk_opts *o, unsigned char **init, size_t init_len,
-                      struct rootfs_tree *t, char *err)
+/* The base layer, the same for `mkimage base` (cmd_base.c).  init: the
+ * init's bytes, or NULL for --no-init; handed to the tree (and set to NULL)
+ * once added; with it the shipped policies, for MINBASE_POLICY=NAME. */
+int mk_build_base(const struct mk_opts *o, unsigned char **init, size_t init_len,
+                  struct rootfs_tree *t, char *err)
 {
 	struct rootfs_skeleton_opts so = {
 		.uid = MB_NONROOT_UID, .gid = MB_NONROOT_GID, .version = MINBASE_VERSION,
@@ -295,6 +296,8 @@ static int build_base(const struct mk_opts *o, unsigned char **init, size_t init
 		unsigned char *b = *init;
 		*init = NULL;
 		if (rootfs_add_buffer(t, INIT_PATH, b, init_len, 0755, 0, 0, err) < 0)
+			return -1;
+		if (mk_base_add_policies(t, o->arch, err) < 0)
 			return -1;
 	}
 	return 0;
@@ -561,6 +564,14 @@ static int compose(const struct mk_opts *o, const char *binary, const char *name
 		free(svc_bin);
 		return -1;
 	}
+	/* The SBOM, of these very bytes (images/ attaches it under the
+	 * manifest's digest); none on a --base, whose contents we do not list. */
+	if (!o->base && mk_sbom_packages_mem(o, init_bin, init_len, svc_bin, svc_len, name, false,
+	                                     &sb, err) < 0) {
+		free(init_bin);
+		free(svc_bin);
+		return -1;
+	}
 
 	const char *caps = o->caps_set ? o->caps : NULL;
 	if (o->policy) {
@@ -588,7 +599,7 @@ static int compose(const struct mk_opts *o, const char *binary, const char *name
 		mk_seterr(err, "out of memory");
 		goto out;
 	}
-	if (!bimg && build_base(o, &init_bin, init_len, base, err) < 0)
+	if (!bimg && mk_build_base(o, &init_bin, init_len, base, err) < 0)
 		goto out;
 	/* With --base the tree below is empty here: the --add rules see only
 	 * what mkimage writes, not the base image's own entries. */
@@ -651,6 +662,8 @@ static int compose(const struct mk_opts *o, const char *binary, const char *name
 		{ .layer = &l2, .created_by = created_by },
 	};
 	struct image_result ir;
+	c.sbom = sb.n ? sb.pkgs : NULL;
+	c.nsbom = sb.n;
 	if (set) {
 		/* the layers' blobs become the set's: l1 and l2 are left empty */
 		if (image_set_add(set, &c, arch_variant(o->arch), layers, 2, &ir, err) < 0)
@@ -658,12 +671,6 @@ static int compose(const struct mk_opts *o, const char *binary, const char *name
 		goto done;
 	}
 	t0 = util_now();
-	/* The SBOM: what goes in (images/ attaches it under the manifest's
-	 * digest); none on a --base, whose contents we do not list. */
-	if (!bimg && mk_sbom_packages(o, o->no_init ? NULL : init, binary, name, false, &sb, err) < 0)
-		goto out;
-	c.sbom = sb.n ? sb.pkgs : NULL;
-	c.nsbom = sb.n;
 	enum image_format fmt = !strcmp(o->format, "oci") ? IMAGE_FORMAT_OCI_DIR
 	                                                   : IMAGE_FORMAT_ARCHIVE;
 	/* The temporary file or directory of image_write is not one the

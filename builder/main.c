@@ -353,6 +353,8 @@ static int dispatch(int argc, char **argv)
 			return mk_die(MK_EXIT_FAIL, "`policy` is not built into this mkimage yet");
 		return cmd_policy(argc - 1, argv + 1);
 	}
+	if (!strcmp(c, "base"))
+		return cmd_base(argc - 1, argv + 1);
 	if (!strcmp(c, "push"))
 		return cmd_push(argc - 1, argv + 1);
 	if (!strcmp(c, "pull"))

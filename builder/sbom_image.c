@@ -66,10 +66,22 @@ int mk_sbom_packages(const struct mk_opts *o, const char *init, const char *bina
 	if (!mk_sbom_wanted(o))
 		return 0;
 	struct mapped mi = { 0 }, ma = { 0 };
-	char app_path[4200];
 	int r = -1;
-	if ((init && map_file(init, &mi, err) < 0) || (binary && map_file(binary, &ma, err) < 0))
-		goto out;
+	if ((!init || map_file(init, &mi, err) == 0) && (!binary || map_file(binary, &ma, err) == 0))
+		r = mk_sbom_packages_mem(o, mi.p, mi.len, ma.p, ma.len, name, busybox, b, err);
+	unmap(&mi);
+	unmap(&ma);
+	return r;
+}
+
+int mk_sbom_packages_mem(const struct mk_opts *o, const unsigned char *init, size_t init_len,
+                         const unsigned char *app, size_t app_len, const char *name,
+                         bool busybox, struct sbom_build *b, char *err)
+{
+	memset(b, 0, sizeof(*b));
+	if (!mk_sbom_wanted(o))
+		return 0;
+	char app_path[4200];
 	snprintf(app_path, sizeof(app_path), "/app/%s", name ? name : "");
 	const char *colon = o->tag ? strrchr(o->tag, ':') : NULL;
 	if (colon && strchr(colon, '/'))
@@ -77,16 +89,12 @@ int mk_sbom_packages(const struct mk_opts *o, const char *init, const char *bina
 	struct sbom_inputs in = {
 		.image_name = o->tag ? o->tag : "image",
 		.image_version = colon ? colon + 1 : NULL,
-		.init = mi.p, .init_len = mi.len,
+		.init = init, .init_len = init_len,
 		.ca = true, .extra_ca = o->ca_file != NULL, .tzdata = o->tzdata, .busybox = busybox,
-		.app = ma.p, .app_len = ma.len, .app_name = name, .app_path = app_path,
+		.app = app, .app_len = app_len, .app_name = name, .app_path = app_path,
 		.app_musl = o->app_musl, .deb_arch = o->arch,
 	};
-	r = sbom_collect(&in, b, err);
-out:
-	unmap(&mi);
-	unmap(&ma);
-	return r;
+	return sbom_collect(&in, b, err);
 }
 
 int mk_sbom_write_file(const struct mk_opts *o, const struct sbom_build *b,

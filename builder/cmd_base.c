@@ -1,0 +1,367 @@
+/* `mkimage base`: the minbase base image for a Dockerfile's FROM, built by
+ * the toolkit itself, and the shipped policies every base layer carries.
+ *
+ *   layer 1: the base layer of `mkimage --static` images of the same
+ *            options, byte for byte (mk_build_base): skeleton, CA bundle,
+ *            the init, /etc/minbase/policies/NAME.bpf for the image's
+ *            architecture.  A host that pulls both stores it once.
+ *   layer 2 (--debug): busybox (Debian's busybox-static) under /busybox
+ *            with a link per applet, as distroless :debug has it; its own
+ *            layer, so that layer 1 stays the shared blob.
+ *
+ * Config: User 65532:65532, Entrypoint [init, "--"] (a Dockerfile's CMD
+ * names the service), the init's safe defaults in Env as --static images
+ * have them (no capabilities, no-new-privs, MINBASE_USER so that a root
+ * start still runs the service as 65532), WorkingDir /app. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "builder.h"
+#include "../images/images.h"
+#include "../policies/policies.h"
+#include "../rootfs/rootfs.h"
+
+#define POLICY_DIR_IN_IMAGE "/etc/minbase/policies"
+#define BUSYBOX_DIR "/busybox"
+#define BASE_PATH "PATH=/usr/local/bin:/usr/bin:/bin"
+
+/* The policies policies/policies.mk ships (SHIPPED_POLICIES): the init's
+ * MINBASE_POLICY=NAME finds them in every image that has the init. */
+static const char *const shipped[] = { "default", "service", "strict", NULL };
+
+int mk_base_add_policies(struct rootfs_tree *t, const char *arch, char *err)
+{
+	const char *karch = arch_kernel_name(arch);
+	if (rootfs_add_dir(t, "/etc/minbase", 0755, 0, 0, err) < 0 ||
+	    rootfs_add_dir(t, POLICY_DIR_IN_IMAGE, 0755, 0, 0, err) < 0)
+		return -1;
+	for (size_t i = 0; shipped[i]; i++) {
+		unsigned char *bpf = NULL;
+		size_t len = 0;
+		char path[128], perr[MB_ERRLEN];
+		/* the precompiled file when it is there, else compiled now: the
+		 * shipped policies keep no capabilities, so the same bytes */
+		if (policy_build_bpf(shipped[i], karch, NULL, &bpf, &len, perr) < 0) {
+			mk_seterr(err, "cannot add the shipped policy `%s` for %s: %s", shipped[i], arch,
+			          perr);
+			return -1;
+		}
+		snprintf(path, sizeof(path), POLICY_DIR_IN_IMAGE "/%s.bpf", shipped[i]);
+		if (rootfs_add_buffer(t, path, bpf, len, 0644, 0, 0, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* busybox for arch: $MINBASE_BUSYBOX_ARM64 (_AMD64) or $MINBASE_BUSYBOX, else
+ * Debian's busybox-static at /bin/busybox; static and for arch. */
+static int find_busybox(const char *arch, char *buf, size_t len, char *err)
+{
+	char envname[40];
+	snprintf(envname, sizeof(envname), "MINBASE_BUSYBOX_%s", !strcmp(arch, "arm64") ? "ARM64" :
+	         "AMD64");
+	const char *p = getenv(envname);
+	if (!p || !*p)
+		p = getenv("MINBASE_BUSYBOX");
+	snprintf(buf, len, "%s", p && *p ? p : "/bin/busybox");
+	char why[MB_ERRLEN];
+	if (access(buf, R_OK) < 0) {
+		mk_seterr(err, "--debug needs busybox: cannot read `%s`: %s; install Debian's "
+		          "busybox-static (`make deps`) or set %s", buf, strerror(errno), envname);
+		return -1;
+	}
+	if (elf_check_static(buf, arch, NULL, why) < 0) {
+		mk_seterr(err, "--debug needs a static busybox for %s: %s; set %s to one", arch, why,
+		          envname);
+		return -1;
+	}
+	return 0;
+}
+
+/* The applets, from the host's busybox-static (`busybox --list`): the
+ * package of another architecture is built from the same configuration. */
+static int add_busybox(struct rootfs_tree *t, const char *arch, char *err)
+{
+	char bb[PATH_MAX], line[128];
+	if (find_busybox(arch, bb, sizeof(bb), err) < 0)
+		return -1;
+	if (rootfs_add_dir(t, BUSYBOX_DIR, 0755, 0, 0, err) < 0 ||
+	    rootfs_add_host_file(t, BUSYBOX_DIR "/busybox", bb, 0755, 0, 0, err) < 0)
+		return -1;
+	const char *lister = !strcmp(arch, arch_host()) ? bb : "/bin/busybox";
+	char cmd[PATH_MAX + 16];
+	snprintf(cmd, sizeof(cmd), "'%s' --list", lister);
+	FILE *f = strchr(lister, '\'') ? NULL : popen(cmd, "re");
+	size_t n = 0;
+	int r = 0;
+	while (f && r == 0 && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!*line || strchr(line, '/') || !strcmp(line, "busybox"))
+			continue;
+		char path[160];
+		snprintf(path, sizeof(path), BUSYBOX_DIR "/%s", line);
+		r = rootfs_add_symlink(t, path, "busybox", err);
+		n++;
+	}
+	int st = f ? pclose(f) : -1;
+	if (r == 0 && (st != 0 || n < 10)) {
+		mk_seterr(err, "cannot list busybox's applets with `%s --list` (exit %d); install "
+		          "Debian's busybox-static on this host (`make deps`)", lister, st);
+		r = -1;
+	}
+	return r;
+}
+
+static int read_all(const char *path, unsigned char **buf, size_t *len, char *err)
+{
+	FILE *f = fopen(path, "rbe");
+	struct stat st;
+	*buf = NULL;
+	if (f && fstat(fileno(f), &st) == 0 && (*buf = malloc((size_t)st.st_size + 1)) &&
+	    fread(*buf, 1, (size_t)st.st_size, f) == (size_t)st.st_size) {
+		*len = (size_t)st.st_size;
+		fclose(f);
+		return 0;
+	}
+	mk_seterr(err, "cannot read the init `%s`: %s", path, strerror(errno ? errno : EIO));
+	free(*buf);
+	*buf = NULL;
+	if (f)
+		fclose(f);
+	return -1;
+}
+
+static void usage(FILE *f)
+{
+	fputs("usage: mkimage base [-o OUT | --push REF] [--tag REF] [--debug] [--tzdata]\n"
+	      "                    [--ca-file PEM] [--arch ARCH] [--format docker|oci]\n"
+	      "                    [--sbom FILE|none] [--cache DIR] [-q]\n"
+	      "  The minbase base image for FROM: skeleton, CA bundle, minbase-init, the shipped\n"
+	      "  seccomp policies at /etc/minbase/policies/NAME.bpf (ENV MINBASE_POLICY=NAME),\n"
+	      "  user 65532, entrypoint [minbase-init --].  --debug adds busybox under /busybox.\n"
+	      "  Defaults: --tag minbase/static:latest (:debug with --debug), -o static.tar.\n", f);
+}
+
+enum { B_DEBUG = 500, B_TZ, B_CA, B_ARCH, B_FORMAT, B_SBOM, B_PUSH, B_CACHE };
+
+static int parse(int argc, char **argv, struct mk_opts *o, bool *debug, char *err)
+{
+	static const struct option lo[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "tag", required_argument, NULL, 't' },
+		{ "push", required_argument, NULL, B_PUSH },
+		{ "debug", no_argument, NULL, B_DEBUG },
+		{ "tzdata", no_argument, NULL, B_TZ },
+		{ "ca-file", required_argument, NULL, B_CA },
+		{ "arch", required_argument, NULL, B_ARCH },
+		{ "format", required_argument, NULL, B_FORMAT },
+		{ "sbom", required_argument, NULL, B_SBOM },
+		{ "cache", required_argument, NULL, B_CACHE },
+		MK_REMOTE_LONGOPTS,
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":o:t:qh", lo, NULL)) != -1) {
+		int rr = mk_remote_option(c, optarg, &o->remote);
+		if (rr < 0) {
+			mk_seterr(err, "out of memory");
+			return -1;
+		}
+		if (rr)
+			continue;
+		switch (c) {
+		case 'o': o->out = optarg; break;
+		case 't': o->tag = optarg; break;
+		case 'q': o->quiet = true; break;
+		case 'h': return 1;
+		case B_PUSH: o->push = optarg; break;
+		case B_DEBUG: *debug = true; break;
+		case B_TZ: o->tzdata = true; break;
+		case B_CA: o->ca_file = optarg; break;
+		case B_ARCH: o->arch = optarg; break;
+		case B_FORMAT: o->format = optarg; break;
+		case B_SBOM: o->sbom = optarg; break;
+		case B_CACHE: o->cache_dir = optarg; break;
+		case ':':
+			mk_seterr(err, "option `%s` needs a value", argv[optind - 1]);
+			return -2;
+		default:
+			mk_seterr(err, "unknown option `%s`", argv[optind - 1]);
+			return -2;
+		}
+	}
+	if (optind < argc) {
+		mk_seterr(err, "unexpected argument `%s`: `mkimage base` takes only options", argv[optind]);
+		return -2;
+	}
+	const char *a = o->arch ? arch_normalize(o->arch) : arch_host();
+	if (!a) {
+		mk_seterr(err, "invalid --arch `%s`: use amd64 or arm64", o->arch);
+		return -2;
+	}
+	o->arch = a;
+	char why[MB_ERRLEN];
+	if (strcmp(o->format, "docker") && strcmp(o->format, "oci")) {
+		mk_seterr(err, "invalid --format `%s`: use docker (one tar) or oci (a layout "
+		          "directory)", o->format);
+		return -2;
+	}
+	if (o->tag && image_ref_check(o->tag, why) < 0) {
+		mk_seterr(err, "--tag: %s", why);
+		return -2;
+	}
+	if (o->sbom && !*o->sbom) {
+		mk_seterr(err, "invalid --sbom ``: give a file name for the SPDX document, or `none`");
+		return -2;
+	}
+	if (o->ca_file && access(o->ca_file, R_OK) < 0) {
+		mk_seterr(err, "invalid --ca-file `%s`: %s", o->ca_file, strerror(errno));
+		return -2;
+	}
+	if (mk_remote_validate(&o->remote, err) < 0)
+		return -2;
+	return 0;
+}
+
+/* Writes the image at o->out; 0 or -1 with err. */
+static int write_base(const struct mk_opts *o, bool debug, struct mk_result *res, char *err)
+{
+	int rc = -1;
+	char init[PATH_MAX], cache[PATH_MAX], cerr[MB_ERRLEN];
+	struct rootfs_tree *base = rootfs_tree_new(), *dbg = rootfs_tree_new();
+	struct rootfs_layer lo[2] = { 0 };
+	struct sbom_build sb = { 0 };
+	int64_t epoch;
+
+	if (!base || !dbg) {
+		mk_seterr(err, "out of memory");
+		goto out;
+	}
+	unsigned char *initb = NULL;
+	size_t init_len = 0;
+	/* the init read once: the SBOM's checksum is of the bytes that go in */
+	if (mk_source_date_epoch(&epoch, err) < 0 || mk_find_init(o->arch, init, sizeof(init), err) < 0 ||
+	    read_all(init, &initb, &init_len, err) < 0 ||
+	    mk_sbom_packages_mem(o, initb, init_len, NULL, 0, NULL, debug, &sb, err) < 0 ||
+	    mk_build_base(o, &initb, init_len, base, err) < 0 ||
+	    (debug && add_busybox(dbg, o->arch, err) < 0)) {
+		free(initb);
+		goto out;
+	}
+	const char *cdir = build_cache_dir(o->cache_dir, cache, sizeof(cache), cerr) == 0 ? cache
+	                                                                                 : NULL;
+	const struct rootfs_tree *trees[2] = { base, dbg };
+	size_t nl = debug ? 2 : 1;
+	if (rootfs_layers_write_cached(trees, nl, epoch, cdir, lo, err) < 0)
+		goto out;
+
+	/* the Env of a --static image without options (compose.c) */
+	char *ep[] = { "/usr/bin/minbase-init", "--", NULL };
+	char *env[] = { debug ? BASE_PATH ":" BUSYBOX_DIR : BASE_PATH,
+	                "SSL_CERT_FILE=" ROOTFS_CA_PATH, "MINBASE_USER=65532:65532",
+	                "MINBASE_CAPS=", "MINBASE_NO_NEW_PRIVS=1", NULL };
+	struct image_config c = {
+		.architecture = o->arch, .os = "linux", .user = "65532:65532", .entrypoint = ep,
+		.env = env, .workdir = "/app", .created = epoch, .tag = o->tag,
+	};
+	c.sbom = sb.n ? sb.pkgs : NULL;
+	c.nsbom = sb.n;
+	struct image_layer layers[2] = {
+		{ .layer = &lo[0], .created_by = "minbase base layer" },
+		{ .layer = &lo[1], .created_by = "minbase: add busybox at " BUSYBOX_DIR },
+	};
+	struct image_result ir;
+	enum image_format fmt = !strcmp(o->format, "oci") ? IMAGE_FORMAT_OCI_DIR
+	                                                   : IMAGE_FORMAT_ARCHIVE;
+	/* as in compose.c: no interrupt while image_write's temporary exists */
+	sigset_t stop, old;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &stop, &old);
+	int wr = image_write(&c, layers, nl, fmt, o->out, &ir, err);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (wr < 0 || mk_sbom_write_file(o, &sb, ir.manifest_digest, epoch, err) < 0)
+		goto out;
+	snprintf(res->manifest_digest, sizeof(res->manifest_digest), "%s", ir.manifest_digest);
+	res->compressed = ir.compressed;
+	res->uncompressed = ir.uncompressed;
+	rc = 0;
+out:
+	sbom_build_free(&sb);
+	rootfs_layer_free(&lo[0]);
+	rootfs_layer_free(&lo[1]);
+	rootfs_tree_free(base);
+	rootfs_tree_free(dbg);
+	return rc;
+}
+
+int cmd_base(int argc, char **argv)
+{
+	struct mk_opts o;
+	char err[MB_ERRLEN] = "", pushdir[PATH_MAX] = "", out[PATH_MAX + 16], sz[32];
+	bool debug = false;
+	int rc = MK_EXIT_FAIL;
+
+	mk_opts_init(&o);
+	int r = parse(argc, argv, &o, &debug, err);
+	if (r == 1) {
+		usage(stdout);
+		rc = MK_EXIT_OK;
+		goto done;
+	}
+	if (r < 0) {
+		fprintf(stderr, "mkimage: %s\nmkimage: see `mkimage base --help`\n", err);
+		rc = r == -2 ? MK_EXIT_USAGE : MK_EXIT_FAIL;
+		goto done;
+	}
+	if (!o.tag)
+		o.tag = debug ? "minbase/static:debug" : "minbase/static:latest";
+	if (o.push && !o.out) {
+		const char *td = getenv("TMPDIR");
+		snprintf(pushdir, sizeof(pushdir), "%s/mkimage-push.XXXXXX", td && *td ? td : "/tmp");
+		if (!mkdtemp(pushdir)) {
+			fprintf(stderr, "mkimage: cannot create a temporary directory `%s`: %s\n", pushdir,
+			        strerror(errno));
+			pushdir[0] = '\0';
+			goto done;
+		}
+		snprintf(out, sizeof(out), "%s/image", pushdir);
+		o.out = out;
+		o.format = "oci";
+	}
+	if (!o.out)
+		o.out = !strcmp(o.format, "oci") ? (debug ? "static-debug.oci" : "static.oci")
+		                                 : (debug ? "static-debug.tar" : "static.tar");
+	struct mk_result res = { 0 };
+	if (write_base(&o, debug, &res, err) < 0) {
+		fprintf(stderr, "mkimage: %s\n", err);
+		goto done;
+	}
+	if (!o.quiet)
+		fprintf(stderr, "mkimage: done    %s -> %s\nmkimage:         digest %s, %s compressed\n",
+		        o.tag, o.out, res.manifest_digest,
+		        util_human_size(res.compressed, sz, sizeof(sz)));
+	if (o.push && mk_push_built(&o, o.out, err) < 0) {
+		fprintf(stderr, "mkimage: cannot push to `%s`: %s\n", o.push, err);
+		goto done;
+	}
+	rc = MK_EXIT_OK;
+done:
+	if (pushdir[0])
+		util_rm_rf(pushdir);
+	mk_remote_free(&o.remote);
+	return rc;
+}
