@@ -225,7 +225,9 @@ def test_renames_are_fsynced(mkimage, service, tmp_path):
     assert any(re.search(r'renameat2\(\d+, "\.l\.mkimage\.tmp-\w+", \d+, "l"', l) for l in lines)
     lines = syscalls(mkimage, ["--static", service, "-o", out / "l", "--format", "oci", "-q",
                                "--tag", "b:2", "--", "other", "args"], tmp_path)
-    assert fsync_order(lines) == 3  # config, manifest, index.json: the layers are there
+    # config, manifest, the SBOM and its artifact manifest, index.json: the
+    # layers and the empty config of the artifact are there
+    assert fsync_order(lines) == 5
 
 
 # ---- item 6: a killed writer's temporaries are removed by the next run --------

@@ -1,0 +1,252 @@
+"""`mkimage base` (issue 14): the base image for a Dockerfile's FROM.
+
+The base is pushed to a local registry (distribution 2.8) by mkimage itself;
+a real dockerd builds the production Dockerfile of tests/examples/go-http
+(Dockerfile.minbase) FROM it with the classic builder and with BuildKit, and
+Debian's buildah builds it too.  The Go builder stage uses a local toolchain
+image (no image can be pulled from the internet here): Debian's statically
+linked Go 1.23 on top of the debug base, pushed to the same registry.
+
+The container is started as root with extra capabilities; the init still
+runs the service as 65532 with no capabilities, no-new-privs and the named
+seccomp policy (mode 2), reports healthy through HEALTHCHECK, and the
+container ends with the service's exit code.  An unknown policy stops the
+start.  The debug base gives a busybox shell as 65532."""
+import io
+import json
+import os
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import need, need_root, need_tools
+import testlib
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = ROOT / "tests" / "examples" / "go-http"
+GO_ROOT = Path("/usr/lib/go-1.23")
+ULIMITS = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=4096:4096"]
+
+TOOLCHAIN_DOCKERFILE = """ARG BASE
+FROM ${BASE}
+USER 0
+RUN ["/busybox/mkdir", "-p", "/bin"]
+RUN ["/busybox/ln", "-s", "/busybox/sh", "/bin/sh"]
+ADD go.tar /usr/local/
+ENV PATH=/usr/local/go-1.23/bin:/usr/local/bin:/usr/bin:/bin:/busybox HOME=/root \\
+    GOPROXY=off GOTOOLCHAIN=local GOFLAGS=-mod=mod
+ENTRYPOINT []
+CMD ["/bin/sh"]
+# the standard library as the service's stage builds it, compiled once here
+RUN CGO_ENABLED=0 go build -trimpath std
+"""
+
+
+def layers_of(tar):
+    with tarfile.open(tar) as t:
+        idx = json.load(t.extractfile("index.json"))
+        man = json.load(t.extractfile("blobs/sha256/" + idx["manifests"][0]["digest"][7:]))
+        cfg = json.load(t.extractfile("blobs/sha256/" + man["config"]["digest"][7:]))
+        blobs = [t.extractfile("blobs/sha256/" + l["digest"][7:]).read() for l in man["layers"]]
+    return man, cfg, blobs
+
+
+def names_in(blob):
+    with tarfile.open(fileobj=io.BytesIO(blob)) as t:
+        return {m.name: m for m in t.getmembers()}
+
+
+@pytest.fixture(scope="module")
+def bases(mkimage, registry, tmp_path_factory):
+    """The base and the debug base, written and pushed by mkimage."""
+    tmp = tmp_path_factory.mktemp("bases")
+    env = {"SOURCE_DATE_EPOCH": "1700000000", "XDG_CACHE_HOME": str(tmp / "cache")}
+    out = {}
+    for name, extra in (("latest", []), ("debug", ["--debug"])):
+        tar = tmp / ("static-%s.tar" % name)
+        ref = "%s/minbase/static:%s" % (registry.addr, name)
+        testlib.mk(mkimage, "base", "-o", tar, "-q", *extra, env=env)
+        testlib.mk(mkimage, "base", "--push", ref, "-q", *extra, env=env)
+        out[name] = (tar, ref)
+    return tmp, out
+
+
+def test_base_image_contents_and_config(mkimage, bases, tmp_path):
+    tmp, out = bases
+    man, cfg, blobs = layers_of(out["latest"][0])
+    assert len(blobs) == 1
+    c = cfg["config"]
+    assert c["User"] == "65532:65532"
+    assert c["Entrypoint"] == ["/usr/bin/minbase-init", "--"]
+    assert c["WorkingDir"] == "/app"
+    assert "MINBASE_CAPS=" in c["Env"] and "MINBASE_NO_NEW_PRIVS=1" in c["Env"]
+    assert "MINBASE_USER=65532:65532" in c["Env"]
+    files = names_in(blobs[0])
+    for n in ("usr/bin/minbase-init", "etc/ssl/certs/ca-certificates.crt", "etc/passwd"):
+        assert n in files
+    arch = os.uname().machine
+    for pol in ("default", "service", "strict"):
+        m = files["etc/minbase/policies/%s.bpf" % pol]
+        with tarfile.open(fileobj=io.BytesIO(blobs[0])) as t:
+            data = t.extractfile(m).read()
+        shipped = ROOT / "build/share/minbase/policies/%s.%s.bpf" % (pol, arch)
+        assert data == shipped.read_bytes(), pol
+    # the same blob as the base layer of a --static image of the same options
+    svc = tmp_path / "svc.tar"
+    testlib.mk(mkimage, "--static", ROOT / "tests/examples/c-http", "-o", svc, "-q",
+               env={"SOURCE_DATE_EPOCH": "1700000000", "XDG_CACHE_HOME": str(tmp / "cache")})
+    sman, _, _ = layers_of(svc)
+    assert sman["layers"][0]["digest"] == man["layers"][0]["digest"]
+    # the debug base: that layer, and busybox above it
+    dman, dcfg, dblobs = layers_of(out["debug"][0])
+    assert dman["layers"][0] == man["layers"][0]
+    bb = names_in(dblobs[1])
+    assert bb["busybox/busybox"].isfile() and bb["busybox/sh"].issym()
+    assert bb["busybox/sh"].linkname == "busybox"
+    assert "PATH=/usr/local/bin:/usr/bin:/bin:/busybox" in dcfg["config"]["Env"]
+    assert dcfg["config"]["User"] == "65532:65532"
+
+
+def test_base_bad_options(mkimage, tmp_path):
+    for args, msg in ((["--arch", "s390x"], "invalid --arch"), (["extra"], "unexpected argument"),
+                      (["--tag", "Bad:Tag"], "--tag"), (["--ca-file", tmp_path / "none.pem"],
+                                                       "invalid --ca-file")):
+        p = testlib.mk(mkimage, "base", "-o", tmp_path / "b.tar", *args, check=False)
+        assert p.returncode == 2 and msg in p.stderr, p.stderr
+        assert not (tmp_path / "b.tar").exists()
+
+
+@pytest.fixture(scope="module")
+def toolchain(dockerd, registry, bases):
+    """REGISTRY/go:1.23: Debian's Go 1.23 on the debug base (pulled from the
+    registry), with std precompiled as the service's stage builds it."""
+    need(GO_ROOT.joinpath("bin", "go").exists(), "Debian's golang-1.23 is needed (make deps)")
+    tmp, out = bases
+    ctx = tmp / "toolchain"
+    ctx.mkdir()
+    testlib.run(["tar", "-h", "-C", GO_ROOT.parent, "-cf", ctx / "go.tar",
+                 "--exclude=go-1.23/test", "--exclude=go-1.23/api", "--exclude=go-1.23/misc",
+                 "--exclude=go-1.23/src/cmd", "go-1.23"], timeout=300)
+    (ctx / "Dockerfile").write_text(TOOLCHAIN_DOCKERFILE)
+    ref = "%s/go:1.23" % registry.addr
+    dockerd.docker("build", "-q", "--network", "none", "--build-arg", "BASE=" + out["debug"][1],
+                   "-t", ref, str(ctx), timeout=900)
+    dockerd.docker("push", ref, timeout=600)
+    return ref
+
+
+def docker_build(dockerd, toolchain, base_ref, tag, buildkit):
+    env = dict(os.environ, DOCKER_BUILDKIT="1" if buildkit else "0")
+    cmd = [testlib.DOCKER, "-H", "unix://%s" % dockerd.sock, "build", "--network", "none",
+           "-f", str(APP / "Dockerfile.minbase"), "--build-arg", "GO_IMAGE=" + toolchain,
+           "--build-arg", "BASE_IMAGE=" + base_ref, "-t", tag, str(APP)]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+
+
+def service_status(host_pid):
+    """/proc status fields of the init's child that runs /app/devops-info."""
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            kids = Path("/proc/%d/task/%d/children" % (host_pid, host_pid)).read_text().split()
+        except OSError:
+            kids = []
+        for k in kids:
+            try:
+                cmd = Path("/proc/%s/cmdline" % k).read_bytes().split(b"\0")[0]
+                if cmd == b"/app/devops-info":
+                    st = Path("/proc/%s/status" % k).read_text()
+                    return dict(l.split(":", 1) for l in st.splitlines() if ":" in l)
+            except OSError:
+                pass
+        time.sleep(0.2)
+    raise AssertionError("no /app/devops-info under the init (pid %d)" % host_pid)
+
+
+def check_hardened(status):
+    assert status["Uid"].split()[:2] == ["65532", "65532"], status["Uid"]
+    assert status["Gid"].split()[:2] == ["65532", "65532"], status["Gid"]
+    assert int(status["CapEff"].strip(), 16) == 0
+    assert int(status["CapPrm"].strip(), 16) == 0
+    assert status["NoNewPrivs"].strip() == "1"
+    assert status["Seccomp"].strip() == "2"
+
+
+def wait_health(inspect, want="healthy", timeout=120):
+    deadline = time.time() + timeout
+    state = None
+    while time.time() < deadline:
+        state = inspect()
+        if state == want:
+            return
+        time.sleep(0.5)
+    raise AssertionError("health stayed %r, not %r" % (state, want))
+
+
+@pytest.fixture(scope="module", params=["classic", "buildkit"])
+def built(request, dockerd, toolchain, bases):
+    tag = "minbase-test/devops-info:%s" % request.param
+    docker_build(dockerd, toolchain, bases[1]["latest"][1], tag, request.param == "buildkit")
+    return tag
+
+
+def test_dockerfile_on_the_base_runs_hardened(dockerd, built):
+    d = dockerd.docker
+    cid = d("run", "-d", "--network", "none", "-u", "0", "--cap-add", "NET_ADMIN",
+            "--cap-add", "SYS_PTRACE", built).stdout.strip()
+    try:
+        pid = int(d("inspect", "-f", "{{.State.Pid}}", cid).stdout)
+        check_hardened(service_status(pid))
+        wait_health(lambda: d("inspect", "-f", "{{.State.Health.Status}}", cid).stdout.strip())
+        d("stop", "-t", "20", cid, timeout=60)
+        assert d("inspect", "-f", "{{.State.ExitCode}}", cid).stdout.strip() == "0"
+    finally:
+        d("rm", "-f", cid, check=False)
+    # the service's own failure is the container's exit code
+    p = d("run", "--rm", "--network", "none", "-e", "PORT=notaport", built, check=False)
+    assert p.returncode == 1, p.stderr
+    assert "listen" in p.stderr
+
+
+def test_unknown_policy_stops_the_start(dockerd, built):
+    p = dockerd.docker("run", "--rm", "--network", "none", "-e", "MINBASE_POLICY=servce", built,
+                       check=False, timeout=60)
+    assert p.returncode != 0
+    assert "servce" in p.stderr and "service" in p.stderr, p.stderr
+    assert "devops-info" not in p.stdout
+
+
+def test_debug_base_gives_a_shell_as_nonroot(dockerd, bases):
+    ref = bases[1]["debug"][1]
+    p = dockerd.docker("run", "--rm", "--network", "none", "--entrypoint", "/busybox/sh", ref,
+                       "-c", "id -u; id -g; echo $PATH; ls /etc/minbase/policies")
+    lines = p.stdout.split()
+    assert lines[:2] == ["65532", "65532"]
+    assert lines[2].endswith(":/busybox")
+    assert {"default.bpf", "service.bpf", "strict.bpf"} <= set(lines[3:])
+
+
+def test_buildah_builds_it_and_podman_runs_it(toolchain, bases, tmp_path):
+    need_root()
+    need_tools("buildah", "podman")
+    tag = "localhost/minbase-test/devops-info:buildah"
+    p = testlib.run(["buildah", "bud", "--network", "none", "--tls-verify=false",
+                     "-f", APP / "Dockerfile.minbase", "--build-arg", "GO_IMAGE=" + toolchain,
+                     "--build-arg", "BASE_IMAGE=" + bases[1]["latest"][1], "-t", tag, APP],
+                    check=False, timeout=900)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    try:
+        cid = testlib.run(["podman", "run", "-d", "--network", "none", *ULIMITS, "-u", "0",
+                           "--cap-add", "NET_ADMIN", tag]).stdout.strip()
+        pid = int(testlib.run(["podman", "inspect", "-f", "{{.State.Pid}}", cid]).stdout)
+        check_hardened(service_status(pid))
+        testlib.run(["podman", "stop", "-t", "20", cid], timeout=60)
+        code = testlib.run(["podman", "inspect", "-f", "{{.State.ExitCode}}", cid]).stdout
+        assert code.strip() == "0"
+        testlib.run(["podman", "rm", "-f", cid], check=False)
+    finally:
+        testlib.run(["podman", "rmi", "-f", tag], check=False)
