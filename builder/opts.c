@@ -428,6 +428,11 @@ int mk_opts_validate(const struct mk_opts *o, char *err)
 			return -2;
 		}
 	}
+	if (o->sbom && *o->sbom && strcmp(o->sbom, "none") && nplats > 1) {
+		mk_seterr(err, "invalid --sbom `%s`: a multi-platform image holds one SBOM per "
+		          "platform (mkimage inspect lists them); --sbom FILE needs one --arch", o->sbom);
+		return -2;
+	}
 	if (o->sbom && (!*o->sbom || (o->base && strcmp(o->sbom, "none") != 0))) {
 		mk_seterr(err, "invalid --sbom `%s`: %s", o->sbom, *o->sbom ?
 		          "an image on a --base carries no SBOM yet; drop --sbom or use --sbom none" :

@@ -156,6 +156,10 @@ static char *index_blob(const struct image_set *s)
 		json_t *plat = json_pack("{s:s, s:s}", "architecture", p->arch, "os", p->os);
 		if (plat && p->variant)
 			json_object_set_new(plat, "variant", json_string(p->variant));
+		/* each platform's SBOM artifact, by annotation (images.h) */
+		if (d && p->d.sbom.manifest)
+			json_object_set_new(d, "annotations", json_pack("{s:s}", IMAGE_SBOM_ANNOTATION,
+			                                                p->d.sbom.manifest_digest));
 		if (!d || !plat || json_object_set_new(d, "platform", plat) < 0 ||
 		    json_array_append_new(ms, d) < 0) {
 			json_decref(ms);
@@ -218,7 +222,7 @@ int image_set_write(const struct image_set *s, enum image_format fmt, const char
 			img_seterr(err, "cannot write `%s`: out of memory", out_path);
 		goto out;
 	}
-	mem = calloc(2 * s->np + 1, sizeof(*mem));
+	mem = calloc(5 * s->np + 1, sizeof(*mem));
 	layers = calloc(s->nlayers + 1, sizeof(*layers));
 	if (!mem || !layers) {
 		img_seterr(err, "cannot write `%s`: out of memory", out_path);
@@ -230,6 +234,12 @@ int image_set_write(const struct image_set *s, enum image_format fmt, const char
 		const struct img_docs *d = &s->p[i].d;
 		mem[nmem++] = (struct img_json){ d->config_digest, d->config, strlen(d->config) };
 		mem[nmem++] = (struct img_json){ d->manifest_digest, d->manifest, strlen(d->manifest) };
+		if (d->sbom.manifest) {
+			mem[nmem++] = (struct img_json){ IMG_EMPTY_DIGEST, IMG_EMPTY_JSON, 2 };
+			mem[nmem++] = (struct img_json){ d->sbom.doc_digest, d->sbom.doc, strlen(d->sbom.doc) };
+			mem[nmem++] = (struct img_json){ d->sbom.manifest_digest, d->sbom.manifest,
+			                                 strlen(d->sbom.manifest) };
+		}
 	}
 	for (size_t i = 0; i < s->nlayers; i++)
 		layers[i].layer = &s->layers[i];

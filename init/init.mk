@@ -69,6 +69,8 @@ fuzz-grpc: $(BUILD)/fuzz/grpc_fuzz
 # The components the init is linked with, named in its bytes for the SBOM
 # (init/main.c): the musl of the sysroot's Debian musl-dev and the libcap
 # and libseccomp versions builder/sysroot.mk builds.
-MUSL_DEV_VERSION := $(shell dpkg-query -W -f='$${Version}' musl-dev:amd64 2>/dev/null)
-INIT_COMPONENTS = musl $(or $(MUSL_DEV_VERSION),unknown), libcap $(LIBCAP_VERSION), libseccomp $(LIBSECCOMP_VERSION)
-$(BUILD)/musl/obj/init/main.o: MUSL_CFLAGS += -DMINBASE_INIT_COMPONENTS='"$(INIT_COMPONENTS)"'
+# (per architecture: the arm64 init is linked with musl-dev:arm64)
+musl_dev_version = $(or $(shell dpkg-query -W -f='$${Version}' musl-dev:$(1) 2>/dev/null),unknown)
+init_components = musl $(call musl_dev_version,$(1)), libcap $(LIBCAP_VERSION), libseccomp $(LIBSECCOMP_VERSION)
+$(BUILD)/musl/obj/init/main.o: MUSL_CFLAGS += -DMINBASE_INIT_COMPONENTS='"$(call init_components,amd64)"'
+$(BUILD)/musl-aarch64/obj/init/main.o: MUSL_A64_CFLAGS += -DMINBASE_INIT_COMPONENTS='"$(call init_components,arm64)"'
