@@ -46,3 +46,33 @@ UNIT_TESTS += test_sbom
 test_sbom_SRCS := builder/goinfo.c builder/sbom.c images/sbom.c images/json.c
 SBOM_LIBS := $(call pkg_libs,jansson libcrypto)
 test_sbom_LIBS := $(SBOM_LIBS)
+
+# The base image family for FROM (mkimage base; README "Base images"):
+# build/images/static-ARCH.tar and static-debug-ARCH.tar for amd64 and
+# arm64.  The arm64 debug image takes busybox from Debian's
+# busybox-static:arm64, fetched with apt-get download (not installed: it
+# would replace the host's).  `make publish REGISTRY=HOST/NAMESPACE` pushes
+# the host's architecture as minbase/static:VERSION, :latest and :debug
+# through mkimage's own push.
+IMAGES_OUT    := $(BUILD)/images
+BUSYBOX_ARM64 := $(BUILD)/busybox-arm64/bin/busybox
+$(BUSYBOX_ARM64):
+	@rm -rf $(BUILD)/busybox-arm64 && mkdir -p $(BUILD)/busybox-arm64/deb
+	cd $(BUILD)/busybox-arm64/deb && apt-get download -q busybox-static:arm64
+	dpkg-deb -x $(BUILD)/busybox-arm64/deb/busybox-static_*_arm64.deb $(BUILD)/busybox-arm64
+images: build-all $(BUSYBOX_ARM64)
+	@mkdir -p $(IMAGES_OUT)
+	for a in amd64 arm64; do \
+		$(BUILD)/bin/mkimage base --arch $$a -q --tag minbase/static:$(VERSION) \
+			-o $(IMAGES_OUT)/static-$$a.tar --sbom $(IMAGES_OUT)/static-$$a.spdx.json && \
+		MINBASE_BUSYBOX_ARM64=$(BUSYBOX_ARM64) $(BUILD)/bin/mkimage base --debug --arch $$a -q \
+			--tag minbase/static:debug -o $(IMAGES_OUT)/static-debug-$$a.tar \
+			--sbom $(IMAGES_OUT)/static-debug-$$a.spdx.json || exit 1; \
+	done
+	@ls -l $(IMAGES_OUT)
+publish: build-all
+	@test -n "$(REGISTRY)" || { echo "publish: give REGISTRY=HOST/NAMESPACE" >&2; exit 2; }
+	$(BUILD)/bin/mkimage base --push $(REGISTRY)/minbase/static:$(VERSION)
+	$(BUILD)/bin/mkimage base --push $(REGISTRY)/minbase/static:latest
+	$(BUILD)/bin/mkimage base --debug --push $(REGISTRY)/minbase/static:debug
+.PHONY: images publish

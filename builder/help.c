@@ -36,7 +36,7 @@ static const char HELP_MAIN[] =
 "                        docker save tar, OCI layout, or our tar)\n"
 "\n"
 "Help topics: image, build, inspect, health, security, add, registry, examples,\n"
-"dockerfile, exit-codes.  Exit codes: 0 ok, 1 failure, 2 usage error.\n"
+"dockerfile, base, sbom, exit-codes.  Exit codes: 0 ok, 1 failure, 2 usage error.\n"
 "The manual page: man mkimage (builder/mkimage.1).\n";
 
 static const char HELP_IMAGE[] =
@@ -90,6 +90,8 @@ static const char HELP_IMAGE[] =
 "      --writable DIR      create DIR owned by the service's user\n"
 "      --ca-file FILE      append a private CA (PEM) to the image's bundle\n"
 "      --tzdata            add /usr/share/zoneinfo\n"
+"      --sbom FILE|none    also write the image's SPDX SBOM to FILE; none: no SBOM\n"
+"                          (see `mkimage help sbom`)\n"
 "Health (see `mkimage help health`):\n"
 "      --health-http URL | --health-tcp HOST:PORT | --health-exec 'PROG ARGS'\n"
 "      | --health-grpc HOST:PORT [--health-grpc-service NAME]\n"
@@ -294,10 +296,41 @@ static const char HELP_EXIT[] =
 "     build, an unwritable output; nothing is left at the output path\n"
 "  2  usage error: unknown option, missing or invalid option value\n";
 
+static const char HELP_BASE[] =
+"usage: mkimage base [-o OUT | --push REF] [--tag REF] [--debug] [--tzdata]\n"
+"                    [--ca-file PEM] [--arch ARCH] [--format docker|oci]\n"
+"                    [--sbom FILE|none] [--cache DIR] [-q]\n"
+"\n"
+"The minbase base image for a Dockerfile's FROM: the skeleton, the CA bundle,\n"
+"/usr/bin/minbase-init and every shipped seccomp policy precompiled for the\n"
+"image's architecture at /etc/minbase/policies/NAME.bpf, User 65532:65532,\n"
+"Entrypoint [\"/usr/bin/minbase-init\", \"--\"], the init's safe defaults in Env\n"
+"(no capabilities kept, no-new-privs, MINBASE_USER), WorkingDir /app.  Its one\n"
+"layer is the base layer of `mkimage --static` images of the same options.\n"
+"A Dockerfile adds COPY, CMD and `ENV MINBASE_POLICY=service` (the filter, by\n"
+"name); see README.md.\n"
+"      --debug             add busybox (Debian's busybox-static) under /busybox\n"
+"                          with its applet links, /busybox on PATH (a second\n"
+"                          layer); default tag minbase/static:debug\n"
+"  Defaults: --tag minbase/static:latest, -o static.tar (static-debug.tar).\n";
+
+static const char HELP_SBOM[] =
+"Every image mkimage writes carries an SPDX 2.3 SBOM (JSON): the image, the\n"
+"init with the musl, libcap and libseccomp it was linked with, the CA bundle,\n"
+"tzdata and busybox when present, the service with its SHA256, and for Go the\n"
+"toolchain and every module of its build information (pkg:golang purls).\n"
+"It is an OCI 1.1 artifact (artifactType application/spdx+json, subject = the\n"
+"image manifest) in the image's blobs, named by the dev.minbase.sbom\n"
+"annotation of the image's descriptor; `mkimage inspect` shows it, a push\n"
+"sends it and lists it under the referrers tag sha256-<hex of the image>.\n"
+"      --sbom FILE         write the same document to FILE too\n"
+"      --sbom none         no SBOM\n";
+
 static const struct {
 	const char *name;
 	const char *text;
 } topics[] = {
+	{ "base", HELP_BASE }, { "sbom", HELP_SBOM },
 	{ "image", HELP_IMAGE },   { "static", HELP_IMAGE },  { "build", HELP_BUILD },
 	{ "inspect", HELP_INSPECT }, { "health", HELP_HEALTH }, { "security", HELP_SECURITY },
 	{ "caps", HELP_SECURITY }, { "policy", HELP_SECURITY }, { "add", HELP_ADD },
@@ -318,6 +351,6 @@ int cmd_help(int argc, char **argv)
 			return MK_EXIT_OK;
 		}
 	fprintf(stderr, "mkimage: no help topic `%s`: try image, build, inspect, health, "
-	        "security, add, registry, examples, dockerfile or exit-codes\n", argv[1]);
+	        "security, add, registry, examples, dockerfile, base, sbom or exit-codes\n", argv[1]);
 	return MK_EXIT_USAGE;
 }

@@ -362,7 +362,7 @@ static int dispatch(int argc, char **argv)
 	if (c[0] != '-') {
 		char err[MB_ERRLEN];
 		snprintf(err, sizeof(err), "unknown command `%s`: use `--static APP`, `build`, "
-		         "`inspect`, `policy` or `help`", c);
+		         "`inspect`, `base`, `policy` or `help`", c);
 		return usage_error(err, "");
 	}
 	return cmd_image(argc, argv);

@@ -256,3 +256,12 @@ def test_buildah_builds_it_and_podman_runs_it(toolchain, bases, tmp_path):
         testlib.run(["podman", "rm", "-f", cid], check=False)
     finally:
         testlib.run(["podman", "rmi", "-f", tag], check=False)
+
+
+def test_readme_shows_the_production_dockerfile():
+    """README.md's Dockerfile is the one the tests build, line for line."""
+    readme = (ROOT / "README.md").read_text()
+    lines = [l for l in (APP / "Dockerfile.minbase").read_text().splitlines()
+             if l.strip() and not l.startswith("#")]
+    assert "\n".join(lines).replace("\n\nFROM", "\nFROM") in \
+        readme.replace("\n\nFROM", "\nFROM"), "README.md and Dockerfile.minbase differ"
