@@ -278,8 +278,14 @@ static int read_index(struct src *s, json_t *m0, const char *arch, struct image_
 		if (!(info->platform_digests[i] = strdup(dg)))
 			goto nomem;
 		info->nplatforms = i + 1;
-		if (!pick && (!arch || !strcmp(arch, a)))
+		if (!pick && (!arch || !strcmp(arch, a))) {
 			pick = dg;
+			/* the picked platform's SBOM (images.h) */
+			const char *sb = json_string_value(json_object_get(json_object_get(d, "annotations"),
+			                                                   IMAGE_SBOM_ANNOTATION));
+			free(info->sbom_digest);
+			info->sbom_digest = sb ? strdup(sb) : NULL;
+		}
 	}
 	if (!pick) {
 		img_seterr(err, "`%s` has no image for linux/%s", s->path, arch);
@@ -378,7 +384,8 @@ int image_read_platform(const char *path, const char *arch, struct image_info *i
 	info->image_name = dupstr(json_string_value(json_object_get(ann, "io.containerd.image.name")));
 	if (read_index(&s, m0, arch, info, &sub_s, &sub, &mdig, err) < 0)
 		goto out;
-	info->sbom_digest = dupstr(json_string_value(json_object_get(ann, IMAGE_SBOM_ANNOTATION)));
+	if (!info->sbom_digest)
+		info->sbom_digest = dupstr(json_string_value(json_object_get(ann, IMAGE_SBOM_ANNOTATION)));
 	info->manifest_digest = strdup(mdig);
 	if (get_blob(&s, mdig, &info->manifest_json, &len, err) < 0)
 		goto out;

@@ -265,3 +265,18 @@ def test_readme_shows_the_production_dockerfile():
              if l.strip() and not l.startswith("#")]
     assert "\n".join(lines).replace("\n\nFROM", "\nFROM") in \
         readme.replace("\n\nFROM", "\nFROM"), "README.md and Dockerfile.minbase differ"
+
+
+def test_arm64_base_has_the_arm64_init_and_policies(mkimage, tmp_path):
+    init = ROOT / "build/bin/aarch64/minbase-init"
+    need(init.exists(), "the arm64 init is not built (make deps; make)")
+    out = tmp_path / "a.tar"
+    testlib.mk(mkimage, "base", "--arch", "arm64", "-o", out, "-q")
+    man, cfg, blobs = layers_of(out)
+    assert cfg["architecture"] == "arm64"
+    with tarfile.open(fileobj=io.BytesIO(blobs[0])) as t:
+        assert t.extractfile("usr/bin/minbase-init").read() == init.read_bytes()
+        for pol in ("default", "service", "strict"):
+            shipped = ROOT / ("build/share/minbase/policies/%s.aarch64.bpf" % pol)
+            assert t.extractfile("etc/minbase/policies/%s.bpf" % pol).read() == \
+                shipped.read_bytes(), pol
