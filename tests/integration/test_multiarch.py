@@ -198,8 +198,9 @@ def test_identical_layers_are_stored_once(mkimage, src, tmp_path):
     assert svc["amd64"] != svc["arm64"]
     blobs = [n for n in a.names if n.startswith("blobs/sha256/")]
     assert len(blobs) == len(set(blobs))
-    # index + 2 x (manifest, config, service layer) + one shared base layer
-    assert len(blobs) == 1 + 2 * 3 + 1
+    # index + 2 x (manifest, config, service layer) + one shared base layer,
+    # + 2 x (SBOM, its artifact manifest) + the artifacts' one empty config
+    assert len(blobs) == 1 + 2 * 3 + 1 + 2 * 2 + 1
 
 
 def test_oci_layout_and_platform_spelling(mkimage, src, multi, tmp_path):

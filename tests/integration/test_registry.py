@@ -723,8 +723,9 @@ def test_referrer_goes_with_its_image(mkimage, tools, setup, tmp_path):
     no referrers API) lists it; the image's tag comes last."""
     import hashlib
     lay = tmp_path / "lay"
+    # (--sbom none: the artifact added below is the image's only referrer)
     testlib.run([mkimage, "--static", tools / "mbtest", "-o", lay, "--format", "oci", "-q",
-                 "--", "id"])
+                 "--sbom", "none", "--", "id"])
     idx = json.loads((lay / "index.json").read_text())
     img = idx["manifests"][0]
     blobs = lay / "blobs" / "sha256"

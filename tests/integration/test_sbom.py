@@ -290,3 +290,38 @@ def test_push_puts_the_sbom_under_the_referrers_tag(mkimage, registry, go_image)
     am = get("/manifests/" + found[0]["digest"], "application/vnd.oci.image.manifest.v1+json")
     assert json.loads(am)["subject"]["digest"] == desc["digest"]
     assert get("/blobs/" + json.loads(am)["layers"][0]["digest"], "*/*") == sbom
+
+
+def test_each_platform_of_a_multi_arch_image_has_its_sbom(mkimage, registry, tmp_path):
+    need((ROOT / "build/bin/aarch64/minbase-init").exists(), "the arm64 init is not built")
+    out = tmp_path / "m.tar"
+    testlib.mk(mkimage, "--static", ROOT / "tests/examples/c-http", "--arch", "amd64,arm64",
+               "-o", out, "-q")
+    files = tar_files(out)
+    idx = json.loads(files["index.json"])
+    assert len(idx["manifests"]) == 1
+    ii = json.loads(blob(files, idx["manifests"][0]["digest"]))
+    inits = {}
+    for d in ii["manifests"]:
+        art = json.loads(blob(files, d["annotations"][ANN]))
+        assert art["subject"]["digest"] == d["digest"]
+        doc = json.loads(blob(files, art["layers"][0]["digest"]))
+        validate(doc)
+        man = json.loads(blob(files, d["digest"]))
+        inside = files_in_layers(files, man)
+        inits[d["platform"]["architecture"]] = pkg(doc, "minbase-init")["checksums"][0]
+        assert pkg(doc, "minbase-init")["checksums"][0]["checksumValue"] == \
+            hashlib.sha256(inside["/usr/bin/minbase-init"]).hexdigest()
+    assert set(inits) == {"amd64", "arm64"} and inits["amd64"] != inits["arm64"]
+    need_tools("skopeo")
+    testlib.run(["skopeo", "inspect", "--raw", "oci-archive:%s" % out])
+    # pushed: each platform's SBOM under the referrers tag of its manifest
+    ref = "%s/sbom/multi:1" % registry.addr
+    testlib.mk(mkimage, "push", out, ref, "-q")
+    for d in ii["manifests"]:
+        url = "http://%s/v2/sbom/multi/manifests/sha256-%s" % (registry.addr, d["digest"][7:])
+        req = urllib.request.Request(url, headers={
+            "Accept": "application/vnd.oci.image.index.v1+json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            ri = json.loads(r.read())
+        assert [m["digest"] for m in ri["manifests"]] == [d["annotations"][ANN]]
