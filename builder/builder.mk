@@ -53,7 +53,7 @@ test_sbom_LIBS := $(SBOM_LIBS)
 # busybox-static:arm64, fetched with apt-get download (not installed: it
 # would replace the host's).  `make publish REGISTRY=HOST/NAMESPACE` pushes
 # the host's architecture as minbase/static:VERSION, :latest and :debug
-# through mkimage's own push.
+# through mkimage's own push, each an index of amd64 and arm64.
 IMAGES_OUT    := $(BUILD)/images
 BUSYBOX_ARM64 := $(BUILD)/busybox-arm64/bin/busybox
 $(BUSYBOX_ARM64):
@@ -70,9 +70,10 @@ images: build-all $(BUSYBOX_ARM64)
 			--sbom $(IMAGES_OUT)/static-debug-$$a.spdx.json || exit 1; \
 	done
 	@ls -l $(IMAGES_OUT)
-publish: build-all
+publish: build-all $(BUSYBOX_ARM64)
 	@test -n "$(REGISTRY)" || { echo "publish: give REGISTRY=HOST/NAMESPACE" >&2; exit 2; }
-	$(BUILD)/bin/mkimage base --push $(REGISTRY)/minbase/static:$(VERSION)
-	$(BUILD)/bin/mkimage base --push $(REGISTRY)/minbase/static:latest
-	$(BUILD)/bin/mkimage base --debug --push $(REGISTRY)/minbase/static:debug
+	$(BUILD)/bin/mkimage base --arch amd64,arm64 --push $(REGISTRY)/minbase/static:$(VERSION)
+	$(BUILD)/bin/mkimage base --arch amd64,arm64 --push $(REGISTRY)/minbase/static:latest
+	MINBASE_BUSYBOX_ARM64=$(BUSYBOX_ARM64) $(BUILD)/bin/mkimage base --debug --arch amd64,arm64 \
+		--push $(REGISTRY)/minbase/static:debug
 .PHONY: images publish

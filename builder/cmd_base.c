@@ -205,12 +205,15 @@ static int parse(int argc, char **argv, struct mk_opts *o, bool *debug, char *er
 		mk_seterr(err, "unexpected argument `%s`: `mkimage base` takes only options", argv[optind]);
 		return -2;
 	}
-	const char *a = o->arch ? arch_normalize(o->arch) : arch_host();
-	if (!a) {
-		mk_seterr(err, "invalid --arch `%s`: use amd64 or arm64", o->arch);
+	/* --arch amd64,arm64: one image per platform under one image index */
+	if (mk_platforms_parse(o->arch, NULL, o->plats, &o->nplats, err) < 0)
+		return -2;
+	o->arch = o->plats[0];
+	if (o->nplats > 1 && o->sbom && strcmp(o->sbom, "none")) {
+		mk_seterr(err, "invalid --sbom `%s`: a multi-platform image holds one SBOM per "
+		          "platform; --sbom FILE needs one --arch", o->sbom);
 		return -2;
 	}
-	o->arch = a;
 	char why[MB_ERRLEN];
 	if (strcmp(o->format, "docker") && strcmp(o->format, "oci")) {
 		mk_seterr(err, "invalid --format `%s`: use docker (one tar) or oci (a layout "
@@ -235,7 +238,8 @@ static int parse(int argc, char **argv, struct mk_opts *o, bool *debug, char *er
 }
 
 /* Writes the image at o->out; 0 or -1 with err. */
-static int write_base(const struct mk_opts *o, bool debug, struct mk_result *res, char *err)
+static int write_base(const struct mk_opts *o, bool debug, struct image_set *set,
+                      struct mk_result *res, char *err)
 {
 	int rc = -1;
 	char init[PATH_MAX], cache[PATH_MAX], cerr[MB_ERRLEN];
@@ -282,6 +286,13 @@ static int write_base(const struct mk_opts *o, bool debug, struct mk_result *res
 		{ .layer = &lo[1], .created_by = "minbase: add busybox at " BUSYBOX_DIR },
 	};
 	struct image_result ir;
+	if (set) {
+		/* the layers' blobs become the set's */
+		if (image_set_add(set, &c, arch_variant(o->arch), layers, nl, &ir, err) < 0)
+			goto out;
+		rc = 0;
+		goto out;
+	}
 	enum image_format fmt = !strcmp(o->format, "oci") ? IMAGE_FORMAT_OCI_DIR
 	                                                   : IMAGE_FORMAT_ARCHIVE;
 	/* as in compose.c: no interrupt while image_write's temporary exists */
@@ -346,8 +357,27 @@ int cmd_base(int argc, char **argv)
 		o.out = !strcmp(o.format, "oci") ? (debug ? "static-debug.oci" : "static.oci")
 		                                 : (debug ? "static-debug.tar" : "static.tar");
 	struct mk_result res = { 0 };
-	if (write_base(&o, debug, &res, err) < 0) {
-		fprintf(stderr, "mkimage: %s\n", err);
+	struct image_set *set = o.nplats > 1 ? image_set_new() : NULL;
+	int wr = o.nplats > 1 && !set ? -1 : 0;
+	for (size_t i = 0; wr == 0 && i < o.nplats; i++) {
+		o.arch = o.plats[i];
+		wr = write_base(&o, debug, set, &res, err);
+	}
+	if (wr == 0 && set) {
+		struct image_result ir;
+		const char *load = o.plats[0];
+		for (size_t i = 0; i < o.nplats; i++)
+			if (!strcmp(o.plats[i], arch_host()))
+				load = o.plats[i];
+		wr = image_set_write(set, !strcmp(o.format, "oci") ? IMAGE_FORMAT_OCI_DIR
+		                                                   : IMAGE_FORMAT_ARCHIVE,
+		                     o.out, load, &ir, err);
+		snprintf(res.manifest_digest, sizeof(res.manifest_digest), "%s", ir.manifest_digest);
+		res.compressed = ir.compressed;
+	}
+	image_set_free(set);
+	if (wr < 0) {
+		fprintf(stderr, "mkimage: %s\n", err[0] ? err : "out of memory");
 		goto done;
 	}
 	if (!o.quiet)

@@ -298,7 +298,7 @@ static const char HELP_EXIT[] =
 
 static const char HELP_BASE[] =
 "usage: mkimage base [-o OUT | --push REF] [--tag REF] [--debug] [--tzdata]\n"
-"                    [--ca-file PEM] [--arch ARCH] [--format docker|oci]\n"
+"                    [--ca-file PEM] [--arch LIST] [--format docker|oci]\n"
 "                    [--sbom FILE|none] [--cache DIR] [-q]\n"
 "\n"
 "The minbase base image for a Dockerfile's FROM: the skeleton, the CA bundle,\n"
@@ -307,6 +307,7 @@ static const char HELP_BASE[] =
 "Entrypoint [\"/usr/bin/minbase-init\", \"--\"], the init's safe defaults in Env\n"
 "(no capabilities kept, no-new-privs, MINBASE_USER), WorkingDir /app.  Its one\n"
 "layer is the base layer of `mkimage --static` images of the same options.\n"
+"--arch amd64,arm64 writes one image per platform under one image index.\n"
 "A Dockerfile adds COPY, CMD and `ENV MINBASE_POLICY=service` (the filter, by\n"
 "name); see README.md.\n"
 "      --debug             add busybox (Debian's busybox-static) under /busybox\n"

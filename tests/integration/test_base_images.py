@@ -280,3 +280,26 @@ def test_arm64_base_has_the_arm64_init_and_policies(mkimage, tmp_path):
             shipped = ROOT / ("build/share/minbase/policies/%s.aarch64.bpf" % pol)
             assert t.extractfile("etc/minbase/policies/%s.bpf" % pol).read() == \
                 shipped.read_bytes(), pol
+
+
+def test_multi_arch_base_shares_each_platforms_base_layer(mkimage, registry, bases, tmp_path):
+    need((ROOT / "build/bin/aarch64/minbase-init").exists(), "the arm64 init is not built")
+    tmp, out = bases
+    env = {"SOURCE_DATE_EPOCH": "1700000000", "XDG_CACHE_HOME": str(tmp / "cache")}
+    multi = tmp_path / "m.tar"
+    testlib.mk(mkimage, "base", "--arch", "amd64,arm64", "-o", multi, "-q", env=env)
+    one = tmp_path / "arm64.tar"
+    testlib.mk(mkimage, "base", "--arch", "arm64", "-o", one, "-q", env=env)
+    with tarfile.open(multi) as t:
+        idx = json.load(t.extractfile("index.json"))
+        ii = json.load(t.extractfile("blobs/sha256/" + idx["manifests"][0]["digest"][7:]))
+        mans = {d["platform"]["architecture"]: json.load(
+            t.extractfile("blobs/sha256/" + d["digest"][7:])) for d in ii["manifests"]}
+        assert all("dev.minbase.sbom" in d["annotations"] for d in ii["manifests"])
+    assert set(mans) == {"amd64", "arm64"}
+    assert mans["amd64"]["layers"] == layers_of(out["latest"][0])[0]["layers"]
+    assert mans["arm64"]["layers"] == layers_of(one)[0]["layers"]
+    ref = "%s/minbase/multi:latest" % registry.addr
+    testlib.mk(mkimage, "base", "--arch", "amd64,arm64", "--push", ref, "-q", env=env)
+    raw = testlib.run(["skopeo", "inspect", "--raw", "--tls-verify=false", "docker://" + ref])
+    assert len(json.loads(raw.stdout)["manifests"]) == 2
