@@ -152,6 +152,8 @@ int cmd_image(int argc, char **argv)
 		rc = mk_die(MK_EXIT_FAIL, "%s", err);
 		goto out;
 	}
+	/* the SBOM names the musl a C service mkimage builds is linked with */
+	o.app_musl = kind == APP_C_FILE || kind == APP_C_DIR || kind == APP_MAKEFILE;
 	if (o.nplats > 1) {
 		/* the index, with every platform's image, goes to the registry as
 		 * the single-platform image does (--push was silently ignored) */
@@ -233,7 +235,6 @@ int cmd_image(int argc, char **argv)
 		        util_now() - t0);
 
 	struct mk_result res = { 0 };
-	o.app_musl = kind == APP_C_FILE || kind == APP_C_DIR || kind == APP_MAKEFILE;
 	int cr = mk_compose(&o, binary, name, &res, err);
 	if (cr < 0) { /* -2: an option asks for what cannot be (a refused --add) */
 		rc = mk_die(cr == -2 ? MK_EXIT_USAGE : MK_EXIT_FAIL, "%s", err);

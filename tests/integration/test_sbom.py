@@ -307,6 +307,8 @@ def test_each_platform_of_a_multi_arch_image_has_its_sbom(mkimage, registry, tmp
         assert art["subject"]["digest"] == d["digest"]
         doc = json.loads(blob(files, art["layers"][0]["digest"]))
         validate(doc)
+        # the init's musl, and the one the C service was linked with
+        assert [p["name"] for p in doc["packages"]].count("musl") == 2
         man = json.loads(blob(files, d["digest"]))
         inside = files_in_layers(files, man)
         inits[d["platform"]["architecture"]] = pkg(doc, "minbase-init")["checksums"][0]
