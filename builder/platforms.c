@@ -53,7 +53,13 @@ static int build_one(const struct mk_opts *o, enum app_kind kind, const char *na
 		tmpdir[0] = '\0';
 		return -1;
 	}
-	snprintf(binary, blen, "%s/%s", tmpdir, name);
+	if ((size_t)snprintf(binary, blen, "%s/%s", tmpdir, name) >= blen) {
+		mk_seterr(err, "temporary path too long under `%s`: set TMPDIR to a shorter path",
+		          tmpdir);
+		rmdir(tmpdir);
+		tmpdir[0] = '\0';
+		return -1;
+	}
 	*slot = util_cleanup_push(tmpdir, binary);
 	struct build_opts bo = { .app = o->app, .arch = o->arch, .cache_dir = o->cache_dir,
 	                         .out = binary, .quiet = o->quiet };
