@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -315,6 +316,12 @@ int util_av_run(const struct util_argv *a, const struct util_argv *env, const ch
  * build leaves nothing behind.  push returns a slot for pop, or -1. */
 void util_cleanup_on_signal(void);
 int util_cleanup_push(const char *dir, const char *file);
+/* The temporary output of image_write/image_set_write is not one the signal
+ * handler knows: hold SIGINT/SIGTERM/SIGHUP while it exists, so an interrupt
+ * comes before it (nothing written) or after the rename (a complete image),
+ * then kills us.  release restores the mask hold saved. */
+void util_interrupts_hold(sigset_t *old);
+void util_interrupts_release(const sigset_t *old);
 void util_cleanup_pop(int slot);
 /* The signal that interrupted a build tool (then util_run fails and the
  * caller cleans up as for any error), or 0. */

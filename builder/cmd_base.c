@@ -295,15 +295,10 @@ static int write_base(const struct mk_opts *o, bool debug, struct image_set *set
 	}
 	enum image_format fmt = !strcmp(o->format, "oci") ? IMAGE_FORMAT_OCI_DIR
 	                                                   : IMAGE_FORMAT_ARCHIVE;
-	/* as in compose.c: no interrupt while image_write's temporary exists */
-	sigset_t stop, old;
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGINT);
-	sigaddset(&stop, SIGTERM);
-	sigaddset(&stop, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &stop, &old);
+	sigset_t old;
+	util_interrupts_hold(&old);
 	int wr = image_write(&c, layers, nl, fmt, o->out, &ir, err);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	util_interrupts_release(&old);
 	if (wr < 0 || mk_sbom_write_file(o, &sb, ir.manifest_digest, epoch, err) < 0)
 		goto out;
 	snprintf(res->manifest_digest, sizeof(res->manifest_digest), "%s", ir.manifest_digest);
@@ -369,9 +364,12 @@ int cmd_base(int argc, char **argv)
 		for (size_t i = 0; i < o.nplats; i++)
 			if (!strcmp(o.plats[i], arch_host()))
 				load = o.plats[i];
+		sigset_t old;
+		util_interrupts_hold(&old); /* it was written unheld: see util_interrupts_hold */
 		wr = image_set_write(set, !strcmp(o.format, "oci") ? IMAGE_FORMAT_OCI_DIR
 		                                                   : IMAGE_FORMAT_ARCHIVE,
 		                     o.out, load, &ir, err);
+		util_interrupts_release(&old);
 		snprintf(res.manifest_digest, sizeof(res.manifest_digest), "%s", ir.manifest_digest);
 		res.compressed = ir.compressed;
 	}

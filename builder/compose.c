@@ -673,20 +673,12 @@ static int compose(const struct mk_opts *o, const char *binary, const char *name
 	t0 = util_now();
 	enum image_format fmt = !strcmp(o->format, "oci") ? IMAGE_FORMAT_OCI_DIR
 	                                                   : IMAGE_FORMAT_ARCHIVE;
-	/* The temporary file or directory of image_write is not one the
-	 * signal handler knows (util_cleanup_push): hold SIGINT/SIGTERM/SIGHUP
-	 * while it exists, so an interrupt either comes before it (nothing
-	 * written) or after the rename (a complete image), then kills us. */
-	sigset_t stop, old;
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGINT);
-	sigaddset(&stop, SIGTERM);
-	sigaddset(&stop, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &stop, &old);
+	sigset_t old;
+	util_interrupts_hold(&old);
 	int wr = bimg ? image_write_on_base(bimg, &c, layers + 1, 1, !strcmp(o->workdir, "/app"), fmt,
 	                                    o->out, &ir, err)
 	              : image_write(&c, layers, 2, fmt, o->out, &ir, err);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	util_interrupts_release(&old);
 	if (wr < 0 || mk_sbom_write_file(o, &sb, ir.manifest_digest, epoch, err) < 0)
 		goto out;
 	struct stat ost;

@@ -122,18 +122,12 @@ int mk_image_platforms(struct mk_opts *o, enum app_kind kind, const char *name)
 
 	enum image_format fmt = !strcmp(o->format, "oci") ? IMAGE_FORMAT_OCI_DIR
 	                                                   : IMAGE_FORMAT_ARCHIVE;
-	/* As in mk_compose: an interrupt comes before the temporary output
-	 * exists or after the rename, never while it is half-written. */
-	sigset_t stop, old;
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGINT);
-	sigaddset(&stop, SIGTERM);
-	sigaddset(&stop, SIGHUP);
+	sigset_t old;
 	struct image_result ir;
 	double t0 = util_now();
-	pthread_sigmask(SIG_BLOCK, &stop, &old);
+	util_interrupts_hold(&old);
 	int wr = image_set_write(set, fmt, o->out, load_arch(o), &ir, err);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	util_interrupts_release(&old);
 	if (wr < 0) {
 		rc = mk_die(MK_EXIT_FAIL, "%s", err);
 		goto out;

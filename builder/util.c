@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <signal.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -360,4 +361,19 @@ int util_run_tee(char *const argv[], char *const envp_add[], const char *dir, ch
 int util_run_capture(char *const argv[], const char *dir, char *out, size_t outlen, char *err)
 {
 	return run_impl(argv, NULL, dir, out, outlen, false, err);
+}
+
+void util_interrupts_hold(sigset_t *old)
+{
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &stop, old);
+}
+
+void util_interrupts_release(const sigset_t *old)
+{
+	pthread_sigmask(SIG_SETMASK, old, NULL);
 }
