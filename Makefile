@@ -120,6 +120,8 @@ bench: deps build-all test-support
 
 # Fuzzers run for FUZZ_SECONDS each (libFuzzer, clang); not part of `make test`.
 FUZZ_SECONDS ?= 60
+# Extra libFuzzer flags for every target, e.g. FUZZ_FLAGS='-runs=10000000'.
+FUZZ_FLAGS ?=
 # Every target runs (make -k) and any crash fails the whole.
 fuzz: deps
 	$(MAKE) -k $(FUZZ_TARGETS)

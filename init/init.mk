@@ -63,7 +63,7 @@ fuzz-grpc: $(BUILD)/fuzz/grpc_fuzz
 	@rm -rf $(BUILD)/fuzz/grpc-corpus && mkdir -p $(BUILD)/fuzz/grpc-corpus
 	python3 -c 'import sys; [open("%s/seed%d" % (sys.argv[2], i), "wb").write(bytes.fromhex(l)) for i, l in enumerate(x.strip() for x in open(sys.argv[1]) if x.strip() and x[0] != "#")]' \
 		init/grpc_fuzz.seeds $(BUILD)/fuzz/grpc-corpus
-	$(BUILD)/fuzz/grpc_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=70000 $(BUILD)/fuzz/grpc-corpus
+	$(BUILD)/fuzz/grpc_fuzz -max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS) -max_len=70000 $(BUILD)/fuzz/grpc-corpus
 .PHONY: fuzz-grpc
 
 # The components the init is linked with, named in its bytes for the SBOM

@@ -61,7 +61,7 @@ FUZZ_TARGETS += fuzz-policies
 fuzz-policies: $(BUILD)/fuzz/fuzz_policy
 	@rm -rf $(BUILD)/fuzz/policy-corpus && mkdir -p $(BUILD)/fuzz/policy-corpus
 	cp policies/*.json $(BUILD)/fuzz/policy-corpus/
-	$(BUILD)/fuzz/fuzz_policy -max_total_time=$(FUZZ_SECONDS) -max_len=16384 \
+	$(BUILD)/fuzz/fuzz_policy -max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS) -max_len=16384 \
 		-dict=policies/fuzz_policy.dict $(BUILD)/fuzz/policy-corpus
 .PHONY: fuzz-policies
 CLEAN_EXTRA += $(BUILD)/fuzz

@@ -64,7 +64,7 @@ $(BUILD)/fuzz/$(1): tests/fuzz/$(1).c $$($(1)_SRCS)
 fuzz-$(1): $(BUILD)/fuzz/$(1) build-all test-support $(BUILD)/fuzz/seeds/image_read/.stamp
 	@rm -rf $(BUILD)/fuzz/corpus-$(1) && mkdir -p $(BUILD)/fuzz/corpus-$(1)
 	cp $$($(1)_SEEDS) $(BUILD)/fuzz/corpus-$(1)/
-	$(BUILD)/fuzz/$(1) -max_total_time=$$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	$(BUILD)/fuzz/$(1) -max_total_time=$$(FUZZ_SECONDS) $$(FUZZ_FLAGS) -timeout=10 -rss_limit_mb=2048 \
 		-artifact_prefix=$(BUILD)/fuzz/$(1)- $(BUILD)/fuzz/corpus-$(1)
 .PHONY: fuzz-$(1)
 endef
