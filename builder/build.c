@@ -76,35 +76,27 @@ static size_t count_files(const char *dir, const char *suffix)
 	return n;
 }
 
-int build_detect(const char *app, enum app_kind *kind, char *err)
+int build_detect(const char *app, enum app_kind *kind, struct mb_err *err)
 {
 	struct stat st;
-	if (stat(app, &st) < 0) {
-		mk_seterr(err, "cannot open `%s`: %s", app, strerror(errno));
-		return -1;
-	}
+	if (stat(app, &st) < 0)
+		return mb_error(err, errno, "cannot open `%s`", app);
 	if (S_ISREG(st.st_mode)) {
-		if (build_has_suffix(app, ".go")) {
-			mk_seterr(err, "`%s` is a Go source file: give its package directory (as with "
+		if (build_has_suffix(app, ".go"))
+			return mb_error(err, 0, "`%s` is a Go source file: give its package directory (as with "
 			       "`go build ./cmd/NAME`)", app);
-			return -1;
-		}
 		if (build_has_suffix(app, ".cc") || build_has_suffix(app, ".cpp") ||
-		    build_has_suffix(app, ".cxx") || build_has_suffix(app, ".rs")) {
-			mk_seterr(err, "`%s`: mkimage builds Go modules and C sources; build this one "
+		    build_has_suffix(app, ".cxx") || build_has_suffix(app, ".rs"))
+			return mb_error(err, 0, "`%s`: mkimage builds Go modules and C sources; build this one "
 			       "statically yourself (%s) and give mkimage the binary", app,
 			       build_has_suffix(app, ".rs") ? "cargo build --release --target "
 			                                     "x86_64-unknown-linux-musl"
 			                                   : "g++ -static -static-libstdc++");
-			return -1;
-		}
 		*kind = build_has_suffix(app, ".c") ? APP_C_FILE : APP_ELF;
 		return 0;
 	}
-	if (!S_ISDIR(st.st_mode)) {
-		mk_seterr(err, "`%s` is not a regular file or a directory", app);
-		return -1;
-	}
+	if (!S_ISDIR(st.st_mode))
+		return mb_error(err, 0, "`%s` is not a regular file or a directory", app);
 	/* A build file in the directory itself decides; then Go files in a
 	 * module (a package such as ./cmd/server); then C files; then any
 	 * directory of a module (go list then names its main packages). */
@@ -118,9 +110,8 @@ int build_detect(const char *app, enum app_kind *kind, char *err)
 	         build_file_in(app, "GNUmakefile"))
 		*kind = APP_MAKEFILE;
 	else if (build_file_in(app, "Cargo.toml")) {
-		mk_seterr(err, "`%s` is a Rust crate: build it with `cargo build --release --target "
+		return mb_error(err, 0, "`%s` is a Rust crate: build it with `cargo build --release --target "
 		       "x86_64-unknown-linux-musl` (static) and give mkimage the binary", app);
-		return -1;
 	} else if (in_module && count_files(app, ".go") > 0)
 		*kind = APP_GO;
 	else if (count_files(app, ".c") > 0)
@@ -128,10 +119,9 @@ int build_detect(const char *app, enum app_kind *kind, char *err)
 	else if (in_module)
 		*kind = APP_GO;
 	else {
-		mk_seterr(err, "`%s` is a directory with nothing mkimage can build (no go.mod, "
+		return mb_error(err, 0, "`%s` is a directory with nothing mkimage can build (no go.mod, "
 		       "Makefile, CMakeLists.txt or .c files): give a static binary, a Go package "
 		       "directory or C sources", app);
-		return -1;
 	}
 	return 0;
 }
@@ -184,7 +174,7 @@ char *build_app_name(const char *app, enum app_kind kind)
 }
 
 /* The cache directory: --cache, $XDG_CACHE_HOME/minbase, ~/.cache/minbase. */
-int build_cache_dir(const char *opt_dir, char *buf, size_t len, char *err)
+int build_cache_dir(const char *opt_dir, char *buf, size_t len, struct mb_err *err)
 {
 	const char *x = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
 	if (opt_dir)
@@ -194,21 +184,18 @@ int build_cache_dir(const char *opt_dir, char *buf, size_t len, char *err)
 	else if (home && *home == '/')
 		snprintf(buf, len, "%s/.cache/minbase", home);
 	else {
-		mk_seterr(err, "no cache directory: set XDG_CACHE_HOME or HOME, or pass --cache DIR");
-		return -1;
+		return mb_error(err, 0, "no cache directory: set XDG_CACHE_HOME or HOME, or pass --cache DIR");
 	}
 	if (rootfs_mkdir_p(buf, 0755, 0700, err) < 0)
 		return -1;
 	/* Go wants absolute GOCACHE/GOPATH, and the tools run elsewhere. */
 	char abs[PATH_MAX];
-	if (!realpath(buf, abs) || util_pathf(buf, len, "%s", abs) < 0) {
-		mk_seterr(err, "cannot use the cache directory `%s`: %s", buf, strerror(errno));
-		return -1;
-	}
+	if (!realpath(buf, abs) || util_pathf(buf, len, "%s", abs) < 0)
+		return mb_error(err, errno, "cannot use the cache directory `%s`", buf);
 	return 0;
 }
 
-int build_app(struct build_opts *o, enum app_kind *kindp, char *err)
+int build_app(struct build_opts *o, enum app_kind *kindp, struct mb_err *err)
 {
 	enum app_kind kind;
 	if (build_detect(o->app, &kind, err) < 0)
@@ -223,23 +210,17 @@ int build_app(struct build_opts *o, enum app_kind *kindp, char *err)
 	const char *od = dirname(obuf);
 	if (image_check_output(o->out, err) < 0)
 		return -1;
-	if (!realpath(od, outdir)) {
-		mk_seterr(err, "cannot write `%s`: directory `%s`: %s", o->out, od, strerror(errno));
-		return -1;
-	}
+	if (!realpath(od, outdir))
+		return mb_error(err, errno, "cannot write `%s`: directory `%s`", o->out, od);
 	/* A private directory beside the output: tools (go) refuse to
 	 * overwrite a file they did not make, so the binary is new in it. */
 	char tdir[PATH_MAX];
 	snprintf(obuf, sizeof(obuf), "%s", o->out);
 	int n = snprintf(tdir, sizeof(tdir), "%s/.%s.mkimage-XXXXXX", outdir, basename(obuf));
-	if (n < 0 || n >= (int)sizeof(tdir) - 8) {
-		mk_seterr(err, "path too long: `%s`", o->out);
-		return -1;
-	}
-	if (!mkdtemp(tdir)) {
-		mk_seterr(err, "cannot write `%s`: %s", o->out, strerror(errno));
-		return -1;
-	}
+	if (n < 0 || n >= (int)sizeof(tdir) - 8)
+		return mb_error(err, 0, "path too long: `%s`", o->out);
+	if (!mkdtemp(tdir))
+		return mb_error(err, errno, "cannot write `%s`", o->out);
 	util_pathf(tmp, sizeof(tmp), "%s/out", tdir);
 	int slot = util_cleanup_push(tdir, tmp);
 
@@ -248,13 +229,13 @@ int build_app(struct build_opts *o, enum app_kind *kindp, char *err)
 		char fb[PATH_MAX];
 		snprintf(fb, sizeof(fb), "%s", o->app);
 		if (!realpath(dirname(fb), dir)) {
-			mk_seterr(err, "cannot open `%s`: %s", o->app, strerror(errno));
+			mb_error(err, errno, "cannot open `%s`", o->app);
 			goto out;
 		}
 		snprintf(fb, sizeof(fb), "%s", o->app);
 		snprintf(file, sizeof(file), "%s", basename(fb));
 	} else if (!realpath(o->app, dir)) {
-		mk_seterr(err, "cannot open `%s`: %s", o->app, strerror(errno));
+		mb_error(err, errno, "cannot open `%s`", o->app);
 		goto out;
 	}
 
@@ -275,12 +256,11 @@ int build_app(struct build_opts *o, enum app_kind *kindp, char *err)
 		goto out;
 	/* The verdict names the user's app, not our temporary file. */
 	if (elf_check_static_as(tmp, o->app, o->arch, NULL, err) < 0) {
-		rc = mk_wrap(err, "the build of `%s` is not usable", o->app);
+		rc = mb_wrap(err, "the build of `%s` is not usable", o->app);
 		goto out;
 	}
 	if (chmod(tmp, 0755) < 0 || rename(tmp, o->out) < 0) {
-		mk_seterr(err, "cannot write `%s`: %s", o->out, strerror(errno));
-		rc = -1;
+		rc = mb_error(err, errno, "cannot write `%s`", o->out);
 		goto out;
 	}
 	rc = 0;

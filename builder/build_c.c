@@ -49,7 +49,7 @@ static void find_sysroot(const struct build_opts *o, char *buf, size_t len)
 /* Kernel headers for musl-gcc when there is no sysroot: musl-gcc hides
  * /usr/include, so link the three kernel header folders into one. */
 static int kernel_headers(const char *cache, const char *arch, char *buf, size_t len,
-                          char *err)
+                          struct mb_err *err)
 {
 	if (util_pathf(buf, len, "%s/kh-%s", cache, arch) < 0 || rootfs_mkdir_p(buf, 0755, 0755, err) < 0)
 		return -1;
@@ -61,40 +61,33 @@ static int kernel_headers(const char *cache, const char *arch, char *buf, size_t
 	for (size_t i = 0; i < 3; i++) {
 		char p[PATH_MAX];
 		util_pathf(p, sizeof(p), "%s/%s", buf, links[i][0]);
-		if (symlink(links[i][1], p) < 0 && errno != EEXIST) {
-			mk_seterr(err, "cannot link kernel headers at `%s`: %s", p, strerror(errno));
-			return -1;
-		}
+		if (symlink(links[i][1], p) < 0 && errno != EEXIST)
+			return mb_error(err, errno, "cannot link kernel headers at `%s`", p);
 	}
 	return 0;
 }
 
 /* The C compiler for arch with its target flags. */
-static int c_compiler(const char *arch, struct util_argv *a, char *err)
+static int c_compiler(const char *arch, struct util_argv *a, struct mb_err *err)
 {
 	if (!strcmp(arch, arch_host()) && !strcmp(arch, "amd64")) {
-		if (!util_have_program("musl-gcc")) {
-			mk_seterr(err, "`musl-gcc` is not installed: run `make deps` (musl-tools)");
-			return -1;
-		}
+		if (!util_have_program("musl-gcc"))
+			return mb_error(err, 0, "`musl-gcc` is not installed: run `make deps` (musl-tools)");
 		util_av_add(a, "musl-gcc");
 		return 0;
 	}
 	if (!strcmp(arch, "arm64")) {
 		const char *specs = "/usr/lib/aarch64-linux-musl/musl-gcc.specs";
-		if (!util_have_program("aarch64-linux-gnu-gcc") || access(specs, R_OK) != 0) {
-			mk_seterr(err, "building C for arm64 needs aarch64-linux-gnu-gcc and musl for arm64 "
+		if (!util_have_program("aarch64-linux-gnu-gcc") || access(specs, R_OK) != 0)
+			return mb_error(err, 0, "building C for arm64 needs aarch64-linux-gnu-gcc and musl for arm64 "
 			       "(`dpkg --add-architecture arm64; apt-get install gcc-aarch64-linux-gnu "
 			       "musl-dev:arm64`)");
-			return -1;
-		}
 		util_av_add(a, "aarch64-linux-gnu-gcc");
 		util_av_add(a, "-specs");
 		util_av_add(a, specs);
 		return 0;
 	}
-	mk_seterr(err, "cannot build C for %s on this machine", arch);
-	return -1;
+	return mb_error(err, 0, "cannot build C for %s on this machine", arch);
 }
 
 static const char *const C_FLAGS[] = {
@@ -104,7 +97,7 @@ static const char *const C_FLAGS[] = {
 };
 
 static int c_env_flags(const struct build_opts *o, const char *dir, struct util_argv *a,
-                       bool *libs, char *err)
+                       bool *libs, struct mb_err *err)
 {
 	char sys[PATH_MAX];
 	*libs = false;
@@ -175,7 +168,7 @@ static int join_words(const struct util_argv *a, bool skip_ld, char *buf, size_t
 }
 
 int build_c(struct build_opts *o, enum app_kind kind, const char *dir, const char *file,
-            const char *tmp, char *err)
+            const char *tmp, struct mb_err *err)
 {
 	struct util_argv a = { 0 };
 	bool libs;
@@ -204,11 +197,9 @@ int build_c(struct build_opts *o, enum app_kind kind, const char *dir, const cha
 		util_av_add(&env, "SOURCE_DATE_EPOCH=0");
 	rc = util_av_run(&a, &env, dir, NULL, 0, err);
 	util_av_free(&env);
-	if (rc > 0) {
-		mk_seterr(err, "compiling `%s` failed (exit %d): see the compiler's messages above",
+	if (rc > 0)
+		rc = mb_error(err, 0, "compiling `%s` failed (exit %d): see the compiler's messages above",
 		       o->app, rc);
-		rc = -1;
-	}
 out:
 	strv_free(files);
 	util_av_free(&a);
@@ -257,27 +248,21 @@ static int find_one(const char *path, const struct stat *st, int flag, struct FT
 /* The one new program under root (or the one named --bin), copied to tmp;
  * its name goes to o->built_name. */
 static int take_program(struct build_opts *o, const char *tool, const char *root, time_t since,
-                        const char *tmp, char *err)
+                        const char *tmp, struct mb_err *err)
 {
 	memset(&pw, 0, sizeof(pw));
 	pw.root = root;
 	pw.since = since;
 	pw.want = o->bin;
 	nftw(root, find_one, 16, FTW_PHYS | FTW_ACTIONRETVAL);
-	if (pw.n == 0) {
-		mk_seterr(err, "%s in `%s` built no executable", tool, o->app);
-		return -1;
-	}
-	if (o->bin && pw.npicked == 0) {
-		mk_seterr(err, "%s in `%s` built no program named `%s`: it built %s (choose with "
+	if (pw.n == 0)
+		return mb_error(err, 0, "%s in `%s` built no executable", tool, o->app);
+	if (o->bin && pw.npicked == 0)
+		return mb_error(err, 0, "%s in `%s` built no program named `%s`: it built %s (choose with "
 		       "--bin NAME)", tool, o->app, o->bin, pw.names);
-		return -1;
-	}
-	if (pw.npicked > 1) {
-		mk_seterr(err, "%s in `%s` built several programs (%s): choose one with --bin NAME",
+	if (pw.npicked > 1)
+		return mb_error(err, 0, "%s in `%s` built several programs (%s): choose one with --bin NAME",
 		       tool, o->app, pw.names);
-		return -1;
-	}
 	if (util_copy_file(pw.picked, tmp, err) < 0)
 		return -1;
 	const char *b = strrchr(pw.picked, '/') + 1;
@@ -288,34 +273,30 @@ static int take_program(struct build_opts *o, const char *tool, const char *root
 
 /* A private work directory under $TMPDIR (not beside the output, which may
  * be inside the user's tree), removed on failure and on signals. */
-static int work_dir(const char *what, char *buf, size_t len, int *slot, char *err)
+static int work_dir(const char *what, char *buf, size_t len, int *slot, struct mb_err *err)
 {
 	const char *td = getenv("TMPDIR");
 	if (util_pathf(buf, len, "%s/mkimage-%s.XXXXXX", td && *td ? td : "/tmp", what) < 0 ||
-	    !mkdtemp(buf)) {
-		mk_seterr(err, "cannot create a temporary directory in `%s`: %s",
-		          td && *td ? td : "/tmp", strerror(errno));
-		return -1;
-	}
+	    !mkdtemp(buf))
+		return mb_error(err, errno, "cannot create a temporary directory in `%s`",
+		          td && *td ? td : "/tmp");
 	*slot = util_cleanup_push(buf, NULL);
 	return 0;
 }
 
 /* `make -B` with CC=musl-gcc and static flags, in a copy of the tree. */
-int build_make(struct build_opts *o, const char *dir, const char *tmp, char *err)
+int build_make(struct build_opts *o, const char *dir, const char *tmp, struct mb_err *err)
 {
 	struct util_argv cc = { 0 }, fl = { 0 }, a = { 0 }, env = { 0 };
 	bool libs;
 	int rc = -1, slot = -1;
 	char work[PATH_MAX] = "", src[PATH_MAX];
-	if (!util_have_program("make")) {
-		mk_seterr(err, "cannot build `%s`: `make` is not installed (run `make deps`)", o->app);
-		return -1;
-	}
+	if (!util_have_program("make"))
+		return mb_error(err, 0, "cannot build `%s`: `make` is not installed (run `make deps`)", o->app);
 	if (work_dir("make", work, sizeof(work), &slot, err) < 0)
 		return -1;
 	if (util_pathf(src, sizeof(src), "%s/src", work) < 0) {
-		mk_seterr(err, "path too long: `%s`", dir);
+		mb_error(err, 0, "path too long: `%s`", dir);
 		goto out;
 	}
 	if (c_compiler(o->arch, &cc, err) < 0 || c_env_flags(o, src, &fl, &libs, err) < 0)
@@ -324,7 +305,7 @@ int build_make(struct build_opts *o, const char *dir, const char *tmp, char *err
 	const char *ldf = "-static -s -Wl,--gc-sections -Wl,--build-id=none";
 	/* A cut flag list would build with other flags than ours, silently. */
 	if (join_words(&cc, false, ccs, sizeof(ccs)) < 0 || join_words(&fl, true, cfl, 4096) < 0) {
-		mk_seterr(err, "cannot build with make: the compiler flags are longer than 4095 bytes "
+		mb_error(err, 0, "cannot build with make: the compiler flags are longer than 4095 bytes "
 		       "(a very long path to the sources or the sysroot?): `%.200s`", o->app);
 		goto out;
 	}
@@ -347,7 +328,7 @@ int build_make(struct build_opts *o, const char *dir, const char *tmp, char *err
 	rc = util_av_run(&a, &env, src, NULL, 0, err);
 	if (rc != 0) {
 		if (rc > 0)
-			mk_seterr(err, "make in `%s` failed (exit %d): see its messages above", o->app, rc);
+			mb_error(err, 0, "make in `%s` failed (exit %d): see its messages above", o->app, rc);
 		rc = -1;
 		goto out;
 	}
@@ -376,22 +357,20 @@ static void cmake_str(FILE *f, const char *s)
 }
 
 /* cmake -S DIR -B WORK/build with a musl toolchain file, then cmake --build. */
-int build_cmake(struct build_opts *o, const char *dir, const char *tmp, char *err)
+int build_cmake(struct build_opts *o, const char *dir, const char *tmp, struct mb_err *err)
 {
 	struct util_argv cc = { 0 }, fl = { 0 }, a = { 0 }, env = { 0 };
 	bool libs;
 	int rc = -1, slot = -1;
 	char work[PATH_MAX] = "", bdir[PATH_MAX], tc[PATH_MAX];
-	if (!util_have_program("cmake")) {
-		mk_seterr(err, "cannot build the CMake project `%s`: `cmake` is not installed (run "
+	if (!util_have_program("cmake"))
+		return mb_error(err, 0, "cannot build the CMake project `%s`: `cmake` is not installed (run "
 		       "`make deps`)", o->app);
-		return -1;
-	}
 	if (work_dir("cmake", work, sizeof(work), &slot, err) < 0)
 		return -1;
 	if (util_pathf(bdir, sizeof(bdir), "%s/build", work) < 0 ||
 	    util_pathf(tc, sizeof(tc), "%s/musl.cmake", work) < 0) {
-		mk_seterr(err, "path too long: `%s`", work);
+		mb_error(err, 0, "path too long: `%s`", work);
 		goto out;
 	}
 	if (c_compiler(o->arch, &cc, err) < 0 || c_env_flags(o, dir, &fl, &libs, err) < 0)
@@ -404,13 +383,13 @@ int build_cmake(struct build_opts *o, const char *dir, const char *tmp, char *er
 	           join_words(&ccx, false, extra, sizeof(extra)) < 0;
 	util_av_free(&ccx);
 	if (cut) {
-		mk_seterr(err, "cannot build with cmake: the compiler flags are too long (a very "
+		mb_error(err, 0, "cannot build with cmake: the compiler flags are too long (a very "
 		       "long path to the sources or the sysroot?): `%.200s`", o->app);
 		goto out;
 	}
 	FILE *f = fopen(tc, "we");
 	if (!f) {
-		mk_seterr(err, "cannot write `%s`: %s", tc, strerror(errno));
+		mb_error(err, errno, "cannot write `%s`", tc);
 		goto out;
 	}
 	char sys[PATH_MAX] = "";
@@ -435,7 +414,7 @@ int build_cmake(struct build_opts *o, const char *dir, const char *tmp, char *er
 		        "set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)\n");
 	}
 	if (fclose(f) != 0) {
-		mk_seterr(err, "cannot write `%s`: %s", tc, strerror(errno));
+		mb_error(err, errno, "cannot write `%s`", tc);
 		goto out;
 	}
 	if (!getenv("SOURCE_DATE_EPOCH"))
@@ -452,7 +431,7 @@ int build_cmake(struct build_opts *o, const char *dir, const char *tmp, char *er
 	rc = util_av_run(&a, &env, work, NULL, 0, err);
 	if (rc != 0) {
 		if (rc > 0)
-			mk_seterr(err, "cmake could not configure `%s` (exit %d): see its messages above",
+			mb_error(err, 0, "cmake could not configure `%s` (exit %d): see its messages above",
 			       o->app, rc);
 		rc = -1;
 		goto out;
@@ -467,7 +446,7 @@ int build_cmake(struct build_opts *o, const char *dir, const char *tmp, char *er
 	rc = util_av_run(&a, &env, work, NULL, 0, err);
 	if (rc != 0) {
 		if (rc > 0)
-			mk_seterr(err, "the cmake build of `%s` failed (exit %d): see its messages above",
+			mb_error(err, 0, "the cmake build of `%s` failed (exit %d): see its messages above",
 			       o->app, rc);
 		rc = -1;
 		goto out;

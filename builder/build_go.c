@@ -144,9 +144,10 @@ static int go_version(const char *path, struct gover *g, char *vs, size_t vlen)
 		}
 	}
 	if (strncmp(line, "go", 2) != 0) {
-		char out[256], e[MB_ERRLEN];
+		char out[256];
+		struct mb_err e = {0};
 		char *argv[] = { (char *)path, "env", "GOVERSION", NULL };
-		if (util_run_capture(argv, NULL, out, sizeof(out), e) != 0)
+		if (util_run_capture(argv, NULL, out, sizeof(out), &e) != 0)
 			return -1;
 		(void)util_pathf(line, sizeof(line), "%.60s", out);
 	}
@@ -160,24 +161,20 @@ static int go_version(const char *path, struct gover *g, char *vs, size_t vlen)
 /* The go command to use: --go, $GO, else the newest of `go` on PATH and
  * /usr/lib/go-1.N/bin/go that satisfies need (the module's go line).  */
 static int go_pick(const struct build_opts *o, const struct gover *need, const char *needs,
-                   const char *root, char *go, size_t len, char *err)
+                   const char *root, char *go, size_t len, struct mb_err *err)
 {
 	const char *given = o->go ? o->go : getenv("GO");
 	const char *gvia = o->go ? "--go" : "$GO";
 	struct gover g;
 	char vs[64];
 	if (given && *given) {
-		if (!util_have_program(given) || go_version(given, &g, vs, sizeof(vs)) < 0) {
-			mk_seterr(err, "%s `%s` is not a working go command: give the path of a Go "
+		if (!util_have_program(given) || go_version(given, &g, vs, sizeof(vs)) < 0)
+			return mb_error(err, 0, "%s `%s` is not a working go command: give the path of a Go "
 			       "toolchain's bin/go", gvia, given);
-			return -1;
-		}
 		const char *tc = getenv("GOTOOLCHAIN");
-		if (needs[0] && gover_cmp(&g, need) < 0 && !(tc && *tc && strcmp(tc, "local"))) {
-			mk_seterr(err, "the Go module at `%s` needs Go %s (its go.mod says `go %s`), and "
+		if (needs[0] && gover_cmp(&g, need) < 0 && !(tc && *tc && strcmp(tc, "local")))
+			return mb_error(err, 0, "the Go module at `%s` needs Go %s (its go.mod says `go %s`), and "
 			       "%s `%s` is Go %s: give a newer one", root, needs, needs, gvia, given, vs);
-			return -1;
-		}
 		util_pathf(go, len, "%s", given);
 		return 0;
 	}
@@ -223,22 +220,18 @@ static int go_pick(const struct build_opts *o, const struct gover *need, const c
 			util_pathf(go, len, "%s", cands[i]);
 		}
 	}
-	if (!go[0]) {
-		mk_seterr(err, "cannot build the Go package `%s`: no Go toolchain found (`go` on PATH, "
+	if (!go[0])
+		return mb_error(err, 0, "cannot build the Go package `%s`: no Go toolchain found (`go` on PATH, "
 		       "/usr/lib/go-1.*/bin/go): run `make deps` or install golang-go", o->app);
-		return -1;
-	}
 	/* go 1.21+ may fetch the toolchain go.mod asks for, but only when the
 	 * user asked for that explicitly (GOTOOLCHAIN other than local): a
 	 * download that cannot happen otherwise only hides the real cause. */
 	const char *tc = getenv("GOTOOLCHAIN");
-	if (needs[0] && gover_cmp(&best, need) < 0 && !(tc && *tc && strcmp(tc, "local"))) {
-		mk_seterr(err, "the Go module at `%s` needs Go %s (its go.mod says `go %s`), and the "
+	if (needs[0] && gover_cmp(&best, need) < 0 && !(tc && *tc && strcmp(tc, "local")))
+		return mb_error(err, 0, "the Go module at `%s` needs Go %s (its go.mod says `go %s`), and the "
 		       "Go toolchains found are older: %s; install a newer Go (`make deps` installs "
 		       "golang-1.23 from bookworm-backports) or give one with --go PATH", root, needs,
 		       needs, found);
-		return -1;
-	}
 	return 0;
 }
 
@@ -359,12 +352,13 @@ static int scan_main(const char *dir, char *pkg, size_t plen)
 /* The message for a directory that is not a main package: the module's
  * main packages, as `go list` sees them (relative to the module root). */
 static void not_main(const struct build_opts *o, const char *go, const char *root,
-                     const char *pkg, char *err)
+                     const char *pkg, struct mb_err *err)
 {
-	char out[8192], e[MB_ERRLEN], list[1024] = "";
+	char out[8192], list[1024] = "";
+	struct mb_err e = {0};
 	char *argv[] = { (char *)go, "list", "-e", "-f", "{{if eq .Name \"main\"}}{{.Dir}}{{end}}",
 	                 "./...", NULL };
-	int rc = util_run_capture(argv, root, out, sizeof(out), e);
+	int rc = util_run_capture(argv, root, out, sizeof(out), &e);
 	size_t rl = strlen(root), count = 0;
 	for (char *l = out; rc == 0 && *l;) {
 		size_t n = strcspn(l, "\n");
@@ -384,10 +378,10 @@ static void not_main(const struct build_opts *o, const char *go, const char *roo
 	else
 		snprintf(what, sizeof(what), "no Go package");
 	if (count)
-		mk_seterr(err, "`%s` holds %s: give one of the main packages of the module at `%s`: "
+		mb_error(err, 0, "`%s` holds %s: give one of the main packages of the module at `%s`: "
 		       "%s", o->app, what, root, list);
 	else
-		mk_seterr(err, "`%s` holds %s, and the module at `%s` has no main package%s", o->app,
+		mb_error(err, 0, "`%s` holds %s, and the module at `%s` has no main package%s", o->app,
 		       what, root, rc == 0 ? "" : " that `go list` could read");
 }
 
@@ -407,7 +401,8 @@ static int rm_new_lock(const char *path, const struct stat *st, int flag, struct
 
 static void clean_locks(const char *go, const char *cache, time_t since)
 {
-	char dl[PATH_MAX], out[PATH_MAX] = "", e[MB_ERRLEN];
+	char dl[PATH_MAX], out[PATH_MAX] = "";
+	struct mb_err e = {0};
 	const char *mc = getenv("GOMODCACHE");
 	if (cache)
 		util_pathf(out, sizeof(out), "%s/go-mod", cache);
@@ -415,7 +410,7 @@ static void clean_locks(const char *go, const char *cache, time_t since)
 		util_pathf(out, sizeof(out), "%s", mc);
 	else {
 		char *argv[] = { (char *)go, "env", "GOMODCACHE", NULL };
-		if (util_run_capture(argv, NULL, out, sizeof(out), e) != 0)
+		if (util_run_capture(argv, NULL, out, sizeof(out), &e) != 0)
 			return;
 		out[strcspn(out, "\r\n")] = '\0';
 	}
@@ -474,14 +469,12 @@ static bool split_goflags(char *rest, size_t rlen, char *ld, size_t ldlen, char 
 	return changed;
 }
 
-int build_go(struct build_opts *o, const char *dir, const char *tmp, char *err)
+int build_go(struct build_opts *o, const char *dir, const char *tmp, struct mb_err *err)
 {
 	char root[PATH_MAX], gm[PATH_MAX], needs[32] = "", go[PATH_MAX], pkg[128];
 	struct gover need = { { 0, 0, 0 } };
-	if (build_go_root(dir, root, sizeof(root)) < 0) {
-		mk_seterr(err, "`%s` is not inside a Go module (no go.mod here or above)", o->app);
-		return -1;
-	}
+	if (build_go_root(dir, root, sizeof(root)) < 0)
+		return mb_error(err, 0, "`%s` is not inside a Go module (no go.mod here or above)", o->app);
 	if (util_pathf(gm, sizeof(gm), "%s/go.mod", root) == 0 &&
 	    gomod_field(gm, "go", needs, sizeof(needs)) == 0 && gover_parse(needs, &need) < 0)
 		needs[0] = '\0';
@@ -515,7 +508,7 @@ int build_go(struct build_opts *o, const char *dir, const char *tmp, char *err)
 	 * go is interrupted (it does not clean up after SIGINT). */
 	char gotmp[PATH_MAX];
 	if (util_pathf(gotmp, sizeof(gotmp), "%s.gotmp", tmp) < 0 || mkdir(gotmp, 0700) < 0) {
-		mk_seterr(err, "cannot create `%s`: %s", gotmp, strerror(errno));
+		mb_error(err, errno, "cannot create `%s`", gotmp);
 		util_av_free(&env);
 		return -1;
 	}
@@ -551,12 +544,12 @@ int build_go(struct build_opts *o, const char *dir, const char *tmp, char *err)
 	if (rc != 0) {
 		char mod[512];
 		if (build_go_missing_module(out, mod, sizeof(mod)))
-			mk_seterr(err, "go build of `%s` failed: the module providing `%s` is neither in "
+			mb_error(err, 0, "go build of `%s` failed: the module providing `%s` is neither in "
 			       "vendor/ nor in the module cache, and go could not download it: with a "
 			       "module proxy, check GOPROXY/GOPRIVATE (`go mod download`); offline, "
 			       "vendor the dependencies with `go mod vendor`", o->app, mod);
 		else
-			mk_seterr(err, "go build of `%s` failed (exit %d, %s): see the compiler's "
+			mb_error(err, 0, "go build of `%s` failed (exit %d, %s): see the compiler's "
 			       "messages above", o->app, rc, go);
 		return -1;
 	}

@@ -17,39 +17,6 @@
 
 #include "../images/images.h"
 
-#ifndef MB_ERRLEN
-#define MB_ERRLEN 512
-#endif
-
-/* The one way builder code reports an error: printf-like, into err. */
-__attribute__((format(printf, 2, 3)))
-static inline void mk_seterr(char *err, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, MB_ERRLEN, fmt, ap);
-	va_end(ap);
-}
-
-/* Puts context in front of the message a callee left in err
- * ("context: callee's message"), as crun's crun_error_wrap does, instead
- * of rewriting the callee's text; returns -1, so that a wrapped failure
- * is one line: `return mk_wrap(err, "cannot build `%s`", app);`. */
-__attribute__((format(printf, 2, 3)))
-static inline int mk_wrap(char *err, const char *fmt, ...)
-{
-	char inner[MB_ERRLEN], ctx[MB_ERRLEN];
-	va_list ap;
-	snprintf(inner, sizeof(inner), "%s", err);
-	va_start(ap, fmt);
-	vsnprintf(ctx, sizeof(ctx), fmt, ap);
-	va_end(ap);
-	/* too long: the end of the callee's message is cut, the context kept */
-	if (snprintf(err, MB_ERRLEN, "%s: %s", ctx, inner) >= MB_ERRLEN)
-		memcpy(err + MB_ERRLEN - 4, "...", 4);
-	return -1;
-}
-
 /* Exit codes of mkimage (documented in `mkimage help exit-codes`). */
 #define MK_EXIT_OK 0
 #define MK_EXIT_FAIL 1
@@ -67,12 +34,12 @@ int cmd_push(int argc, char **argv);     /* mkimage push IMAGE REF (cmd_push.c) 
 int cmd_pull(int argc, char **argv);     /* mkimage pull REF -o OUT (cmd_pull.c) */
 /* After a build with --push: pushes the image written at path, prints
  * progress to stderr and REF@DIGEST on stdout.  0, or -1 with err. */
-int mk_push_built(const struct mk_opts *o, const char *path, char *err);
+int mk_push_built(const struct mk_opts *o, const char *path, struct mb_err *err);
 /* --base: opens o->base for o->arch (cmd_push.c). */
 struct image_base;
-int mk_base_open(const struct mk_opts *o, struct image_base **b, char *err);
+int mk_base_open(const struct mk_opts *o, struct image_base **b, struct mb_err *err);
 /* Checks the registry options (mkimage --push, push, pull). */
-int mk_remote_validate(const struct mk_remote *r, char *err);
+int mk_remote_validate(const struct mk_remote *r, struct mb_err *err);
 /* getopt_long entries of the registry options, and their parser: 1 when c
  * was one of them, 0 when not, -1 out of memory. */
 enum { MK_RO_CA = 300, MK_RO_INSECURE, MK_RO_RETRY };
@@ -105,7 +72,7 @@ struct elf_info {
 /* Reads path and fills info.  Fails (negative, err filled) when the file
  * is missing, a directory, not ELF (a `#!` script gets its own message),
  * truncated or corrupt. */
-int elf_inspect(const char *path, struct elf_info *info, char *err);
+int elf_inspect(const char *path, struct elf_info *info, struct mb_err *err);
 void elf_info_free(struct elf_info *info);
 
 /* elf_inspect + refuses a dynamic binary (naming interpreter, libraries,
@@ -113,19 +80,19 @@ void elf_info_free(struct elf_info *info);
  * architecture than arch ("amd64"/"arm64"), or a non-executable ELF.
  * info may be NULL. */
 int elf_check_static(const char *path, const char *arch,
-                     struct elf_info *info, char *err);
+                     struct elf_info *info, struct mb_err *err);
 /* elf_check_static of path, its verdict naming name instead (the app a
  * temporary file was built from; a file that cannot be read is named as
  * it is). */
 int elf_check_static_as(const char *path, const char *name, const char *arch,
-                        struct elf_info *info, char *err);
+                        struct elf_info *info, struct mb_err *err);
 /* The same on a file already read (size bytes at raw, then a NUL; named
  * path in messages): the caller puts those very bytes into the image, so what was
  * checked is what ships, and the file is read once. */
 int elf_inspect_mem(const char *path, const void *raw, size_t size, struct elf_info *info,
-                    char *err);
+                    struct mb_err *err);
 int elf_check_static_mem(const char *path, const void *raw, size_t size, const char *arch,
-                         struct elf_info *info, char *err);
+                         struct elf_info *info, struct mb_err *err);
 
 /* "x86_64" -> "amd64", "aarch64" -> "arm64", "amd64"/"arm64" as is; NULL if unknown. */
 const char *arch_normalize(const char *arch);
@@ -158,7 +125,7 @@ struct go_buildinfo {
 };
 /* 1 and bi filled when buf holds Go build information, 0 when it is no Go
  * binary, -1 (err filled) when the information is there but unreadable. */
-int go_buildinfo_read(const unsigned char *buf, size_t len, struct go_buildinfo *bi, char *err);
+int go_buildinfo_read(const unsigned char *buf, size_t len, struct go_buildinfo *bi, struct mb_err *err);
 void go_buildinfo_free(struct go_buildinfo *bi);
 
 /* The SBOM's facts (sbom.c): what the image holds, as SPDX packages for
@@ -181,7 +148,7 @@ struct sbom_build {
 	size_t n;
 	struct sbom_strings { char **s; size_t n; } pool;  /* the strings pkgs point to */
 };
-int sbom_collect(const struct sbom_inputs *in, struct sbom_build *b, char *err);
+int sbom_collect(const struct sbom_inputs *in, struct sbom_build *b, struct mb_err *err);
 int sbom_add(struct sbom_build *b, const char *name, const char *version, const char *purl,
              const char *license, const char *sha256, const char *comment, long parent);
 void sbom_build_free(struct sbom_build *b);
@@ -189,17 +156,17 @@ void sbom_build_free(struct sbom_build *b);
  * (init and binary may be NULL); b stays empty with --sbom none. */
 bool mk_sbom_wanted(const struct mk_opts *o);
 int mk_sbom_packages(const struct mk_opts *o, const char *init, const char *binary,
-                     const char *name, bool busybox, struct sbom_build *b, char *err);
+                     const char *name, bool busybox, struct sbom_build *b, struct mb_err *err);
 /* The same from the bytes that go in (NULL: none). */
 int mk_sbom_packages_mem(const struct mk_opts *o, const unsigned char *init, size_t init_len,
                          const unsigned char *app, size_t app_len, const char *name,
-                         bool busybox, struct sbom_build *b, char *err);
+                         bool busybox, struct sbom_build *b, struct mb_err *err);
 /* --sbom FILE: the document of the image with that manifest digest. */
 int mk_sbom_write_file(const struct mk_opts *o, const struct sbom_build *b,
-                       const char *manifest_digest, int64_t created, char *err);
+                       const char *manifest_digest, int64_t created, struct mb_err *err);
 
 /* Classifies app (file or directory); err explains what is not buildable. */
-int build_detect(const char *app, enum app_kind *kind, char *err);
+int build_detect(const char *app, enum app_kind *kind, struct mb_err *err);
 const char *build_kind_name(enum app_kind kind);
 
 struct build_opts {
@@ -221,7 +188,7 @@ struct build_opts {
  * result is static for o->arch.  Nothing is left at o->out on failure.
  * The compiler's diagnostics go to stderr (that is the point of them);
  * the summary goes in err.  The user's source tree is never written. */
-int build_app(struct build_opts *o, enum app_kind *kind, char *err);
+int build_app(struct build_opts *o, enum app_kind *kind, struct mb_err *err);
 
 /* The name the service gets in /app: the binary's base name, the Go
  * package's (its directory, or the module path's last element at the
@@ -231,7 +198,7 @@ int build_app(struct build_opts *o, enum app_kind *kind, char *err);
 char *build_app_name(const char *app, enum app_kind kind);
 /* The cache directory (created, absolute): opt_dir (--cache),
  * $XDG_CACHE_HOME/minbase or ~/.cache/minbase. */
-int build_cache_dir(const char *opt_dir, char *buf, size_t len, char *err);
+int build_cache_dir(const char *opt_dir, char *buf, size_t len, struct mb_err *err);
 
 /* Shared by the drivers (build*.c only). */
 bool build_has_suffix(const char *s, const char *suf);
@@ -243,16 +210,16 @@ char **build_list_files(const char *dir, const char *suffix, size_t *n);
 /* The module root above (or at) dir: the nearest directory with go.mod. */
 int build_go_root(const char *dir, char *root, size_t len);
 char *build_go_name(const char *dir);
-int build_go(struct build_opts *o, const char *dir, const char *tmp, char *err);
+int build_go(struct build_opts *o, const char *dir, const char *tmp, struct mb_err *err);
 /* From go's output, the module it could not find ("example.com/x@v1.0.0"
  * or the package's path), into w; NULL when nothing is missing. */
 const char *build_go_missing_module(const char *out, char *w, size_t len);
 /* Compares Go versions ("1.22", "go1.23.5", "1.21rc1"): -1, 0, 1; -2 if bad. */
 int build_go_version_cmp(const char *a, const char *b);
 int build_c(struct build_opts *o, enum app_kind kind, const char *dir, const char *file,
-            const char *tmp, char *err);
-int build_make(struct build_opts *o, const char *dir, const char *tmp, char *err);
-int build_cmake(struct build_opts *o, const char *dir, const char *tmp, char *err);
+            const char *tmp, struct mb_err *err);
+int build_make(struct build_opts *o, const char *dir, const char *tmp, struct mb_err *err);
+int build_cmake(struct build_opts *o, const char *dir, const char *tmp, struct mb_err *err);
 
 /* ---- small helpers (util.c) ------------------------------------------- */
 
@@ -278,21 +245,21 @@ const char *util_human_size(uint64_t n, char *buf, size_t len);
 /* Copies (copy.c), cloned where the filesystem can: one regular file with
  * its mode; a whole tree as `cp -a` would (modes, times, symlinks as
  * links), into to, which is made. */
-int util_copy_file(const char *from, const char *to, char *err);
-int util_copy_tree(const char *from, const char *to, char *err);
+int util_copy_file(const char *from, const char *to, struct mb_err *err);
+int util_copy_tree(const char *from, const char *to, struct mb_err *err);
 /* Runs argv (execvp) with extra environment entries envp_add ("K=V", may be
  * NULL) in dir (may be NULL); stdout goes to stderr so that mkimage's own
  * stdout stays clean.  Returns the exit status, or -1 with err filled. */
 int util_run(char *const argv[], char *const envp_add[], const char *dir,
-             char *err);
+             struct mb_err *err);
 /* util_run, and when cap is not NULL the first caplen-1 bytes the tool
  * wrote (stdout and stderr, still passed on to our stderr) in cap. */
 int util_run_tee(char *const argv[], char *const envp_add[], const char *dir,
-                 char *cap, size_t caplen, char *err);
+                 char *cap, size_t caplen, struct mb_err *err);
 /* Runs argv in dir with its output (stdout and stderr) into out only, not
  * shown: for questions to a tool (`go list`).  Returns the exit status. */
 int util_run_capture(char *const argv[], const char *dir, char *out, size_t outlen,
-                     char *err);
+                     struct mb_err *err);
 /* snprintf into a path buffer: -1 when it does not fit (never cut). */
 int util_pathf(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* A command line or environment list that grows as needed (a directory
@@ -310,7 +277,7 @@ void util_av_addf(struct util_argv *a, const char *fmt, ...) __attribute__((form
 void util_av_free(struct util_argv *a);
 /* util_run_tee of a, with env's entries added to the environment. */
 int util_av_run(const struct util_argv *a, const struct util_argv *env, const char *dir,
-                char *cap, size_t caplen, char *err);
+                char *cap, size_t caplen, struct mb_err *err);
 /* On SIGINT/SIGTERM/SIGHUP, remove the registered temporary directories
  * (each with at most one file in it) and die of the signal: an interrupted
  * build leaves nothing behind.  push returns a slot for pop, or -1. */
@@ -392,14 +359,14 @@ void mk_opts_free(struct mk_opts *o);
  * `mkimage build APP` (image = false).  Returns 0, 1 when --help was asked
  * (nothing else done), or -2 for a usage error with err filled. */
 int mk_opts_parse(int argc, char **argv, bool image, struct mk_opts *o,
-                  char *err);
+                  struct mb_err *err);
 /* Checks values: port syntax, K=V, numeric user, absolute paths, durations. */
-int mk_opts_validate(const struct mk_opts *o, char *err);
+int mk_opts_validate(const struct mk_opts *o, struct mb_err *err);
 /* Platforms: --arch (a comma list of OCI or kernel names) or --platform
  * (os/arch[/variant], comma list), at most one of them; neither = the host.
  * Fills out[] with the OCI arch names, in the order given, each once. */
 int mk_platforms_parse(const char *arch, const char *platform, const char **out, size_t *n,
-                       char *err);
+                       struct mb_err *err);
 /* "linux/arm64", "linux/arm64/v8", "arm64", "aarch64" -> "arm64"; NULL if not ours. */
 const char *mk_platform_arch(const char *p);
 /* The OCI platform variant of an arch: "v8" for arm64, else NULL. */
@@ -409,7 +376,7 @@ const char *arch_variant(const char *oci_arch);
 int64_t mk_parse_duration(const char *s);
 /* --env entries for the init (MINBASE_*, TINI_*): valid by the init's own
  * grammar, and not contradicting an option (envcheck.c); -2 if not. */
-int mk_env_check(const struct mk_opts *o, char *err);
+int mk_env_check(const struct mk_opts *o, struct mb_err *err);
 /* Where the compiled policy goes in the image. */
 #define SECCOMP_PATH "/etc/minbase/seccomp.bpf"
 
@@ -421,18 +388,18 @@ struct mk_result {
 };
 /* The init for an image of arch: $MINBASE_INIT, else minbase-init beside
  * mkimage, checked to be static for arch.  Path in buf. */
-int mk_find_init(const char *arch, char *buf, size_t len, char *err);
+int mk_find_init(const char *arch, char *buf, size_t len, struct mb_err *err);
 /* SOURCE_DATE_EPOCH: unset or empty gives 0; a malformed value is an error. */
-int mk_source_date_epoch(int64_t *out, char *err);
+int mk_source_date_epoch(int64_t *out, struct mb_err *err);
 /* -1 on failure, -2 when the options ask for an image that cannot be
  * (an --add onto what mkimage writes, or changing a base directory). */
 int mk_compose(const struct mk_opts *o, const char *binary, const char *name,
-               struct mk_result *res, char *err);
+               struct mk_result *res, struct mb_err *err);
 /* The same image, added to an index of several platforms (images.h)
  * instead of written on its own. */
 struct image_set;
 int mk_compose_into(const struct mk_opts *o, const char *binary, const char *name,
-                    struct image_set *set, struct mk_result *res, char *err);
+                    struct image_set *set, struct mk_result *res, struct mb_err *err);
 
 /* ---- several platforms (platforms.c) ---------------------------------- */
 /* `mkimage --static APP --arch amd64,arm64`: one build, init, policy and
@@ -445,10 +412,10 @@ int mk_build_platforms(struct mk_opts *o, enum app_kind kind, const char *name);
  * (*init NULL: none; handed to the tree and set to NULL) and with it the shipped policies. */
 struct rootfs_tree;
 int mk_build_base(const struct mk_opts *o, unsigned char **init, size_t init_len,
-                  struct rootfs_tree *t, char *err);
+                  struct rootfs_tree *t, struct mb_err *err);
 /* `mkimage base` (cmd_base.c), and the shipped policies precompiled for
  * arch at /etc/minbase/policies/NAME.bpf. */
 int cmd_base(int argc, char **argv);
-int mk_base_add_policies(struct rootfs_tree *t, const char *arch, char *err);
+int mk_base_add_policies(struct rootfs_tree *t, const char *arch, struct mb_err *err);
 
 #endif

@@ -36,7 +36,7 @@
  * MINBASE_POLICY=NAME finds them in every image that has the init. */
 static const char *const shipped[] = { "default", "service", "strict", NULL };
 
-int mk_base_add_policies(struct rootfs_tree *t, const char *arch, char *err)
+int mk_base_add_policies(struct rootfs_tree *t, const char *arch, struct mb_err *err)
 {
 	const char *karch = arch_kernel_name(arch);
 	if (rootfs_add_dir(t, "/etc/minbase", 0755, 0, 0, err) < 0 ||
@@ -45,14 +45,13 @@ int mk_base_add_policies(struct rootfs_tree *t, const char *arch, char *err)
 	for (size_t i = 0; shipped[i]; i++) {
 		unsigned char *bpf = NULL;
 		size_t len = 0;
-		char path[128], perr[MB_ERRLEN];
+		char path[128];
+		struct mb_err perr = {0};
 		/* the precompiled file when it is there, else compiled now: the
 		 * shipped policies keep no capabilities, so the same bytes */
-		if (policy_build_bpf(shipped[i], karch, NULL, &bpf, &len, perr) < 0) {
-			mk_seterr(err, "cannot add the shipped policy `%s` for %s: %s", shipped[i], arch,
-			          perr);
-			return -1;
-		}
+		if (policy_build_bpf(shipped[i], karch, NULL, &bpf, &len, &perr) < 0)
+			return mb_error(err, 0, "cannot add the shipped policy `%s` for %s: %s", shipped[i], arch,
+			          perr.msg);
 		snprintf(path, sizeof(path), POLICY_DIR_IN_IMAGE "/%s.bpf", shipped[i]);
 		if (rootfs_add_buffer(t, path, bpf, len, 0644, 0, 0, err) < 0)
 			return -1;
@@ -62,7 +61,7 @@ int mk_base_add_policies(struct rootfs_tree *t, const char *arch, char *err)
 
 /* busybox for arch: $MINBASE_BUSYBOX_ARM64 (_AMD64) or $MINBASE_BUSYBOX, else
  * Debian's busybox-static at /bin/busybox; static and for arch. */
-static int find_busybox(const char *arch, char *buf, size_t len, char *err)
+static int find_busybox(const char *arch, char *buf, size_t len, struct mb_err *err)
 {
 	char envname[40];
 	snprintf(envname, sizeof(envname), "MINBASE_BUSYBOX_%s", !strcmp(arch, "arm64") ? "ARM64" :
@@ -71,23 +70,19 @@ static int find_busybox(const char *arch, char *buf, size_t len, char *err)
 	if (!p || !*p)
 		p = getenv("MINBASE_BUSYBOX");
 	snprintf(buf, len, "%s", p && *p ? p : "/bin/busybox");
-	char why[MB_ERRLEN];
-	if (access(buf, R_OK) < 0) {
-		mk_seterr(err, "--debug needs busybox: cannot read `%s`: %s; install Debian's "
+	struct mb_err why = {0};
+	if (access(buf, R_OK) < 0)
+		return mb_error(err, 0, "--debug needs busybox: cannot read `%s`: %s; install Debian's "
 		          "busybox-static (`make deps`) or set %s", buf, strerror(errno), envname);
-		return -1;
-	}
-	if (elf_check_static(buf, arch, NULL, why) < 0) {
-		mk_seterr(err, "--debug needs a static busybox for %s: %s; set %s to one", arch, why,
+	if (elf_check_static(buf, arch, NULL, &why) < 0)
+		return mb_error(err, 0, "--debug needs a static busybox for %s: %s; set %s to one", arch, why.msg,
 		          envname);
-		return -1;
-	}
 	return 0;
 }
 
 /* The applets, from the host's busybox-static (`busybox --list`): the
  * package of another architecture is built from the same configuration. */
-static int add_busybox(struct rootfs_tree *t, const char *arch, char *err)
+static int add_busybox(struct rootfs_tree *t, const char *arch, struct mb_err *err)
 {
 	char bb[PATH_MAX], line[128];
 	if (find_busybox(arch, bb, sizeof(bb), err) < 0)
@@ -111,15 +106,13 @@ static int add_busybox(struct rootfs_tree *t, const char *arch, char *err)
 		n++;
 	}
 	int st = f ? pclose(f) : -1;
-	if (r == 0 && (st != 0 || n < 10)) {
-		mk_seterr(err, "cannot list busybox's applets with `%s --list` (exit %d); install "
+	if (r == 0 && (st != 0 || n < 10))
+		r = mb_error(err, 0, "cannot list busybox's applets with `%s --list` (exit %d); install "
 		          "Debian's busybox-static on this host (`make deps`)", lister, st);
-		r = -1;
-	}
 	return r;
 }
 
-static int read_all(const char *path, unsigned char **buf, size_t *len, char *err)
+static int read_all(const char *path, unsigned char **buf, size_t *len, struct mb_err *err)
 {
 	FILE *f = fopen(path, "rbe");
 	struct stat st;
@@ -130,7 +123,7 @@ static int read_all(const char *path, unsigned char **buf, size_t *len, char *er
 		fclose(f);
 		return 0;
 	}
-	mk_seterr(err, "cannot read the init `%s`: %s", path, strerror(errno ? errno : EIO));
+	mb_error(err, errno ? errno : EIO, "cannot read the init `%s`", path);
 	free(*buf);
 	*buf = NULL;
 	if (f)
@@ -151,7 +144,7 @@ static void usage(FILE *f)
 
 enum { B_DEBUG = 500, B_TZ, B_CA, B_ARCH, B_FORMAT, B_SBOM, B_PUSH, B_CACHE };
 
-static int parse(int argc, char **argv, struct mk_opts *o, bool *debug, char *err)
+static int parse(int argc, char **argv, struct mk_opts *o, bool *debug, struct mb_err *err)
 {
 	static const struct option lo[] = {
 		{ "output", required_argument, NULL, 'o' },
@@ -174,10 +167,8 @@ static int parse(int argc, char **argv, struct mk_opts *o, bool *debug, char *er
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":o:t:qh", lo, NULL)) != -1) {
 		int rr = mk_remote_option(c, optarg, &o->remote);
-		if (rr < 0) {
-			mk_seterr(err, "out of memory");
-			return -1;
-		}
+		if (rr < 0)
+			return mb_error(err, 0, "out of memory");
 		if (rr)
 			continue;
 		switch (c) {
@@ -194,15 +185,15 @@ static int parse(int argc, char **argv, struct mk_opts *o, bool *debug, char *er
 		case B_SBOM: o->sbom = optarg; break;
 		case B_CACHE: o->cache_dir = optarg; break;
 		case ':':
-			mk_seterr(err, "option `%s` needs a value", argv[optind - 1]);
+			mb_error(err, 0, "option `%s` needs a value", argv[optind - 1]);
 			return -2;
 		default:
-			mk_seterr(err, "unknown option `%s`", argv[optind - 1]);
+			mb_error(err, 0, "unknown option `%s`", argv[optind - 1]);
 			return -2;
 		}
 	}
 	if (optind < argc) {
-		mk_seterr(err, "unexpected argument `%s`: `mkimage base` takes only options", argv[optind]);
+		mb_error(err, 0, "unexpected argument `%s`: `mkimage base` takes only options", argv[optind]);
 		return -2;
 	}
 	/* --arch amd64,arm64: one image per platform under one image index */
@@ -210,26 +201,26 @@ static int parse(int argc, char **argv, struct mk_opts *o, bool *debug, char *er
 		return -2;
 	o->arch = o->plats[0];
 	if (o->nplats > 1 && o->sbom && strcmp(o->sbom, "none")) {
-		mk_seterr(err, "invalid --sbom `%s`: a multi-platform image holds one SBOM per "
+		mb_error(err, 0, "invalid --sbom `%s`: a multi-platform image holds one SBOM per "
 		          "platform; --sbom FILE needs one --arch", o->sbom);
 		return -2;
 	}
-	char why[MB_ERRLEN];
+	struct mb_err why = {0};
 	if (strcmp(o->format, "docker") && strcmp(o->format, "oci")) {
-		mk_seterr(err, "invalid --format `%s`: use docker (one tar) or oci (a layout "
+		mb_error(err, 0, "invalid --format `%s`: use docker (one tar) or oci (a layout "
 		          "directory)", o->format);
 		return -2;
 	}
-	if (o->tag && image_ref_check(o->tag, why) < 0) {
-		mk_seterr(err, "--tag: %s", why);
+	if (o->tag && image_ref_check(o->tag, &why) < 0) {
+		mb_error(err, 0, "--tag: %s", why.msg);
 		return -2;
 	}
 	if (o->sbom && !*o->sbom) {
-		mk_seterr(err, "invalid --sbom ``: give a file name for the SPDX document, or `none`");
+		mb_error(err, 0, "invalid --sbom ``: give a file name for the SPDX document, or `none`");
 		return -2;
 	}
 	if (o->ca_file && access(o->ca_file, R_OK) < 0) {
-		mk_seterr(err, "invalid --ca-file `%s`: %s", o->ca_file, strerror(errno));
+		mb_error(err, errno, "invalid --ca-file `%s`", o->ca_file);
 		return -2;
 	}
 	if (mk_remote_validate(&o->remote, err) < 0)
@@ -239,17 +230,18 @@ static int parse(int argc, char **argv, struct mk_opts *o, bool *debug, char *er
 
 /* Writes the image at o->out; 0 or -1 with err. */
 static int write_base(const struct mk_opts *o, bool debug, struct image_set *set,
-                      struct mk_result *res, char *err)
+                      struct mk_result *res, struct mb_err *err)
 {
 	int rc = -1;
-	char init[PATH_MAX], cache[PATH_MAX], cerr[MB_ERRLEN];
+	char init[PATH_MAX], cache[PATH_MAX];
+	struct mb_err cerr = {0};
 	struct rootfs_tree *base = rootfs_tree_new(), *dbg = rootfs_tree_new();
 	struct rootfs_layer lo[2] = { 0 };
 	struct sbom_build sb = { 0 };
 	int64_t epoch;
 
 	if (!base || !dbg) {
-		mk_seterr(err, "out of memory");
+		mb_error(err, 0, "out of memory");
 		goto out;
 	}
 	unsigned char *initb = NULL;
@@ -263,7 +255,7 @@ static int write_base(const struct mk_opts *o, bool debug, struct image_set *set
 		free(initb);
 		goto out;
 	}
-	const char *cdir = build_cache_dir(o->cache_dir, cache, sizeof(cache), cerr) == 0 ? cache
+	const char *cdir = build_cache_dir(o->cache_dir, cache, sizeof(cache), &cerr) == 0 ? cache
 	                                                                                 : NULL;
 	const struct rootfs_tree *trees[2] = { base, dbg };
 	size_t nl = debug ? 2 : 1;
@@ -317,19 +309,20 @@ out:
 int cmd_base(int argc, char **argv)
 {
 	struct mk_opts o;
-	char err[MB_ERRLEN] = "", pushdir[PATH_MAX] = "", out[PATH_MAX + 16], sz[32];
+	char pushdir[PATH_MAX] = "", out[PATH_MAX + 16], sz[32];
+	struct mb_err err = {0};
 	bool debug = false;
 	int rc = MK_EXIT_FAIL;
 
 	mk_opts_init(&o);
-	int r = parse(argc, argv, &o, &debug, err);
+	int r = parse(argc, argv, &o, &debug, &err);
 	if (r == 1) {
 		usage(stdout);
 		rc = MK_EXIT_OK;
 		goto done;
 	}
 	if (r < 0) {
-		fprintf(stderr, "mkimage: %s\nmkimage: see `mkimage base --help`\n", err);
+		fprintf(stderr, "mkimage: %s\nmkimage: see `mkimage base --help`\n", err.msg);
 		rc = r == -2 ? MK_EXIT_USAGE : MK_EXIT_FAIL;
 		goto done;
 	}
@@ -356,7 +349,7 @@ int cmd_base(int argc, char **argv)
 	int wr = o.nplats > 1 && !set ? -1 : 0;
 	for (size_t i = 0; wr == 0 && i < o.nplats; i++) {
 		o.arch = o.plats[i];
-		wr = write_base(&o, debug, set, &res, err);
+		wr = write_base(&o, debug, set, &res, &err);
 	}
 	if (wr == 0 && set) {
 		struct image_result ir;
@@ -368,22 +361,22 @@ int cmd_base(int argc, char **argv)
 		util_interrupts_hold(&old); /* it was written unheld: see util_interrupts_hold */
 		wr = image_set_write(set, !strcmp(o.format, "oci") ? IMAGE_FORMAT_OCI_DIR
 		                                                   : IMAGE_FORMAT_ARCHIVE,
-		                     o.out, load, &ir, err);
+		                     o.out, load, &ir, &err);
 		util_interrupts_release(&old);
 		snprintf(res.manifest_digest, sizeof(res.manifest_digest), "%s", ir.manifest_digest);
 		res.compressed = ir.compressed;
 	}
 	image_set_free(set);
 	if (wr < 0) {
-		fprintf(stderr, "mkimage: %s\n", err[0] ? err : "out of memory");
+		fprintf(stderr, "mkimage: %s\n", err.msg[0] ? err.msg : "out of memory");
 		goto done;
 	}
 	if (!o.quiet)
 		fprintf(stderr, "mkimage: done    %s -> %s\nmkimage:         digest %s, %s compressed\n",
 		        o.tag, o.out, res.manifest_digest,
 		        util_human_size(res.compressed, sz, sizeof(sz)));
-	if (o.push && mk_push_built(&o, o.out, err) < 0) {
-		fprintf(stderr, "mkimage: cannot push to `%s`: %s\n", o.push, err);
+	if (o.push && mk_push_built(&o, o.out, &err) < 0) {
+		fprintf(stderr, "mkimage: cannot push to `%s`: %s\n", o.push, err.msg);
 		goto done;
 	}
 	rc = MK_EXIT_OK;

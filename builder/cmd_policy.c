@@ -106,7 +106,7 @@ static int parse(int argc, char **argv, struct popts *o, bool want_policy, bool 
 static int do_compile(int argc, char **argv)
 {
 	struct popts o;
-	char err[MB_ERRLEN];
+	struct mb_err err = {0};
 	struct policy *p;
 	unsigned char *buf;
 	size_t len;
@@ -114,62 +114,62 @@ static int do_compile(int argc, char **argv)
 	PARSE(true, false);
 	if (!o.out)
 		return pol_usage("policy compile: -o OUT.bpf is required");
-	if (policy_load(o.policy, &p, err) < 0)
-		return mk_die(MK_EXIT_FAIL, "%s", err);
+	if (policy_load(o.policy, &p, &err) < 0)
+		return mk_die(MK_EXIT_FAIL, "%s", err.msg);
 	size_t left = 0;
 	struct policy_compile_opts co = {
 		.arch = o.arch, .caps = o.caps, .no_enosys = o.no_enosys,
 		.optimize = o.linear ? POLICY_OPT_LINEAR : POLICY_OPT_TREE, .left_out = &left,
 	};
-	int rc = policy_compile(p, &co, &buf, &len, err);
+	int rc = policy_compile(p, &co, &buf, &len, &err);
 	policy_free(p);
 	if (rc < 0)
-		return mk_die(MK_EXIT_FAIL, "%s", err);
+		return mk_die(MK_EXIT_FAIL, "%s", err.msg);
 	/* Not silent: say what a multi-architecture profile left out. */
 	if (left)
 		fprintf(stderr, "mkimage: note: %zu syscall name%s in `%s` exist%s only on other "
 		        "architectures it covers and %s left out for %s (`mkimage policy check` "
 		        "lists them)\n", left, left == 1 ? "" : "s", o.policy, left == 1 ? "s" : "",
 		        left == 1 ? "is" : "are", o.arch ? o.arch : policy_host_arch());
-	rc = policy_write_file(o.out, buf, len, 0644, err);
+	rc = policy_write_file(o.out, buf, len, 0644, &err);
 	free(buf);
 	if (rc < 0)
-		return mk_die(MK_EXIT_FAIL, "%s", err);
+		return mk_die(MK_EXIT_FAIL, "%s", err.msg);
 	return MK_EXIT_OK;
 }
 
 static int do_check(int argc, char **argv)
 {
 	struct popts o;
-	char err[MB_ERRLEN];
+	struct mb_err err = {0};
 	struct policy *p, *ref = NULL;
 	unsigned char *buf;
 	size_t len;
 	char *text;
 
 	PARSE(true, false);
-	if (policy_load(o.policy, &p, err) < 0)
-		return mk_die(MK_EXIT_FAIL, "%s", err);
+	if (policy_load(o.policy, &p, &err) < 0)
+		return mk_die(MK_EXIT_FAIL, "%s", err.msg);
 	struct policy_compile_opts co = { .arch = o.arch, .caps = o.caps };
-	if (policy_compile(p, &co, &buf, &len, err) < 0) {
+	if (policy_compile(p, &co, &buf, &len, &err) < 0) {
 		policy_free(p);
-		return mk_die(MK_EXIT_FAIL, "%s", err);
+		return mk_die(MK_EXIT_FAIL, "%s", err.msg);
 	}
 	const char *against = o.against ? o.against : "default";
-	if (policy_load(against, &ref, err) < 0) {
+	if (policy_load(against, &ref, &err) < 0) {
 		if (o.against) {
 			policy_free(p);
 			free(buf);
-			return mk_die(MK_EXIT_FAIL, "%s", err);
+			return mk_die(MK_EXIT_FAIL, "%s", err.msg);
 		}
 		ref = NULL;  /* no shipped default here: summarise without it */
 	}
-	int rc = policy_summary(p, ref, o.arch, o.caps, &text, err);
+	int rc = policy_summary(p, ref, o.arch, o.caps, &text, &err);
 	policy_free(p);
 	policy_free(ref);
 	if (rc < 0) {
 		free(buf);
-		return mk_die(MK_EXIT_FAIL, "%s", err);
+		return mk_die(MK_EXIT_FAIL, "%s", err.msg);
 	}
 	fputs(text, stdout);
 	printf("compiled: %zu BPF instructions (binary tree), %zu bytes; ok\n",
@@ -182,7 +182,7 @@ static int do_check(int argc, char **argv)
 static int do_export(int argc, char **argv)
 {
 	struct popts o;
-	char err[MB_ERRLEN];
+	struct mb_err err = {0};
 	struct policy *p;
 	char *json;
 
@@ -191,28 +191,28 @@ static int do_export(int argc, char **argv)
 		return pol_usage("policy export: --format docker|oci is required");
 	if (strcmp(o.format, "docker") && strcmp(o.format, "oci"))
 		return pol_usage("policy export: unknown format `%s` (use docker or oci)", o.format);
-	if (policy_load(o.policy, &p, err) < 0)
-		return mk_die(MK_EXIT_FAIL, "%s", err);
-	int rc = policy_export(p, o.format, o.arch, o.caps, &json, err);
+	if (policy_load(o.policy, &p, &err) < 0)
+		return mk_die(MK_EXIT_FAIL, "%s", err.msg);
+	int rc = policy_export(p, o.format, o.arch, o.caps, &json, &err);
 	policy_free(p);
 	if (rc < 0)
-		return mk_die(MK_EXIT_FAIL, "%s", err);
+		return mk_die(MK_EXIT_FAIL, "%s", err.msg);
 	size_t n = strlen(json);
 	json[n] = '\n';  /* the NUL slot: written as n + 1 bytes, never read as a string */
 	if (o.out && strcmp(o.out, "-") != 0)
-		rc = policy_write_file(o.out, json, n + 1, 0644, err);
+		rc = policy_write_file(o.out, json, n + 1, 0644, &err);
 	else
 		rc = fwrite(json, 1, n + 1, stdout) == n + 1 ? 0 : -1;
 	free(json);
 	if (rc < 0)
-		return mk_die(MK_EXIT_FAIL, "%s", o.out ? err : "cannot write to stdout");
+		return mk_die(MK_EXIT_FAIL, "%s", o.out ? err.msg : "cannot write to stdout");
 	return MK_EXIT_OK;
 }
 
 static int do_learn(int argc, char **argv)
 {
 	struct popts o;
-	char err[MB_ERRLEN];
+	struct mb_err err = {0};
 	struct policy_learn_result r;
 
 	PARSE(false, true);
@@ -220,8 +220,8 @@ static int do_learn(int argc, char **argv)
 		return pol_usage("policy learn: -o OUT.json is required");
 	if (o.n_rest < 1)
 		return pol_usage("policy learn: missing the PROGRAM to run (after --)");
-	if (policy_learn(o.rest, &r, err) < 0)
-		return mk_die(MK_EXIT_FAIL, "%s", err);
+	if (policy_learn(o.rest, &r, &err) < 0)
+		return mk_die(MK_EXIT_FAIL, "%s", err.msg);
 	size_t n = strlen(r.json);
 	char *data = realloc(r.json, n + 2);
 	if (!data) {
@@ -229,10 +229,10 @@ static int do_learn(int argc, char **argv)
 		return mk_die(MK_EXIT_FAIL, "out of memory");
 	}
 	data[n] = '\n';
-	int rc = policy_write_file(o.out, data, n + 1, 0644, err);
+	int rc = policy_write_file(o.out, data, n + 1, 0644, &err);
 	free(data);
 	if (rc < 0)
-		return mk_die(MK_EXIT_FAIL, "%s", err);
+		return mk_die(MK_EXIT_FAIL, "%s", err.msg);
 	fprintf(stderr, "mkimage: learned %u syscalls from `%s` (%s %d) -> %s\n",
 	        r.n_syscalls, o.rest[0],
 	        WIFSIGNALED(r.status) ? "killed by signal" : "exit status",

@@ -40,7 +40,8 @@ int cmd_pull(int argc, char **argv)
 	struct mk_remote m = { 0 };
 	const char *out = NULL, *format = "docker", *platform = NULL, *tag = NULL;
 	bool quiet = false;
-	char err[MB_ERRLEN] = "", a[32];
+	char a[32];
+	struct mb_err err = {0};
 	int c, r, rc = MK_EXIT_USAGE;
 
 	opterr = 0;
@@ -82,8 +83,8 @@ int cmd_pull(int argc, char **argv)
 		fprintf(stderr, "mkimage: invalid --format `%s`: use docker or oci\n", format);
 		goto usage;
 	}
-	if (mk_remote_validate(&m, err) < 0 || (tag && image_ref_check(tag, err) < 0)) {
-		fprintf(stderr, "mkimage: %s\n", err);
+	if (mk_remote_validate(&m, &err) < 0 || (tag && image_ref_check(tag, &err) < 0)) {
+		fprintf(stderr, "mkimage: %s\n", err.msg);
 		goto usage;
 	}
 	struct image_remote_opts o = {
@@ -94,8 +95,8 @@ int cmd_pull(int argc, char **argv)
 	struct image_pull_result res;
 	double t0 = util_now();
 	if (image_pull(argv[optind], platform, !strcmp(format, "oci") ? IMAGE_FORMAT_OCI_DIR :
-	               IMAGE_FORMAT_ARCHIVE, out, &o, &res, err) < 0) {
-		fprintf(stderr, "mkimage: cannot pull `%s`: %s\n", argv[optind], err);
+	               IMAGE_FORMAT_ARCHIVE, out, &o, &res, &err) < 0) {
+		fprintf(stderr, "mkimage: cannot pull `%s`: %s\n", argv[optind], err.msg);
 		rc = MK_EXIT_FAIL;
 		goto out;
 	}

@@ -53,12 +53,12 @@ static void on_event(void *ctx, const struct image_remote_event *ev)
 static void remote_opts(const struct mk_remote *m, const char *cache_opt, struct progress *pg,
                         struct image_remote_opts *o, char *cache, size_t clen)
 {
-	char cerr[MB_ERRLEN];
+	struct mb_err cerr = {0};
 	memset(o, 0, sizeof(*o));
 	o->ca_file = m->ca;
 	o->insecure = m->insecure;
 	o->retry_time = m->retry_time ? (double)mk_parse_duration(m->retry_time) / 1e9 : 0;
-	o->cache_dir = build_cache_dir(cache_opt, cache, clen, cerr) == 0 ? cache : NULL;
+	o->cache_dir = build_cache_dir(cache_opt, cache, clen, &cerr) == 0 ? cache : NULL;
 	o->event = on_event;
 	o->event_ctx = pg;
 	/* tests and benchmarks: smaller PATCH chunks to exercise them */
@@ -68,7 +68,7 @@ static void remote_opts(const struct mk_remote *m, const char *cache_opt, struct
 }
 
 static int do_push(const char *path, const char *ref_name, const char *ref,
-                   const struct mk_remote *m, const char *cache_opt, bool quiet, char *err)
+                   const struct mk_remote *m, const char *cache_opt, bool quiet, struct mb_err *err)
 {
 	struct progress pg = { .tty = isatty(2), .quiet = quiet, .t0 = util_now() };
 	struct image_remote_opts o;
@@ -89,7 +89,7 @@ static int do_push(const char *path, const char *ref_name, const char *ref,
 	return 0;
 }
 
-int mk_push_built(const struct mk_opts *o, const char *path, char *err)
+int mk_push_built(const struct mk_opts *o, const char *path, struct mb_err *err)
 {
 	return do_push(path, NULL, o->push, &o->remote, o->cache_dir, o->quiet, err);
 }
@@ -126,7 +126,7 @@ int cmd_push(int argc, char **argv)
 	struct mk_remote m = { 0 };
 	const char *ref_name = NULL, *cache = NULL;
 	bool quiet = false;
-	char err[MB_ERRLEN] = "";
+	struct mb_err err = {0};
 	int c, rc = MK_EXIT_USAGE, r;
 
 	opterr = 0;
@@ -162,13 +162,13 @@ int cmd_push(int argc, char **argv)
 		        "registry.example.com/app:1.0`\n");
 		goto usage;
 	}
-	if (mk_remote_validate(&m, err) < 0) {
-		fprintf(stderr, "mkimage: %s\n", err);
+	if (mk_remote_validate(&m, &err) < 0) {
+		fprintf(stderr, "mkimage: %s\n", err.msg);
 		goto usage;
 	}
-	if (do_push(argv[optind], ref_name, argv[optind + 1], &m, cache, quiet, err) < 0) {
+	if (do_push(argv[optind], ref_name, argv[optind + 1], &m, cache, quiet, &err) < 0) {
 		fprintf(stderr, "mkimage: cannot push `%s` to `%s`: %s\n", argv[optind],
-		        argv[optind + 1], err);
+		        argv[optind + 1], err.msg);
 		rc = MK_EXIT_FAIL;
 		goto out;
 	}
@@ -184,17 +184,16 @@ out:
 
 /* --base: the base image, pulled with the same registry options as
  * --push (a file is read in place). */
-int mk_base_open(const struct mk_opts *o, struct image_base **b, char *err)
+int mk_base_open(const struct mk_opts *o, struct image_base **b, struct mb_err *err)
 {
 	struct progress pg = { .tty = isatty(2), .quiet = o->quiet, .t0 = util_now() };
 	struct image_remote_opts ro;
-	char cache[PATH_MAX], why[MB_ERRLEN];
+	char cache[PATH_MAX];
+	struct mb_err why = {0};
 
 	remote_opts(&o->remote, o->cache_dir, &pg, &ro, cache, sizeof(cache));
 	ro.event = NULL; /* the pull of a base is quiet but for errors */
-	if (image_base_open(o->base, o->arch, &ro, b, why) < 0) {
-		mk_seterr(err, "--base: %s", why);
-		return -1;
-	}
+	if (image_base_open(o->base, o->arch, &ro, b, &why) < 0)
+		return mb_error(err, 0, "--base: %s", why.msg);
 	return 0;
 }

@@ -107,7 +107,7 @@ static int sv_split(struct strv *s, const char *str)
  * check and the layer use these very bytes (NUL after them, for the
  * check's script message).  A binary is megabytes, never the data sets
  * --add brings, which the layer writer streams. */
-static int read_input(const char *path, unsigned char **out, size_t *len, char *err)
+static int read_input(const char *path, unsigned char **out, size_t *len, struct mb_err *err)
 {
 	struct stat st;
 	int fd;
@@ -115,12 +115,10 @@ static int read_input(const char *path, unsigned char **out, size_t *len, char *
 	do
 		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	while (fd < 0 && errno == EINTR);
-	if (fd < 0) {
-		mk_seterr(err, "cannot open `%s`: %s", path, strerror(errno));
-		return -1;
-	}
+	if (fd < 0)
+		return mb_error(err, errno, "cannot open `%s`", path);
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		mk_seterr(err, "`%s` is %s", path, S_ISDIR(st.st_mode) ? "a directory, not a binary"
+		mb_error(err, 0, "`%s` is %s", path, S_ISDIR(st.st_mode) ? "a directory, not a binary"
 		                                                        : "not a regular file");
 		close(fd);
 		return -1;
@@ -128,7 +126,7 @@ static int read_input(const char *path, unsigned char **out, size_t *len, char *
 	size_t cap = (size_t)st.st_size, n = 0;
 	unsigned char *buf = malloc(cap + 1);
 	if (!buf) {
-		mk_seterr(err, "cannot read `%s`: out of memory", path);
+		mb_error(err, 0, "cannot read `%s`: out of memory", path);
 		close(fd);
 		return -1;
 	}
@@ -137,7 +135,7 @@ static int read_input(const char *path, unsigned char **out, size_t *len, char *
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			mk_seterr(err, "cannot read `%s`: %s", path, strerror(errno));
+			mb_error(err, errno, "cannot read `%s`", path);
 			break;
 		}
 		if (r == 0 && n == cap) {
@@ -149,7 +147,7 @@ static int read_input(const char *path, unsigned char **out, size_t *len, char *
 		}
 		n += (size_t)r;
 		if (r == 0 || n > cap) {
-			mk_seterr(err, "cannot read `%s`: it changed size while it was read", path);
+			mb_error(err, 0, "cannot read `%s`: it changed size while it was read", path);
 			break;
 		}
 	}
@@ -161,15 +159,13 @@ static int read_input(const char *path, unsigned char **out, size_t *len, char *
 /* Is path a static init for arch?  0 yes, with its bytes in *bytes when
  * bytes is not NULL (the ones checked); -1 with err saying why not. */
 static int check_init(const char *path, const char *arch, const char *envname,
-                      unsigned char **bytes, size_t *nbytes, char *err)
+                      unsigned char **bytes, size_t *nbytes, struct mb_err *err)
 {
 	struct stat st;
-	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
-		mk_seterr(err, "cannot find the init at `%s`: %s; run `make` to build it, set "
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		return mb_error(err, 0, "cannot find the init at `%s`: %s; run `make` to build it, set "
 		       "%s, or pass --no-init", path, errno ? strerror(errno) : "not a regular file",
 		       envname);
-		return -1;
-	}
 	unsigned char *raw;
 	size_t n;
 	if (read_input(path, &raw, &n, err) < 0)
@@ -181,10 +177,10 @@ static int check_init(const char *path, const char *arch, const char *envname,
 	}
 	bool ok = info.arch && !strcmp(info.arch, arch) && info.link != ELF_LINK_DYNAMIC;
 	if (!ok && info.link == ELF_LINK_DYNAMIC)
-		mk_seterr(err, "the init `%s` is dynamically linked: set %s to a static "
+		mb_error(err, 0, "the init `%s` is dynamically linked: set %s to a static "
 		       "minbase-init (`make` builds one), or pass --no-init", path, envname);
 	else if (!ok)
-		mk_seterr(err, "the init `%s` is built for %s, but the image is for %s: set "
+		mb_error(err, 0, "the init `%s` is built for %s, but the image is for %s: set "
 		       "%s to a minbase-init built for %s, or pass --no-init", path,
 		       info.arch ? info.arch : "another machine", arch, envname, arch);
 	elf_info_free(&info);
@@ -203,7 +199,7 @@ static int check_init(const char *path, const char *arch, const char *envname,
  * or x86_64/ beside it (the build tree), ../lib/minbase/ARCH/minbase-init
  * (`make install`) that is built for arch. */
 static int find_init(const char *arch, char *buf, size_t len, unsigned char **bytes,
-                     size_t *nbytes, char *err)
+                     size_t *nbytes, struct mb_err *err)
 {
 	char envname[32];
 	snprintf(envname, sizeof(envname), "MINBASE_INIT_%s", !strcmp(arch, "arm64") ? "ARM64"
@@ -219,12 +215,11 @@ static int find_init(const char *arch, char *buf, size_t len, unsigned char **by
 		return check_init(buf, arch, envname, bytes, nbytes, err);
 	}
 	char *self = util_self_dir();
-	if (!self) {
-		mk_seterr(err, "cannot find mkimage's own directory: %s", strerror(errno));
-		return -1;
-	}
+	if (!self)
+		return mb_error(err, errno, "cannot find mkimage's own directory");
 	const char *karch = arch_kernel_name(arch);
-	char cand[3][PATH_MAX], first_err[MB_ERRLEN] = "";
+	char cand[3][PATH_MAX];
+	struct mb_err first_err = {0};
 	snprintf(cand[0], sizeof(cand[0]), "%s/minbase-init", self);
 	snprintf(cand[1], sizeof(cand[1]), "%s/%s/minbase-init", self, karch ? karch : arch);
 	snprintf(cand[2], sizeof(cand[2]), "%s/../lib/minbase/%s/minbase-init", self,
@@ -233,24 +228,23 @@ static int find_init(const char *arch, char *buf, size_t len, unsigned char **by
 	for (size_t i = 0; i < 3; i++) {
 		if (i > 0 && access(cand[i], F_OK) != 0)
 			continue;
-		if (check_init(cand[i], arch, envname, bytes, nbytes, i == 0 ? first_err : err) == 0) {
+		if (check_init(cand[i], arch, envname, bytes, nbytes, i == 0 ? &first_err : err) == 0) {
 			snprintf(buf, len, "%s", cand[i]);
 			return 0;
 		}
 	}
 	/* Nothing for arch: the host's init explains best (missing, or built
 	 * for another machine); name the other places too. */
-	mk_seterr(err, "%s (looked for an init for %s at `%s`, `%s` and `%s`)", first_err, arch,
+	return mb_error(err, 0, "%s (looked for an init for %s at `%s`, `%s` and `%s`)", first_err.msg, arch,
 	          cand[0], cand[1], cand[2]);
-	return -1;
 }
 
-int mk_find_init(const char *arch, char *buf, size_t len, char *err)
+int mk_find_init(const char *arch, char *buf, size_t len, struct mb_err *err)
 {
 	return find_init(arch, buf, len, NULL, NULL, err);
 }
 
-int mk_source_date_epoch(int64_t *out, char *err)
+int mk_source_date_epoch(int64_t *out, struct mb_err *err)
 {
 	const char *s = getenv("SOURCE_DATE_EPOCH");
 	*out = 0;
@@ -261,11 +255,9 @@ int mk_source_date_epoch(int64_t *out, char *err)
 	long long v = strtoll(s, &end, 10);
 	/* reproducible-builds.org: a malformed value is an error, not a
 	 * silent fallback that would give another digest. */
-	if (*end || v < 0 || errno || end == s) {
-		mk_seterr(err, "invalid SOURCE_DATE_EPOCH `%s`: give the time as seconds since "
+	if (*end || v < 0 || errno || end == s)
+		return mb_error(err, 0, "invalid SOURCE_DATE_EPOCH `%s`: give the time as seconds since "
 		          "1970-01-01 UTC, a non-negative integer (or unset it for 0)", s);
-		return -1;
-	}
 	*out = (int64_t)v;
 	return 0;
 }
@@ -284,7 +276,7 @@ static int parse_user(const char *u, uid_t *uid, gid_t *gid)
  * init's bytes, or NULL for --no-init; handed to the tree (and set to NULL)
  * once added; with it the shipped policies, for MINBASE_POLICY=NAME. */
 int mk_build_base(const struct mk_opts *o, unsigned char **init, size_t init_len,
-                  struct rootfs_tree *t, char *err)
+                  struct rootfs_tree *t, struct mb_err *err)
 {
 	struct rootfs_skeleton_opts so = {
 		.uid = MB_NONROOT_UID, .gid = MB_NONROOT_GID, .version = MINBASE_VERSION,
@@ -319,55 +311,43 @@ static bool is_dir_in(const struct rootfs_tree *base, const struct rootfs_tree *
  * already (`COPY f /tmp` makes /tmp/f), else it becomes DST; a directory's
  * contents go into DST. */
 static int add_extra(struct rootfs_tree *t, const struct rootfs_tree *base, const char *spec,
-                     char *err)
+                     struct mb_err *err)
 {
 	const char *colon = strrchr(spec, ':');
 	char src[PATH_MAX], dst[PATH_MAX];
 	/* A cut path would name another file on the host or in the image. */
 	if (snprintf(src, sizeof(src), "%.*s", (int)(colon - spec), spec) >= (int)sizeof(src) ||
 	    snprintf(dst, sizeof(dst), "%s%s", colon[1] == '/' ? "" : "/app/", colon + 1) >=
-	    (int)sizeof(dst)) {
-		mk_seterr(err, "cannot add `%.64s...`: path too long", spec);
-		return -1;
-	}
+	    (int)sizeof(dst))
+		return mb_error(err, 0, "cannot add `%.64s...`: path too long", spec);
 	size_t l = strlen(dst);
 	bool into = dst[l - 1] == '/';
 	while (l > 1 && dst[l - 1] == '/')
 		dst[--l] = '\0';
 	struct stat st;
-	if (lstat(src, &st) < 0) {
-		mk_seterr(err, "cannot add `%s`: %s", src, strerror(errno));
-		return -1;
-	}
+	if (lstat(src, &st) < 0)
+		return mb_error(err, errno, "cannot add `%s`", src);
 	if (S_ISDIR(st.st_mode))
 		return rootfs_add_host_tree(t, dst, src, 0, 0, err);
 	if (S_ISLNK(st.st_mode)) {
 		/* A top-level symlink is resolved by the user's intent: add what
 		 * it points at, as a regular file (never a link into the host). */
-		if (stat(src, &st) < 0) {
-			mk_seterr(err, "cannot add `%s`: %s", src, strerror(errno));
-			return -1;
-		}
-		if (S_ISDIR(st.st_mode)) {
-			mk_seterr(err, "cannot add `%s`: it is a symlink to a directory; give the "
+		if (stat(src, &st) < 0)
+			return mb_error(err, errno, "cannot add `%s`", src);
+		if (S_ISDIR(st.st_mode))
+			return mb_error(err, 0, "cannot add `%s`: it is a symlink to a directory; give the "
 			       "directory itself", src);
-			return -1;
-		}
 	}
-	if (!S_ISREG(st.st_mode)) {
-		mk_seterr(err, "cannot add `%s`: it is a %s; only files and directories can go "
+	if (!S_ISREG(st.st_mode))
+		return mb_error(err, 0, "cannot add `%s`: it is a %s; only files and directories can go "
 		       "in an image", src, S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "device" :
 		       S_ISSOCK(st.st_mode) ? "socket" : S_ISFIFO(st.st_mode) ? "fifo" :
 		       "special file");
-		return -1;
-	}
 	if (into || is_dir_in(base, t, dst)) {
 		const char *bn = strrchr(src, '/') ? strrchr(src, '/') + 1 : src;
 		if (snprintf(dst + l, sizeof(dst) - l, "%s%s", l > 1 ? "/" : "", bn) >=
-		    (int)(sizeof(dst) - l)) {
-			mk_seterr(err, "cannot add `%.64s...`: path too long", spec);
-			return -1;
-		}
+		    (int)(sizeof(dst) - l))
+			return mb_error(err, 0, "cannot add `%.64s...`: path too long", spec);
 	}
 	mode_t mode = (st.st_mode & 0111) ? 0755 : 0644;
 	return rootfs_add_host_file(t, dst, src, mode, 0, 0, err);
@@ -381,12 +361,12 @@ static int add_extra(struct rootfs_tree *t, const struct rootfs_tree *base, cons
  * --add made.  A directory it shares with the base keeps the base's mode
  * and owner, as with COPY into an existing directory (/tmp stays 1777). */
 static int check_add(struct rootfs_tree *t, const struct rootfs_tree *base, size_t first,
-                     const char *spec, const char *const *owned, char *err)
+                     const char *spec, const char *const *owned, struct mb_err *err)
 {
 	struct rootfs_stat a, b;
 	for (size_t i = 0; owned[i]; i++)
 		if (rootfs_tree_stat(t, owned[i], &a) == 0) {
-			mk_seterr(err, "invalid --add `%s`: it would overwrite `%s`, which mkimage writes "
+			mb_error(err, 0, "invalid --add `%s`: it would overwrite `%s`, which mkimage writes "
 			          "itself (%s); choose another destination", spec, owned[i],
 			          !strcmp(owned[i], SECCOMP_PATH) ? "the compiled --policy" :
 			          !strcmp(owned[i], INIT_PATH) ? "the init" : "the service");
@@ -397,7 +377,7 @@ static int check_add(struct rootfs_tree *t, const struct rootfs_tree *base, size
 		if (rootfs_tree_stat(base, p, &b) < 0 || rootfs_tree_stat(t, p, &a) < 0)
 			continue;
 		if ((a.kind == 'd') != (b.kind == 'd')) {
-			mk_seterr(err, "invalid --add `%s`: `%s` is a %s in the base image and would "
+			mb_error(err, 0, "invalid --add `%s`: `%s` is a %s in the base image and would "
 			          "become a %s; choose another destination%s", spec, p,
 			          b.kind == 'd' ? "directory" : b.kind == 'l' ? "symlink" : "file",
 			          a.kind == 'd' ? "directory" : a.kind == 'l' ? "symlink" : "file",
@@ -416,7 +396,7 @@ static int check_add(struct rootfs_tree *t, const struct rootfs_tree *base, size
 static int build_service(const struct mk_opts *o, unsigned char **bin, size_t bin_len,
                          const char *name,
                          const unsigned char *bpf, size_t bpf_len,
-                         const struct rootfs_tree *base, struct rootfs_tree *t, char *err)
+                         const struct rootfs_tree *base, struct rootfs_tree *t, struct mb_err *err)
 {
 	uid_t uid = MB_NONROOT_UID;
 	gid_t gid = MB_NONROOT_GID;
@@ -457,7 +437,7 @@ static int build_service(const struct mk_opts *o, unsigned char **bin, size_t bi
 
 static int build_config(const struct mk_opts *o, const char *name, const char *caps,
                         bool has_policy, struct strv *ep, struct strv *env,
-                        struct strv *hc, struct image_config *c, char *err)
+                        struct strv *hc, struct image_config *c, struct mb_err *err)
 {
 	char app[PATH_MAX];
 	snprintf(app, sizeof(app), "/app/%s", name);
@@ -530,14 +510,13 @@ static int build_config(const struct mk_opts *o, const char *name, const char *c
 	c->annotations = NULL;
 	return 0;
 oom:
-	mk_seterr(err, "out of memory");
-	return -1;
+	return mb_error(err, 0, "out of memory");
 }
 
 /* With set, the image goes into that index (mk_compose_into) instead of
  * being written on its own. */
 static int compose(const struct mk_opts *o, const char *binary, const char *name,
-                   struct image_set *set, struct mk_result *res, char *err)
+                   struct image_set *set, struct mk_result *res, struct mb_err *err)
 {
 	int rc = -1;
 	char init[PATH_MAX], sz1[32], sz2[32];
@@ -596,7 +575,7 @@ static int compose(const struct mk_opts *o, const char *binary, const char *name
 		goto out;
 	t0 = util_now();
 	if (!(base = rootfs_tree_new()) || !(svc = rootfs_tree_new())) {
-		mk_seterr(err, "out of memory");
+		mb_error(err, 0, "out of memory");
 		goto out;
 	}
 	if (!bimg && mk_build_base(o, &init_bin, init_len, base, err) < 0)
@@ -617,8 +596,9 @@ static int compose(const struct mk_opts *o, const char *binary, const char *name
 	/* Both layers in one pool of compressing threads; the base layer,
 	 * which rarely changes, comes from the layer cache when it can.  The
 	 * cache is best effort: without a cache directory, no cache. */
-	char cache[PATH_MAX], cerr[MB_ERRLEN];
-	const char *cdir = build_cache_dir(o->cache_dir, cache, sizeof(cache), cerr) == 0
+	char cache[PATH_MAX];
+	struct mb_err cerr = {0};
+	const char *cdir = build_cache_dir(o->cache_dir, cache, sizeof(cache), &cerr) == 0
 	                   ? cache : NULL;
 	const struct rootfs_tree *trees[2] = { bimg ? svc : base, svc };
 	struct rootfs_layer lo[2];
@@ -711,13 +691,13 @@ out:
 }
 
 int mk_compose(const struct mk_opts *o, const char *binary, const char *name,
-               struct mk_result *res, char *err)
+               struct mk_result *res, struct mb_err *err)
 {
 	return compose(o, binary, name, NULL, res, err);
 }
 
 int mk_compose_into(const struct mk_opts *o, const char *binary, const char *name,
-                    struct image_set *set, struct mk_result *res, char *err)
+                    struct image_set *set, struct mk_result *res, struct mb_err *err)
 {
 	return compose(o, binary, name, set, res, err);
 }

@@ -55,16 +55,14 @@ static int copy_data(int in, int out)
 
 /* One regular file with its mode (and times when keep_times). */
 static int copy_regular(const char *from, const char *to, mode_t mode, bool keep_times,
-                        char *err)
+                        struct mb_err *err)
 {
 	int in = open(from, O_RDONLY | O_CLOEXEC);
-	if (in < 0) {
-		mk_seterr(err, "cannot copy `%s`: %s", from, strerror(errno));
-		return -1;
-	}
+	if (in < 0)
+		return mb_error(err, errno, "cannot copy `%s`", from);
 	int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode & 07777);
 	if (out < 0) {
-		mk_seterr(err, "cannot copy `%s` to `%s`: %s", from, to, strerror(errno));
+		mb_error(err, errno, "cannot copy `%s` to `%s`", from, to);
 		close(in);
 		return -1;
 	}
@@ -86,23 +84,19 @@ static int copy_regular(const char *from, const char *to, mode_t mode, bool keep
 	}
 	close(in);
 	if (rc < 0) {
-		mk_seterr(err, "cannot copy `%s` to `%s`: %s", from, to, strerror(saved));
+		mb_error(err, saved, "cannot copy `%s` to `%s`", from, to);
 		unlink(to);
 	}
 	return rc;
 }
 
-int util_copy_file(const char *from, const char *to, char *err)
+int util_copy_file(const char *from, const char *to, struct mb_err *err)
 {
 	struct stat st;
-	if (stat(from, &st) < 0) {
-		mk_seterr(err, "cannot copy `%s`: %s", from, strerror(errno));
-		return -1;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		mk_seterr(err, "cannot copy `%s`: not a regular file", from);
-		return -1;
-	}
+	if (stat(from, &st) < 0)
+		return mb_error(err, errno, "cannot copy `%s`", from);
+	if (!S_ISREG(st.st_mode))
+		return mb_error(err, 0, "cannot copy `%s`: not a regular file", from);
 	return copy_regular(from, to, st.st_mode, false, err);
 }
 
@@ -111,14 +105,14 @@ static struct {
 	const char *from, *to;
 	size_t from_len;
 	bool finish;             /* second pass: directories' modes and times */
-	char *err;
+	struct mb_err *err;
 } walk;
 
 static int copy_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	char dst[PATH_MAX];
 	if (util_pathf(dst, sizeof(dst), "%s%s", walk.to, path + walk.from_len) < 0) {
-		mk_seterr(walk.err, "path too long: `%s`", path);
+		mb_error(walk.err, 0, "path too long: `%s`", path);
 		return 1;
 	}
 	int rc = 0;
@@ -156,13 +150,13 @@ static int copy_one(const char *path, const struct stat *st, int flag, struct FT
 		rc = -1;
 	}
 	if (rc < 0) {
-		mk_seterr(walk.err, "cannot copy `%s` to `%s`: %s", path, dst, strerror(errno));
+		mb_error(walk.err, errno, "cannot copy `%s` to `%s`", path, dst);
 		return 1;
 	}
 	return 0;
 }
 
-int util_copy_tree(const char *from, const char *to, char *err)
+int util_copy_tree(const char *from, const char *to, struct mb_err *err)
 {
 	walk.from = from;
 	walk.to = to;
@@ -176,10 +170,8 @@ int util_copy_tree(const char *from, const char *to, char *err)
 	for (int pass = 0; pass < 2; pass++) {
 		walk.finish = pass == 1;
 		int r = nftw(from, copy_one, 32, FTW_PHYS | (pass ? FTW_DEPTH : 0));
-		if (r < 0) {
-			mk_seterr(err, "cannot copy `%s`: %s", from, strerror(errno));
-			return -1;
-		}
+		if (r < 0)
+			return mb_error(err, errno, "cannot copy `%s`", from);
 		if (r)
 			return -1;
 	}

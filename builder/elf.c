@@ -111,19 +111,15 @@ static const char *raw_str(const char *raw, size_t size, uint64_t off)
  * DT_STRTAB through the load segments: works with or without sections. */
 static int read_dynamic(Elf *e, const char *raw, size_t size, size_t phnum,
                         const GElf_Phdr *dyn, struct elf_info *info,
-                        bool *has_soname, bool *pie_flag, const char *path, char *err)
+                        bool *has_soname, bool *pie_flag, const char *path, struct mb_err *err)
 {
-	if (dyn->p_offset > size || dyn->p_filesz > size - dyn->p_offset) {
-		mk_seterr(err, "`%s` is a truncated or corrupt ELF file: its dynamic segment "
+	if (dyn->p_offset > size || dyn->p_filesz > size - dyn->p_offset)
+		return mb_error(err, 0, "`%s` is a truncated or corrupt ELF file: its dynamic segment "
 		       "lies past the end of the file", path);
-		return -1;
-	}
 	Elf_Data *d = elf_getdata_rawchunk(e, (int64_t)dyn->p_offset, dyn->p_filesz, ELF_T_DYN);
-	if (!d) {
-		mk_seterr(err, "`%s` is a corrupt ELF file: cannot read its dynamic segment: %s",
+	if (!d)
+		return mb_error(err, 0, "`%s` is a corrupt ELF file: cannot read its dynamic segment: %s",
 		       path, elf_errmsg(-1));
-		return -1;
-	}
 	size_t entsz = gelf_fsize(e, ELF_T_DYN, 1, EV_CURRENT);
 	size_t n = entsz ? d->d_size / entsz : 0;
 	uint64_t strtab = 0;
@@ -150,10 +146,8 @@ static int read_dynamic(Elf *e, const char *raw, size_t size, size_t phnum,
 		if (dy.d_tag != DT_NEEDED)
 			continue;
 		const char *s = strok ? raw_str(raw, size, stroff + dy.d_un.d_val) : NULL;
-		if (add_needed(info, s ? s : "(unreadable name)") < 0) {
-			mk_seterr(err, "cannot inspect `%s`: out of memory", path);
-			return -1;
-		}
+		if (add_needed(info, s ? s : "(unreadable name)") < 0)
+			return mb_error(err, 0, "cannot inspect `%s`: out of memory", path);
 	}
 	return 0;
 }
@@ -246,39 +240,32 @@ static int read_all(int fd, char **out, size_t *len)
 }
 
 static int inspect_buf(const char *path, char *raw, size_t size,
-                       struct elf_info *info, char *err)
+                       struct elf_info *info, struct mb_err *err)
 {
 	if (size >= 2 && raw[0] == '#' && raw[1] == '!') {
 		size_t l = strcspn(raw + 2, "\n");
 		if (l > 60)
 			l = 60;
-		mk_seterr(err, "`%s` is a script (`#!%.*s`), not an ELF binary: a minbase image has "
+		return mb_error(err, 0, "`%s` is a script (`#!%.*s`), not an ELF binary: a minbase image has "
 		       "no shell or interpreter; give a static binary or its sources "
 		       "(a Go module directory or C files)", path, (int)l, raw + 2);
-		return -1;
 	}
-	if (size < 4 || memcmp(raw, ELFMAG, SELFMAG) != 0) {
-		mk_seterr(err, "`%s` is not an ELF binary (%s): give a static executable, a Go module "
+	if (size < 4 || memcmp(raw, ELFMAG, SELFMAG) != 0)
+		return mb_error(err, 0, "`%s` is not an ELF binary (%s): give a static executable, a Go module "
 		       "directory or C sources", path, size == 0 ? "the file is empty" :
 		       "no ELF magic at its start");
-		return -1;
-	}
-	if (size < EI_NIDENT || (raw[EI_CLASS] != ELFCLASS64 && raw[EI_CLASS] != ELFCLASS32)) {
-		mk_seterr(err, "`%s` is a truncated or corrupt ELF file: %s", path,
+	if (size < EI_NIDENT || (raw[EI_CLASS] != ELFCLASS64 && raw[EI_CLASS] != ELFCLASS32))
+		return mb_error(err, 0, "`%s` is a truncated or corrupt ELF file: %s", path,
 		       size < EI_NIDENT ? "it ends inside its identification bytes" :
 		       "unknown ELF class");
-		return -1;
-	}
 	size_t ehsz = raw[EI_CLASS] == ELFCLASS64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr);
-	if (size < ehsz) {
-		mk_seterr(err, "`%s` is a truncated ELF file: %zu bytes, shorter than its own "
+	if (size < ehsz)
+		return mb_error(err, 0, "`%s` is a truncated ELF file: %zu bytes, shorter than its own "
 		       "header (%zu bytes)", path, size, ehsz);
-		return -1;
-	}
 
 	Elf *e = elf_memory(raw, size);
 	if (!e || elf_kind(e) != ELF_K_ELF) {
-		mk_seterr(err, "`%s` is a corrupt ELF file: %s", path, elf_errmsg(-1));
+		mb_error(err, 0, "`%s` is a corrupt ELF file: %s", path, elf_errmsg(-1));
 		if (e)
 			elf_end(e);
 		return -1;
@@ -287,7 +274,7 @@ static int inspect_buf(const char *path, char *raw, size_t size,
 	GElf_Ehdr eh;
 	size_t phnum = 0;
 	if (!gelf_getehdr(e, &eh)) {
-		mk_seterr(err, "`%s` is a corrupt ELF file: cannot read its header: %s", path,
+		mb_error(err, 0, "`%s` is a corrupt ELF file: cannot read its header: %s", path,
 		       elf_errmsg(-1));
 		goto out;
 	}
@@ -299,44 +286,44 @@ static int inspect_buf(const char *path, char *raw, size_t size,
 	else if (eh.e_machine == EM_AARCH64 && info->elfclass == 64)
 		info->arch = "arm64";
 	if (eh.e_type == ET_REL || eh.e_type == ET_CORE) {
-		mk_seterr(err, "`%s` is %s, not an executable: link it into a program first", path,
+		mb_error(err, 0, "`%s` is %s, not an executable: link it into a program first", path,
 		       eh.e_type == ET_REL ? "an object file (ET_REL)" : "a core dump");
 		goto out;
 	}
 	if (eh.e_type != ET_EXEC && eh.e_type != ET_DYN) {
-		mk_seterr(err, "`%s` is a corrupt ELF file: unknown type %u", path, (unsigned)eh.e_type);
+		mb_error(err, 0, "`%s` is a corrupt ELF file: unknown type %u", path, (unsigned)eh.e_type);
 		goto out;
 	}
 	/* Bounds first, from the header itself: libelf refuses a truncated
 	 * table with a generic error, we say what is wrong. */
 	if (eh.e_phnum > 0 && eh.e_phnum != PN_XNUM &&
 	    (eh.e_phoff > size || (uint64_t)eh.e_phnum * eh.e_phentsize > size - eh.e_phoff)) {
-		mk_seterr(err, "`%s` is a truncated or corrupt ELF file: its program headers lie "
+		mb_error(err, 0, "`%s` is a truncated or corrupt ELF file: its program headers lie "
 		       "past the end of the file (%zu bytes)", path, size);
 		goto out;
 	}
 	if (elf_getphdrnum(e, &phnum) != 0 || phnum == 0) {
-		mk_seterr(err, "`%s` is a corrupt ELF file: no program headers, so it cannot be run",
+		mb_error(err, 0, "`%s` is a corrupt ELF file: no program headers, so it cannot be run",
 		       path);
 		goto out;
 	}
 	/* libelf checks the table against the size, but say it in our words. */
 	if (eh.e_phoff > size || (uint64_t)phnum * eh.e_phentsize > size - eh.e_phoff) {
-		mk_seterr(err, "`%s` is a truncated or corrupt ELF file: its program headers lie "
+		mb_error(err, 0, "`%s` is a truncated or corrupt ELF file: its program headers lie "
 		       "past the end of the file (%zu bytes)", path, size);
 		goto out;
 	}
 
 	info->needed = calloc(1, sizeof(char *));
 	if (!info->needed) {
-		mk_seterr(err, "cannot inspect `%s`: out of memory", path);
+		mb_error(err, 0, "cannot inspect `%s`: out of memory", path);
 		goto out;
 	}
 	bool has_soname = false, pie_flag = false, has_dynamic = false;
 	for (size_t i = 0; i < phnum; i++) {
 		GElf_Phdr ph;
 		if (!gelf_getphdr(e, (int)i, &ph)) {
-			mk_seterr(err, "`%s` is a corrupt ELF file: cannot read program header %zu: %s",
+			mb_error(err, 0, "`%s` is a corrupt ELF file: cannot read program header %zu: %s",
 			       path, i, elf_errmsg(-1));
 			goto out;
 		}
@@ -344,13 +331,13 @@ static int inspect_buf(const char *path, char *raw, size_t size,
 		 * so do we, and a second one cannot leak the first's copy. */
 		if (ph.p_type == PT_INTERP && !info->interp) {
 			if (ph.p_offset >= size || ph.p_filesz > size - ph.p_offset || ph.p_filesz == 0) {
-				mk_seterr(err, "`%s` is a truncated or corrupt ELF file: its interpreter "
+				mb_error(err, 0, "`%s` is a truncated or corrupt ELF file: its interpreter "
 				       "path lies past the end of the file", path);
 				goto out;
 			}
 			info->interp = strndup(raw + ph.p_offset, ph.p_filesz);
 			if (!info->interp) {
-				mk_seterr(err, "cannot inspect `%s`: out of memory", path);
+				mb_error(err, 0, "cannot inspect `%s`: out of memory", path);
 				goto out;
 			}
 		} else if (ph.p_type == PT_DYNAMIC) {
@@ -367,7 +354,7 @@ static int inspect_buf(const char *path, char *raw, size_t size,
 	else
 		info->link = ELF_LINK_STATIC;
 	if (info->link == ELF_LINK_STATIC_PIE && has_soname && !pie_flag) {
-		mk_seterr(err, "`%s` is a shared library, not an executable", path);
+		mb_error(err, 0, "`%s` is a shared library, not an executable", path);
 		goto out;
 	}
 	(void)has_dynamic;
@@ -380,41 +367,37 @@ out:
 	return rc;
 }
 
-int elf_inspect(const char *path, struct elf_info *info, char *err)
+int elf_inspect(const char *path, struct elf_info *info, struct mb_err *err)
 {
 	memset(info, 0, sizeof(*info));
-	if (elf_version(EV_CURRENT) == EV_NONE) {
-		mk_seterr(err, "cannot initialise libelf: %s", elf_errmsg(-1));
-		return -1;
-	}
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return mb_error(err, 0, "cannot initialise libelf: %s", elf_errmsg(-1));
 	int fd;
 	do
 		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	while (fd < 0 && errno == EINTR);
-	if (fd < 0) {
-		mk_seterr(err, "cannot open `%s`: %s", path, strerror(errno));
-		return -1;
-	}
+	if (fd < 0)
+		return mb_error(err, errno, "cannot open `%s`", path);
 	struct stat st;
 	if (fstat(fd, &st) < 0) {
-		mk_seterr(err, "cannot stat `%s`: %s", path, strerror(errno));
+		mb_error(err, errno, "cannot stat `%s`", path);
 		close(fd);
 		return -1;
 	}
 	if (S_ISDIR(st.st_mode)) {
-		mk_seterr(err, "`%s` is a directory, not a binary", path);
+		mb_error(err, 0, "`%s` is a directory, not a binary", path);
 		close(fd);
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		mk_seterr(err, "`%s` is not a regular file", path);
+		mb_error(err, 0, "`%s` is not a regular file", path);
 		close(fd);
 		return -1;
 	}
 	char *raw = NULL;
 	size_t size = 0;
 	if (read_all(fd, &raw, &size) < 0) {
-		mk_seterr(err, "cannot read `%s`: %s", path, strerror(errno));
+		mb_error(err, errno, "cannot read `%s`", path);
 		close(fd);
 		return -1;
 	}
@@ -447,22 +430,20 @@ static const char *static_hint(const char *tc)
 }
 
 int elf_inspect_mem(const char *path, const void *raw, size_t size, struct elf_info *info,
-                    char *err)
+                    struct mb_err *err)
 {
 	memset(info, 0, sizeof(*info));
-	if (elf_version(EV_CURRENT) == EV_NONE) {
-		mk_seterr(err, "cannot initialise libelf: %s", elf_errmsg(-1));
-		return -1;
-	}
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return mb_error(err, 0, "cannot initialise libelf: %s", elf_errmsg(-1));
 	/* libelf reads an elf_memory() image without writing to it */
 	return inspect_buf(path, (char *)raw, size, info, err);
 }
 
 static int check_static(const char *path, struct elf_info info, const char *arch,
-                        struct elf_info *out, char *err);
+                        struct elf_info *out, struct mb_err *err);
 
 int elf_check_static_as(const char *path, const char *name, const char *arch,
-                        struct elf_info *out, char *err)
+                        struct elf_info *out, struct mb_err *err)
 {
 	struct elf_info info;
 	if (elf_inspect(path, &info, err) < 0)
@@ -471,13 +452,13 @@ int elf_check_static_as(const char *path, const char *name, const char *arch,
 }
 
 int elf_check_static(const char *path, const char *arch, struct elf_info *out,
-                     char *err)
+                     struct mb_err *err)
 {
 	return elf_check_static_as(path, path, arch, out, err);
 }
 
 int elf_check_static_mem(const char *path, const void *raw, size_t size, const char *arch,
-                         struct elf_info *out, char *err)
+                         struct elf_info *out, struct mb_err *err)
 {
 	struct elf_info info;
 	if (elf_inspect_mem(path, raw, size, &info, err) < 0)
@@ -487,7 +468,7 @@ int elf_check_static_mem(const char *path, const void *raw, size_t size, const c
 
 /* Takes ownership of info. */
 static int check_static(const char *path, struct elf_info info, const char *arch,
-                        struct elf_info *out, char *err)
+                        struct elf_info *out, struct mb_err *err)
 {
 	const char *want = arch_normalize(arch);
 	if (want && (!info.arch || strcmp(info.arch, want) != 0)) {
@@ -497,7 +478,7 @@ static int check_static(const char *path, struct elf_info info, const char *arch
 			snprintf(mbuf, sizeof(mbuf), "machine %u", info.machine);
 			mn = mbuf;
 		}
-		mk_seterr(err, "`%s` is built for %s%s, but the image is for %s (%s): rebuild it "
+		mb_error(err, 0, "`%s` is built for %s%s, but the image is for %s (%s): rebuild it "
 		       "for %s%s", path, info.arch ? info.arch : mn,
 		       info.arch ? "" : (info.elfclass == 32 ? " (32-bit)" : ""),
 		       want, arch_kernel_name(want), want,
@@ -516,7 +497,7 @@ static int check_static(const char *path, struct elf_info info, const char *arch
 				break;
 			off += (size_t)n;
 		}
-		mk_seterr(err, "`%s` is dynamically linked (interpreter %s; needs %s)%s%s%s: a "
+		mb_error(err, 0, "`%s` is dynamically linked (interpreter %s; needs %s)%s%s%s: a "
 		       "minbase image has no libc or loader; %s",
 		       path, info.interp ? info.interp : "none",
 		       info.nneeded ? libs : "no libraries",

@@ -69,7 +69,7 @@ static const char *decided(const struct mk_opts *o, const char *name, const char
 	return NULL;
 }
 
-int mk_env_check(const struct mk_opts *o, char *err)
+int mk_env_check(const struct mk_opts *o, struct mb_err *err)
 {
 	if (o->no_init)
 		return 0;  /* no init in the image reads them: the service's own */
@@ -82,18 +82,18 @@ int mk_env_check(const struct mk_opts *o, char *err)
 		snprintf(name, sizeof(name), "%.*s", (int)(eq - e), e);
 		int r = grammar_env(name, v, ierr);
 		if (r == 1) {
-			mk_seterr(err, "invalid --env `%s`: minbase-init reads no variable `%s` (a typo? "
+			mb_error(err, 0, "invalid --env `%s`: minbase-init reads no variable `%s` (a typo? "
 			          "the init's README lists them)", e, name);
 			return -2;
 		}
 		if (r < 0) {
-			mk_seterr(err, "invalid --env `%s`: %s (minbase-init would refuse to start)",
+			mb_error(err, 0, "invalid --env `%s`: %s (minbase-init would refuse to start)",
 			          e, ierr);
 			return -2;
 		}
 		const char *want = decided(o, name, &opt, buf, sizeof(buf));
 		if (want && (want == UNKNOWN || strcmp(want, v))) {
-			mk_seterr(err, "--env `%s` contradicts %s: it would silently override what "
+			mb_error(err, 0, "--env `%s` contradicts %s: it would silently override what "
 			          "mkimage writes for it; drop the --env%s", e, opt,
 			          opt[0] == '-' ? " and use the option" : "");
 			return -2;

@@ -90,7 +90,7 @@ static int replace_last(struct go_buildinfo *bi, char **fields, size_t nf, int l
 	return m->path && m->version && m->sum ? 0 : -1;
 }
 
-static int parse_modinfo(struct go_buildinfo *bi, char *mi, char *err)
+static int parse_modinfo(struct go_buildinfo *bi, char *mi, struct mb_err *err)
 {
 	int last_was_main = 0;
 	for (char *save = NULL, *line = strtok_r(mi, "\n", &save); line;
@@ -119,10 +119,8 @@ static int parse_modinfo(struct go_buildinfo *bi, char *mi, char *err)
 		} else if (!strcmp(fields[0], "=>")) {
 			r = replace_last(bi, fields, nf, last_was_main);
 		}
-		if (r < 0) {
-			mk_seterr(err, "malformed Go module information near `%s`", fields[0]);
-			return -1;
-		}
+		if (r < 0)
+			return mb_error(err, 0, "malformed Go module information near `%s`", fields[0]);
 		last_was_main = 0;
 	}
 	return 0;
@@ -143,23 +141,21 @@ static const unsigned char *find_header(const unsigned char *buf, size_t len)
 	return NULL;
 }
 
-int go_buildinfo_read(const unsigned char *buf, size_t len, struct go_buildinfo *bi, char *err)
+int go_buildinfo_read(const unsigned char *buf, size_t len, struct go_buildinfo *bi, struct mb_err *err)
 {
 	memset(bi, 0, sizeof(*bi));
 	const unsigned char *h = find_header(buf, len);
 	if (!h)
 		return 0;
-	if (!(h[BI_MAGIC_LEN + 1] & BI_FLAG_INLINE)) {
-		mk_seterr(err, "Go build information in the pre-1.18 format is not supported");
-		return -1;
-	}
+	if (!(h[BI_MAGIC_LEN + 1] & BI_FLAG_INLINE))
+		return mb_error(err, 0, "Go build information in the pre-1.18 format is not supported");
 	size_t off = (size_t)(h - buf) + BI_HEADER;
 	char *mi = NULL;
 	bi->go_version = read_string(buf, len, &off);
 	if (bi->go_version)
 		mi = read_string(buf, len, &off);
 	if (!bi->go_version || !mi) {
-		mk_seterr(err, "truncated Go build information");
+		mb_error(err, 0, "truncated Go build information");
 		go_buildinfo_free(bi);
 		free(mi);
 		return -1;

@@ -98,11 +98,11 @@ int cmd_inspect(int argc, char **argv)
 		return MK_EXIT_USAGE;
 	}
 	const char *path = argv[optind];
-	char err[MB_ERRLEN];
+	struct mb_err err = {0};
 	struct image_info info;
 	memset(&info, 0, sizeof(info));
-	if (image_read(path, &info, err) < 0) {
-		fprintf(stderr, "mkimage: %s\n", err);
+	if (image_read(path, &info, &err) < 0) {
+		fprintf(stderr, "mkimage: %s\n", err.msg);
 		return MK_EXIT_FAIL;
 	}
 	if (info.nplatforms == 0) {
@@ -128,8 +128,8 @@ int cmd_inspect(int argc, char **argv)
 		const char *a = strchr(info.platforms[i], '/');
 		snprintf(arch, sizeof(arch), "%.*s", a ? (int)strcspn(a + 1, "/") : 0, a ? a + 1 : "");
 		struct image_info pi;
-		if (image_read_platform(path, arch, &pi, err) < 0) {
-			fprintf(stderr, "mkimage: %s\n", err);
+		if (image_read_platform(path, arch, &pi, &err) < 0) {
+			fprintf(stderr, "mkimage: %s\n", err.msg);
 			rc = MK_EXIT_FAIL;
 			break;
 		}

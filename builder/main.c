@@ -22,9 +22,9 @@
  * linked in, `mkimage policy` says so instead of failing the build. */
 #pragma weak cmd_policy
 
-static int usage_error(const char *err, const char *cmd)
+static int usage_error(const struct mb_err *err, const char *cmd)
 {
-	fprintf(stderr, "mkimage: %s\n", err);
+	fprintf(stderr, "mkimage: %s\n", err->msg);
 	fprintf(stderr, "mkimage: see `mkimage %s--help`\n", cmd);
 	return MK_EXIT_USAGE;
 }
@@ -78,7 +78,7 @@ static void rm_tmpdir(const char *dir, const char *file)
  * derived from it.  Returns -1 to go on, else the exit code to return (and
  * then o is already freed). */
 static int start_command(int argc, char **argv, bool image, struct mk_opts *o,
-                         enum app_kind *kind, char **name, char *err)
+                         enum app_kind *kind, char **name, struct mb_err *err)
 {
 	mk_opts_init(o);
 	int r = mk_opts_parse(argc, argv, image, o, err);
@@ -93,7 +93,7 @@ static int start_command(int argc, char **argv, bool image, struct mk_opts *o,
 	}
 	if (r < 0) {
 		mk_opts_free(o);
-		return mk_die(MK_EXIT_FAIL, "%s", err);
+		return mk_die(MK_EXIT_FAIL, "%s", err->msg);
 	}
 	/* validated above: one platform or several (platforms.c) */
 	mk_platforms_parse(o->arch, o->platform, o->plats, &o->nplats, err);
@@ -101,7 +101,7 @@ static int start_command(int argc, char **argv, bool image, struct mk_opts *o,
 	int64_t epoch;
 	if (build_detect(o->app, kind, err) < 0 || (image && mk_source_date_epoch(&epoch, err) < 0)) {
 		mk_opts_free(o);
-		return mk_die(MK_EXIT_FAIL, "%s", err);
+		return mk_die(MK_EXIT_FAIL, "%s", err->msg);
 	}
 	*name = build_app_name(o->app, *kind);
 	return -1;
@@ -110,12 +110,13 @@ static int start_command(int argc, char **argv, bool image, struct mk_opts *o,
 int cmd_image(int argc, char **argv)
 {
 	struct mk_opts o;
-	char err[MB_ERRLEN] = "", sz1[32], sz2[32];
+	char sz1[32], sz2[32];
+	struct mb_err err = {0};
 	int rc = MK_EXIT_FAIL;
 	char *name = NULL, *tag = NULL, *out = NULL;
 	char tmpdir[PATH_MAX] = "", binary[PATH_MAX] = "", pushdir[PATH_MAX] = "";
 	enum app_kind kind;
-	int r = start_command(argc, argv, true, &o, &kind, &name, err);
+	int r = start_command(argc, argv, true, &o, &kind, &name, &err);
 	if (r >= 0)
 		return r;
 	/* --push without -o: the image goes to a temporary layout, pushed
@@ -148,8 +149,8 @@ int cmd_image(int argc, char **argv)
 		free(ln);
 		o.tag = tag;
 	}
-	if (image_check_output(o.out, err) < 0) {
-		rc = mk_die(MK_EXIT_FAIL, "%s", err);
+	if (image_check_output(o.out, &err) < 0) {
+		rc = mk_die(MK_EXIT_FAIL, "%s", err.msg);
 		goto out;
 	}
 	/* the SBOM names the musl a C service mkimage builds is linked with */
@@ -158,16 +159,16 @@ int cmd_image(int argc, char **argv)
 		/* the index, with every platform's image, goes to the registry as
 		 * the single-platform image does (--push was silently ignored) */
 		rc = mk_image_platforms(&o, kind, name);
-		if (rc == MK_EXIT_OK && o.push && mk_push_built(&o, o.out, err) < 0)
-			rc = mk_die(MK_EXIT_FAIL, "cannot push to `%s`: %s", o.push, err);
+		if (rc == MK_EXIT_OK && o.push && mk_push_built(&o, o.out, &err) < 0)
+			rc = mk_die(MK_EXIT_FAIL, "cannot push to `%s`: %s", o.push, err.msg);
 		goto out;
 	}
 
 	/* The init is checked before a build that may take a while (without
 	 * a build, mk_compose checks it on the bytes it reads for the image). */
 	char init[PATH_MAX];
-	if (!o.no_init && kind != APP_ELF && mk_find_init(o.arch, init, sizeof(init), err) < 0) {
-		rc = mk_die(MK_EXIT_FAIL, "%s", err);
+	if (!o.no_init && kind != APP_ELF && mk_find_init(o.arch, init, sizeof(init), &err) < 0) {
+		rc = mk_die(MK_EXIT_FAIL, "%s", err.msg);
 		goto out;
 	}
 
@@ -196,9 +197,9 @@ int cmd_image(int argc, char **argv)
 		if (!o.quiet)
 			fprintf(stderr, "mkimage: build   %s `%s` for linux/%s\n",
 			        build_kind_name(kind), o.app, o.arch);
-		if (build_app(&bo, NULL, err) < 0) {
+		if (build_app(&bo, NULL, &err) < 0) {
 			free(bo.built_name);
-			rc = mk_die(MK_EXIT_FAIL, "%s", err);
+			rc = mk_die(MK_EXIT_FAIL, "%s", err.msg);
 			goto out;
 		}
 		/* A Makefile's program names the service (and the defaults). */
@@ -235,9 +236,9 @@ int cmd_image(int argc, char **argv)
 		        util_now() - t0);
 
 	struct mk_result res = { 0 };
-	int cr = mk_compose(&o, binary, name, &res, err);
+	int cr = mk_compose(&o, binary, name, &res, &err);
 	if (cr < 0) { /* -2: an option asks for what cannot be (a refused --add) */
-		rc = mk_die(cr == -2 ? MK_EXIT_USAGE : MK_EXIT_FAIL, "%s", err);
+		rc = mk_die(cr == -2 ? MK_EXIT_USAGE : MK_EXIT_FAIL, "%s", err.msg);
 		goto out;
 	}
 	if (!o.quiet)
@@ -246,8 +247,8 @@ int cmd_image(int argc, char **argv)
 		        o.tag, o.out, res.manifest_digest,
 		        util_human_size(res.compressed, sz1, sizeof(sz1)),
 		        util_human_size(res.uncompressed, sz2, sizeof(sz2)));
-	if (o.push && mk_push_built(&o, o.out, err) < 0) {
-		rc = mk_die(MK_EXIT_FAIL, "cannot push to `%s`: %s", o.push, err);
+	if (o.push && mk_push_built(&o, o.out, &err) < 0) {
+		rc = mk_die(MK_EXIT_FAIL, "cannot push to `%s`: %s", o.push, err.msg);
 		goto out;
 	}
 	rc = MK_EXIT_OK;
@@ -269,17 +270,18 @@ out:
 int cmd_build(int argc, char **argv)
 {
 	struct mk_opts o;
-	char err[MB_ERRLEN] = "", sz[32];
+	char sz[32];
+	struct mb_err err = {0};
 	char *name = NULL;
 	int rc = MK_EXIT_FAIL;
 	enum app_kind kind;
-	int r = start_command(argc, argv, false, &o, &kind, &name, err);
+	int r = start_command(argc, argv, false, &o, &kind, &name, &err);
 	if (r >= 0)
 		return r;
 	if (!o.out)
 		o.out = name;
-	if (image_check_output(o.out, err) < 0) {
-		rc = mk_die(MK_EXIT_FAIL, "%s", err);
+	if (image_check_output(o.out, &err) < 0) {
+		rc = mk_die(MK_EXIT_FAIL, "%s", err.msg);
 		goto out;
 	}
 	if (o.nplats > 1) {
@@ -293,10 +295,10 @@ int cmd_build(int argc, char **argv)
 	struct build_opts bo = { .app = o.app, .arch = o.arch, .cache_dir = o.cache_dir,
 	                         .out = o.out, .quiet = o.quiet, .bin = o.bin, .go = o.go,
 	                         .ldflags = o.ldflags, .tags = o.tags };
-	int br = build_app(&bo, NULL, err);
+	int br = build_app(&bo, NULL, &err);
 	free(bo.built_name);
 	if (br < 0) {
-		rc = mk_die(MK_EXIT_FAIL, "%s", err);
+		rc = mk_die(MK_EXIT_FAIL, "%s", err.msg);
 		goto out;
 	}
 	struct stat st;
@@ -361,10 +363,10 @@ static int dispatch(int argc, char **argv)
 	if (!strcmp(c, "pull"))
 		return cmd_pull(argc - 1, argv + 1);
 	if (c[0] != '-') {
-		char err[MB_ERRLEN];
-		snprintf(err, sizeof(err), "unknown command `%s`: use `--static APP`, `build`, "
+		struct mb_err err = {0};
+		mb_error(&err, 0, "unknown command `%s`: use `--static APP`, `build`, "
 		         "`inspect`, `base`, `policy` or `help`", c);
-		return usage_error(err, "");
+		return usage_error(&err, "");
 	}
 	return cmd_image(argc, argv);
 }

@@ -141,7 +141,7 @@ static bool takes_value(const char *a, const struct option *lo, const char *so)
 	return false;
 }
 
-int mk_opts_parse(int argc, char **argv, bool image, struct mk_opts *o, char *err)
+int mk_opts_parse(int argc, char **argv, bool image, struct mk_opts *o, struct mb_err *err)
 {
 	const struct option *lo = image ? image_longopts : build_longopts;
 	const char *so = image ? image_shortopts : build_shortopts;
@@ -158,7 +158,7 @@ int mk_opts_parse(int argc, char **argv, bool image, struct mk_opts *o, char *er
 			i++;
 	}
 	if (sep < argc && !image) {
-		mk_seterr(err, "`mkimage build` takes no service arguments after `--`");
+		mb_error(err, 0, "`mkimage build` takes no service arguments after `--`");
 		return -2;
 	}
 	for (int i = sep + 1; i < argc; i++)
@@ -201,7 +201,7 @@ int mk_opts_parse(int argc, char **argv, bool image, struct mk_opts *o, char *er
 			char ierr[INIT_ERRLEN];
 			int64_t v;
 			if (grammar_option("--health-retries", optarg, &v, ierr) < 0) {
-				mk_seterr(err, "--health-retries: %s", ierr);
+				mb_error(err, 0, "--health-retries: %s", ierr);
 				return -2;
 			}
 			o->health.retries = (int)v;
@@ -224,15 +224,15 @@ int mk_opts_parse(int argc, char **argv, bool image, struct mk_opts *o, char *er
 		case O_HELP: return 1;
 		case ':':
 			if (optopt)
-				mk_seterr(err, "option `-%c` needs a value", optopt);
+				mb_error(err, 0, "option `-%c` needs a value", optopt);
 			else
-				mk_seterr(err, "option `%s` needs a value", argv[optind - 1]);
+				mb_error(err, 0, "option `%s` needs a value", argv[optind - 1]);
 			return -2;
 		default:
 			if (optopt)
-				mk_seterr(err, "unknown option `-%c`", optopt);
+				mb_error(err, 0, "unknown option `-%c`", optopt);
 			else
-				mk_seterr(err, "unknown option `%s`", argv[optind - 1]);
+				mb_error(err, 0, "unknown option `%s`", argv[optind - 1]);
 			return -2;
 		}
 		if (r < 0)
@@ -245,19 +245,18 @@ int mk_opts_parse(int argc, char **argv, bool image, struct mk_opts *o, char *er
 			o->app = argv[i];
 			continue;
 		}
-		mk_seterr(err, "unexpected argument `%s`%s", argv[i],
+		mb_error(err, 0, "unexpected argument `%s`%s", argv[i],
 		       image ? " (service arguments go after `--`)" : "");
 		return -2;
 	}
 	if (!o->app) {
-		mk_seterr(err, image ? "no service given: `mkimage --static APP -o OUT.tar`"
+		mb_error(err, 0, image ? "no service given: `mkimage --static APP -o OUT.tar`"
 		                  : "no app given: `mkimage build APP -o BINARY`");
 		return -2;
 	}
 	return 0;
 oom:
-	mk_seterr(err, "out of memory");
-	return -1;
+	return mb_error(err, 0, "out of memory");
 }
 
 /* "amd64", "x86_64", "linux/amd64", "linux/arm64", "linux/arm64/v8" ->
@@ -291,14 +290,12 @@ const char *arch_variant(const char *oci_arch)
 }
 
 int mk_platforms_parse(const char *arch, const char *platform, const char **out, size_t *n,
-                       char *err)
+                       struct mb_err *err)
 {
 	*n = 0;
-	if (arch && platform) {
-		mk_seterr(err, "give --arch or --platform, not both (--platform linux/amd64,linux/arm64 "
+	if (arch && platform)
+		return mb_error(err, 0, "give --arch or --platform, not both (--platform linux/amd64,linux/arm64 "
 		          "is --arch amd64,arm64)");
-		return -1;
-	}
 	const char *list = platform ? platform : arch;
 	const char *opt = platform ? "--platform" : "--arch";
 	if (!list) {
@@ -311,22 +308,16 @@ int mk_platforms_parse(const char *arch, const char *platform, const char **out,
 		snprintf(item, sizeof(item), "%.*s", (int)(l < sizeof(item) ? l : sizeof(item) - 1), p);
 		const char *a = l < sizeof(item) ? (platform ? mk_platform_arch(item)
 		                                             : arch_normalize(item)) : NULL;
-		if (!a) {
-			mk_seterr(err, "invalid %s `%s`: %s`%s` is not a platform minbase builds; use %s",
+		if (!a)
+			return mb_error(err, 0, "invalid %s `%s`: %s`%s` is not a platform minbase builds; use %s",
 			          opt, list, l ? "" : "an empty item ", item,
 			          platform ? "linux/amd64, linux/arm64 or both, comma-separated"
 			                   : "amd64 or arm64, or both: amd64,arm64");
-			return -1;
-		}
 		for (size_t i = 0; i < *n; i++)
-			if (!strcmp(out[i], a)) {
-				mk_seterr(err, "invalid %s `%s`: linux/%s is given twice", opt, list, a);
-				return -1;
-			}
-		if (*n == MK_MAX_PLATFORMS) {
-			mk_seterr(err, "invalid %s `%s`: too many platforms", opt, list);
-			return -1;
-		}
+			if (!strcmp(out[i], a))
+				return mb_error(err, 0, "invalid %s `%s`: linux/%s is given twice", opt, list, a);
+		if (*n == MK_MAX_PLATFORMS)
+			return mb_error(err, 0, "invalid %s `%s`: too many platforms", opt, list);
 		out[(*n)++] = a;
 		p += l;
 		if (!*p)
@@ -383,33 +374,33 @@ static bool valid_image_path(const char *p)
 	return true;
 }
 
-int mk_remote_validate(const struct mk_remote *r, char *err)
+int mk_remote_validate(const struct mk_remote *r, struct mb_err *err)
 {
 	if (r->retry_time && mk_parse_duration(r->retry_time) < 0) {
-		mk_seterr(err, "invalid --retry-time `%s`: use a duration such as 2m, 30s or plain "
+		mb_error(err, 0, "invalid --retry-time `%s`: use a duration such as 2m, 30s or plain "
 		          "seconds", r->retry_time);
 		return -2;
 	}
 	for (size_t i = 0; i < r->ninsecure; i++)
 		if (!r->insecure[i][0] || strpbrk(r->insecure[i], " /@")) {
-			mk_seterr(err, "invalid --insecure-registry `%s`: give HOST or HOST:PORT",
+			mb_error(err, 0, "invalid --insecure-registry `%s`: give HOST or HOST:PORT",
 			          r->insecure[i]);
 			return -2;
 		}
 	return 0;
 }
 
-int mk_opts_validate(const struct mk_opts *o, char *err)
+int mk_opts_validate(const struct mk_opts *o, struct mb_err *err)
 {
 	if (mk_remote_validate(&o->remote, err) < 0)
 		return -2;
 	if ((o->remote.ca || o->remote.ninsecure || o->remote.retry_time) && !o->push && !o->base) {
-		mk_seterr(err, "--registry-ca, --insecure-registry and --retry-time go with --push "
+		mb_error(err, 0, "--registry-ca, --insecure-registry and --retry-time go with --push "
 		          "or --base");
 		return -2;
 	}
 	if (o->format && strcmp(o->format, "docker") && strcmp(o->format, "oci")) {
-		mk_seterr(err, "invalid --format `%s`: use `docker` (one tar for docker load and "
+		mb_error(err, 0, "invalid --format `%s`: use `docker` (one tar for docker load and "
 		       "OCI tools) or `oci` (an OCI layout directory)", o->format);
 		return -2;
 	}
@@ -423,67 +414,67 @@ int mk_opts_validate(const struct mk_opts *o, char *err)
 		for (size_t i = 0; lp && i < nplats; i++)
 			found = found || !strcmp(plats[i], lp);
 		if (!found) {
-			mk_seterr(err, "invalid --load-platform `%s`: name one of the platforms built "
+			mb_error(err, 0, "invalid --load-platform `%s`: name one of the platforms built "
 			          "(e.g. linux/%s)", o->load_platform, plats[0]);
 			return -2;
 		}
 	}
 	if (o->sbom && *o->sbom && strcmp(o->sbom, "none") && nplats > 1) {
-		mk_seterr(err, "invalid --sbom `%s`: a multi-platform image holds one SBOM per "
+		mb_error(err, 0, "invalid --sbom `%s`: a multi-platform image holds one SBOM per "
 		          "platform (mkimage inspect lists them); --sbom FILE needs one --arch", o->sbom);
 		return -2;
 	}
 	if (o->sbom && (!*o->sbom || (o->base && strcmp(o->sbom, "none") != 0))) {
-		mk_seterr(err, "invalid --sbom `%s`: %s", o->sbom, *o->sbom ?
+		mb_error(err, 0, "invalid --sbom `%s`: %s", o->sbom, *o->sbom ?
 		          "an image on a --base carries no SBOM yet; drop --sbom or use --sbom none" :
 		          "give a file name for the SPDX document, or `none` for no SBOM");
 		return -2;
 	}
-	char why[MB_ERRLEN];
-	if (o->tag && image_ref_check(o->tag, why) < 0) {
+	struct mb_err why = {0};
+	if (o->tag && image_ref_check(o->tag, &why) < 0) {
 		/* checked here, before a build that may take a while */
-		mk_seterr(err, "--tag: %s", why);
+		mb_error(err, 0, "--tag: %s", why.msg);
 		return -2;
 	}
 	if (o->user && !numeric_user(o->user)) {
-		mk_seterr(err, "invalid --user `%s`: give numeric UID:GID (Kubernetes runAsNonRoot "
+		mb_error(err, 0, "invalid --user `%s`: give numeric UID:GID (Kubernetes runAsNonRoot "
 		       "rejects names), e.g. 65532:65532", o->user);
 		return -2;
 	}
 	for (size_t i = 0; i < o->nports; i++)
 		if (!valid_port(o->ports[i])) {
-			mk_seterr(err, "invalid --port `%s`: use N, N/tcp or N/udp with N in 1..65535",
+			mb_error(err, 0, "invalid --port `%s`: use N, N/tcp or N/udp with N in 1..65535",
 			       o->ports[i]);
 			return -2;
 		}
 	for (size_t i = 0; i < o->nenv; i++) {
 		const char *eq = strchr(o->env[i], '=');
 		if (!eq || eq == o->env[i]) {
-			mk_seterr(err, "invalid --env `%s`: use KEY=VALUE", o->env[i]);
+			mb_error(err, 0, "invalid --env `%s`: use KEY=VALUE", o->env[i]);
 			return -2;
 		}
 	}
 	for (size_t i = 0; i < o->nlabels; i++) {
 		const char *eq = strchr(o->labels[i], '=');
 		if (!eq || eq == o->labels[i]) {
-			mk_seterr(err, "invalid --label `%s`: use KEY=VALUE", o->labels[i]);
+			mb_error(err, 0, "invalid --label `%s`: use KEY=VALUE", o->labels[i]);
 			return -2;
 		}
 	}
 	if (o->workdir && !valid_image_path(o->workdir)) {
-		mk_seterr(err, "invalid --workdir `%s`: use an absolute path without `..`", o->workdir);
+		mb_error(err, 0, "invalid --workdir `%s`: use an absolute path without `..`", o->workdir);
 		return -2;
 	}
 	for (size_t i = 0; i < o->nwritable; i++)
 		if (!valid_image_path(o->writable[i]) || !strcmp(o->writable[i], "/")) {
-			mk_seterr(err, "invalid --writable `%s`: use an absolute directory path inside the "
+			mb_error(err, 0, "invalid --writable `%s`: use an absolute directory path inside the "
 			       "image, without `..`", o->writable[i]);
 			return -2;
 		}
 	for (size_t i = 0; i < o->nadds; i++) {
 		const char *colon = strrchr(o->adds[i], ':');
 		if (!colon || colon == o->adds[i] || !colon[1]) {
-			mk_seterr(err, "invalid --add `%s`: use SRC:DST (DST absolute, or relative to /app)",
+			mb_error(err, 0, "invalid --add `%s`: use SRC:DST (DST absolute, or relative to /app)",
 			       o->adds[i]);
 			return -2;
 		}
@@ -491,7 +482,7 @@ int mk_opts_validate(const struct mk_opts *o, char *err)
 		char buf[4096];
 		snprintf(buf, sizeof(buf), "%s%s", dst[0] == '/' ? "" : "/app/", dst);
 		if (!valid_image_path(buf)) {
-			mk_seterr(err, "invalid --add `%s`: the destination `%s` must stay inside the "
+			mb_error(err, 0, "invalid --add `%s`: the destination `%s` must stay inside the "
 			       "image (no `..`)", o->adds[i], dst);
 			return -2;
 		}
@@ -499,7 +490,7 @@ int mk_opts_validate(const struct mk_opts *o, char *err)
 	/* Both are split on blanks: one made of blanks only would give an
 	 * image with no program to start (or a probe with nothing to run). */
 	if (o->entrypoint && !o->entrypoint[strspn(o->entrypoint, " \t")]) {
-		mk_seterr(err, "invalid --entrypoint `%s`: give a program path", o->entrypoint);
+		mb_error(err, 0, "invalid --entrypoint `%s`: give a program path", o->entrypoint);
 		return -2;
 	}
 	/* What becomes MINBASE_HEALTH_*: checked with the init's own rules. */
@@ -512,24 +503,24 @@ int mk_opts_validate(const struct mk_opts *o, char *err)
 	for (size_t i = 0; i < sizeof(hvals) / sizeof(hvals[0]); i++) {
 		char ierr[INIT_ERRLEN];
 		if (hvals[i][1] && grammar_option(hvals[i][0], hvals[i][1], NULL, ierr) < 0) {
-			mk_seterr(err, "%s: %s", hvals[i][0], ierr);
+			mb_error(err, 0, "%s: %s", hvals[i][0], ierr);
 			return -2;
 		}
 	}
 	int nprobes = !!o->health.http + !!o->health.tcp + !!o->health.exec + !!o->health.grpc;
 	if (nprobes > 1) {
-		mk_seterr(err, "give only one of --health-http, --health-tcp, --health-exec and "
+		mb_error(err, 0, "give only one of --health-http, --health-tcp, --health-exec and "
 		       "--health-grpc");
 		return -2;
 	}
 	if (!nprobes && (o->health.interval || o->health.timeout || o->health.start_period ||
 	                 o->health.retries >= 0)) {
-		mk_seterr(err, "health timing options need a probe: add --health-http, --health-tcp, "
+		mb_error(err, 0, "health timing options need a probe: add --health-http, --health-tcp, "
 		       "--health-exec or --health-grpc");
 		return -2;
 	}
 	if (o->health.grpc_service && !o->health.grpc) {
-		mk_seterr(err, "--health-grpc-service needs --health-grpc HOST:PORT");
+		mb_error(err, 0, "--health-grpc-service needs --health-grpc HOST:PORT");
 		return -2;
 	}
 	/* The init's own rules (init/grammar.c) */
@@ -538,7 +529,7 @@ int mk_opts_validate(const struct mk_opts *o, char *err)
 	for (size_t i = 0; i < 2; i++) {
 		char ierr[INIT_ERRLEN];
 		if (grpc[i][1] && grammar_option(grpc[i][0], grpc[i][1], NULL, ierr) < 0) {
-			mk_seterr(err, "%s: %s", grpc[i][0], ierr);
+			mb_error(err, 0, "%s: %s", grpc[i][0], ierr);
 			return -2;
 		}
 	}
@@ -546,7 +537,7 @@ int mk_opts_validate(const struct mk_opts *o, char *err)
 		const char *need = nprobes ? "health probes" : o->caps_set ? "--caps" :
 		                   o->policy ? "--policy" : NULL;
 		if (need) {
-			mk_seterr(err, "%s cannot work with --no-init: the init applies them "
+			mb_error(err, 0, "%s cannot work with --no-init: the init applies them "
 			       "inside the container", need);
 			return -2;
 		}

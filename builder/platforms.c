@@ -44,17 +44,17 @@ static int refuse_elf(const struct mk_opts *o)
  * as util_cleanup_push wants). */
 static int build_one(const struct mk_opts *o, enum app_kind kind, const char *name,
                      char *tmpdir, size_t tlen, char *binary, size_t blen, int *slot,
-                     char *err)
+                     struct mb_err *err)
 {
 	const char *td = getenv("TMPDIR");
 	snprintf(tmpdir, tlen, "%s/mkimage.XXXXXX", td && *td ? td : "/tmp");
 	if (!mkdtemp(tmpdir)) {
-		mk_seterr(err, "cannot create a temporary directory `%s`: %s", tmpdir, strerror(errno));
+		mb_error(err, errno, "cannot create a temporary directory `%s`", tmpdir);
 		tmpdir[0] = '\0';
 		return -1;
 	}
 	if ((size_t)snprintf(binary, blen, "%s/%s", tmpdir, name) >= blen) {
-		mk_seterr(err, "temporary path too long under `%s`: set TMPDIR to a shorter path",
+		mb_error(err, 0, "temporary path too long under `%s`: set TMPDIR to a shorter path",
 		          tmpdir);
 		rmdir(tmpdir);
 		tmpdir[0] = '\0';
@@ -88,7 +88,8 @@ static void drop_tmp(char *tmpdir, const char *binary, int slot)
 
 int mk_image_platforms(struct mk_opts *o, enum app_kind kind, const char *name)
 {
-	char err[MB_ERRLEN] = "", init[PATH_MAX], sz1[32], sz2[32];
+	char init[PATH_MAX], sz1[32], sz2[32];
+	struct mb_err err = {0};
 	char tmpdir[PATH_MAX] = "", binary[PATH_MAX] = "";
 	int rc = MK_EXIT_FAIL, slot = -1;
 
@@ -99,8 +100,8 @@ int mk_image_platforms(struct mk_opts *o, enum app_kind kind, const char *name)
 		           "platform; build one image per --arch on its base");
 	/* Every platform's init is checked before a build that may take a while. */
 	for (size_t i = 0; i < o->nplats && !o->no_init; i++)
-		if (mk_find_init(o->plats[i], init, sizeof(init), err) < 0)
-			return mk_die(MK_EXIT_FAIL, "%s", err);
+		if (mk_find_init(o->plats[i], init, sizeof(init), &err) < 0)
+			return mk_die(MK_EXIT_FAIL, "%s", err.msg);
 
 	struct image_set *set = image_set_new();
 	if (!set)
@@ -110,9 +111,9 @@ int mk_image_platforms(struct mk_opts *o, enum app_kind kind, const char *name)
 		po.arch = o->plats[i];
 		struct mk_result res = { 0 };
 		if (build_one(&po, kind, name, tmpdir, sizeof(tmpdir), binary, sizeof(binary), &slot,
-		              err) < 0 ||
-		    mk_compose_into(&po, binary, name, set, &res, err) < 0) {
-			rc = mk_die(MK_EXIT_FAIL, "linux/%s: %s", po.arch, err);
+		              &err) < 0 ||
+		    mk_compose_into(&po, binary, name, set, &res, &err) < 0) {
+			rc = mk_die(MK_EXIT_FAIL, "linux/%s: %s", po.arch, err.msg);
 			goto out;
 		}
 		mk_say(o, "image   linux/%s: %s", po.arch, res.manifest_digest);
@@ -126,10 +127,10 @@ int mk_image_platforms(struct mk_opts *o, enum app_kind kind, const char *name)
 	struct image_result ir;
 	double t0 = util_now();
 	util_interrupts_hold(&old);
-	int wr = image_set_write(set, fmt, o->out, load_arch(o), &ir, err);
+	int wr = image_set_write(set, fmt, o->out, load_arch(o), &ir, &err);
 	util_interrupts_release(&old);
 	if (wr < 0) {
-		rc = mk_die(MK_EXIT_FAIL, "%s", err);
+		rc = mk_die(MK_EXIT_FAIL, "%s", err.msg);
 		goto out;
 	}
 	mk_say(o, "write   %s (%s, docker load: linux/%s) (%.2f s)", o->out,
@@ -152,7 +153,8 @@ out:
 
 int mk_build_platforms(struct mk_opts *o, enum app_kind kind, const char *name)
 {
-	char err[MB_ERRLEN] = "", dirs[MK_MAX_PLATFORMS][PATH_MAX], outs[MK_MAX_PLATFORMS][PATH_MAX];
+	char dirs[MK_MAX_PLATFORMS][PATH_MAX], outs[MK_MAX_PLATFORMS][PATH_MAX];
+	struct mb_err err = {0};
 	size_t made = 0;
 	bool made_top = false;
 	struct stat st;
@@ -177,7 +179,7 @@ int mk_build_platforms(struct mk_opts *o, enum app_kind kind, const char *name)
 		snprintf(dirs[i], sizeof(dirs[i]), "%s/linux_%s", o->out, po.arch);
 		snprintf(outs[i], sizeof(outs[i]), "%s/%s", dirs[i], name);
 		if (mkdir(dirs[i], 0755) < 0 && errno != EEXIST) {
-			mk_seterr(err, "cannot create `%s`: %s", dirs[i], strerror(errno));
+			mb_error(&err, errno, "cannot create `%s`", dirs[i]);
 			goto fail;
 		}
 		made = i + 1;
@@ -185,7 +187,7 @@ int mk_build_platforms(struct mk_opts *o, enum app_kind kind, const char *name)
 		double t0 = util_now();
 		struct build_opts bo = { .app = o->app, .arch = po.arch, .cache_dir = o->cache_dir,
 		                         .out = outs[i], .quiet = o->quiet };
-		if (build_app(&bo, NULL, err) < 0)
+		if (build_app(&bo, NULL, &err) < 0)
 			goto fail;
 		char sz[32];
 		if (stat(outs[i], &st) == 0)
@@ -202,5 +204,5 @@ fail:
 	}
 	if (made_top)
 		rmdir(o->out);
-	return mk_die(MK_EXIT_FAIL, "%s", err);
+	return mk_die(MK_EXIT_FAIL, "%s", err.msg);
 }

@@ -180,7 +180,7 @@ static int add_go(struct sbom_build *b, const struct go_buildinfo *gi, long svc)
 	return 0;
 }
 
-int sbom_collect(const struct sbom_inputs *in, struct sbom_build *b, char *err)
+int sbom_collect(const struct sbom_inputs *in, struct sbom_build *b, struct mb_err *err)
 {
 	memset(b, 0, sizeof(*b));
 	/* The packages point into the pool only: the inputs may be gone
@@ -232,7 +232,7 @@ int sbom_collect(const struct sbom_inputs *in, struct sbom_build *b, char *err)
 	}
 	if (r < 0) {
 		sbom_build_free(b);
-		mk_seterr(err, "cannot list the SBOM's packages: out of memory");
+		mb_error(err, 0, "cannot list the SBOM's packages: out of memory");
 	}
 	return r;
 }

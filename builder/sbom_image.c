@@ -23,14 +23,14 @@ struct mapped {
 	size_t len;
 };
 
-static int map_file(const char *path, struct mapped *m, char *err)
+static int map_file(const char *path, struct mapped *m, struct mb_err *err)
 {
 	m->p = NULL;
 	m->len = 0;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		mk_seterr(err, "cannot read `%s` for the SBOM: %s", path, strerror(errno));
+		mb_error(err, errno, "cannot read `%s` for the SBOM", path);
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -41,8 +41,7 @@ static int map_file(const char *path, struct mapped *m, char *err)
 	close(fd);
 	if (m->p == MAP_FAILED) {
 		m->p = NULL;
-		mk_seterr(err, "cannot read `%s` for the SBOM: %s", path, strerror(errno));
-		return -1;
+		return mb_error(err, errno, "cannot read `%s` for the SBOM", path);
 	}
 	return 0;
 }
@@ -60,7 +59,7 @@ bool mk_sbom_wanted(const struct mk_opts *o)
 }
 
 int mk_sbom_packages(const struct mk_opts *o, const char *init, const char *binary,
-                     const char *name, bool busybox, struct sbom_build *b, char *err)
+                     const char *name, bool busybox, struct sbom_build *b, struct mb_err *err)
 {
 	memset(b, 0, sizeof(*b));
 	if (!mk_sbom_wanted(o))
@@ -76,7 +75,7 @@ int mk_sbom_packages(const struct mk_opts *o, const char *init, const char *bina
 
 int mk_sbom_packages_mem(const struct mk_opts *o, const unsigned char *init, size_t init_len,
                          const unsigned char *app, size_t app_len, const char *name,
-                         bool busybox, struct sbom_build *b, char *err)
+                         bool busybox, struct sbom_build *b, struct mb_err *err)
 {
 	memset(b, 0, sizeof(*b));
 	if (!mk_sbom_wanted(o))
@@ -98,7 +97,7 @@ int mk_sbom_packages_mem(const struct mk_opts *o, const unsigned char *init, siz
 }
 
 int mk_sbom_write_file(const struct mk_opts *o, const struct sbom_build *b,
-                       const char *manifest_digest, int64_t created, char *err)
+                       const char *manifest_digest, int64_t created, struct mb_err *err)
 {
 	if (!o->sbom || !strcmp(o->sbom, "none") || !b->n)
 		return 0;
@@ -118,7 +117,7 @@ int mk_sbom_write_file(const struct mk_opts *o, const struct sbom_build *b,
 	ok = f && fclose(f) == 0 && ok;
 	free(doc);
 	if (!ok || rename(tmp, o->sbom) < 0) {
-		mk_seterr(err, "cannot write the SBOM to `%s`: %s", o->sbom, strerror(errno));
+		mb_error(err, errno, "cannot write the SBOM to `%s`", o->sbom);
 		unlink(tmp);
 		return -1;
 	}

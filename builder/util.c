@@ -141,16 +141,14 @@ void util_av_free(struct util_argv *a)
 }
 
 int util_av_run(const struct util_argv *a, const struct util_argv *env, const char *dir,
-                char *cap, size_t caplen, char *err)
+                char *cap, size_t caplen, struct mb_err *err)
 {
-	if (a->nomem || !a->v || (env && env->nomem)) {
-		snprintf(err, MB_ERRLEN, "cannot run a build tool: out of memory");
-		return -1;
-	}
+	if (a->nomem || !a->v || (env && env->nomem))
+		return mb_error(err, 0, "cannot run a build tool: out of memory");
 	return util_run_tee(a->v, env ? env->v : NULL, dir, cap, caplen, err);
 }
 
-int util_run(char *const argv[], char *const envp_add[], const char *dir, char *err)
+int util_run(char *const argv[], char *const envp_add[], const char *dir, struct mb_err *err)
 {
 	return util_run_tee(argv, envp_add, dir, NULL, 0, err);
 }
@@ -186,19 +184,17 @@ static void tee_output(int fd, char *cap, size_t caplen, bool pass)
 }
 
 static int run_impl(char *const argv[], char *const envp_add[], const char *dir, char *cap,
-                    size_t caplen, bool pass, char *err)
+                    size_t caplen, bool pass, struct mb_err *err)
 {
 	int pfd[2] = { -1, -1 };
 	if (cap && caplen) {
 		cap[0] = '\0';
-		if (pipe2(pfd, O_CLOEXEC) < 0) {
-			snprintf(err, MB_ERRLEN, "cannot run `%s`: pipe: %s", argv[0], strerror(errno));
-			return -1;
-		}
+		if (pipe2(pfd, O_CLOEXEC) < 0)
+			return mb_error(err, errno, "cannot run `%s`: pipe", argv[0]);
 	}
 	pid_t pid = fork();
 	if (pid < 0) {
-		snprintf(err, MB_ERRLEN, "cannot run `%s`: fork: %s", argv[0], strerror(errno));
+		mb_error(err, errno, "cannot run `%s`: fork", argv[0]);
 		if (pfd[0] >= 0) {
 			close(pfd[0]);
 			close(pfd[1]);
@@ -233,17 +229,13 @@ static int run_impl(char *const argv[], char *const envp_add[], const char *dir,
 	}
 	int st;
 	while (waitpid(pid, &st, 0) < 0) {
-		if (errno != EINTR) {
-			snprintf(err, MB_ERRLEN, "cannot wait for `%s`: %s", argv[0], strerror(errno));
-			return -1;
-		}
+		if (errno != EINTR)
+			return mb_error(err, errno, "cannot wait for `%s`", argv[0]);
 	}
 	running_child = 0;
-	if (got_signal) {
-		snprintf(err, MB_ERRLEN, "interrupted by signal %d while `%s` ran", (int)got_signal,
+	if (got_signal)
+		return mb_error(err, 0, "interrupted by signal %d while `%s` ran", (int)got_signal,
 		         argv[0]);
-		return -1;
-	}
 	if (WIFEXITED(st))
 		return WEXITSTATUS(st);
 	return 128 + WTERMSIG(st);
@@ -353,12 +345,12 @@ void util_cleanup_pop(int slot)
 }
 
 int util_run_tee(char *const argv[], char *const envp_add[], const char *dir, char *cap,
-                 size_t caplen, char *err)
+                 size_t caplen, struct mb_err *err)
 {
 	return run_impl(argv, envp_add, dir, cap, caplen, true, err);
 }
 
-int util_run_capture(char *const argv[], const char *dir, char *out, size_t outlen, char *err)
+int util_run_capture(char *const argv[], const char *dir, char *out, size_t outlen, struct mb_err *err)
 {
 	return run_impl(argv, NULL, dir, out, outlen, false, err);
 }

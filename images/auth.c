@@ -133,7 +133,7 @@ static char *read_all(int fd, size_t max, size_t *len)
 /* What `docker-credential-NAME get` printed: {"Username": U, "Secret": S};
  * a Username of "<token>" makes the secret an identity token. */
 int reg_creds_helper_answer(const char *buf, size_t len, const char *prog, const char *url,
-                            struct reg_creds *c, char *err)
+                            struct reg_creds *c, struct mb_err *err)
 {
 	json_error_t je;
 	json_t *j = json_loadb(buf, len, 0, &je);
@@ -142,7 +142,7 @@ int reg_creds_helper_answer(const char *buf, size_t len, const char *prog, const
 	int ret = -1;
 
 	if (!j || !s) {
-		img_seterr(err, "credential helper `%s` gave no JSON with a Secret for %s", prog, url);
+		mb_error(err, 0, "credential helper `%s` gave no JSON with a Secret for %s", prog, url);
 		goto out;
 	}
 	if (u && !strcmp(u, "<token>")) {
@@ -158,7 +158,7 @@ int reg_creds_helper_answer(const char *buf, size_t len, const char *prog, const
 	ret = 0;
 	goto out;
 nomem:
-	img_seterr(err, "cannot read credentials: out of memory");
+	mb_error(err, 0, "cannot read credentials: out of memory");
 out:
 	json_decref(j); /* jansson does not wipe; the copy is short-lived */
 	return ret;
@@ -167,7 +167,7 @@ out:
 /* docker-credential-NAME get: URL in, JSON out.  A helper that knows no
  * credentials for the server exits non-zero with "credentials not found"
  * on stdout; that is anonymous access, not a failure. */
-static int run_helper(const char *name, const char *url, struct reg_creds *c, char *err)
+static int run_helper(const char *name, const char *url, struct reg_creds *c, struct mb_err *err)
 {
 	char prog[160];
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, ret = -1, st = 0;
@@ -176,12 +176,10 @@ static int run_helper(const char *name, const char *url, struct reg_creds *c, ch
 	size_t len = 0;
 
 	snprintf(prog, sizeof(prog), "docker-credential-%s", name);
-	if (strchr(name, '/') || !*name) {
-		img_seterr(err, "invalid credential helper name `%s` in the docker config", name);
-		return -1;
-	}
+	if (strchr(name, '/') || !*name)
+		return mb_error(err, 0, "invalid credential helper name `%s` in the docker config", name);
 	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0) {
-		img_seterr(err, "cannot run `%s`: %s", prog, strerror(errno));
+		mb_error(err, errno, "cannot run `%s`", prog);
 		goto out;
 	}
 	posix_spawn_file_actions_t fa;
@@ -193,7 +191,7 @@ static int run_helper(const char *name, const char *url, struct reg_creds *c, ch
 	posix_spawn_file_actions_destroy(&fa);
 	if (e) {
 		pid = -1;
-		img_seterr(err, "cannot run credential helper `%s`: %s (install it, or remove it from "
+		mb_error(err, 0, "cannot run credential helper `%s`: %s (install it, or remove it from "
 		           "the docker config)", prog, strerror(e));
 		goto out;
 	}
@@ -213,8 +211,7 @@ static int run_helper(const char *name, const char *url, struct reg_creds *c, ch
 		;
 	pid = -1;
 	if (!buf) {
-		img_seterr(err, "cannot read the answer of credential helper `%s`: %s", prog,
-		           strerror(errno));
+		mb_error(err, errno, "cannot read the answer of credential helper `%s`", prog);
 		goto out;
 	}
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
@@ -222,7 +219,7 @@ static int run_helper(const char *name, const char *url, struct reg_creds *c, ch
 			ret = 0;
 			goto out;
 		}
-		img_seterr(err, "credential helper `%s` failed for %s (exit %d)", prog, url,
+		mb_error(err, 0, "credential helper `%s` failed for %s (exit %d)", prog, url,
 		           WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
 		goto out;
 	}
@@ -247,7 +244,7 @@ out:
 
 /* An `auths` entry: {"auth": base64(user:pass)} or username/password,
  * and/or identitytoken. */
-static int from_entry(json_t *e, const char *path, const char *key, struct reg_creds *c, char *err)
+static int from_entry(json_t *e, const char *path, const char *key, struct reg_creds *c, struct mb_err *err)
 {
 	const char *auth = json_string_value(json_object_get(e, "auth"));
 	const char *user = json_string_value(json_object_get(e, "username"));
@@ -268,9 +265,8 @@ static int from_entry(json_t *e, const char *path, const char *key, struct reg_c
 		char *colon = n > 0 ? memchr(dec, ':', (size_t)n) : NULL;
 		if (!colon) {
 			free(dec);
-			img_seterr(err, "invalid `auth` for %s in `%s`: not base64 of user:password "
+			return mb_error(err, 0, "invalid `auth` for %s in `%s`: not base64 of user:password "
 			           "(log in again)", key, path);
-			return -1;
 		}
 		c->user = strndup((char *)dec, (size_t)(colon - (char *)dec));
 		c->secret = strndup(colon + 1, (size_t)((char *)dec + n - colon - 1));
@@ -285,13 +281,12 @@ static int from_entry(json_t *e, const char *path, const char *key, struct reg_c
 	snprintf(c->source, sizeof(c->source), "`%.150s`", path);
 	return 0;
 nomem:
-	img_seterr(err, "cannot read credentials: out of memory");
-	return -1;
+	return mb_error(err, 0, "cannot read credentials: out of memory");
 }
 
 /* 1 when path had an entry for key (c filled), 0 when not, -1 on error. */
 static int from_file(const char *path, const char *key, bool docker, struct reg_creds *c,
-                     char *err)
+                     struct mb_err *err)
 {
 	json_error_t je;
 	struct stat st;
@@ -299,10 +294,8 @@ static int from_file(const char *path, const char *key, bool docker, struct reg_
 	if (stat(path, &st) < 0)
 		return 0;
 	json_t *j = json_load_file(path, 0, &je);
-	if (!j) {
-		img_seterr(err, "cannot read credentials from `%s`: %s (line %d)", path, je.text, je.line);
-		return -1;
-	}
+	if (!j)
+		return mb_error(err, 0, "cannot read credentials from `%s`: %s (line %d)", path, je.text, je.line);
 	int ret = 0;
 	const char *found = key, *helper = NULL;
 	/* A helper is run with the key as the store spells it (docker passes
@@ -332,7 +325,7 @@ out:
 	return ret;
 }
 
-int reg_creds_lookup(const char *key, struct reg_creds *c, char *err)
+int reg_creds_lookup(const char *key, struct reg_creds *c, struct mb_err *err)
 {
 	char path[4096];
 	const char *v;

@@ -125,7 +125,7 @@ static la_ssize_t lr_read(struct archive *a, void *ud, const void **out)
 
 /* Reads layer i through: its digest (checked, or learnt for docker save)
  * and what it does to /usr/bin/minbase-init. */
-static int scan_layer(struct image_base *b, size_t i, bool learn_digest, char *err)
+static int scan_layer(struct image_base *b, size_t i, bool learn_digest, struct mb_err *err)
 {
 	struct base_layer *l = &b->l[i];
 	struct lread *r = calloc(1, sizeof(*r));
@@ -135,7 +135,7 @@ static int scan_layer(struct image_base *b, size_t i, bool learn_digest, char *e
 
 	if (!r || !a || !(r->md = EVP_MD_CTX_new()) ||
 	    EVP_DigestInit_ex(r->md, EVP_sha256(), NULL) != 1) {
-		img_seterr(err, "out of memory");
+		mb_error(err, 0, "out of memory");
 		goto out;
 	}
 	r->fd = b->src.fd >= 0 ? b->src.fd : -1;
@@ -182,13 +182,13 @@ static int scan_layer(struct image_base *b, size_t i, bool learn_digest, char *e
 	if (learn_digest) {
 		memcpy(l->digest, got, ROOTFS_DIGEST_LEN);
 	} else if (strcmp(got, l->digest)) {
-		img_seterr(err, "base `%s`: layer %zu does not match its digest %s", b->spec, i + 1, l->digest);
+		mb_error(err, 0, "base `%s`: layer %zu does not match its digest %s", b->spec, i + 1, l->digest);
 		goto out;
 	}
 	ret = 0;
 	goto out;
 unreadable:
-	img_seterr(err, "base `%s`: layer %zu (%s, %s) cannot be read: %s; mkimage reads "
+	mb_error(err, 0, "base `%s`: layer %zu (%s, %s) cannot be read: %s; mkimage reads "
 	           "uncompressed, gzip and zstd tar layers", b->spec, i + 1, l->digest[0] ? l->digest : l->member,
 	           l->mt, archive_error_string(a) ? archive_error_string(a) : "unknown format");
 out:
@@ -205,13 +205,11 @@ out:
 /* ---- the base's manifest and config ------------------------------------ */
 
 static int add_layer(struct image_base *b, const char *digest, const char *member,
-                     const char *mt, uint64_t size, char *err)
+                     const char *mt, uint64_t size, struct mb_err *err)
 {
 	struct base_layer *nl = realloc(b->l, (b->nl + 1) * sizeof(*nl));
-	if (!nl) {
-		img_seterr(err, "out of memory");
-		return -1;
-	}
+	if (!nl)
+		return mb_error(err, 0, "out of memory");
 	b->l = nl;
 	struct base_layer *l = &nl[b->nl++];
 	memset(l, 0, sizeof(*l));
@@ -224,7 +222,7 @@ static int add_layer(struct image_base *b, const char *digest, const char *membe
 }
 
 /* index.json -> the manifest for arch (an index inside is resolved). */
-static int open_oci(struct image_base *b, const char *arch, char *err)
+static int open_oci(struct image_base *b, const char *arch, struct mb_err *err)
 {
 	char *s = NULL, *man = NULL, *cfg = NULL;
 	size_t len;
@@ -245,7 +243,7 @@ static int open_oci(struct image_base *b, const char *arch, char *err)
 		}
 		const char *dg = json_string_value(json_object_get(pick, "digest"));
 		if (!dg) {
-			img_seterr(err, "base `%s` has no image for linux/%s", b->spec, arch);
+			mb_error(err, 0, "base `%s` has no image for linux/%s", b->spec, arch);
 			goto out;
 		}
 		free(man);
@@ -263,7 +261,7 @@ static int open_oci(struct image_base *b, const char *arch, char *err)
 	const char *cd = json_string_value(json_object_get(json_object_get(m, "config"), "digest"));
 	if (!cd || reg_src_read_blob(&b->src, cd, REG_MANIFEST_MAX, &cfg, &len, err) < 0) {
 		if (!cd)
-			img_seterr(err, "base `%s`: its manifest has no config", b->spec);
+			mb_error(err, 0, "base `%s`: its manifest has no config", b->spec);
 		goto out;
 	}
 	b->config = json_loadb(cfg, len, 0, &je);
@@ -275,11 +273,11 @@ static int open_oci(struct image_base *b, const char *arch, char *err)
 		const char *mt = layer_mt(omt ? omt : MT_GZIP, NULL, 0);
 		char member[100];
 		if (!reg_digest_ok(ld)) {
-			img_seterr(err, "base `%s`: layer %zu has no valid digest", b->spec, i + 1);
+			mb_error(err, 0, "base `%s`: layer %zu has no valid digest", b->spec, i + 1);
 			goto out;
 		}
 		if (!mt) {
-			img_seterr(err, "base `%s`: layer %zu is %s, which mkimage cannot read (it reads "
+			mb_error(err, 0, "base `%s`: layer %zu is %s, which mkimage cannot read (it reads "
 			           "uncompressed, gzip and zstd tar layers)", b->spec, i + 1, omt);
 			goto out;
 		}
@@ -298,22 +296,20 @@ out:
 }
 
 /* docker save (20.10): manifest.json [{Config, Layers: [<id>/layer.tar]}]. */
-static int open_docker_save(struct image_base *b, char *err)
+static int open_docker_save(struct image_base *b, struct mb_err *err)
 {
 	char *s = NULL, *cfg = NULL;
 	size_t len;
 	json_error_t je;
 	int ret = -1;
 
-	if (reg_src_read(&b->src, "manifest.json", REG_MANIFEST_MAX, &s, &len, err) < 0) {
-		img_seterr(err, "base `%s` is neither an OCI layout nor a docker save archive (no "
+	if (reg_src_read(&b->src, "manifest.json", REG_MANIFEST_MAX, &s, &len, err) < 0)
+		return mb_error(err, 0, "base `%s` is neither an OCI layout nor a docker save archive (no "
 		           "index.json or manifest.json)", b->spec);
-		return -1;
-	}
 	json_t *j = json_loadb(s, len, 0, &je), *e = json_array_get(j, 0), *l;
 	const char *cp = json_string_value(json_object_get(e, "Config"));
 	if (json_array_size(j) != 1 || !cp) {
-		img_seterr(err, "base `%s`: its manifest.json must name exactly one image", b->spec);
+		mb_error(err, 0, "base `%s`: its manifest.json must name exactly one image", b->spec);
 		goto out;
 	}
 	if (reg_src_read(&b->src, cp, REG_MANIFEST_MAX, &cfg, &len, err) < 0)
@@ -326,7 +322,7 @@ static int open_docker_save(struct image_base *b, char *err)
 		for (k = 0; p && k < b->src.n && strcmp(b->src.m[k].name, p); k++)
 			;
 		if (!p || k == b->src.n) {
-			img_seterr(err, "base `%s`: layer %zu is missing from the archive", b->spec, i + 1);
+			mb_error(err, 0, "base `%s`: layer %zu is missing from the archive", b->spec, i + 1);
 			goto out;
 		}
 		unsigned char magic[4] = { 0 };
@@ -344,7 +340,7 @@ out:
 }
 
 int image_base_open(const char *spec, const char *arch, const struct image_remote_opts *o,
-                    struct image_base **out, char *err)
+                    struct image_base **out, struct mb_err *err)
 {
 	struct image_base *b = calloc(1, sizeof(*b));
 	struct stat st;
@@ -352,31 +348,30 @@ int image_base_open(const char *spec, const char *arch, const struct image_remot
 	char pulled[4200];
 
 	*out = NULL;
-	if (!b) {
-		img_seterr(err, "out of memory");
-		return -1;
-	}
+	if (!b)
+		return mb_error(err, 0, "out of memory");
 	b->src.fd = b->src.dfd = -1;
 	snprintf(b->spec, sizeof(b->spec), "%s", spec);
 	if (stat(spec, &st) < 0) {
 		/* not a file: a registry reference, pulled for our platform */
 		if (errno != ENOENT || strchr("./", spec[0])) {
-			img_seterr(err, "cannot open base `%s`: %s", spec, strerror(errno));
+			mb_error(err, errno, "cannot open base `%s`", spec);
 			goto fail;
 		}
 		const char *td = getenv("TMPDIR");
 		snprintf(b->tmpdir, sizeof(b->tmpdir), "%s/mkimage-base.XXXXXX", td && *td ? td : "/tmp");
 		if (!mkdtemp(b->tmpdir)) {
-			img_seterr(err, "cannot create a temporary directory `%s`: %s", b->tmpdir, strerror(errno));
+			mb_error(err, errno, "cannot create a temporary directory `%s`", b->tmpdir);
 			b->tmpdir[0] = '\0';
 			goto fail;
 		}
-		char plat[64], why[MB_ERRLEN];
+		char plat[64];
+		struct mb_err why = {0};
 		struct image_pull_result pr;
 		snprintf(plat, sizeof(plat), "linux/%s", arch);
 		snprintf(pulled, sizeof(pulled), "%s/base", b->tmpdir);
-		if (image_pull(spec, plat, IMAGE_FORMAT_OCI_DIR, pulled, o, &pr, why) < 0) {
-			img_seterr(err, "cannot pull base `%s` (not a file either): %.400s", spec, why);
+		if (image_pull(spec, plat, IMAGE_FORMAT_OCI_DIR, pulled, o, &pr, &why) < 0) {
+			mb_error(err, 0, "cannot pull base `%s` (not a file either): %.400s", spec, why.msg);
 			goto fail;
 		}
 		path = pulled;
@@ -390,7 +385,7 @@ int image_base_open(const char *spec, const char *arch, const struct image_remot
 		goto fail;
 	const char *ba = json_string_value(json_object_get(b->config, "architecture"));
 	if (!json_is_object(b->config) || (ba && strcmp(ba, arch))) {
-		img_seterr(err, "base `%s` is for %s, the service for %s: use a base for %s or --arch %s",
+		mb_error(err, 0, "base `%s` is for %s, the service for %s: use a base for %s or --arch %s",
 		           spec, ba ? ba : "(no config)", arch, arch, ba ? ba : arch);
 		goto fail;
 	}
@@ -466,14 +461,14 @@ static void merge_obj(json_t *dst, const char *key, json_t *ours)
 }
 
 static char *merged_config(const struct image_base *b, const char *ours_s, bool keep_workdir,
-                           char *err)
+                           struct mb_err *err)
 {
 	json_error_t je;
 	json_t *ours = json_loads(ours_s, 0, &je), *bc = json_deep_copy(b->config);
 	char *out = NULL;
 
 	if (!ours || !bc) {
-		img_seterr(err, "cannot merge the base's config: out of memory");
+		mb_error(err, 0, "cannot merge the base's config: out of memory");
 		goto out;
 	}
 	json_t *oc = json_object_get(ours, "config"), *cc = json_object_get(bc, "config");
@@ -514,7 +509,7 @@ static char *merged_config(const struct image_base *b, const char *ours_s, bool 
 	json_array_extend(h, json_object_get(ours, "history"));
 	out = json_dumps(bc, JSON_SORT_KEYS | JSON_COMPACT);
 	if (!out)
-		img_seterr(err, "cannot write the merged config: invalid UTF-8 in the base's config");
+		mb_error(err, 0, "cannot write the merged config: invalid UTF-8 in the base's config");
 out:
 	json_decref(ours);
 	json_decref(bc);
@@ -523,7 +518,7 @@ out:
 
 /* A base blob into the output layout: copied from where it lies (the
  * layout's file or the archive's member), with copy_file_range. */
-static int copy_blob(const struct image_base *b, const struct base_layer *l, int dfd, char *err)
+static int copy_blob(const struct image_base *b, const struct base_layer *l, int dfd, struct mb_err *err)
 {
 	char name[100];
 	int in = -1, out = -1, ret = -1;
@@ -546,7 +541,7 @@ static int copy_blob(const struct image_base *b, const struct base_layer *l, int
 	if (out < 0) {
 		ret = errno == EEXIST ? 0 : -1; /* the same layer twice */
 		if (ret < 0)
-			img_seterr(err, "cannot write `%s`: %s", name, strerror(errno));
+			mb_error(err, errno, "cannot write `%s`", name);
 		goto done;
 	}
 	loff_t o = (loff_t)off;
@@ -555,7 +550,7 @@ static int copy_blob(const struct image_base *b, const struct base_layer *l, int
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			img_seterr(err, "cannot copy base layer %s: %s", l->digest, n < 0 ? strerror(errno) : "short file");
+			mb_error(err, 0, "cannot copy base layer %s: %s", l->digest, n < 0 ? strerror(errno) : "short file");
 			goto done;
 		}
 		size -= (uint64_t)n;
@@ -563,7 +558,7 @@ static int copy_blob(const struct image_base *b, const struct base_layer *l, int
 	ret = close(out);
 	out = -1;
 	if (ret < 0)
-		img_seterr(err, "cannot write `%s`: %s", name, strerror(errno));
+		mb_error(err, errno, "cannot write `%s`", name);
 done:
 	if (out >= 0)
 		close(out);
@@ -575,7 +570,7 @@ done:
 int image_write_on_base(const struct image_base *b, const struct image_config *c,
                         const struct image_layer *layers, size_t n, bool keep_workdir,
                         enum image_format fmt, const char *out, struct image_result *res,
-                        char *err)
+                        struct mb_err *err)
 {
 	struct img_docs d;
 	struct reg_out w = { .dfd = -1, .pdfd = -1 };
@@ -607,7 +602,7 @@ int image_write_on_base(const struct image_base *b, const struct image_config *c
 	                                            "digest", cdig, "size", (json_int_t)strlen(cfg)));
 	if (!(man = json_dumps(mj, JSON_SORT_KEYS | JSON_COMPACT)) ||
 	    img_sha256(man, strlen(man), mdig) < 0) {
-		img_seterr(err, "out of memory");
+		mb_error(err, 0, "out of memory");
 		goto out;
 	}
 	if (reg_out_begin(out, &w, err) < 0)
@@ -625,14 +620,14 @@ int image_write_on_base(const struct image_base *b, const struct image_config *c
 		snprintf(name, sizeof(name), "blobs/sha256/%s", layers[i].layer->digest + 7);
 		snprintf(from, sizeof(from), "ours/%s", name);
 		if (renameat(w.dfd, from, w.dfd, name) < 0 && errno != ENOENT) {
-			img_seterr(err, "cannot move `%s`: %s", name, strerror(errno));
+			mb_error(err, errno, "cannot move `%s`", name);
 			goto out;
 		}
 	}
 	reg_rm_tree(w.dfd, "ours");
 	snprintf(name, sizeof(name), "blobs/sha256/%s", cdig + 7);
 	if (reg_put_file(w.dfd, name, cfg, strlen(cfg)) < 0) {
-		img_seterr(err, "cannot write `%s`: %s", name, strerror(errno));
+		mb_error(err, errno, "cannot write `%s`", name);
 		goto out;
 	}
 	if (reg_out_finish(&w, fmt, mdig, IMG_MT_MANIFEST, man, strlen(man), NULL,

@@ -62,13 +62,13 @@ struct image_result {
  * and it names a file?  The one check of an output's place, made by the
  * writers and by mkimage before a long build (so it does not end in a
  * late failure); the message says which and how to fix it. */
-int image_check_output(const char *out_path, char *err);
+int image_check_output(const char *out_path, struct mb_err *err);
 /* Writes to a temporary name beside out_path and renames at the end: on
  * failure nothing is left at out_path.  JSON keys are sorted and compact,
  * so identical input gives identical digests. */
 int image_write(const struct image_config *c, const struct image_layer *layers,
                 size_t nlayers, enum image_format fmt, const char *out_path,
-                struct image_result *res, char *err);
+                struct image_result *res, struct mb_err *err);
 
 /* ---- multi-platform images (index.c) -----------------------------------
  * One image per platform under one OCI image index, laid out as `docker
@@ -85,17 +85,17 @@ void image_set_free(struct image_set *s);
  * each layers[i].layer is left empty (the caller frees nothing of it). */
 int image_set_add(struct image_set *s, const struct image_config *c, const char *variant,
                   const struct image_layer *layers, size_t nlayers,
-                  struct image_result *res, char *err);
+                  struct image_result *res, struct mb_err *err);
 /* Writes the set as image_write does (temporary name, then rename).  An
  * archive's manifest.json (what `docker load` reads) names the image of
  * load_arch ("amd64"), which must be in the set.  res: the index's digest
  * and the sizes of the distinct layers. */
 int image_set_write(const struct image_set *s, enum image_format fmt, const char *out_path,
-                    const char *load_arch, struct image_result *res, char *err);
+                    const char *load_arch, struct image_result *res, struct mb_err *err);
 
 /* 0 when ref is a NAME[:TAG] an image can carry (the reference grammar:
  * what `docker load` and registries accept), else -1 with the reason. */
-int image_ref_check(const char *ref, char *err);
+int image_ref_check(const char *ref, struct mb_err *err);
 
 /* SPDX 2.3 bill of materials (sbom.c).  packages[0] is the image itself;
  * every other package names the earlier package that CONTAINS it. */
@@ -118,7 +118,7 @@ struct sbom_doc {
 	int64_t created;              /* SOURCE_DATE_EPOCH */
 };
 /* *out = the document (malloc'd, compact, sorted keys): same input, same bytes. */
-int image_sbom_spdx(const struct sbom_doc *d, char **out, char *err);
+int image_sbom_spdx(const struct sbom_doc *d, char **out, struct mb_err *err);
 /* The SBOM artifact is found from the image's descriptor (in index.json, or
  * in the image index of a multi-platform image) by this annotation, whose
  * value is the artifact manifest's digest.  It is not listed in index.json
@@ -147,10 +147,10 @@ struct image_info {
 	char *sbom_digest;         /* the SBOM artifact manifest (IMAGE_SBOM_ANNOTATION), if any */
 };
 /* Reads the image; of a multi-platform image, the first platform's. */
-int image_read(const char *path, struct image_info *info, char *err);
+int image_read(const char *path, struct image_info *info, struct mb_err *err);
 /* The same for the image of arch ("arm64") in a multi-platform image. */
 int image_read_platform(const char *path, const char *arch, struct image_info *info,
-                        char *err);
+                        struct mb_err *err);
 void image_info_free(struct image_info *info);
 
 /* ---- registry client (ref.c auth.c registry*.c) ------------------------
@@ -190,7 +190,7 @@ struct image_push_result {
  * layout's references, NULL = the only one) to ref: blobs first (those the
  * registry has are skipped), the manifest last, so a failed push leaves no tag. */
 int image_push(const char *path, const char *ref_name, const char *ref,
-               const struct image_remote_opts *o, struct image_push_result *res, char *err);
+               const struct image_remote_opts *o, struct image_push_result *res, struct mb_err *err);
 struct image_pull_result {
 	char digest[ROOTFS_DIGEST_LEN]; /* the image manifest written */
 	size_t blobs;
@@ -200,14 +200,14 @@ struct image_pull_result {
  * and the host's arch) to out as an archive or a layout.  Every blob and
  * manifest is checked against its digest; nothing is left at out on failure. */
 int image_pull(const char *ref, const char *platform, enum image_format fmt, const char *out,
-               const struct image_remote_opts *o, struct image_pull_result *res, char *err);
+               const struct image_remote_opts *o, struct image_pull_result *res, struct mb_err *err);
 
 /* --base (base.c): spec is a registry reference (pulled for linux/arch) or
  * a file: an OCI layout, our archive, a `docker save` tar.  Every layer is
  * read through once (digest checked; one we cannot decompress refused). */
 struct image_base;
 int image_base_open(const char *spec, const char *arch, const struct image_remote_opts *o,
-                    struct image_base **b, char *err);
+                    struct image_base **b, struct mb_err *err);
 bool image_base_has_init(const struct image_base *b);   /* /usr/bin/minbase-init */
 size_t image_base_layers(const struct image_base *b);
 /* image_write, with the base's layers (byte for byte) under ours and its
@@ -217,7 +217,7 @@ size_t image_base_layers(const struct image_base *b);
 int image_write_on_base(const struct image_base *b, const struct image_config *c,
                         const struct image_layer *layers, size_t n, bool keep_workdir,
                         enum image_format fmt, const char *out, struct image_result *res,
-                        char *err);
+                        struct mb_err *err);
 void image_base_close(struct image_base *b);
 
 #endif

@@ -35,11 +35,11 @@ struct img_docs {
 /* The SBOM artifact of the image whose manifest is (digest, size), from
  * c->sbom (sbom.c).  s is left zeroed when c->sbom is NULL. */
 int img_sbom_build(const struct image_config *c, const char *manifest_digest,
-                   size_t manifest_size, struct img_sbom *s, char *err);
+                   size_t manifest_size, struct img_sbom *s, struct mb_err *err);
 void img_sbom_free(struct img_sbom *s);
 
 int img_docs_build(const struct image_config *c, const struct image_layer *layers,
-                   size_t nlayers, struct img_docs *d, char *err);
+                   size_t nlayers, struct img_docs *d, struct mb_err *err);
 void img_docs_free(struct img_docs *d);
 
 /* A JSON blob of the layout (config, manifest, image index), by digest. */
@@ -55,14 +55,13 @@ struct img_json {
  * index.json, the oci-layout file; tar entries dated mtime (write.c). */
 int img_write_layout(const struct img_json *mem, size_t nmem, const struct image_layer *layers,
                      size_t nlayers, const char *index, const char *docker,
-                     enum image_format fmt, const char *out_path, int64_t mtime, char *err);
+                     enum image_format fmt, const char *out_path, int64_t mtime, struct mb_err *err);
 
-void img_seterr(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* "sha256:<hex>" of buf. */
 int img_sha256(const void *buf, size_t len, char out[ROOTFS_DIGEST_LEN]);
 /* Splits "name[:tag]" into a malloc'd full "name:tag" and the tag part;
  * validates both against the distribution reference grammar. */
-int img_parse_tag(const char *in, char **full, char **tag, char *err);
+int img_parse_tag(const char *in, char **full, char **tag, struct mb_err *err);
 
 /* One file of an image: a blob, index.json, oci-layout or manifest.json,
  * by its path inside the layout. */
@@ -117,6 +116,6 @@ int img_fsync_dir(int dfd, const char *name);
  * the blobs are added and index.json gets index's one descriptor in place
  * of the one with the same ref.name; everything else is kept. */
 int img_layout_write(int dfd, const char *base, const char *out_path,
-                     const struct img_blob *b, size_t n, const char *index, char *err);
+                     const struct img_blob *b, size_t n, const char *index, struct mb_err *err);
 
 #endif

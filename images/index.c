@@ -67,18 +67,14 @@ static bool same_platform(const struct img_plat *p, const char *arch, const char
 
 int image_set_add(struct image_set *s, const struct image_config *c, const char *variant,
                   const struct image_layer *layers, size_t nlayers,
-                  struct image_result *res, char *err)
+                  struct image_result *res, struct mb_err *err)
 {
-	if (!s || !c || !c->architecture || !c->os) {
-		img_seterr(err, "cannot add an image to the index: architecture and os are required");
-		return -1;
-	}
+	if (!s || !c || !c->architecture || !c->os)
+		return mb_error(err, 0, "cannot add an image to the index: architecture and os are required");
 	for (size_t i = 0; i < s->np; i++)
-		if (same_platform(&s->p[i], c->architecture, c->os, variant)) {
-			img_seterr(err, "cannot add a second image for %s/%s to one index: give each "
+		if (same_platform(&s->p[i], c->architecture, c->os, variant))
+			return mb_error(err, 0, "cannot add a second image for %s/%s to one index: give each "
 			           "platform once", c->os, c->architecture);
-			return -1;
-		}
 	struct img_plat *np = realloc(s->p, (s->np + 1) * sizeof(*np));
 	if (!np)
 		goto nomem;
@@ -128,8 +124,7 @@ int image_set_add(struct image_set *s, const struct image_config *c, const char 
 	}
 	return 0;
 nomem:
-	img_seterr(err, "cannot add an image to the index: out of memory");
-	return -1;
+	return mb_error(err, 0, "cannot add an image to the index: out of memory");
 }
 
 static json_t *descriptor(const char *mt, const char *digest, size_t size)
@@ -171,7 +166,7 @@ static char *index_blob(const struct image_set *s)
 }
 
 /* index.json: one descriptor of the image index, named by the tag. */
-static char *top_index(const struct image_set *s, const char *digest, size_t size, char *err)
+static char *top_index(const struct image_set *s, const char *digest, size_t size, struct mb_err *err)
 {
 	json_t *d = descriptor(IMG_MT_INDEX, digest, size);
 
@@ -192,7 +187,7 @@ static char *top_index(const struct image_set *s, const char *digest, size_t siz
 }
 
 int image_set_write(const struct image_set *s, enum image_format fmt, const char *out_path,
-                    const char *load_arch, struct image_result *res, char *err)
+                    const char *load_arch, struct image_result *res, struct mb_err *err)
 {
 	char *idx = NULL, *top = NULL;
 	char idx_digest[ROOTFS_DIGEST_LEN];
@@ -200,32 +195,28 @@ int image_set_write(const struct image_set *s, enum image_format fmt, const char
 	struct image_layer *layers = NULL;
 	int ret = -1;
 
-	if (!s || s->np == 0) {
-		img_seterr(err, "cannot write `%s`: the index has no image", out_path ? out_path : "");
-		return -1;
-	}
+	if (!s || s->np == 0)
+		return mb_error(err, 0, "cannot write `%s`: the index has no image", out_path ? out_path : "");
 	const struct img_plat *load = &s->p[0];
 	if (load_arch) {
 		load = NULL;
 		for (size_t i = 0; i < s->np && !load; i++)
 			if (!strcmp(s->p[i].arch, load_arch))
 				load = &s->p[i];
-		if (!load) {
-			img_seterr(err, "cannot write `%s`: the image for docker load is linux/%s, which "
+		if (!load)
+			return mb_error(err, 0, "cannot write `%s`: the image for docker load is linux/%s, which "
 			           "is not among the platforms built; name one of them", out_path, load_arch);
-			return -1;
-		}
 	}
 	if (!(idx = index_blob(s)) || img_sha256(idx, strlen(idx), idx_digest) < 0 ||
 	    !(top = top_index(s, idx_digest, strlen(idx), err))) {
-		if (!err || !err[0])
-			img_seterr(err, "cannot write `%s`: out of memory", out_path);
+		if (!err || !err->msg[0])
+			mb_error(err, 0, "cannot write `%s`: out of memory", out_path);
 		goto out;
 	}
 	mem = calloc(5 * s->np + 1, sizeof(*mem));
 	layers = calloc(s->nlayers + 1, sizeof(*layers));
 	if (!mem || !layers) {
-		img_seterr(err, "cannot write `%s`: out of memory", out_path);
+		mb_error(err, 0, "cannot write `%s`: out of memory", out_path);
 		goto out;
 	}
 	size_t nmem = 0;

@@ -13,17 +13,6 @@
 
 #define JSON_FLAGS (JSON_SORT_KEYS | JSON_COMPACT)
 
-void img_seterr(char *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, MB_ERRLEN, fmt, ap);
-	va_end(ap);
-}
-
 int img_sha256(const void *buf, size_t len, char out[ROOTFS_DIGEST_LEN])
 {
 	unsigned char md[32];
@@ -100,20 +89,16 @@ static bool tag_ok(const char *t)
 	return true;
 }
 
-int img_parse_tag(const char *in, char **full, char **tag, char *err)
+int img_parse_tag(const char *in, char **full, char **tag, struct mb_err *err)
 {
 	const char *slash, *colon;
 	size_t nlen;
 
 	*full = *tag = NULL;
-	if (!in || !*in) {
-		img_seterr(err, "invalid image tag: empty");
-		return -1;
-	}
-	if (strchr(in, '@')) {
-		img_seterr(err, "invalid image tag `%s`: a digest reference (@sha256:...) cannot name an output; use NAME:TAG", in);
-		return -1;
-	}
+	if (!in || !*in)
+		return mb_error(err, 0, "invalid image tag: empty");
+	if (strchr(in, '@'))
+		return mb_error(err, 0, "invalid image tag `%s`: a digest reference (@sha256:...) cannot name an output; use NAME:TAG", in);
 	slash = strrchr(in, '/');
 	colon = strrchr(in, ':');
 	if (colon && (!slash || colon > slash)) {
@@ -126,12 +111,12 @@ int img_parse_tag(const char *in, char **full, char **tag, char *err)
 	if (!*tag)
 		goto nomem;
 	if (!name_ok(in, nlen)) {
-		img_seterr(err, "invalid image name `%.*s`: use lowercase letters, digits and . _ - / "
+		mb_error(err, 0, "invalid image name `%.*s`: use lowercase letters, digits and . _ - / "
 		           "(e.g. registry:5000/team/app:1.0)", (int)nlen, in);
 		goto fail;
 	}
 	if (!tag_ok(*tag)) {
-		img_seterr(err, "invalid image tag `%s` in `%s`: up to 128 of A-Z a-z 0-9 _ . -, not starting with . or -",
+		mb_error(err, 0, "invalid image tag `%s` in `%s`: up to 128 of A-Z a-z 0-9 _ . -, not starting with . or -",
 		           *tag, in);
 		goto fail;
 	}
@@ -141,7 +126,7 @@ int img_parse_tag(const char *in, char **full, char **tag, char *err)
 	}
 	return 0;
 nomem:
-	img_seterr(err, "cannot parse image tag: out of memory");
+	mb_error(err, 0, "cannot parse image tag: out of memory");
 fail:
 	free(*tag);
 	free(*full);
@@ -149,7 +134,7 @@ fail:
 	return -1;
 }
 
-int image_ref_check(const char *ref, char *err)
+int image_ref_check(const char *ref, struct mb_err *err)
 {
 	char *full, *tag;
 	if (img_parse_tag(ref, &full, &tag, err) < 0)
@@ -172,20 +157,17 @@ static json_t *strv(char **v)
 }
 
 /* "K=V" list -> object; a later key wins. */
-static int kv_object(json_t *o, char **v, const char *what, char *err)
+static int kv_object(json_t *o, char **v, const char *what, struct mb_err *err)
 {
 	for (; v && *v; v++) {
 		const char *eq = strchr(*v, '=');
-		if (!eq || eq == *v) {
-			img_seterr(err, "invalid %s `%s`: expected KEY=VALUE", what, *v);
-			return -1;
-		}
+		if (!eq || eq == *v)
+			return mb_error(err, 0, "invalid %s `%s`: expected KEY=VALUE", what, *v);
 		char *k = strndup(*v, (size_t)(eq - *v));
 		json_t *s = json_string(eq + 1);
 		if (!k || !s || json_object_set_new(o, k, s) < 0) {
 			free(k);
-			img_seterr(err, "invalid %s `%s`: not valid UTF-8", what, *v);
-			return -1;
+			return mb_error(err, 0, "invalid %s `%s`: not valid UTF-8", what, *v);
 		}
 		free(k);
 	}
@@ -207,16 +189,14 @@ static json_t *descriptor(const char *mt, const char *digest, size_t size)
 }
 
 /* json_object_set_new that reports a NULL value (invalid UTF-8). */
-static int set(json_t *o, const char *k, json_t *v, char *err)
+static int set(json_t *o, const char *k, json_t *v, struct mb_err *err)
 {
-	if (json_object_set_new(o, k, v) < 0) {
-		img_seterr(err, "invalid %s in image config: not valid UTF-8", k);
-		return -1;
-	}
+	if (json_object_set_new(o, k, v) < 0)
+		return mb_error(err, 0, "invalid %s in image config: not valid UTF-8", k);
 	return 0;
 }
 
-static json_t *config_obj(const struct image_config *c, char *err)
+static json_t *config_obj(const struct image_config *c, struct mb_err *err)
 {
 	json_t *cfg = json_object();
 
@@ -234,7 +214,7 @@ static json_t *config_obj(const struct image_config *c, char *err)
 	if (c->env) {
 		for (char **e = c->env; *e; e++)
 			if (!strchr(*e, '=') || **e == '=') {
-				img_seterr(err, "invalid environment entry `%s`: expected KEY=VALUE", *e);
+				mb_error(err, 0, "invalid environment entry `%s`: expected KEY=VALUE", *e);
 				goto fail;
 			}
 		if (set(cfg, "Env", strv(c->env), err) < 0)
@@ -242,7 +222,7 @@ static json_t *config_obj(const struct image_config *c, char *err)
 	}
 	if (c->workdir && *c->workdir) {
 		if (c->workdir[0] != '/') {
-			img_seterr(err, "invalid working directory `%s`: must be absolute", c->workdir);
+			mb_error(err, 0, "invalid working directory `%s`: must be absolute", c->workdir);
 			goto fail;
 		}
 		if (set(cfg, "WorkingDir", json_string(c->workdir), err) < 0)
@@ -256,7 +236,7 @@ static json_t *config_obj(const struct image_config *c, char *err)
 			const char *proto = *end == '/' ? end + 1 : "tcp";
 			if (end == *v || n == 0 || n > 65535 || (*end && *end != '/') ||
 			    (strcmp(proto, "tcp") && strcmp(proto, "udp") && strcmp(proto, "sctp"))) {
-				img_seterr(err, "invalid port `%s`: expected PORT or PORT/tcp|udp|sctp (1-65535)", *v);
+				mb_error(err, 0, "invalid port `%s`: expected PORT or PORT/tcp|udp|sctp (1-65535)", *v);
 				json_decref(p);
 				goto fail;
 			}
@@ -305,7 +285,7 @@ static char *dump(json_t *j)
 }
 
 int img_docs_build(const struct image_config *c, const struct image_layer *layers,
-                   size_t nlayers, struct img_docs *d, char *err)
+                   size_t nlayers, struct img_docs *d, struct mb_err *err)
 {
 	char created[32], *full = NULL, *tag = NULL;
 	json_t *cfgobj = NULL;
@@ -313,25 +293,17 @@ int img_docs_build(const struct image_config *c, const struct image_layer *layer
 
 	memset(d, 0, sizeof(*d));
 	if (err)
-		err[0] = '\0';
-	if (!c || !c->architecture || !*c->architecture || !c->os || !*c->os) {
-		img_seterr(err, "cannot write image: architecture and os are required");
-		return -1;
-	}
-	if (nlayers && !layers) {
-		img_seterr(err, "cannot write image: no layers given");
-		return -1;
-	}
+		err->msg[0] = '\0';
+	if (!c || !c->architecture || !*c->architecture || !c->os || !*c->os)
+		return mb_error(err, 0, "cannot write image: architecture and os are required");
+	if (nlayers && !layers)
+		return mb_error(err, 0, "cannot write image: no layers given");
 	for (size_t i = 0; i < nlayers; i++)
-		if (!layers[i].layer || (!layers[i].layer->blob && !layers[i].layer->spooled)) {
-			img_seterr(err, "cannot write image: layer %zu has no blob", i + 1);
-			return -1;
-		}
-	if (c->created < 0 || c->created > 253402300799LL) {
-		img_seterr(err, "cannot write image: creation time %lld out of range (check SOURCE_DATE_EPOCH)",
+		if (!layers[i].layer || (!layers[i].layer->blob && !layers[i].layer->spooled))
+			return mb_error(err, 0, "cannot write image: layer %zu has no blob", i + 1);
+	if (c->created < 0 || c->created > 253402300799LL)
+		return mb_error(err, 0, "cannot write image: creation time %lld out of range (check SOURCE_DATE_EPOCH)",
 		           (long long)c->created);
-		return -1;
-	}
 	rfc3339(c->created, created);
 	if (c->tag && img_parse_tag(c->tag, &full, &tag, err) < 0)
 		return -1;
@@ -422,8 +394,8 @@ int img_docs_build(const struct image_config *c, const struct image_layer *layer
 	ret = 0;
 	goto out;
 nomem:
-	if (err && !err[0])
-		img_seterr(err, "cannot build image json: out of memory or invalid UTF-8 in a string");
+	if (err && !err->msg[0])
+		mb_error(err, 0, "cannot build image json: out of memory or invalid UTF-8 in a string");
 fail:
 	img_docs_free(d);
 out:

@@ -141,7 +141,7 @@ static int check_blobs(int lfd, char *foreign, size_t flen)
 
 /* Is the directory empty (but for our temporaries), an OCI layout, or
  * something else (refused, with what does not belong)? */
-static int classify(int lfd, const char *out_path, bool *is_layout, char *err)
+static int classify(int lfd, const char *out_path, bool *is_layout, struct mb_err *err)
 {
 	int fd = dup(lfd);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -152,8 +152,7 @@ static int classify(int lfd, const char *out_path, bool *is_layout, char *err)
 	if (!d) {
 		if (fd >= 0)
 			close(fd);
-		img_seterr(err, "cannot read `%s`: %s", out_path, strerror(errno));
-		return -1;
+		return mb_error(err, errno, "cannot read `%s`", out_path);
 	}
 	rewinddir(d);
 	while ((de = readdir(d))) {
@@ -174,28 +173,22 @@ static int classify(int lfd, const char *out_path, bool *is_layout, char *err)
 	if (!foreign[0] && any) {
 		const char *miss = stat_kind(lfd, "oci-layout", S_IFREG) != 1 ? "oci-layout"
 		                 : stat_kind(lfd, "index.json", S_IFREG) != 1 ? "index.json" : NULL;
-		if (miss) {
-			img_seterr(err, "refusing to write into `%s`: it has no `%s` file, so it is not "
+		if (miss)
+			return mb_error(err, 0, "refusing to write into `%s`: it has no `%s` file, so it is not "
 			           "an OCI image layout; remove it or choose another -o", out_path, miss);
-			return -1;
-		}
-		if (stat_kind(lfd, "blobs", S_IFDIR) == 1 && check_blobs(lfd, foreign, sizeof(foreign)) < 0) {
-			img_seterr(err, "cannot read `%s/blobs`: %s", out_path, strerror(errno));
-			return -1;
-		}
+		if (stat_kind(lfd, "blobs", S_IFDIR) == 1 && check_blobs(lfd, foreign, sizeof(foreign)) < 0)
+			return mb_error(err, errno, "cannot read `%s/blobs`", out_path);
 	}
-	if (foreign[0]) {
-		img_seterr(err, "refusing to write into `%s`: it is not an OCI image layout (it holds "
+	if (foreign[0])
+		return mb_error(err, 0, "refusing to write into `%s`: it is not an OCI image layout (it holds "
 		           "`%s`); remove it or choose another -o", out_path, foreign);
-		return -1;
-	}
 	return 0;
 }
 
 /* index.json of the layout with ours (one descriptor) in place of the
  * entry of the same ref.name; NULL with err on a document that is not an
  * image index (refused: we would not know what we drop). */
-static char *merge_index(int lfd, const char *out_path, const char *ours, char *err)
+static char *merge_index(int lfd, const char *out_path, const char *ours, struct mb_err *err)
 {
 	char *old = NULL, *out = NULL;
 	size_t len;
@@ -203,13 +196,13 @@ static char *merge_index(int lfd, const char *out_path, const char *ours, char *
 	json_t *idx = NULL, *mine = NULL, *keep = NULL;
 
 	if (read_small(lfd, "index.json", &old, &len) < 0) {
-		img_seterr(err, "cannot read `%s/index.json`: %s", out_path, strerror(errno));
+		mb_error(err, errno, "cannot read `%s/index.json`", out_path);
 		return NULL;
 	}
 	idx = json_loadb(old, len, 0, &je);
 	json_t *ms = json_object_get(idx, "manifests");
 	if (!json_is_object(idx) || !json_is_array(ms)) {
-		img_seterr(err, "refusing to write into `%s`: its index.json is not an OCI image index "
+		mb_error(err, 0, "refusing to write into `%s`: its index.json is not an OCI image index "
 		           "(%s); repair or remove it", out_path,
 		           idx ? "no `manifests` list" : je.text);
 		goto out;
@@ -219,7 +212,7 @@ static char *merge_index(int lfd, const char *out_path, const char *ours, char *
 	const char *ref = json_string_value(json_object_get(json_object_get(desc, "annotations"), REF_NAME));
 	const char *dig = json_string_value(json_object_get(desc, "digest"));
 	if (!desc || !dig || !(keep = json_array())) {
-		img_seterr(err, "cannot write `%s`: out of memory", out_path);
+		mb_error(err, 0, "cannot write `%s`: out of memory", out_path);
 		goto out;
 	}
 	bool placed = false;
@@ -227,7 +220,7 @@ static char *merge_index(int lfd, const char *out_path, const char *ours, char *
 	json_t *m;
 	json_array_foreach(ms, i, m) {
 		if (!json_is_object(m)) {
-			img_seterr(err, "refusing to write into `%s`: entry %zu of its index.json is not a "
+			mb_error(err, 0, "refusing to write into `%s`: entry %zu of its index.json is not a "
 			           "descriptor; repair or remove it", out_path, i + 1);
 			goto out;
 		}
@@ -249,7 +242,7 @@ static char *merge_index(int lfd, const char *out_path, const char *ours, char *
 		goto nomem;
 	goto out;
 nomem:
-	img_seterr(err, "cannot write `%s`: out of memory", out_path);
+	mb_error(err, 0, "cannot write `%s`: out of memory", out_path);
 out:
 	json_decref(idx);
 	json_decref(mine);
@@ -272,17 +265,15 @@ static int mkdir_new(int dfd, const char *name, bool *made)
  * directory lfd, in the order the opening comment gives.  On failure
  * before index.json is in place, removes what it added. */
 static int fill(int lfd, const char *out_path, const struct img_blob *b, size_t n,
-                const char *index, bool fresh, char *err)
+                const char *index, bool fresh, struct mb_err *err)
 {
 	bool made_blobs = false, made_sha = false, made_layout = false;
 	bool *added = calloc(n ? n : 1, sizeof(*added));
 	int sfd = -1, ret = -1;
 	const char *what = "blobs/sha256";
 
-	if (!added) {
-		img_seterr(err, "cannot write `%s`: out of memory", out_path);
-		return -1;
-	}
+	if (!added)
+		return mb_error(err, 0, "cannot write `%s`: out of memory", out_path);
 	if (mkdir_new(lfd, "blobs", &made_blobs) < 0 || mkdir_new(lfd, "blobs/sha256", &made_sha) < 0 ||
 	    (sfd = openat(lfd, "blobs/sha256", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
 		goto fail;
@@ -317,15 +308,14 @@ static int fill(int lfd, const char *out_path, const struct img_blob *b, size_t 
 		goto fail;
 	/* From here on the layout names our blobs: nothing to undo. */
 	if (fsync(lfd) < 0) {
-		img_seterr(err, "cannot write OCI layout `%s`: syncing the directory: %s", out_path,
-		           strerror(errno));
+		mb_error(err, errno, "cannot write OCI layout `%s`: syncing the directory", out_path);
 		goto out;
 	}
 	ret = 0;
 	goto out;
 fail:
-	img_seterr(err, "cannot write OCI layout `%s`: cannot write `%s/%s`: %s", out_path, out_path,
-	           what, strerror(errno));
+	mb_error(err, errno, "cannot write OCI layout `%s`: cannot write `%s/%s`", out_path, out_path,
+	           what);
 	for (size_t i = 0; sfd >= 0 && i < n; i++)
 		if (added[i])
 			unlinkat(sfd, b[i].name + strlen(BLOB_DIR), 0);
@@ -344,30 +334,24 @@ out:
 
 /* No directory yet: a temporary one beside it, renamed into place. */
 static int new_layout(int dfd, const char *base, const char *out_path,
-                      const struct img_blob *b, size_t n, const char *index, char *err)
+                      const struct img_blob *b, size_t n, const char *index, struct mb_err *err)
 {
 	char tmp[4096 + 32];
 	int tfd = img_temp_make(dfd, base, true, tmp, sizeof(tmp));
 
-	if (tfd < 0) {
-		img_seterr(err, "cannot create a temporary directory beside `%s`: %s", out_path,
-		           strerror(errno));
-		return -1;
-	}
+	if (tfd < 0)
+		return mb_error(err, errno, "cannot create a temporary directory beside `%s`", out_path);
 	if (fill(tfd, out_path, b, n, index, true, err) < 0)
 		goto fail;
 	/* NOREPLACE: a directory made there meanwhile is not ours to drop. */
 	if (renameat2(dfd, tmp, dfd, base, RENAME_NOREPLACE) < 0) {
-		img_seterr(err, "cannot rename `%s` to `%s`: %s%s", tmp, out_path, strerror(errno),
+		mb_error(err, 0, "cannot rename `%s` to `%s`: %s%s", tmp, out_path, strerror(errno),
 		           errno == EEXIST ? " (it was created while mkimage wrote; run again)" : "");
 		goto fail;
 	}
 	close(tfd);
-	if (img_fsync_dir(dfd, ".") < 0) {
-		img_seterr(err, "cannot write OCI layout `%s`: syncing its directory: %s", out_path,
-		           strerror(errno));
-		return -1;
-	}
+	if (img_fsync_dir(dfd, ".") < 0)
+		return mb_error(err, errno, "cannot write OCI layout `%s`: syncing its directory", out_path);
 	return 0;
 fail:
 	img_remove_tree(dfd, tmp);
@@ -376,32 +360,27 @@ fail:
 }
 
 int img_layout_write(int dfd, const char *base, const char *out_path,
-                     const struct img_blob *b, size_t n, const char *index, char *err)
+                     const struct img_blob *b, size_t n, const char *index, struct mb_err *err)
 {
 	struct stat st;
 
 	if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		if (errno == ENOENT)
 			return new_layout(dfd, base, out_path, b, n, index, err);
-		img_seterr(err, "cannot write `%s`: %s", out_path, strerror(errno));
-		return -1;
+		return mb_error(err, errno, "cannot write `%s`", out_path);
 	}
-	if (!S_ISDIR(st.st_mode)) {
-		img_seterr(err, "cannot write OCI layout `%s`: it exists and is not a directory "
+	if (!S_ISDIR(st.st_mode))
+		return mb_error(err, 0, "cannot write OCI layout `%s`: it exists and is not a directory "
 		           "(remove it or choose another -o)", out_path);
-		return -1;
-	}
 	int lfd = openat(dfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (lfd < 0) {
-		img_seterr(err, "cannot open `%s`: %s", out_path, strerror(errno));
-		return -1;
-	}
+	if (lfd < 0)
+		return mb_error(err, errno, "cannot open `%s`", out_path);
 	int ret = -1;
 	char *merged = NULL;
-	bool is_layout;
+	bool is_layout = false;
 	while (flock(lfd, LOCK_EX) < 0) {
 		if (errno != EINTR) {
-			img_seterr(err, "cannot lock `%s`: %s", out_path, strerror(errno));
+			mb_error(err, errno, "cannot lock `%s`", out_path);
 			goto out;
 		}
 	}
@@ -410,7 +389,7 @@ int img_layout_write(int dfd, const char *base, const char *out_path,
 	merged = is_layout ? merge_index(lfd, out_path, index, err) : strdup(index);
 	if (!merged) {
 		if (!is_layout)
-			img_seterr(err, "cannot write `%s`: out of memory", out_path);
+			mb_error(err, 0, "cannot write `%s`: out of memory", out_path);
 		goto out;
 	}
 	img_temp_sweep(lfd);

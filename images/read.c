@@ -66,7 +66,7 @@ static int read_fd(int fd, size_t size, unsigned char **out, size_t *len)
 	return 0;
 }
 
-static int load_archive(struct src *s, char *err)
+static int load_archive(struct src *s, struct mb_err *err)
 {
 	struct archive *a = archive_read_new();
 	struct archive_entry *ae;
@@ -74,13 +74,11 @@ static int load_archive(struct src *s, char *err)
 	uint64_t kept = 0;
 	int ret = -1, r;
 
-	if (!a) {
-		img_seterr(err, "cannot read `%s`: out of memory", s->path);
-		return -1;
-	}
+	if (!a)
+		return mb_error(err, 0, "cannot read `%s`: out of memory", s->path);
 	archive_read_support_format_tar(a);
 	if (archive_read_open_filename(a, s->path, 65536) != ARCHIVE_OK) {
-		img_seterr(err, "cannot read image archive `%s`: %s", s->path, archive_error_string(a));
+		mb_error(err, 0, "cannot read image archive `%s`: %s", s->path, archive_error_string(a));
 		goto out;
 	}
 	while ((r = archive_read_next_header(a, &ae)) == ARCHIVE_OK) {
@@ -109,7 +107,7 @@ static int load_archive(struct src *s, char *err)
 			 * otherwise make us hold gigabytes of zeros. */
 			kept += f->size;
 			if (kept > s->size) {
-				img_seterr(err, "cannot read image archive `%s`: its entries hold more data than "
+				mb_error(err, 0, "cannot read image archive `%s`: its entries hold more data than "
 				           "the archive itself (sparse entries?): not an image archive", s->path);
 				goto out;
 			}
@@ -118,7 +116,7 @@ static int load_archive(struct src *s, char *err)
 				goto nomem;
 			la_ssize_t got = archive_read_data(a, f->data, f->size);
 			if (got < 0 || (uint64_t)got != f->size) {
-				img_seterr(err, "cannot read `%s` in `%s`: %s", nm, s->path,
+				mb_error(err, 0, "cannot read `%s` in `%s`: %s", nm, s->path,
 				           got < 0 ? archive_error_string(a) : "truncated");
 				goto out;
 			}
@@ -126,20 +124,20 @@ static int load_archive(struct src *s, char *err)
 		}
 	}
 	if (r != ARCHIVE_EOF) {
-		img_seterr(err, "cannot read image archive `%s`: %s", s->path, archive_error_string(a));
+		mb_error(err, 0, "cannot read image archive `%s`: %s", s->path, archive_error_string(a));
 		goto out;
 	}
 	ret = 0;
 	goto out;
 nomem:
-	img_seterr(err, "cannot read `%s`: out of memory", s->path);
+	mb_error(err, 0, "cannot read `%s`: out of memory", s->path);
 out:
 	archive_read_free(a);
 	return ret;
 }
 
 /* Small file by name (NUL-terminated copy), or its size only. */
-static int src_get(struct src *s, const char *name, char **data, size_t *len, uint64_t *size, char *err)
+static int src_get(struct src *s, const char *name, char **data, size_t *len, uint64_t *size, struct mb_err *err)
 {
 	if (s->dfd < 0) {
 		/* Twice in one tar: extractors keep the last copy, readers that
@@ -148,39 +146,32 @@ static int src_get(struct src *s, const char *name, char **data, size_t *len, ui
 		size_t seen = 0;
 		for (size_t i = 0; i < s->n; i++)
 			seen += !strcmp(s->f[i].name, name);
-		if (seen > 1) {
-			img_seterr(err, "cannot read `%s` in `%s`: it is in the archive %zu times", name,
+		if (seen > 1)
+			return mb_error(err, 0, "cannot read `%s` in `%s`: it is in the archive %zu times", name,
 			           s->path, seen);
-			return -1;
-		}
 		for (size_t i = 0; i < s->n; i++)
 			if (!strcmp(s->f[i].name, name)) {
 				if (size)
 					*size = s->f[i].size;
 				if (!data)
 					return 0;
-				if (!s->f[i].data) {
-					img_seterr(err, "cannot read `%s` in `%s`: larger than %u bytes", name, s->path, SMALL_MAX);
-					return -1;
-				}
+				if (!s->f[i].data)
+					return mb_error(err, 0, "cannot read `%s` in `%s`: larger than %u bytes", name, s->path, SMALL_MAX);
 				*data = malloc(s->f[i].size + 1);
-				if (!*data) {
-					img_seterr(err, "cannot read `%s`: out of memory", name);
-					return -1;
-				}
+				if (!*data)
+					return mb_error(err, 0, "cannot read `%s`: out of memory", name);
 				memcpy(*data, s->f[i].data, s->f[i].size + 1);
 				*len = s->f[i].size;
 				return 0;
 			}
-		img_seterr(err, "cannot find `%s` in image archive `%s`", name, s->path);
-		return -1;
+		return mb_error(err, 0, "cannot find `%s` in image archive `%s`", name, s->path);
 	}
 	/* O_NONBLOCK: a fifo planted in a layout must not hang the reader
 	 * (it is then refused as not a regular file). */
 	int fd = openat(s->dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		img_seterr(err, "cannot open `%s/%s`: %s", s->path, name, fd < 0 ? strerror(errno) : "not a regular file");
+		mb_error(err, 0, "cannot open `%s/%s`: %s", s->path, name, fd < 0 ? strerror(errno) : "not a regular file");
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -192,14 +183,14 @@ static int src_get(struct src *s, const char *name, char **data, size_t *len, ui
 		return 0;
 	}
 	if ((uint64_t)st.st_size > SMALL_MAX) {
-		img_seterr(err, "cannot read `%s/%s`: larger than %u bytes", s->path, name, SMALL_MAX);
+		mb_error(err, 0, "cannot read `%s/%s`: larger than %u bytes", s->path, name, SMALL_MAX);
 		close(fd);
 		return -1;
 	}
 	unsigned char *buf;
 	size_t n;
 	if (read_fd(fd, (size_t)st.st_size, &buf, &n) < 0) {
-		img_seterr(err, "cannot read `%s/%s`: %s", s->path, name, strerror(errno));
+		mb_error(err, errno, "cannot read `%s/%s`", s->path, name);
 		close(fd);
 		return -1;
 	}
@@ -210,19 +201,17 @@ static int src_get(struct src *s, const char *name, char **data, size_t *len, ui
 }
 
 /* A blob by digest, verified. */
-static int get_blob(struct src *s, const char *digest, char **data, size_t *len, char *err)
+static int get_blob(struct src *s, const char *digest, char **data, size_t *len, struct mb_err *err)
 {
 	char name[128], got[ROOTFS_DIGEST_LEN];
 
-	if (strncmp(digest, "sha256:", 7) || strlen(digest) != 71 || strspn(digest + 7, "0123456789abcdef") != 64) {
-		img_seterr(err, "invalid digest `%.80s` in `%s`", digest, s->path);
-		return -1;
-	}
+	if (strncmp(digest, "sha256:", 7) || strlen(digest) != 71 || strspn(digest + 7, "0123456789abcdef") != 64)
+		return mb_error(err, 0, "invalid digest `%.80s` in `%s`", digest, s->path);
 	snprintf(name, sizeof(name), "blobs/sha256/%s", digest + 7);
 	if (src_get(s, name, data, len, NULL, err) < 0)
 		return -1;
 	if (img_sha256(*data, *len, got) < 0 || strcmp(got, digest)) {
-		img_seterr(err, "blob `%s` in `%s` does not match its digest (got %s)", name, s->path, got);
+		mb_error(err, 0, "blob `%s` in `%s` does not match its digest (got %s)", name, s->path, got);
 		free(*data);
 		*data = NULL;
 		return -1;
@@ -239,7 +228,7 @@ static char *dupstr(const char *s)
  * list its platforms in info and point *mdig at the manifest of arch (NULL:
  * the first).  Nothing to do for a plain manifest. */
 static int read_index(struct src *s, json_t *m0, const char *arch, struct image_info *info,
-                      char **sub_s, json_t **sub, const char **mdig, char *err)
+                      char **sub_s, json_t **sub, const char **mdig, struct mb_err *err)
 {
 	const char *mt = json_string_value(json_object_get(m0, "mediaType"));
 	if (!mt || strcmp(mt, IMG_MT_INDEX))
@@ -250,10 +239,8 @@ static int read_index(struct src *s, json_t *m0, const char *arch, struct image_
 		return -1;
 	json_t *ms = json_object_get(*sub = json_loadb(*sub_s, len, 0, &je), "manifests");
 	size_t n = json_array_size(ms);
-	if (!*sub || n == 0) {
-		img_seterr(err, "invalid image index %s in `%s`: no manifests", *mdig, s->path);
-		return -1;
-	}
+	if (!*sub || n == 0)
+		return mb_error(err, 0, "invalid image index %s in `%s`: no manifests", *mdig, s->path);
 	info->index_digest = strdup(*mdig);
 	info->platforms = calloc(n + 1, sizeof(char *));
 	info->platform_digests = calloc(n + 1, sizeof(char *));
@@ -266,11 +253,9 @@ static int read_index(struct src *s, json_t *m0, const char *arch, struct image_
 		const char *os = json_string_value(json_object_get(p, "os"));
 		const char *a = json_string_value(json_object_get(p, "architecture"));
 		const char *v = json_string_value(json_object_get(p, "variant"));
-		if (!dg || !os || !a) {
-			img_seterr(err, "invalid image index %s in `%s`: manifest %zu has no digest or "
+		if (!dg || !os || !a)
+			return mb_error(err, 0, "invalid image index %s in `%s`: manifest %zu has no digest or "
 			           "platform", *mdig, s->path, i + 1);
-			return -1;
-		}
 		if (asprintf(&info->platforms[i], "%s/%s%s%s", os, a, v ? "/" : "", v ? v : "") < 0) {
 			info->platforms[i] = NULL;
 			goto nomem;
@@ -287,23 +272,20 @@ static int read_index(struct src *s, json_t *m0, const char *arch, struct image_
 			info->sbom_digest = sb ? strdup(sb) : NULL;
 		}
 	}
-	if (!pick) {
-		img_seterr(err, "`%s` has no image for linux/%s", s->path, arch);
-		return -1;
-	}
+	if (!pick)
+		return mb_error(err, 0, "`%s` has no image for linux/%s", s->path, arch);
 	*mdig = pick;
 	return 0;
 nomem:
-	img_seterr(err, "cannot read `%s`: out of memory", s->path);
-	return -1;
+	return mb_error(err, 0, "cannot read `%s`: out of memory", s->path);
 }
 
-int image_read(const char *path, struct image_info *info, char *err)
+int image_read(const char *path, struct image_info *info, struct mb_err *err)
 {
 	return image_read_platform(path, NULL, info, err);
 }
 
-int image_read_platform(const char *path, const char *arch, struct image_info *info, char *err)
+int image_read_platform(const char *path, const char *arch, struct image_info *info, struct mb_err *err)
 {
 	struct src s = { .path = path, .dfd = -1 };
 	char *idx_s = NULL, *sub_s = NULL, *split = NULL;
@@ -326,21 +308,17 @@ int image_read_platform(const char *path, const char *arch, struct image_info *i
 			want = colon + 1;
 			s.path = path = split;
 		} else {
-			img_seterr(err, "cannot open image `%s`: %s", path, strerror(e));
+			mb_error(err, e, "cannot open image `%s`", path);
 			free(split);
 			return -1;
 		}
 	}
-	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
-		img_seterr(err, "cannot read image `%s`: not a regular file or a directory", path);
-		return -1;
-	}
+	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+		return mb_error(err, 0, "cannot read image `%s`: not a regular file or a directory", path);
 	if (S_ISDIR(st.st_mode)) {
 		s.dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (s.dfd < 0) {
-			img_seterr(err, "cannot open image `%s`: %s", path, strerror(errno));
-			return -1;
-		}
+		if (s.dfd < 0)
+			return mb_error(err, errno, "cannot open image `%s`", path);
 	} else {
 		s.size = (uint64_t)st.st_size;
 		if (load_archive(&s, err) < 0)
@@ -349,12 +327,12 @@ int image_read_platform(const char *path, const char *arch, struct image_info *i
 	if (src_get(&s, "oci-layout", NULL, NULL, NULL, err) < 0 ||
 	    src_get(&s, "index.json", &idx_s, &len, NULL, err) < 0) {
 		char why[MB_ERRLEN];
-		snprintf(why, sizeof(why), "%s", err ? err : "");
-		img_seterr(err, "`%s` is not an OCI image layout: %.300s", path, why);
+		snprintf(why, sizeof(why), "%s", err ? err->msg : "");
+		mb_error(err, 0, "`%s` is not an OCI image layout: %.300s", path, why);
 		goto out;
 	}
 	if (!(idx = json_loadb(idx_s, len, 0, &je))) {
-		img_seterr(err, "invalid index.json in `%s`: %s (line %d)", path, je.text, je.line);
+		mb_error(err, 0, "invalid index.json in `%s`: %s (line %d)", path, je.text, je.line);
 		goto out;
 	}
 	json_t *ms = json_object_get(idx, "manifests"), *m0 = json_array_get(ms, 0);
@@ -369,14 +347,14 @@ int image_read_platform(const char *path, const char *arch, struct image_info *i
 				m0 = m;
 		}
 		if (!m0) {
-			img_seterr(err, "no image `%s` in the OCI layout `%s` (no index.json entry has "
+			mb_error(err, 0, "no image `%s` in the OCI layout `%s` (no index.json entry has "
 			           "that org.opencontainers.image.ref.name)", want, path);
 			goto out;
 		}
 	}
 	const char *mdig = json_string_value(json_object_get(m0, "digest"));
 	if (!mdig) {
-		img_seterr(err, "invalid index.json in `%s`: no manifest descriptor", path);
+		mb_error(err, 0, "invalid index.json in `%s`: no manifest descriptor", path);
 		goto out;
 	}
 	json_t *ann = json_object_get(m0, "annotations");
@@ -390,12 +368,12 @@ int image_read_platform(const char *path, const char *arch, struct image_info *i
 	if (get_blob(&s, mdig, &info->manifest_json, &len, err) < 0)
 		goto out;
 	if (!(man = json_loadb(info->manifest_json, len, 0, &je))) {
-		img_seterr(err, "invalid manifest %s in `%s`: %s", mdig, path, je.text);
+		mb_error(err, 0, "invalid manifest %s in `%s`: %s", mdig, path, je.text);
 		goto out;
 	}
 	const char *cdig = json_string_value(json_object_get(json_object_get(man, "config"), "digest"));
 	if (!cdig) {
-		img_seterr(err, "invalid manifest %s in `%s`: no config descriptor", mdig, path);
+		mb_error(err, 0, "invalid manifest %s in `%s`: no config descriptor", mdig, path);
 		goto out;
 	}
 	if (get_blob(&s, cdig, &info->config_json, &len, err) < 0)
@@ -405,7 +383,7 @@ int image_read_platform(const char *path, const char *arch, struct image_info *i
 	info->layer_digests = calloc(nl + 1, sizeof(char *));
 	info->layer_sizes = calloc(nl + 1, sizeof(uint64_t));
 	if (!info->layer_digests || !info->layer_sizes) {
-		img_seterr(err, "cannot read `%s`: out of memory", path);
+		mb_error(err, 0, "cannot read `%s`: out of memory", path);
 		goto out;
 	}
 	for (size_t i = 0; i < nl; i++) {
@@ -415,14 +393,14 @@ int image_read_platform(const char *path, const char *arch, struct image_info *i
 		char name[128];
 		uint64_t have = 0;
 		if (!ld || strncmp(ld, "sha256:", 7) || strlen(ld) != 71 || strspn(ld + 7, "0123456789abcdef") != 64) {
-			img_seterr(err, "invalid manifest %s in `%s`: layer %zu has no valid digest", mdig, path, i + 1);
+			mb_error(err, 0, "invalid manifest %s in `%s`: layer %zu has no valid digest", mdig, path, i + 1);
 			goto out;
 		}
 		snprintf(name, sizeof(name), "blobs/sha256/%s", ld + 7);
 		if (src_get(&s, name, NULL, NULL, &have, err) < 0)
 			goto out;
 		if (have != (uint64_t)sz) {
-			img_seterr(err, "layer %s in `%s` is %llu bytes, the manifest says %lld", ld, path,
+			mb_error(err, 0, "layer %s in `%s` is %llu bytes, the manifest says %lld", ld, path,
 			           (unsigned long long)have, (long long)sz);
 			goto out;
 		}

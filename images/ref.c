@@ -30,22 +30,18 @@ void reg_ref_free(struct reg_ref *r)
 	memset(r, 0, sizeof(*r));
 }
 
-int reg_ref_parse(const char *s, struct reg_ref *r, char *err)
+int reg_ref_parse(const char *s, struct reg_ref *r, struct mb_err *err)
 {
 	char *name = NULL, *full = NULL, *tag = NULL;
 
 	memset(r, 0, sizeof(*r));
-	if (!s || !*s) {
-		img_seterr(err, "invalid image reference: empty (use REGISTRY/NAME[:TAG])");
-		return -1;
-	}
+	if (!s || !*s)
+		return mb_error(err, 0, "invalid image reference: empty (use REGISTRY/NAME[:TAG])");
 	const char *at = strchr(s, '@');
 	if (at) {
-		if (!reg_digest_ok(at + 1)) {
-			img_seterr(err, "invalid image reference `%s`: the digest must be sha256: and 64 "
+		if (!reg_digest_ok(at + 1))
+			return mb_error(err, 0, "invalid image reference `%s`: the digest must be sha256: and 64 "
 			           "lowercase hex digits", s);
-			return -1;
-		}
 		r->digest = strdup(at + 1);
 	}
 	name = strndup(s, at ? (size_t)(at - s) : strlen(s));
@@ -57,8 +53,8 @@ int reg_ref_parse(const char *s, struct reg_ref *r, char *err)
 	bool has_tag = colon && (!slash || colon > slash);
 	if (img_parse_tag(name, &full, &tag, err) < 0) {
 		char why[MB_ERRLEN];
-		snprintf(why, sizeof(why), "%s", err ? err : "");
-		img_seterr(err, "invalid image reference `%s`: %.400s", s, why);
+		snprintf(why, sizeof(why), "%s", err ? err->msg : "");
+		mb_error(err, 0, "invalid image reference `%s`: %.400s", s, why);
 		goto fail;
 	}
 	size_t nlen = strlen(full) - strlen(tag) - 1;
@@ -105,7 +101,7 @@ int reg_ref_parse(const char *s, struct reg_ref *r, char *err)
 	free(tag);
 	return 0;
 nomem:
-	img_seterr(err, "cannot parse image reference: out of memory");
+	mb_error(err, 0, "cannot parse image reference: out of memory");
 fail:
 	free(name);
 	free(full);

@@ -424,7 +424,7 @@ static char *scope_union(const char *a, const char *b)
 /* GET realm?service=S&scope=... (Basic credentials, or none for an
  * anonymous token); an identity token goes as an OAuth2 refresh token.
  * Called with r->mu held. */
-static int fetch_token(struct reg *r, CURL *h, const char *scope, char *err)
+static int fetch_token(struct reg *r, CURL *h, const char *scope, struct mb_err *err)
 {
 	struct { char *url; } u = { NULL };
 	char *svc = r->ch.service ? curl_easy_escape(h, r->ch.service, 0) : NULL;
@@ -433,7 +433,7 @@ static int fetch_token(struct reg *r, CURL *h, const char *scope, char *err)
 	int ret = -1;
 
 	if (!r->ch.realm || strncmp(r->ch.realm, "http", 4)) {
-		img_seterr(err, "registry %s: its Bearer challenge names no usable token realm",
+		mb_error(err, 0, "registry %s: its Bearer challenge names no usable token realm",
 		           r->ref.domain);
 		goto out;
 	}
@@ -466,28 +466,28 @@ static int fetch_token(struct reg *r, CURL *h, const char *scope, char *err)
 			break;
 		if (!(c == CURLE_OK || transient(c)) || !reg_backoff(r, attempt, 0)) {
 			if (c != CURLE_OK)
-				img_seterr(err, "registry %s: cannot get a token from %s: %s", r->ref.domain,
+				mb_error(err, 0, "registry %s: cannot get a token from %s: %s", r->ref.domain,
 				           r->ch.realm, ebuf[0] ? ebuf : curl_easy_strerror(c));
 			else
-				img_seterr(err, "registry %s: token service %s: HTTP %ld", r->ref.domain,
+				mb_error(err, 0, "registry %s: token service %s: HTTP %ld", r->ref.domain,
 				           r->ch.realm, p.status);
 			goto out;
 		}
 	}
 	if (p.status == 401 || p.status == 403) {
 		if (r->creds.user || r->creds.identity_token)
-			img_seterr(err, "registry %s: the token service refused the credentials from %s "
+			mb_error(err, 0, "registry %s: the token service refused the credentials from %s "
 			           "(HTTP %ld UNAUTHORIZED): check the user and password, log in again",
 			           r->ref.domain, r->creds.source, p.status);
 		else
-			img_seterr(err, "registry %s: the token service refused anonymous access (HTTP %ld "
+			mb_error(err, 0, "registry %s: the token service refused anonymous access (HTTP %ld "
 			           "UNAUTHORIZED): log in first (docker login %s)", r->ref.domain,
 			           p.status, r->ref.domain);
 		goto out;
 	}
 	tok = p.status == 200 && p.body ? reg_token_parse(p.body, p.len) : NULL;
 	if (!tok) {
-		img_seterr(err, "registry %s: the token service %s gave no token (HTTP %ld)",
+		mb_error(err, 0, "registry %s: the token service %s gave no token (HTTP %ld)",
 		           r->ref.domain, r->ch.realm, p.status);
 		goto out;
 	}
@@ -502,7 +502,7 @@ static int fetch_token(struct reg *r, CURL *h, const char *scope, char *err)
 	ret = 0;
 	goto out;
 nomem:
-	img_seterr(err, "registry %s: out of memory", r->ref.domain);
+	mb_error(err, 0, "registry %s: out of memory", r->ref.domain);
 out:
 	if (p.body)
 		explicit_bzero(p.body, p.len);
@@ -523,7 +523,7 @@ out:
 /* Answers the challenge of a 401.  gen is the auth generation the failed
  * request was sent with: when another thread has renewed it since, just
  * try again.  1: try again; 0: give up (the 401 is the answer); -1: error. */
-static int answer_challenge(struct reg *r, CURL *h, const char *hdr, unsigned gen, char *err)
+static int answer_challenge(struct reg *r, CURL *h, const char *hdr, unsigned gen, struct mb_err *err)
 {
 	int ret = 0;
 
@@ -543,8 +543,7 @@ static int answer_challenge(struct reg *r, CURL *h, const char *hdr, unsigned ge
 	if (!strcmp(r->ch.scheme, "bearer")) {
 		char *sc = scope_union(r->scope, r->ch.scope);
 		if (!sc) {
-			img_seterr(err, "out of memory");
-			ret = -1;
+			ret = mb_error(err, 0, "out of memory");
 		} else if (fetch_token(r, h, sc, err) < 0) {
 			ret = -1;
 		} else {
@@ -558,8 +557,7 @@ static int answer_challenge(struct reg *r, CURL *h, const char *hdr, unsigned ge
 	           !(r->authz && !strncmp(r->authz, "Authorization: Basic", 20))) {
 		char *b = reg_basic(r->creds.user, r->creds.secret), *nz = NULL;
 		if (!b || asprintf(&nz, "Authorization: Basic %s", b) < 0) {
-			img_seterr(err, "out of memory");
-			ret = -1;
+			ret = mb_error(err, 0, "out of memory");
 		} else {
 			free(r->authz);
 			r->authz = nz;
@@ -572,7 +570,7 @@ static int answer_challenge(struct reg *r, CURL *h, const char *hdr, unsigned ge
 	return ret;
 }
 
-int reg_do(struct reg *r, CURL *h, const struct reg_req *q, struct reg_resp *p, char *err)
+int reg_do(struct reg *r, CURL *h, const struct reg_req *q, struct reg_resp *p, struct mb_err *err)
 {
 	char ebuf[CURL_ERROR_SIZE];
 	int auth_tries = 0;
@@ -588,8 +586,7 @@ int reg_do(struct reg *r, CURL *h, const struct reg_req *q, struct reg_resp *p, 
 		pthread_mutex_unlock(&r->mu);
 		if (r->cancel) {
 			free(authz);
-			img_seterr(err, "cancelled");
-			return -1;
+			return mb_error(err, 0, "cancelled");
 		}
 		CURLcode c = perform(r, h, q, authz, p, ebuf);
 		if (authz)
@@ -601,11 +598,10 @@ int reg_do(struct reg *r, CURL *h, const struct reg_req *q, struct reg_resp *p, 
 				reg_event(r, &ev);
 				continue;
 			}
-			img_seterr(err, "registry %s: %s %s: %s", r->ref.domain, q->method,
+			return mb_error(err, 0, "registry %s: %s %s: %s", r->ref.domain, q->method,
 			           q->url[0] == '/' ? q->url : "(upload)",
 			           p->too_big ? "the answer is larger than allowed" :
 			           ebuf[0] ? ebuf : curl_easy_strerror(c));
-			return -1;
 		}
 		if (p->status == 401 && !q->no_auth && auth_tries++ < 2) {
 			int a = answer_challenge(r, h, p->www_auth, gen, err);
@@ -629,7 +625,7 @@ int reg_do(struct reg *r, CURL *h, const struct reg_req *q, struct reg_resp *p, 
 	}
 }
 
-void reg_http_error(struct reg *r, const char *what, const struct reg_resp *p, char *err)
+void reg_http_error(struct reg *r, const char *what, const struct reg_resp *p, struct mb_err *err)
 {
 	json_error_t je;
 	json_t *j = p->body && p->len ? json_loadb(p->body, p->len, 0, &je) : NULL;
@@ -650,7 +646,7 @@ void reg_http_error(struct reg *r, const char *what, const struct reg_resp *p, c
 			snprintf(hint, sizeof(hint), " (no credentials for %s: docker login %s, or "
 			         "REGISTRY_AUTH_FILE)", r->ref.cred_key, r->ref.domain);
 	}
-	img_seterr(err, "registry %s: %s: HTTP %ld%s%s%s%.200s%s", r->ref.domain, what, p->status,
+	mb_error(err, 0, "registry %s: %s: HTTP %ld%s%s%s%.200s%s", r->ref.domain, what, p->status,
 	           code ? " " : "", code ? code : "", msg ? ": " : "", msg ? msg : "", hint);
 	json_decref(j);
 }
@@ -663,13 +659,13 @@ CURL *reg_handle(struct reg *r)
 /* GET /v2/: which scheme, and which authentication, before any real
  * request (docker's "ping"); a Bearer registry gets its token here once,
  * not from three workers at the same time. */
-static int ping(struct reg *r, CURL *h, char *err)
+static int ping(struct reg *r, CURL *h, struct mb_err *err)
 {
 	struct reg_resp p = { 0 };
 	struct reg_req q = { .method = "GET", .url = "/v2/", .body_fd = -1, .out_fd = -1,
 	                     .idempotent = true, .no_auth = true };
 	bool loop = host_is_loopback(r->ref.host), insecure = host_is_insecure(r);
-	char e1[MB_ERRLEN];
+	struct mb_err e1 = {0};
 	int ret = -1;
 
 	r->verify_tls = !insecure;
@@ -682,15 +678,15 @@ static int ping(struct reg *r, CURL *h, char *err)
 		struct reg_req probe = q;
 		probe.idempotent = false; /* a TLS server that closes is no reason to wait */
 		snprintf(r->base, sizeof(r->base), "http://%s", r->ref.host);
-		if (reg_do(r, h, &probe, &p, e1) == 0 &&
+		if (reg_do(r, h, &probe, &p, &e1) == 0 &&
 		    !(p.status == 400 && p.body && strstr(p.body, "HTTPS")))
 			goto answered;
 	}
 	snprintf(r->base, sizeof(r->base), "https://%s", r->ref.host);
 	if (reg_do(r, h, &q, &p, err) < 0) {
-		if (strstr(err, "certificate") && !(r->o && r->o->ca_file)) {
-			size_t l = strlen(err);
-			snprintf(err + l, MB_ERRLEN - l, " (a private CA: --registry-ca FILE)");
+		if (strstr(err->msg, "certificate") && !(r->o && r->o->ca_file)) {
+			size_t l = strlen(err->msg);
+			snprintf(err->msg + l, MB_ERRLEN - l, " (a private CA: --registry-ca FILE)");
 		}
 		goto out;
 	}
@@ -732,7 +728,7 @@ static void global_init(void)
 }
 
 int reg_open(struct reg *r, const char *ref, const struct image_remote_opts *o, bool push,
-             const char *extra_scopes, char *err)
+             const char *extra_scopes, struct mb_err *err)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	pthread_once(&once, global_init);
@@ -746,14 +742,11 @@ int reg_open(struct reg *r, const char *ref, const struct image_remote_opts *o, 
 	if (asprintf(&r->scope, "repository:%s:%s%s%s", r->ref.repo, push ? "pull,push" : "pull",
 	             extra_scopes && *extra_scopes ? " " : "", extra_scopes ? extra_scopes : "") < 0) {
 		r->scope = NULL;
-		img_seterr(err, "out of memory");
-		return -1;
+		return mb_error(err, 0, "out of memory");
 	}
 	CURL *h = curl_easy_init();
-	if (!h) {
-		img_seterr(err, "cannot start libcurl");
-		return -1;
-	}
+	if (!h)
+		return mb_error(err, 0, "cannot start libcurl");
 	int rc = ping(r, h, err);
 	curl_easy_cleanup(h);
 	return rc;
@@ -776,10 +769,10 @@ void reg_close(struct reg *r)
 struct par {
 	struct reg *r;
 	size_t n, next;
-	int (*fn)(struct reg *, CURL *, void *, size_t, char *);
+	int (*fn)(struct reg *, CURL *, void *, size_t, struct mb_err *);
 	void *ctx;
 	int failed;
-	char err[MB_ERRLEN];
+	struct mb_err err; /* the first failure, as its worker left it */
 	pthread_mutex_t mu;
 };
 
@@ -787,7 +780,7 @@ static void *worker(void *arg)
 {
 	struct par *pa = arg;
 	CURL *h = curl_easy_init();
-	char err[MB_ERRLEN];
+	struct mb_err err = {0};
 
 	for (;;) {
 		pthread_mutex_lock(&pa->mu);
@@ -795,16 +788,16 @@ static void *worker(void *arg)
 		bool stop = pa->failed || i >= pa->n || !h;
 		if (!h && !pa->failed) {
 			pa->failed = 1;
-			snprintf(pa->err, sizeof(pa->err), "cannot start libcurl");
+			mb_error(&pa->err, 0, "cannot start libcurl");
 		}
 		pthread_mutex_unlock(&pa->mu);
 		if (stop)
 			break;
-		if (pa->fn(pa->r, h, pa->ctx, i, err) < 0) {
+		if (pa->fn(pa->r, h, pa->ctx, i, &err) < 0) {
 			pthread_mutex_lock(&pa->mu);
 			if (!pa->failed) {
 				pa->failed = 1;
-				snprintf(pa->err, sizeof(pa->err), "%s", err);
+				pa->err = err;
 			}
 			pa->r->cancel = true;
 			pthread_mutex_unlock(&pa->mu);
@@ -817,7 +810,7 @@ static void *worker(void *arg)
 }
 
 int reg_parallel(struct reg *r, size_t n, int threads,
-                 int (*fn)(struct reg *, CURL *, void *, size_t, char *), void *ctx, char *err)
+                 int (*fn)(struct reg *, CURL *, void *, size_t, struct mb_err *), void *ctx, struct mb_err *err)
 {
 	struct par pa = { .r = r, .n = n, .fn = fn, .ctx = ctx };
 	pthread_t t[8];
@@ -835,7 +828,8 @@ int reg_parallel(struct reg *r, size_t n, int threads,
 		pthread_join(t[i], NULL);
 	pthread_mutex_destroy(&pa.mu);
 	if (pa.failed) {
-		img_seterr(err, "%s", pa.err);
+		if (err)
+			*err = pa.err;
 		return -1;
 	}
 	return 0;

@@ -67,7 +67,7 @@ static int name_cmp(const void *a, const void *b)
 
 /* Our archive from the layout at dfd: the entries write.c writes, in its
  * order, with the same headers (pax, root-owned, one mtime). */
-static int write_tar(int dfd, int fd, const char **names, size_t n, int64_t mtime, char *err)
+static int write_tar(int dfd, int fd, const char **names, size_t n, int64_t mtime, struct mb_err *err)
 {
 	struct archive *a = archive_write_new();
 	struct archive_entry *ae = archive_entry_new();
@@ -77,7 +77,7 @@ static int write_tar(int dfd, int fd, const char **names, size_t n, int64_t mtim
 	if (!a || !ae || archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
 	    archive_write_set_bytes_per_block(a, 0) != ARCHIVE_OK ||
 	    archive_write_open_fd(a, fd) != ARCHIVE_OK) {
-		img_seterr(err, "%s", a ? archive_error_string(a) : "out of memory");
+		mb_error(err, 0, "%s", a ? archive_error_string(a) : "out of memory");
 		goto out;
 	}
 	static const char *const dirs[] = { "blobs/", "blobs/sha256/" };
@@ -95,7 +95,7 @@ static int write_tar(int dfd, int fd, const char **names, size_t n, int64_t mtim
 			struct stat st;
 			in = openat(dfd, names[i - 2], O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 			if (in < 0 || fstat(in, &st) < 0) {
-				img_seterr(err, "cannot read `%s`: %s", names[i - 2], strerror(errno));
+				mb_error(err, errno, "cannot read `%s`", names[i - 2]);
 				if (in >= 0)
 					close(in);
 				goto out;
@@ -106,7 +106,7 @@ static int write_tar(int dfd, int fd, const char **names, size_t n, int64_t mtim
 			archive_entry_set_size(ae, (la_int64_t)st.st_size);
 		}
 		if (archive_write_header(a, ae) != ARCHIVE_OK) {
-			img_seterr(err, "%s", archive_error_string(a));
+			mb_error(err, 0, "%s", archive_error_string(a));
 			if (in >= 0)
 				close(in);
 			goto out;
@@ -116,7 +116,7 @@ static int write_tar(int dfd, int fd, const char **names, size_t n, int64_t mtim
 			if (r < 0 && errno == EINTR)
 				continue;
 			if (r < 0 || archive_write_data(a, buf, (size_t)r) != r) {
-				img_seterr(err, "cannot write the archive: %s",
+				mb_error(err, 0, "cannot write the archive: %s",
 				           r < 0 ? strerror(errno) : archive_error_string(a));
 				close(in);
 				goto out;
@@ -126,7 +126,7 @@ static int write_tar(int dfd, int fd, const char **names, size_t n, int64_t mtim
 			close(in);
 	}
 	if (archive_write_close(a) != ARCHIVE_OK) {
-		img_seterr(err, "%s", archive_error_string(a));
+		mb_error(err, 0, "%s", archive_error_string(a));
 		goto out;
 	}
 	ret = 0;
@@ -147,7 +147,7 @@ static int64_t parse_created(const char *s)
 }
 
 
-int reg_out_begin(const char *out, struct reg_out *w, char *err)
+int reg_out_begin(const char *out, struct reg_out *w, struct mb_err *err)
 {
 	char *a = strdup(out), *b = strdup(out);
 
@@ -156,8 +156,7 @@ int reg_out_begin(const char *out, struct reg_out *w, char *err)
 	if (!a || !b) {
 		free(a);
 		free(b);
-		img_seterr(err, "out of memory");
-		return -1;
+		return mb_error(err, 0, "out of memory");
 	}
 	snprintf(w->out, sizeof(w->out), "%s", out);
 	snprintf(w->dir, sizeof(w->dir), "%s", dirname(a));
@@ -165,22 +164,18 @@ int reg_out_begin(const char *out, struct reg_out *w, char *err)
 	free(a);
 	free(b);
 	w->pdfd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (w->pdfd < 0) {
-		img_seterr(err, "cannot write `%s`: directory `%s`: %s", out, w->dir, strerror(errno));
-		return -1;
-	}
+	if (w->pdfd < 0)
+		return mb_error(err, errno, "cannot write `%s`: directory `%s`", out, w->dir);
 	snprintf(w->tmp, sizeof(w->tmp), "%s/.%s.tmp-XXXXXX", w->dir, w->base);
 	if (!mkdtemp(w->tmp)) {
-		img_seterr(err, "cannot create a temporary directory beside `%s`: %s", out, strerror(errno));
+		mb_error(err, errno, "cannot create a temporary directory beside `%s`", out);
 		w->tmp[0] = '\0';
 		return -1;
 	}
 	w->dfd = open(w->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (w->dfd < 0 || mkdirat(w->dfd, "blobs", 0755) < 0 ||
-	    mkdirat(w->dfd, "blobs/sha256", 0755) < 0) {
-		img_seterr(err, "cannot create `%s/blobs/sha256`: %s", w->tmp, strerror(errno));
-		return -1;
-	}
+	    mkdirat(w->dfd, "blobs/sha256", 0755) < 0)
+		return mb_error(err, errno, "cannot create `%s/blobs/sha256`", w->tmp);
 	return 0;
 }
 
@@ -244,7 +239,7 @@ static int list_files(int dfd, bool docker, char ***names, size_t *n)
 
 int reg_out_finish(struct reg_out *w, enum image_format fmt, const char *mdig, const char *mt,
                    const char *man, size_t mlen, const char *name, const char *dflt_name,
-                   char *err)
+                   struct mb_err *err)
 {
 	char mname[100], cpath[100], *full = NULL, *tag = NULL, *cfg = NULL;
 	json_t *mj = NULL, *cj = NULL;
@@ -256,13 +251,13 @@ int reg_out_finish(struct reg_out *w, enum image_format fmt, const char *mdig, c
 	snprintf(mname, sizeof(mname), "blobs/sha256/%s", mdig + 7);
 	if (reg_put_file(w->dfd, mname, man, mlen) < 0 ||
 	    reg_put_file(w->dfd, "oci-layout", IMG_LAYOUT, strlen(IMG_LAYOUT)) < 0) {
-		img_seterr(err, "cannot write `%s`: %s", w->tmp, strerror(errno));
+		mb_error(err, errno, "cannot write `%s`", w->tmp);
 		goto out;
 	}
 	mj = json_loadb(man, mlen, 0, &je);
 	const char *cd = json_string_value(json_object_get(json_object_get(mj, "config"), "digest"));
 	if (!reg_digest_ok(cd)) {
-		img_seterr(err, "manifest %s has no config", mdig);
+		mb_error(err, 0, "manifest %s has no config", mdig);
 		goto out;
 	}
 	snprintf(cpath, sizeof(cpath), "blobs/sha256/%s", cd + 7);
@@ -293,7 +288,7 @@ int reg_out_finish(struct reg_out *w, enum image_format fmt, const char *mdig, c
 	int wr = idx_s ? reg_put_file(w->dfd, "index.json", idx_s, strlen(idx_s)) : -1;
 	free(idx_s);
 	if (wr < 0) {
-		img_seterr(err, "cannot write `%s/index.json`: %s", w->tmp, strerror(errno));
+		mb_error(err, errno, "cannot write `%s/index.json`", w->tmp);
 		goto out;
 	}
 
@@ -313,14 +308,14 @@ int reg_out_finish(struct reg_out *w, enum image_format fmt, const char *mdig, c
 		free(dm_s);
 		struct stat st;
 		if (stat(w->out, &st) == 0 && S_ISDIR(st.st_mode)) {
-			img_seterr(err, "cannot write image archive `%s`: it is a directory (use --format oci)",
+			mb_error(err, 0, "cannot write image archive `%s`: it is a directory (use --format oci)",
 			           w->out);
 			goto out;
 		}
 		snprintf(w->tmptar, sizeof(w->tmptar), "%s/.%s.tmp-XXXXXX", w->dir, w->base);
 		if (wr < 0 || list_files(w->dfd, true, &names, &nn) < 0 ||
 		    (tfd = mkostemp(w->tmptar, O_CLOEXEC)) < 0) {
-			img_seterr(err, "cannot write beside `%s`: %s", w->out, strerror(errno));
+			mb_error(err, errno, "cannot write beside `%s`", w->out);
 			w->tmptar[0] = '\0';
 			goto out;
 		}
@@ -334,7 +329,7 @@ int reg_out_finish(struct reg_out *w, enum image_format fmt, const char *mdig, c
 		int c = close(tfd);
 		tfd = -1;
 		if (c < 0 || rename(w->tmptar, w->out) < 0) {
-			img_seterr(err, "cannot write `%s`: %s", w->out, strerror(errno));
+			mb_error(err, errno, "cannot write `%s`", w->out);
 			goto out;
 		}
 		w->tmptar[0] = '\0';
@@ -344,17 +339,17 @@ int reg_out_finish(struct reg_out *w, enum image_format fmt, const char *mdig, c
 			char ol[4200];
 			snprintf(ol, sizeof(ol), "%s/oci-layout", w->out);
 			if (!S_ISDIR(st.st_mode) || access(ol, F_OK) < 0) {
-				img_seterr(err, "refusing to replace `%s`: it exists and is not an OCI image "
+				mb_error(err, 0, "refusing to replace `%s`: it exists and is not an OCI image "
 				           "layout; remove it or choose another -o", w->out);
 				goto out;
 			}
 			/* swapped atomically; the old layout is removed at tmp */
 			if (renameat2(AT_FDCWD, w->tmp, AT_FDCWD, w->out, RENAME_EXCHANGE) < 0) {
-				img_seterr(err, "cannot replace `%s`: %s", w->out, strerror(errno));
+				mb_error(err, errno, "cannot replace `%s`", w->out);
 				goto out;
 			}
 		} else if (rename(w->tmp, w->out) < 0) {
-			img_seterr(err, "cannot rename to `%s`: %s", w->out, strerror(errno));
+			mb_error(err, errno, "cannot rename to `%s`", w->out);
 			goto out;
 		} else {
 			w->tmp[0] = '\0';

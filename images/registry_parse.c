@@ -13,7 +13,7 @@
 #include <sys/utsname.h>
 
 int reg_manifest_blobs(const char *man, size_t len, const char *domain, const char *mdig,
-                       const char *mt, struct reg_blob **out, size_t *nout, char *err)
+                       const char *mt, struct reg_blob **out, size_t *nout, struct mb_err *err)
 {
 	json_error_t je;
 	json_t *mj = json_loadb(man, len, 0, &je), *l;
@@ -26,13 +26,13 @@ int reg_manifest_blobs(const char *man, size_t len, const char *domain, const ch
 	*out = NULL;
 	*nout = 0;
 	if (!reg_digest_ok(cd) || !json_is_array(layers)) {
-		img_seterr(err, "registry %s: manifest %s is not an image manifest (%s)", domain, mdig,
+		mb_error(err, 0, "registry %s: manifest %s is not an image manifest (%s)", domain, mdig,
 		           mt ? mt : "no media type");
 		goto out;
 	}
 	b = calloc(json_array_size(layers) + 1, sizeof(*b));
 	if (!b) {
-		img_seterr(err, "registry %s: manifest %s: out of memory", domain, mdig);
+		mb_error(err, 0, "registry %s: manifest %s: out of memory", domain, mdig);
 		goto out;
 	}
 	snprintf(b[0].digest, ROOTFS_DIGEST_LEN, "%s", cd);
@@ -42,12 +42,12 @@ int reg_manifest_blobs(const char *man, size_t len, const char *domain, const ch
 		const char *ld = json_string_value(json_object_get(l, "digest"));
 		const char *lmt = json_string_value(json_object_get(l, "mediaType"));
 		if (!reg_digest_ok(ld)) {
-			img_seterr(err, "registry %s: manifest %s has a layer without a valid digest",
+			mb_error(err, 0, "registry %s: manifest %s has a layer without a valid digest",
 			           domain, mdig);
 			goto out;
 		}
 		if (lmt && strstr(lmt, "foreign")) {
-			img_seterr(err, "registry %s: layer %s is a foreign (non-distributable) layer: "
+			mb_error(err, 0, "registry %s: layer %s is a foreign (non-distributable) layer: "
 			           "not pulled", domain, ld);
 			goto out;
 		}
@@ -78,7 +78,7 @@ static const char *host_arch(void)
 	return "amd64";
 }
 
-int reg_pick_platform(json_t *idx, const char *platform, char out[ROOTFS_DIGEST_LEN], char *err)
+int reg_pick_platform(json_t *idx, const char *platform, char out[ROOTFS_DIGEST_LEN], struct mb_err *err)
 {
 	char os[32] = "linux", arch[32], var[32] = "";
 	size_t i;
@@ -86,10 +86,8 @@ int reg_pick_platform(json_t *idx, const char *platform, char out[ROOTFS_DIGEST_
 	char seen[300] = "";
 
 	snprintf(arch, sizeof(arch), "%s", host_arch());
-	if (platform && sscanf(platform, "%31[^/]/%31[^/]/%31s", os, arch, var) < 2) {
-		img_seterr(err, "invalid --platform `%s`: use OS/ARCH[/VARIANT], e.g. linux/arm64", platform);
-		return -1;
-	}
+	if (platform && sscanf(platform, "%31[^/]/%31[^/]/%31s", os, arch, var) < 2)
+		return mb_error(err, 0, "invalid --platform `%s`: use OS/ARCH[/VARIANT], e.g. linux/arm64", platform);
 	json_array_foreach(json_object_get(idx, "manifests"), i, d) {
 		json_t *pl = json_object_get(d, "platform");
 		const char *po = json_string_value(json_object_get(pl, "os"));
@@ -105,9 +103,8 @@ int reg_pick_platform(json_t *idx, const char *platform, char out[ROOTFS_DIGEST_
 			return 0;
 		}
 	}
-	img_seterr(err, "the index has no image for %s/%s%s%s (it has: %s); choose one with --platform",
+	return mb_error(err, 0, "the index has no image for %s/%s%s%s (it has: %s); choose one with --platform",
 	           os, arch, var[0] ? "/" : "", var, seen[0] ? seen : "none");
-	return -1;
 }
 
 char *reg_token_parse(const char *body, size_t len)

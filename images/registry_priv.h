@@ -29,7 +29,7 @@ struct reg_ref {
 	char *digest;       /* "sha256:..." or NULL */
 	char *cred_key;     /* key of the credential stores: "https://index.docker.io/v1/" or domain */
 };
-int reg_ref_parse(const char *s, struct reg_ref *r, char *err);
+int reg_ref_parse(const char *s, struct reg_ref *r, struct mb_err *err);
 void reg_ref_free(struct reg_ref *r);
 /* A digest we can check: sha256: and 64 lowercase hex digits. */
 bool reg_digest_ok(const char *d);
@@ -45,11 +45,11 @@ struct reg_creds {
  * REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json or ~/.docker/config.json
  * (auths, credHelpers, credsStore) and podman's auth.json.  No entry is not
  * an error (anonymous); a broken store or helper is. */
-int reg_creds_lookup(const char *cred_key, struct reg_creds *c, char *err);
+int reg_creds_lookup(const char *cred_key, struct reg_creds *c, struct mb_err *err);
 void reg_creds_free(struct reg_creds *c);
 /* A credential helper's answer (JSON on its stdout) into c. */
 int reg_creds_helper_answer(const char *buf, size_t len, const char *prog, const char *url,
-                            struct reg_creds *c, char *err);
+                            struct reg_creds *c, struct mb_err *err);
 
 struct reg_challenge {
 	char scheme[16];      /* "bearer", "basic" or "" */
@@ -111,23 +111,23 @@ void reg_resp_free(struct reg_resp *r);
 /* Parses ref, pings the registry (scheme, authentication).  The token asked
  * for covers repository:REPO:pull (push: pull,push) and extra_scopes. */
 int reg_open(struct reg *r, const char *ref, const struct image_remote_opts *o, bool push,
-             const char *extra_scopes, char *err);
+             const char *extra_scopes, struct mb_err *err);
 void reg_close(struct reg *r);
 CURL *reg_handle(struct reg *r);
 /* One request, with authentication (a challenge answered once), and for
  * idempotent requests the retries.  A response with any status is 0; -1 is a
  * transport failure or a refused response (err filled). */
-int reg_do(struct reg *r, CURL *h, const struct reg_req *q, struct reg_resp *resp, char *err);
+int reg_do(struct reg *r, CURL *h, const struct reg_req *q, struct reg_resp *resp, struct mb_err *err);
 /* "registry HOST: WHAT: HTTP 404 NAME_UNKNOWN: repository name not known". */
-void reg_http_error(struct reg *r, const char *what, const struct reg_resp *resp, char *err);
+void reg_http_error(struct reg *r, const char *what, const struct reg_resp *resp, struct mb_err *err);
 /* Sleeps a backoff step; false when the deadline has passed. */
 bool reg_backoff(struct reg *r, int attempt, double retry_after);
 double reg_now(void);
 /* Runs fn(ctx, i, h) for i in [0, n) on up to `threads` workers, each with
  * its own curl handle; stops at the first failure (its err is kept). */
 int reg_parallel(struct reg *r, size_t n, int threads,
-                 int (*fn)(struct reg *r, CURL *h, void *ctx, size_t i, char *err),
-                 void *ctx, char *err);
+                 int (*fn)(struct reg *r, CURL *h, void *ctx, size_t i, struct mb_err *err),
+                 void *ctx, struct mb_err *err);
 /* Emits one progress event to the caller's callback, if any. */
 void reg_event(struct reg *r, const struct image_remote_event *ev);
 
@@ -135,7 +135,7 @@ void reg_event(struct reg *r, const struct image_remote_event *ev);
  * subject: nothing on a registry with the referrers API, else the
  * `sha256-<hex>` referrers tag's index gets it (registry_referrers.c). */
 int reg_referrers_attach(struct reg *r, const char *digest, const char *artifact, size_t len,
-                         char *err);
+                         struct mb_err *err);
 
 /* ---- what an image on disk holds (registry_src.c) ---------------------- */
 
@@ -149,17 +149,17 @@ struct reg_src {
 	struct reg_member { char *name; uint64_t off, size; } *m;
 	size_t n;
 };
-int reg_src_open(const char *path, struct reg_src *s, char *err);
+int reg_src_open(const char *path, struct reg_src *s, struct mb_err *err);
 void reg_src_close(struct reg_src *s);
 /* A blob: an fd to read it from (owned by the caller), its offset and size. */
 int reg_src_blob(struct reg_src *s, const char *digest, int *fd, uint64_t *off,
-                 uint64_t *size, char *err);
+                 uint64_t *size, struct mb_err *err);
 /* A small file (index.json) or blob (manifest, config), NUL-terminated;
  * blobs are checked against their digest. */
 int reg_src_read(struct reg_src *s, const char *name, size_t max, char **data, size_t *len,
-                 char *err);
+                 struct mb_err *err);
 int reg_src_read_blob(struct reg_src *s, const char *digest, size_t max, char **data,
-                      size_t *len, char *err);
+                      size_t *len, struct mb_err *err);
 
 /* ---- what a registry answers (registry_parse.c): pure, fuzzed -------- */
 
@@ -171,10 +171,10 @@ struct reg_blob {
  * *b, *nb of them, config first); a manifest that is not one, a bad digest
  * or a foreign layer is refused.  domain and mdig are for messages. */
 int reg_manifest_blobs(const char *man, size_t len, const char *domain, const char *mdig,
-                       const char *mt, struct reg_blob **b, size_t *nb, char *err);
+                       const char *mt, struct reg_blob **b, size_t *nb, struct mb_err *err);
 /* The digest of the platform's manifest in an index (platform "OS/ARCH[/VAR]"
  * or NULL: the host's). */
-int reg_pick_platform(json_t *idx, const char *platform, char out[ROOTFS_DIGEST_LEN], char *err);
+int reg_pick_platform(json_t *idx, const char *platform, char out[ROOTFS_DIGEST_LEN], struct mb_err *err);
 /* The token of a token service's JSON answer (token, else access_token),
  * malloc'd, or NULL when it has none usable in a header. */
 char *reg_token_parse(const char *body, size_t len);
@@ -187,12 +187,12 @@ struct reg_out {
 	int pdfd;               /* the output's directory */
 	int dfd;                /* the temporary layout: blobs go to blobs/sha256/HEX */
 };
-int reg_out_begin(const char *out, struct reg_out *w, char *err);
+int reg_out_begin(const char *out, struct reg_out *w, struct mb_err *err);
 /* Writes the manifest, index.json (named name, else dflt_name), oci-layout
  * and for an archive manifest.json and the tar; renames into place. */
 int reg_out_finish(struct reg_out *w, enum image_format fmt, const char *mdig, const char *mt,
                    const char *man, size_t mlen, const char *name, const char *dflt_name,
-                   char *err);
+                   struct mb_err *err);
 void reg_out_abort(struct reg_out *w);
 int reg_put_file(int dfd, const char *name, const void *data, size_t len);
 /* rm -r of name under dfd, symlinks not followed (our own temporaries). */

@@ -36,7 +36,7 @@ struct pull {
 /* GET a manifest by tag or digest; checked, at most 4 MiB. */
 static int get_manifest(struct reg *r, CURL *h, const char *at, const char *want_digest,
                         char **data, size_t *len, char **mt, char digest[ROOTFS_DIGEST_LEN],
-                        char *err)
+                        struct mb_err *err)
 {
 	char path[600], what[300];
 	struct reg_resp p = { 0 };
@@ -50,7 +50,7 @@ static int get_manifest(struct reg *r, CURL *h, const char *at, const char *want
 	         !strncmp(at, "sha256:", 7) ? "@" : ":", at);
 	if (reg_do(r, h, &q, &p, err) < 0) {
 		if (p.too_big)
-			img_seterr(err, "registry %s: manifest %s:%s is larger than 4 MiB: refused",
+			mb_error(err, 0, "registry %s: manifest %s:%s is larger than 4 MiB: refused",
 			           r->ref.domain, r->ref.repo, at);
 		goto out;
 	}
@@ -62,7 +62,7 @@ static int get_manifest(struct reg *r, CURL *h, const char *at, const char *want
 		goto out;
 	const char *claimed = want_digest ? want_digest : p.digest;
 	if (claimed && strcmp(claimed, digest)) {
-		img_seterr(err, "registry %s: manifest %s:%s does not match its digest (%s%s, got %s)",
+		mb_error(err, 0, "registry %s: manifest %s:%s does not match its digest (%s%s, got %s)",
 		           r->ref.domain, r->ref.repo, at, want_digest ? "" : "the registry says ",
 		           claimed, digest);
 		goto out;
@@ -76,7 +76,7 @@ static int get_manifest(struct reg *r, CURL *h, const char *at, const char *want
 		(*mt)[strcspn(*mt, ";")] = '\0';
 	json_decref(j);
 	if (!j) {
-		img_seterr(err, "registry %s: manifest %s:%s is not JSON: %s", r->ref.domain,
+		mb_error(err, 0, "registry %s: manifest %s:%s is not JSON: %s", r->ref.domain,
 		           r->ref.repo, at, je.text);
 		free(*mt);
 		*mt = NULL;
@@ -91,7 +91,7 @@ out:
 	return ret;
 }
 
-static int get_blob(struct reg *r, CURL *h, void *ctx, size_t i, char *err)
+static int get_blob(struct reg *r, CURL *h, void *ctx, size_t i, struct mb_err *err)
 {
 	struct pull *pl = ctx;
 	struct reg_blob *b = &pl->b[i];
@@ -102,17 +102,15 @@ static int get_blob(struct reg *r, CURL *h, void *ctx, size_t i, char *err)
 	snprintf(part, sizeof(part), "blobs/sha256/%s.part", b->digest + 7);
 	snprintf(fin, sizeof(fin), "blobs/sha256/%s", b->digest + 7);
 	int fd = openat(pl->dfd, part, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0) {
-		img_seterr(err, "cannot create `%s`: %s", part, strerror(errno));
-		return -1;
-	}
+	if (fd < 0)
+		return mb_error(err, errno, "cannot create `%s`", part);
 	snprintf(path, sizeof(path), "/v2/%s/blobs/%s", r->ref.repo, b->digest);
 	snprintf(what, sizeof(what), "GET blob %.19s", b->digest);
 	struct reg_req q = { .method = "GET", .url = path, .body_fd = -1, .out_fd = fd,
 	                     .out_max = b->size, .idempotent = true };
 	if (reg_do(r, h, &q, &p, err) < 0) {
 		if (p.too_big)
-			img_seterr(err, "registry %s: blob %s is larger than its descriptor says (%llu bytes)",
+			mb_error(err, 0, "registry %s: blob %s is larger than its descriptor says (%llu bytes)",
 			           r->ref.domain, b->digest, (unsigned long long)b->size);
 		goto out;
 	}
@@ -122,12 +120,12 @@ static int get_blob(struct reg *r, CURL *h, void *ctx, size_t i, char *err)
 	}
 	rootfs_hex(p.sha, got);
 	if (p.written != b->size || strcmp(got, b->digest)) {
-		img_seterr(err, "registry %s: blob %s does not match its digest or size (got %s, %llu "
+		mb_error(err, 0, "registry %s: blob %s does not match its digest or size (got %s, %llu "
 		           "bytes)", r->ref.domain, b->digest, got, (unsigned long long)p.written);
 		goto out;
 	}
 	if (renameat(pl->dfd, part, pl->dfd, fin) < 0) {
-		img_seterr(err, "cannot rename `%s`: %s", part, strerror(errno));
+		mb_error(err, errno, "cannot rename `%s`", part);
 		goto out;
 	}
 	pthread_mutex_lock(&r->mu);
@@ -146,7 +144,7 @@ out:
 }
 
 int image_pull(const char *ref, const char *platform, enum image_format fmt, const char *out,
-               const struct image_remote_opts *o, struct image_pull_result *res, char *err)
+               const struct image_remote_opts *o, struct image_pull_result *res, struct mb_err *err)
 {
 	struct reg r;
 	struct pull pl = { .dfd = -1 };
@@ -163,7 +161,7 @@ int image_pull(const char *ref, const char *platform, enum image_format fmt, con
 		goto out;
 	CURL *h = curl_easy_init();
 	if (!h) {
-		img_seterr(err, "cannot start libcurl");
+		mb_error(err, 0, "cannot start libcurl");
 		goto out;
 	}
 	int g = get_manifest(&r, h, r.ref.digest ? r.ref.digest : r.ref.tag, r.ref.digest, &man,
@@ -204,7 +202,7 @@ int image_pull(const char *ref, const char *platform, enum image_format fmt, con
 	ret = 0;
 	goto out;
 nomem:
-	img_seterr(err, "cannot pull `%s`: out of memory", ref);
+	mb_error(err, 0, "cannot pull `%s`: out of memory", ref);
 out:
 	reg_out_abort(&w);
 	if (opened)

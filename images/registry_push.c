@@ -148,20 +148,16 @@ void reg_mount_record(const char *cache_dir, const char *domain, const char *rep
 
 /* ---- what the image holds ----------------------------------------------- */
 
-static int add_blob(struct push *p, const char *digest, json_int_t size, char *err)
+static int add_blob(struct push *p, const char *digest, json_int_t size, struct mb_err *err)
 {
-	if (!reg_digest_ok(digest) || size < 0) {
-		img_seterr(err, "invalid blob descriptor in `%s`", p->src.path);
-		return -1;
-	}
+	if (!reg_digest_ok(digest) || size < 0)
+		return mb_error(err, 0, "invalid blob descriptor in `%s`", p->src.path);
 	for (size_t i = 0; i < p->nb; i++)
 		if (!strcmp(p->b[i].digest, digest))
 			return 0;
 	struct pblob *nb = realloc(p->b, (p->nb + 1) * sizeof(*nb));
-	if (!nb) {
-		img_seterr(err, "out of memory");
-		return -1;
-	}
+	if (!nb)
+		return mb_error(err, 0, "out of memory");
 	p->b = nb;
 	memset(&nb[p->nb], 0, sizeof(*nb));
 	snprintf(nb[p->nb].digest, ROOTFS_DIGEST_LEN, "%s", digest);
@@ -177,7 +173,7 @@ static bool is_index(const char *mt)
 
 /* The manifest at digest and everything it names; children first. */
 static int add_manifest(struct push *p, const char *digest, const char *desc_mt, int depth,
-                        char *err)
+                        struct mb_err *err)
 {
 	char *data = NULL;
 	size_t len;
@@ -185,24 +181,22 @@ static int add_manifest(struct push *p, const char *digest, const char *desc_mt,
 	json_t *j = NULL;
 	int ret = -1;
 
-	if (depth > 2) {
-		img_seterr(err, "`%s`: indexes nested too deep", p->src.path);
-		return -1;
-	}
+	if (depth > 2)
+		return mb_error(err, 0, "`%s`: indexes nested too deep", p->src.path);
 	for (size_t i = 0; i < p->nm; i++)
 		if (!strcmp(p->m[i].digest, digest))
 			return 0;
 	if (reg_src_read_blob(&p->src, digest, REG_MANIFEST_MAX, &data, &len, err) < 0)
 		return -1;
 	if (!(j = json_loadb(data, len, 0, &je)) || !json_is_object(j)) {
-		img_seterr(err, "invalid manifest %s in `%s`: %s", digest, p->src.path, j ? "not an object" : je.text);
+		mb_error(err, 0, "invalid manifest %s in `%s`: %s", digest, p->src.path, j ? "not an object" : je.text);
 		goto out;
 	}
 	const char *mt = json_string_value(json_object_get(j, "mediaType"));
 	if (!mt)
 		mt = desc_mt;
 	if (!mt) {
-		img_seterr(err, "manifest %s in `%s` has no media type", digest, p->src.path);
+		mb_error(err, 0, "manifest %s in `%s` has no media type", digest, p->src.path);
 		goto out;
 	}
 	if (is_index(mt)) {
@@ -213,7 +207,7 @@ static int add_manifest(struct push *p, const char *digest, const char *desc_mt,
 			const char *cmt = json_string_value(json_object_get(d, "mediaType"));
 			if (!cd || add_manifest(p, cd, cmt, depth + 1, err) < 0) {
 				if (!cd)
-					img_seterr(err, "invalid index %s in `%s`: a manifest without a digest",
+					mb_error(err, 0, "invalid index %s in `%s`: a manifest without a digest",
 					           digest, p->src.path);
 				goto out;
 			}
@@ -244,7 +238,7 @@ static int add_manifest(struct push *p, const char *digest, const char *desc_mt,
 	ret = 0;
 	goto out;
 nomem:
-	img_seterr(err, "out of memory");
+	mb_error(err, 0, "out of memory");
 out:
 	json_decref(j);
 	free(data);
@@ -255,7 +249,7 @@ out:
  * there makes `skopeo copy oci:DIR` ask for a reference) but named by an
  * annotation on the image's descriptor (images.h): their descriptors join
  * the index.json entries add_referrers looks through. */
-static int add_annotated(struct push *p, json_t *desc, json_t *ms, char *err)
+static int add_annotated(struct push *p, json_t *desc, json_t *ms, struct mb_err *err)
 {
 	const char *d = json_string_value(json_object_get(json_object_get(desc, "annotations"),
 	                                                  IMAGE_SBOM_ANNOTATION));
@@ -265,7 +259,7 @@ static int add_annotated(struct push *p, json_t *desc, json_t *ms, char *err)
 	if (!d)
 		return 0;
 	if (!reg_digest_ok(d) || reg_src_read_blob(&p->src, d, REG_MANIFEST_MAX, &data, &len, err) < 0) {
-		img_seterr(err, "`%s`: the %s annotation names no manifest in the image", p->src.path,
+		mb_error(err, 0, "`%s`: the %s annotation names no manifest in the image", p->src.path,
 		           IMAGE_SBOM_ANNOTATION);
 		free(data);
 		return -1;
@@ -278,10 +272,8 @@ static int add_annotated(struct push *p, json_t *desc, json_t *ms, char *err)
 	if (nd && at)
 		json_object_set(nd, "artifactType", at);
 	json_decref(j);
-	if (!nd || json_array_append_new(ms, nd) < 0) {
-		img_seterr(err, "out of memory");
-		return -1;
-	}
+	if (!nd || json_array_append_new(ms, nd) < 0)
+		return mb_error(err, 0, "out of memory");
 	return 0;
 }
 
@@ -291,11 +283,12 @@ static char *subject_of(struct push *p, json_t *d)
 {
 	const char *dg = json_string_value(json_object_get(d, "digest"));
 	const char *mt = json_string_value(json_object_get(d, "mediaType"));
-	char *data = NULL, *out = NULL, e[MB_ERRLEN];
+	char *data = NULL, *out = NULL;
+	struct mb_err e = {0};
 	size_t len;
 	json_error_t je;
 
-	if (!dg || is_index(mt) || reg_src_read_blob(&p->src, dg, REG_MANIFEST_MAX, &data, &len, e) < 0)
+	if (!dg || is_index(mt) || reg_src_read_blob(&p->src, dg, REG_MANIFEST_MAX, &data, &len, &e) < 0)
 		return NULL;
 	json_t *j = json_loadb(data, len, 0, &je);
 	const char *sd = json_string_value(json_object_get(json_object_get(j, "subject"), "digest"));
@@ -309,7 +302,7 @@ static char *subject_of(struct push *p, json_t *d)
 /* Referrers of the manifests picked (index.json entries whose subject is
  * one of them) go with them, pushed before the tag; the top manifest is
  * moved back to the end (the one pushed last, under the tag). */
-static int add_referrers(struct push *p, json_t *ms, char *err)
+static int add_referrers(struct push *p, json_t *ms, struct mb_err *err)
 {
 	size_t i, top = p->nm - 1;
 	json_t *d;
@@ -343,7 +336,7 @@ static int add_referrers(struct push *p, json_t *ms, char *err)
 
 /* The descriptor of index.json to push: the one named ref_name, or the
  * only one that is not a referrer of another. */
-static int pick(struct push *p, const char *ref_name, char *err)
+static int pick(struct push *p, const char *ref_name, struct mb_err *err)
 {
 	char *idx_s = NULL;
 	size_t len;
@@ -352,9 +345,8 @@ static int pick(struct push *p, const char *ref_name, char *err)
 
 	if (reg_src_read(&p->src, "index.json", REG_MANIFEST_MAX, &idx_s, &len, err) < 0) {
 		char why[MB_ERRLEN];
-		snprintf(why, sizeof(why), "%s", err);
-		img_seterr(err, "`%s` is not an OCI image layout or archive: %.300s", p->src.path, why);
-		return -1;
+		snprintf(why, sizeof(why), "%s", err->msg);
+		return mb_error(err, 0, "`%s` is not an OCI image layout or archive: %.300s", p->src.path, why);
 	}
 	json_t *idx = json_loadb(idx_s, len, 0, &je), *ms = json_object_get(idx, "manifests"), *d;
 	json_t *chosen = NULL, *only = NULL;
@@ -380,27 +372,25 @@ static int pick(struct push *p, const char *ref_name, char *err)
 		chosen = only;
 	if (!chosen) {
 		if (!idx)
-			img_seterr(err, "invalid index.json in `%s`: %s", p->src.path, je.text);
+			mb_error(err, 0, "invalid index.json in `%s`: %s", p->src.path, je.text);
 		else if (!n)
-			img_seterr(err, "`%s` holds no image (index.json lists no manifest)", p->src.path);
+			mb_error(err, 0, "`%s` holds no image (index.json lists no manifest)", p->src.path);
 		else if (ref_name)
-			img_seterr(err, "`%s` has no reference `%s` (it has: %s)", p->src.path, ref_name, names);
+			mb_error(err, 0, "`%s` has no reference `%s` (it has: %s)", p->src.path, ref_name, names);
 		else
-			img_seterr(err, "`%s` holds %zu images (%s): pick one with --ref NAME", p->src.path,
+			mb_error(err, 0, "`%s` holds %zu images (%s): pick one with --ref NAME", p->src.path,
 			           n, names);
 		goto out;
 	}
 	const char *dg = json_string_value(json_object_get(chosen, "digest"));
 	if (!dg) {
-		img_seterr(err, "invalid index.json in `%s`: a manifest without a digest", p->src.path);
+		mb_error(err, 0, "invalid index.json in `%s`: a manifest without a digest", p->src.path);
 		goto out;
 	}
 	ret = add_manifest(p, dg, json_string_value(json_object_get(chosen, "mediaType")), 0, err);
 	json_t *all = ret == 0 ? json_copy(ms) : NULL;
-	if (ret == 0 && !all) {
-		img_seterr(err, "out of memory");
-		ret = -1;
-	}
+	if (ret == 0 && !all)
+		ret = mb_error(err, 0, "out of memory");
 	if (ret == 0)
 		ret = add_annotated(p, chosen, all, err);
 	/* of a multi-platform image: the SBOM of each platform's manifest */
@@ -466,7 +456,7 @@ static char *with_digest(CURL *h, const char *loc, const char *digest)
  * part of), then the PUT that closes it.  1 done, 0 interrupted (ask the
  * session where it is), -1 error. */
 static int send_rest(struct reg *r, CURL *h, struct push *p, struct pblob *b, int fd,
-                     uint64_t off, char **loc, uint64_t *done, char *err)
+                     uint64_t off, char **loc, uint64_t *done, struct mb_err *err)
 {
 	char what[160], range[64], *url = NULL;
 	struct reg_resp s = { 0 };
@@ -512,7 +502,7 @@ static int send_rest(struct reg *r, CURL *h, struct push *p, struct pblob *b, in
 		q.body_size = b->size;
 	}
 	if (!(url = with_digest(h, *loc, b->digest))) {
-		img_seterr(err, "out of memory");
+		mb_error(err, 0, "out of memory");
 		goto out;
 	}
 	q.method = "PUT";
@@ -542,7 +532,7 @@ out:
  * Range 0-N): 1 with *done and *loc updated, 0 when the session is gone
  * (start again), -1 error. */
 static int upload_status(struct reg *r, CURL *h, const struct pblob *b, char **loc,
-                         uint64_t *done, char *err)
+                         uint64_t *done, struct mb_err *err)
 {
 	struct reg_resp s = { 0 };
 	struct reg_req q = { .method = "GET", .url = *loc, .body_fd = -1, .out_fd = -1,
@@ -575,7 +565,7 @@ out:
  * from there, so that a registry failing every few requests still takes a
  * blob of many chunks. */
 static int upload_once(struct reg *r, CURL *h, struct push *p, struct pblob *b, int fd,
-                       uint64_t off, char *err)
+                       uint64_t off, struct mb_err *err)
 {
 	char path[600], what[160];
 	struct reg_resp s = { 0 };
@@ -623,7 +613,7 @@ static int upload_once(struct reg *r, CURL *h, struct push *p, struct pblob *b, 
 		         (unsigned long long)done);
 		struct image_remote_event ev = { .kind = IMAGE_EV_RETRY, .digest = b->digest, .msg = m };
 		reg_event(r, &ev);
-		err[0] = '\0';
+		err->msg[0] = '\0';
 	}
 out:
 	reg_resp_free(&s);
@@ -631,7 +621,7 @@ out:
 	return ret;
 }
 
-static int push_blob(struct reg *r, CURL *h, void *ctx, size_t i, char *err)
+static int push_blob(struct reg *r, CURL *h, void *ctx, size_t i, struct mb_err *err)
 {
 	struct push *p = ctx;
 	struct pblob *b = &p->b[i];
@@ -658,7 +648,7 @@ static int push_blob(struct reg *r, CURL *h, void *ctx, size_t i, char *err)
 	if (reg_src_blob(&p->src, b->digest, &fd, &off, &size, err) < 0)
 		goto out;
 	if (size != b->size) {
-		img_seterr(err, "blob %s in `%s` is %llu bytes, its descriptor says %llu", b->digest,
+		mb_error(err, 0, "blob %s in `%s` is %llu bytes, its descriptor says %llu", b->digest,
 		           p->src.path, (unsigned long long)size, (unsigned long long)b->size);
 		goto out;
 	}
@@ -673,8 +663,8 @@ static int push_blob(struct reg *r, CURL *h, void *ctx, size_t i, char *err)
 		b->mount_from = NULL;
 		if (!reg_backoff(r, attempt, 0)) {
 			char why[MB_ERRLEN];
-			snprintf(why, sizeof(why), "%s", err[0] ? err : "the registry kept failing");
-			img_seterr(err, "registry %s: upload of blob %.19s failed %d times, until the retry "
+			snprintf(why, sizeof(why), "%s", err->msg[0] ? err->msg : "the registry kept failing");
+			mb_error(err, 0, "registry %s: upload of blob %.19s failed %d times, until the retry "
 			           "time ran out (--retry-time): %.300s", r->ref.domain, b->digest,
 			           attempt + 1, why);
 			goto out;
@@ -682,7 +672,7 @@ static int push_blob(struct reg *r, CURL *h, void *ctx, size_t i, char *err)
 		struct image_remote_event ev = { .kind = IMAGE_EV_RETRY, .digest = b->digest,
 		                                 .msg = "upload failed, starting it again" };
 		reg_event(r, &ev);
-		err[0] = '\0';
+		err->msg[0] = '\0';
 	}
 	ret = 0;
 done: {
@@ -699,17 +689,15 @@ out:
 
 /* ---- manifests ---------------------------------------------------------- */
 
-static int put_manifest(struct reg *r, struct pman *m, const char *ref, char *err)
+static int put_manifest(struct reg *r, struct pman *m, const char *ref, struct mb_err *err)
 {
 	char path[600], what[200];
 	struct reg_resp s = { 0 };
 	CURL *h = curl_easy_init();
 	int ret = -1;
 
-	if (!h) {
-		img_seterr(err, "cannot start libcurl");
-		return -1;
-	}
+	if (!h)
+		return mb_error(err, 0, "cannot start libcurl");
 	snprintf(path, sizeof(path), "/v2/%s/manifests/%s", r->ref.repo, ref);
 	snprintf(what, sizeof(what), "PUT manifest %s:%s", r->ref.repo, ref);
 	/* a PUT of the same bytes to the same name is idempotent */
@@ -722,7 +710,7 @@ static int put_manifest(struct reg *r, struct pman *m, const char *ref, char *er
 		goto out;
 	}
 	if (s.digest && strcmp(s.digest, m->digest)) {
-		img_seterr(err, "registry %s: stored manifest %s as %s: it changed the bytes", r->ref.domain,
+		mb_error(err, 0, "registry %s: stored manifest %s as %s: it changed the bytes", r->ref.domain,
 		           m->digest, s.digest);
 		goto out;
 	}
@@ -737,7 +725,8 @@ out:
  * is a no: then the full push runs. */
 static bool tag_is(struct reg *r, const char *tag, const char *digest)
 {
-	char path[600], err[MB_ERRLEN];
+	char path[600];
+	struct mb_err err = {0};
 	struct reg_resp s = { 0 };
 	CURL *h = curl_easy_init();
 	bool yes = false;
@@ -746,7 +735,7 @@ static bool tag_is(struct reg *r, const char *tag, const char *digest)
 	struct reg_req q = { .method = "HEAD", .url = path, .body_fd = -1, .out_fd = -1,
 	                     .accept = IMG_MT_MANIFEST ", " IMG_MT_INDEX ", " REG_MT_DOCKER_MANIFEST
 	                               ", " REG_MT_DOCKER_LIST, .idempotent = true };
-	if (h && reg_do(r, h, &q, &s, err) == 0 && s.status == 200 && s.digest)
+	if (h && reg_do(r, h, &q, &s, &err) == 0 && s.status == 200 && s.digest)
 		yes = !strcmp(s.digest, digest);
 	reg_resp_free(&s);
 	if (h)
@@ -769,7 +758,7 @@ static void *tag_thread(void *arg)
 }
 
 int image_push(const char *path, const char *ref_name, const char *ref,
-               const struct image_remote_opts *o, struct image_push_result *res, char *err)
+               const struct image_remote_opts *o, struct image_push_result *res, struct mb_err *err)
 {
 	struct push p = { .o = o };
 	struct reg r;
@@ -822,7 +811,7 @@ int image_push(const char *path, const char *ref_name, const char *ref,
 		bool top = i + 1 == p.nm;
 		const char *at = top ? (r.ref.tag ? r.ref.tag : r.ref.digest) : p.m[i].digest;
 		if (top && r.ref.digest && strcmp(r.ref.digest, p.m[i].digest)) {
-			img_seterr(err, "cannot push to `%s`: the image's manifest is %s, not the digest "
+			mb_error(err, 0, "cannot push to `%s`: the image's manifest is %s, not the digest "
 			           "the reference names", ref, p.m[i].digest);
 			goto out;
 		}
@@ -860,8 +849,8 @@ pushed:
 	free(dg);
 	ret = 0;
 out:
-	if (ret < 0 && err && !err[0])
-		img_seterr(err, "cannot push `%s`: out of memory", path);
+	if (ret < 0 && err && !err->msg[0])
+		mb_error(err, 0, "cannot push `%s`: out of memory", path);
 	if (opened)
 		reg_close(&r);
 	reg_ref_free(&pr);

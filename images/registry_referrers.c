@@ -21,19 +21,20 @@
 /* 200 with an image index: the registry has the referrers API. */
 static bool has_referrers_api(struct reg *r, CURL *h, const char *subject)
 {
-	char path[600], err[MB_ERRLEN];
+	char path[600];
+	struct mb_err err = {0};
 	struct reg_resp s = { 0 };
 	struct reg_req q = { .method = "GET", .url = path, .accept = IMG_MT_INDEX, .body_fd = -1,
 	                     .out_fd = -1, .out_max = REG_MANIFEST_MAX, .idempotent = true };
 	snprintf(path, sizeof(path), "/v2/%s/referrers/%s", r->ref.repo, subject);
-	bool yes = reg_do(r, h, &q, &s, err) == 0 && s.status == 200 && s.content_type &&
+	bool yes = reg_do(r, h, &q, &s, &err) == 0 && s.status == 200 && s.content_type &&
 	           !strncmp(s.content_type, IMG_MT_INDEX, strlen(IMG_MT_INDEX));
 	reg_resp_free(&s);
 	return yes;
 }
 
 /* The index the referrers tag names now, or a new empty one. */
-static json_t *tag_index(struct reg *r, CURL *h, const char *tag, char *err)
+static json_t *tag_index(struct reg *r, CURL *h, const char *tag, struct mb_err *err)
 {
 	char path[600];
 	struct reg_resp s = { 0 };
@@ -47,7 +48,7 @@ static json_t *tag_index(struct reg *r, CURL *h, const char *tag, char *err)
 		json_error_t je;
 		j = json_loadb(s.body ? s.body : "", s.len, 0, &je);
 		if (!j || !json_is_array(json_object_get(j, "manifests"))) {
-			img_seterr(err, "registry %s: the referrers tag %s:%s is not an image index; "
+			mb_error(err, 0, "registry %s: the referrers tag %s:%s is not an image index; "
 			           "delete it to let mkimage write it", r->ref.domain, r->ref.repo, tag);
 			json_decref(j);
 			reg_resp_free(&s);
@@ -64,7 +65,7 @@ static json_t *tag_index(struct reg *r, CURL *h, const char *tag, char *err)
 }
 
 int reg_referrers_attach(struct reg *r, const char *digest, const char *artifact, size_t len,
-                         char *err)
+                         struct mb_err *err)
 {
 	json_error_t je;
 	json_t *a = json_loadb(artifact, len, 0, &je), *idx = NULL;
@@ -77,7 +78,7 @@ int reg_referrers_attach(struct reg *r, const char *digest, const char *artifact
 	                                                        "digest"));
 	const char *at = json_string_value(json_object_get(a, "artifactType"));
 	if (!h || !reg_digest_ok(subject) || !at) {
-		img_seterr(err, "artifact %s has no subject or artifactType", digest);
+		mb_error(err, 0, "artifact %s has no subject or artifactType", digest);
 		goto out;
 	}
 	if (has_referrers_api(r, h, subject)) {
@@ -101,7 +102,7 @@ int reg_referrers_attach(struct reg *r, const char *digest, const char *artifact
 		json_object_set(desc, "annotations", ann);
 	if (!desc || json_array_append_new(ms, desc) < 0 ||
 	    !(body = json_dumps(idx, JSON_SORT_KEYS | JSON_COMPACT))) {
-		img_seterr(err, "out of memory");
+		mb_error(err, 0, "out of memory");
 		goto out;
 	}
 	snprintf(path, sizeof(path), "/v2/%s/manifests/%s", r->ref.repo, tag);

@@ -99,7 +99,7 @@ static void pax_parse(const char *d, size_t len, char **path, uint64_t *size, bo
 	}
 }
 
-static int walk_tar(struct reg_src *s, uint64_t fsize, char *err)
+static int walk_tar(struct reg_src *s, uint64_t fsize, struct mb_err *err)
 {
 	unsigned char h[512];
 	uint64_t off = 0;
@@ -110,7 +110,7 @@ static int walk_tar(struct reg_src *s, uint64_t fsize, char *err)
 
 	while (off + 512 <= fsize) {
 		if (pread_full(s->fd, h, 512, off) < 0) {
-			img_seterr(err, "cannot read `%s`: %s", s->path, strerror(errno));
+			mb_error(err, errno, "cannot read `%s`", s->path);
 			goto fail;
 		}
 		bool zero = true;
@@ -119,7 +119,7 @@ static int walk_tar(struct reg_src *s, uint64_t fsize, char *err)
 		if (zero)
 			break;
 		if (!tar_sum_ok(h)) {
-			img_seterr(err, "`%s` is not an image archive (a tar header at byte %llu is broken)",
+			mb_error(err, 0, "`%s` is not an image archive (a tar header at byte %llu is broken)",
 			           s->path, (unsigned long long)off);
 			goto fail;
 		}
@@ -186,17 +186,17 @@ static int walk_tar(struct reg_src *s, uint64_t fsize, char *err)
 	free(next_path);
 	return 0;
 bad:
-	img_seterr(err, "`%s` is not an image archive (a broken or truncated tar entry at byte %llu)",
+	mb_error(err, 0, "`%s` is not an image archive (a broken or truncated tar entry at byte %llu)",
 	           s->path, (unsigned long long)off);
 	goto fail;
 nomem:
-	img_seterr(err, "cannot read `%s`: out of memory", s->path);
+	mb_error(err, 0, "cannot read `%s`: out of memory", s->path);
 fail:
 	free(next_path);
 	return -1;
 }
 
-int reg_src_open(const char *path, struct reg_src *s, char *err)
+int reg_src_open(const char *path, struct reg_src *s, struct mb_err *err)
 {
 	struct stat st;
 
@@ -205,7 +205,7 @@ int reg_src_open(const char *path, struct reg_src *s, char *err)
 	s->fd = s->dfd = -1;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		img_seterr(err, "cannot open image `%s`: %s", path, strerror(errno));
+		mb_error(err, errno, "cannot open image `%s`", path);
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -216,8 +216,7 @@ int reg_src_open(const char *path, struct reg_src *s, char *err)
 	}
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
-		img_seterr(err, "cannot read image `%s`: not a regular file or a directory", path);
-		return -1;
+		return mb_error(err, 0, "cannot read image `%s`: not a regular file or a directory", path);
 	}
 	s->fd = fd;
 	if (walk_tar(s, (uint64_t)st.st_size, err) < 0) {
@@ -242,7 +241,7 @@ void reg_src_close(struct reg_src *s)
 
 /* The member called name: exactly one (a tar holding a name twice is
  * refused, as images/read.c does). */
-static int find_member(struct reg_src *s, const char *name, struct reg_member **out, char *err)
+static int find_member(struct reg_src *s, const char *name, struct reg_member **out, struct mb_err *err)
 {
 	size_t seen = 0;
 	for (size_t i = 0; i < s->n; i++)
@@ -253,24 +252,22 @@ static int find_member(struct reg_src *s, const char *name, struct reg_member **
 	if (seen == 1)
 		return 0;
 	if (seen)
-		img_seterr(err, "cannot read `%s` in `%s`: it is in the archive %zu times", name,
+		mb_error(err, 0, "cannot read `%s` in `%s`: it is in the archive %zu times", name,
 		           s->path, seen);
 	else
-		img_seterr(err, "cannot find `%s` in image archive `%s`", name, s->path);
+		mb_error(err, 0, "cannot find `%s` in image archive `%s`", name, s->path);
 	return -1;
 }
 
 static int open_file(struct reg_src *s, const char *name, int *fd, uint64_t *off,
-                     uint64_t *size, char *err)
+                     uint64_t *size, struct mb_err *err)
 {
 	if (s->dfd < 0) {
 		struct reg_member *m;
 		if (find_member(s, name, &m, err) < 0)
 			return -1;
-		if ((*fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 0)) < 0) {
-			img_seterr(err, "cannot read `%s`: %s", s->path, strerror(errno));
-			return -1;
-		}
+		if ((*fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 0)) < 0)
+			return mb_error(err, errno, "cannot read `%s`", s->path);
 		*off = m->off;
 		*size = m->size;
 		return 0;
@@ -278,7 +275,7 @@ static int open_file(struct reg_src *s, const char *name, int *fd, uint64_t *off
 	struct stat st;
 	*fd = openat(s->dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (*fd < 0 || fstat(*fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		img_seterr(err, "cannot open `%s/%s`: %s", s->path, name,
+		mb_error(err, 0, "cannot open `%s/%s`: %s", s->path, name,
 		           *fd < 0 ? strerror(errno) : "not a regular file");
 		if (*fd >= 0)
 			close(*fd);
@@ -291,19 +288,17 @@ static int open_file(struct reg_src *s, const char *name, int *fd, uint64_t *off
 }
 
 int reg_src_blob(struct reg_src *s, const char *digest, int *fd, uint64_t *off, uint64_t *size,
-                 char *err)
+                 struct mb_err *err)
 {
 	char name[96];
-	if (!reg_digest_ok(digest)) {
-		img_seterr(err, "invalid digest `%.80s` in `%s`", digest, s->path);
-		return -1;
-	}
+	if (!reg_digest_ok(digest))
+		return mb_error(err, 0, "invalid digest `%.80s` in `%s`", digest, s->path);
 	snprintf(name, sizeof(name), "blobs/sha256/%s", digest + 7);
 	return open_file(s, name, fd, off, size, err);
 }
 
 int reg_src_read(struct reg_src *s, const char *name, size_t max, char **data, size_t *len,
-                 char *err)
+                 struct mb_err *err)
 {
 	int fd;
 	uint64_t off, size;
@@ -312,12 +307,11 @@ int reg_src_read(struct reg_src *s, const char *name, size_t max, char **data, s
 		return -1;
 	if (size > max) {
 		close(fd);
-		img_seterr(err, "cannot read `%s` in `%s`: larger than %zu bytes", name, s->path, max);
-		return -1;
+		return mb_error(err, 0, "cannot read `%s` in `%s`: larger than %zu bytes", name, s->path, max);
 	}
 	*data = malloc(size + 1);
 	if (!*data || pread_full(fd, *data, size, off) < 0) {
-		img_seterr(err, "cannot read `%s` in `%s`: %s", name, s->path,
+		mb_error(err, 0, "cannot read `%s` in `%s`: %s", name, s->path,
 		           *data ? strerror(errno) : "out of memory");
 		free(*data);
 		*data = NULL;
@@ -331,18 +325,16 @@ int reg_src_read(struct reg_src *s, const char *name, size_t max, char **data, s
 }
 
 int reg_src_read_blob(struct reg_src *s, const char *digest, size_t max, char **data,
-                      size_t *len, char *err)
+                      size_t *len, struct mb_err *err)
 {
 	char name[96], got[ROOTFS_DIGEST_LEN];
-	if (!reg_digest_ok(digest)) {
-		img_seterr(err, "invalid digest `%.80s` in `%s`", digest, s->path);
-		return -1;
-	}
+	if (!reg_digest_ok(digest))
+		return mb_error(err, 0, "invalid digest `%.80s` in `%s`", digest, s->path);
 	snprintf(name, sizeof(name), "blobs/sha256/%s", digest + 7);
 	if (reg_src_read(s, name, max, data, len, err) < 0)
 		return -1;
 	if (img_sha256(*data, *len, got) < 0 || strcmp(got, digest)) {
-		img_seterr(err, "blob %s in `%s` does not match its digest", digest, s->path);
+		mb_error(err, 0, "blob %s in `%s` does not match its digest", digest, s->path);
 		free(*data);
 		*data = NULL;
 		return -1;

@@ -86,28 +86,22 @@ static json_t *relationship(const char *a, const char *type, const char *b)
 	return r;
 }
 
-int image_sbom_spdx(const struct sbom_doc *d, char **out, char *err)
+int image_sbom_spdx(const struct sbom_doc *d, char **out, struct mb_err *err)
 {
 	*out = NULL;
 	if (d->npackages == 0 || !d->manifest_digest ||
-	    strncmp(d->manifest_digest, "sha256:", 7) != 0) {
-		img_seterr(err, "an SBOM needs the image package and its manifest digest");
-		return -1;
-	}
+	    strncmp(d->manifest_digest, "sha256:", 7) != 0)
+		return mb_error(err, 0, "an SBOM needs the image package and its manifest digest");
 	for (size_t i = 0; i < d->npackages; i++)
 		if (!d->packages[i].name || d->packages[i].parent >= (long)i ||
-		    (i > 0 && d->packages[i].parent < 0)) {
-			img_seterr(err, "SBOM package %zu has no name or no parent before it", i);
-			return -1;
-		}
+		    (i > 0 && d->packages[i].parent < 0))
+			return mb_error(err, 0, "SBOM package %zu has no name or no parent before it", i);
 
 	char created[32], ns[256], id[48], pid[48];
 	time_t t = (time_t)d->created;
 	struct tm tm;
-	if (!gmtime_r(&t, &tm) || !strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm)) {
-		img_seterr(err, "SBOM creation time %lld is out of range", (long long)d->created);
-		return -1;
-	}
+	if (!gmtime_r(&t, &tm) || !strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm))
+		return mb_error(err, 0, "SBOM creation time %lld is out of range", (long long)d->created);
 	snprintf(ns, sizeof(ns), "urn:minbase:spdx:%s:%s", d->packages[0].name,
 	         d->manifest_digest + 7);
 
@@ -138,10 +132,8 @@ int image_sbom_spdx(const struct sbom_doc *d, char **out, char *err)
 
 	*out = bad ? NULL : json_dumps(doc, JSON_SORT_KEYS | JSON_COMPACT);
 	json_decref(doc);
-	if (!*out) {
-		img_seterr(err, "cannot write the SBOM: a package field is not UTF-8 text (or out of memory)");
-		return -1;
-	}
+	if (!*out)
+		return mb_error(err, 0, "cannot write the SBOM: a package field is not UTF-8 text (or out of memory)");
 	return 0;
 }
 
@@ -150,7 +142,7 @@ int image_sbom_spdx(const struct sbom_doc *d, char **out, char *err)
  * for Artifact Usage"; what oras and cosign write for registries without
  * artifact support). */
 int img_sbom_build(const struct image_config *c, const char *manifest_digest,
-                   size_t manifest_size, struct img_sbom *s, char *err)
+                   size_t manifest_size, struct img_sbom *s, struct mb_err *err)
 {
 	memset(s, 0, sizeof(*s));
 	if (!c->sbom)
@@ -187,8 +179,7 @@ int img_sbom_build(const struct image_config *c, const char *manifest_digest,
 	return 0;
 nomem:
 	img_sbom_free(s);
-	img_seterr(err, "cannot write the SBOM artifact: out of memory");
-	return -1;
+	return mb_error(err, 0, "cannot write the SBOM artifact: out of memory");
 }
 
 void img_sbom_free(struct img_sbom *s)

@@ -17,7 +17,7 @@
 
 /* Splits out_path into its directory (opened) and base name; explains a
  * missing or unwritable directory. */
-static int open_parent(const char *out_path, int *dfd, char **base, char *err)
+static int open_parent(const char *out_path, int *dfd, char **base, struct mb_err *err)
 {
 	char *a = strdup(out_path), *b = strdup(out_path);
 
@@ -26,29 +26,26 @@ static int open_parent(const char *out_path, int *dfd, char **base, char *err)
 	if (!a || !b) {
 		free(a);
 		free(b);
-		img_seterr(err, "cannot write `%s`: out of memory", out_path);
-		return -1;
+		return mb_error(err, 0, "cannot write `%s`: out of memory", out_path);
 	}
 	const char *dir = dirname(a), *name = basename(b);
 	if (!*name || strcmp(name, "/") == 0 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
-		img_seterr(err, "cannot write `%s`: not a file name", out_path);
+		mb_error(err, 0, "cannot write `%s`: not a file name", out_path);
 		goto fail;
 	}
 	*dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (*dfd < 0) {
 		if (errno == ENOENT)
-			img_seterr(err, "cannot write `%s`: directory `%s` does not exist: %s (create it first)",
+			mb_error(err, 0, "cannot write `%s`: directory `%s` does not exist: %s (create it first)",
 			           out_path, dir, strerror(errno));
 		else if (errno == ENOTDIR)
-			img_seterr(err, "cannot write `%s`: `%s` is not a directory", out_path, dir);
+			mb_error(err, 0, "cannot write `%s`: `%s` is not a directory", out_path, dir);
 		else
-			img_seterr(err, "cannot write `%s`: cannot open directory `%s`: %s", out_path, dir,
-			           strerror(errno));
+			mb_error(err, errno, "cannot write `%s`: cannot open directory `%s`", out_path, dir);
 		goto fail;
 	}
 	if (faccessat(*dfd, ".", W_OK, AT_EACCESS) < 0) {
-		img_seterr(err, "cannot write `%s`: directory `%s` is not writable: %s", out_path, dir,
-		           strerror(errno));
+		mb_error(err, errno, "cannot write `%s`: directory `%s` is not writable", out_path, dir);
 		close(*dfd);
 		*dfd = -1;
 		goto fail;
@@ -59,8 +56,7 @@ static int open_parent(const char *out_path, int *dfd, char **base, char *err)
 	if (!*base) {
 		close(*dfd);
 		*dfd = -1;
-		img_seterr(err, "cannot write `%s`: out of memory", out_path);
-		return -1;
+		return mb_error(err, 0, "cannot write `%s`: out of memory", out_path);
 	}
 	return 0;
 fail:
@@ -69,7 +65,7 @@ fail:
 	return -1;
 }
 
-int image_check_output(const char *out_path, char *err)
+int image_check_output(const char *out_path, struct mb_err *err)
 {
 	int dfd;
 	char *base;
@@ -165,7 +161,7 @@ static la_ssize_t sink_write(struct archive *a, void *ctx, const void *buf, size
 	return (la_ssize_t)len;
 }
 
-static int write_archive(int fd, const struct img_blob *b, size_t n, int64_t mtime, char *err)
+static int write_archive(int fd, const struct img_blob *b, size_t n, int64_t mtime, struct mb_err *err)
 {
 	struct archive *a = archive_write_new();
 	struct archive_entry *ae = archive_entry_new();
@@ -173,7 +169,7 @@ static int write_archive(int fd, const struct img_blob *b, size_t n, int64_t mti
 	int ret = -1;
 
 	if (!a || !ae) {
-		img_seterr(err, "out of memory");
+		mb_error(err, 0, "out of memory");
 		goto out;
 	}
 	/* No blocking: blobs go straight from memory to write(2), and the
@@ -181,7 +177,7 @@ static int write_archive(int fd, const struct img_blob *b, size_t n, int64_t mti
 	if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
 	    archive_write_set_bytes_per_block(a, 0) != ARCHIVE_OK ||
 	    archive_write_open2(a, &sink, NULL, sink_write, NULL, NULL) != ARCHIVE_OK) {
-		img_seterr(err, "%s", archive_error_string(a));
+		mb_error(err, 0, "%s", archive_error_string(a));
 		goto out;
 	}
 	static const char *const dirs[] = { "blobs/", "blobs/sha256/" };
@@ -228,7 +224,7 @@ static int write_archive(int fd, const struct img_blob *b, size_t n, int64_t mti
 	ret = 0;
 	goto out;
 fail:
-	img_seterr(err, "%s", sink.err ? strerror(sink.err) : archive_error_string(a));
+	mb_error(err, 0, "%s", sink.err ? strerror(sink.err) : archive_error_string(a));
 out:
 	if (a)
 		archive_write_free(a);
@@ -239,41 +235,35 @@ out:
 /* The archive: a temporary file beside out_path, fsync'ed, renamed over
  * it, then the directory fsync'ed (img_replace_file says why). */
 static int write_archive_file(int dfd, const char *base, const char *out_path,
-                              const struct img_blob *b, size_t n, int64_t mtime, char *err)
+                              const struct img_blob *b, size_t n, int64_t mtime, struct mb_err *err)
 {
-	char tmp[4096 + 32], emsg[MB_ERRLEN];
+	char tmp[4096 + 32];
+	struct mb_err emsg = {0};
 	struct stat st;
 
-	if (fstatat(dfd, base, &st, 0) == 0 && S_ISDIR(st.st_mode)) {
-		img_seterr(err, "cannot write image archive `%s`: it is a directory "
+	if (fstatat(dfd, base, &st, 0) == 0 && S_ISDIR(st.st_mode))
+		return mb_error(err, 0, "cannot write image archive `%s`: it is a directory "
 		           "(name a .tar file, or use the oci format for a directory)", out_path);
-		return -1;
-	}
 	int fd = img_temp_make(dfd, base, false, tmp, sizeof(tmp));
-	if (fd < 0) {
-		img_seterr(err, "cannot create a temporary file beside `%s`: %s", out_path, strerror(errno));
-		return -1;
-	}
-	if (write_archive(fd, b, n, mtime, emsg) < 0) {
-		img_seterr(err, "cannot write image archive `%s`: %s", out_path, emsg);
+	if (fd < 0)
+		return mb_error(err, errno, "cannot create a temporary file beside `%s`", out_path);
+	if (write_archive(fd, b, n, mtime, &emsg) < 0) {
+		mb_error(err, 0, "cannot write image archive `%s`: %s", out_path, emsg.msg);
 		goto fail;
 	}
 	/* A full disk may only show here, when delayed allocation finds no
 	 * room for what write(2) accepted. */
 	if (fsync(fd) < 0) {
-		img_seterr(err, "cannot write image archive `%s`: %s", out_path, strerror(errno));
+		mb_error(err, errno, "cannot write image archive `%s`", out_path);
 		goto fail;
 	}
 	if (img_replace_file(dfd, tmp, base) < 0) {
-		img_seterr(err, "cannot rename `%s` to `%s`: %s", tmp, out_path, strerror(errno));
+		mb_error(err, errno, "cannot rename `%s` to `%s`", tmp, out_path);
 		goto fail;
 	}
 	close(fd); /* after the rename: the lock tells a sweeper we are alive */
-	if (img_fsync_dir(dfd, ".") < 0) {
-		img_seterr(err, "cannot write image archive `%s`: syncing its directory: %s", out_path,
-		           strerror(errno));
-		return -1;
-	}
+	if (img_fsync_dir(dfd, ".") < 0)
+		return mb_error(err, errno, "cannot write image archive `%s`: syncing its directory", out_path);
 	return 0;
 fail:
 	unlinkat(dfd, tmp, 0);
@@ -283,24 +273,20 @@ fail:
 
 int img_write_layout(const struct img_json *mem, size_t nmem, const struct image_layer *layers,
                      size_t nlayers, const char *index, const char *docker,
-                     enum image_format fmt, const char *out_path, int64_t mtime, char *err)
+                     enum image_format fmt, const char *out_path, int64_t mtime, struct mb_err *err)
 {
 	char *base = NULL;
 	int dfd = -1, ret = -1;
 
-	if (!out_path || !*out_path) {
-		img_seterr(err, "cannot write image: no output path");
-		return -1;
-	}
-	if (fmt != IMAGE_FORMAT_ARCHIVE && fmt != IMAGE_FORMAT_OCI_DIR) {
-		img_seterr(err, "cannot write `%s`: unknown image format %d", out_path, (int)fmt);
-		return -1;
-	}
+	if (!out_path || !*out_path)
+		return mb_error(err, 0, "cannot write image: no output path");
+	if (fmt != IMAGE_FORMAT_ARCHIVE && fmt != IMAGE_FORMAT_OCI_DIR)
+		return mb_error(err, 0, "cannot write `%s`: unknown image format %d", out_path, (int)fmt);
 	size_t nb = nmem + nlayers;
 	struct img_blob *b = calloc(nb + 3, sizeof(*b));
 	char (*names)[96] = calloc(nb ? nb : 1, sizeof(*names));
 	if (!b || !names) {
-		img_seterr(err, "cannot write `%s`: out of memory", out_path);
+		mb_error(err, 0, "cannot write `%s`: out of memory", out_path);
 		goto out;
 	}
 	size_t n = collect(mem, nmem, layers, nlayers, b, names);
@@ -331,18 +317,14 @@ out:
 
 int image_write(const struct image_config *c, const struct image_layer *layers,
                 size_t nlayers, enum image_format fmt, const char *out_path,
-                struct image_result *res, char *err)
+                struct image_result *res, struct mb_err *err)
 {
 	struct img_docs d;
 
-	if (!out_path || !*out_path) {
-		img_seterr(err, "cannot write image: no output path");
-		return -1;
-	}
-	if (fmt != IMAGE_FORMAT_ARCHIVE && fmt != IMAGE_FORMAT_OCI_DIR) {
-		img_seterr(err, "cannot write `%s`: unknown image format %d", out_path, (int)fmt);
-		return -1;
-	}
+	if (!out_path || !*out_path)
+		return mb_error(err, 0, "cannot write image: no output path");
+	if (fmt != IMAGE_FORMAT_ARCHIVE && fmt != IMAGE_FORMAT_OCI_DIR)
+		return mb_error(err, 0, "cannot write `%s`: unknown image format %d", out_path, (int)fmt);
 	if (img_docs_build(c, layers, nlayers, &d, err) < 0)
 		return -1;
 	/* with the SBOM artifact: reachable from index.json by annotation only */

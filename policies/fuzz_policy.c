@@ -13,10 +13,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct policy *p;
-	char err[MB_ERRLEN];
+	struct mb_err err = {0};
 
-	if (policy_parse((const char *)data, size, "fuzz.json", &p, err) < 0) {
-		if (!err[0])
+	if (policy_parse((const char *)data, size, "fuzz.json", &p, &err) < 0) {
+		if (!err.msg[0])
 			abort();
 		return 0;
 	}
@@ -25,15 +25,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		unsigned char *out;
 		size_t len;
 		struct policy_compile_opts o = { .arch = archs[a], .caps = a ? "CAP_SYS_ADMIN" : NULL };
-		if (policy_compile(p, &o, &out, &len, err) == 0) {
-			if (policy_file_check(out, len, NULL, NULL, NULL, err) < 0)
+		if (policy_compile(p, &o, &out, &len, &err) == 0) {
+			if (policy_file_check(out, len, NULL, NULL, NULL, &err) < 0)
 				abort();
 			free(out);
 		}
 		char *json;
-		if (policy_export(p, a ? "oci" : "docker", archs[a], NULL, &json, err) == 0)
+		if (policy_export(p, a ? "oci" : "docker", archs[a], NULL, &json, &err) == 0)
 			free(json);
-		if (policy_summary(p, NULL, archs[a], NULL, &json, err) == 0)
+		if (policy_summary(p, NULL, archs[a], NULL, &json, &err) == 0)
 			free(json);
 	}
 	policy_free(p);

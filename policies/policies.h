@@ -13,9 +13,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 
-#ifndef MB_ERRLEN
-#define MB_ERRLEN 512
-#endif
+#include "../rootfs/error.h"
 
 /* The seccomp file format v1 is the init's (its consumer's): its one
  * definition, FILTER_FILE_*, is in init/seccomp_file.h. */
@@ -24,10 +22,10 @@
 /* A parsed, validated policy (Docker seccomp JSON + minbase extension). */
 struct policy;
 
-int policy_load(const char *name_or_path, struct policy **out, char *err);
+int policy_load(const char *name_or_path, struct policy **out, struct mb_err *err);
 /* Parse from memory; origin names the source in messages. */
 int policy_parse(const char *json, size_t len, const char *origin,
-                 struct policy **out, char *err);
+                 struct policy **out, struct mb_err *err);
 void policy_free(struct policy *p);
 
 /* The host's architecture name ("x86_64" or "aarch64"). */
@@ -45,7 +43,7 @@ struct policy_compile_opts {
 
 /* Compile into the file format v1; *out is malloc'd. */
 int policy_compile(const struct policy *p, const struct policy_compile_opts *o,
-                   unsigned char **out, size_t *out_len, char *err);
+                   unsigned char **out, size_t *out_len, struct mb_err *err);
 
 /* Contract: compile a shipped name or a JSON path for arch with a kept
  * capability list (comma-separated or NULL = the policy's own) into file
@@ -53,24 +51,24 @@ int policy_compile(const struct policy *p, const struct policy_compile_opts *o,
  * NAME.ARCH.bpf when it is present and valid. */
 int policy_build_bpf(const char *name_or_path, const char *arch,
                      const char *caps, unsigned char **out, size_t *out_len,
-                     char *err);
+                     struct mb_err *err);
 /* Contract: the capabilities a policy names, malloc'd comma list or NULL. */
-int policy_read_caps(const char *name_or_path, char **caps, char *err);
+int policy_read_caps(const char *name_or_path, char **caps, struct mb_err *err);
 
 /* Validate a file format v1 image; on success *insns points into buf. */
 int policy_file_check(const unsigned char *buf, size_t len, uint32_t *audit,
-                      const void **insns, uint32_t *n_insns, char *err);
+                      const void **insns, uint32_t *n_insns, struct mb_err *err);
 
 /* Flat JSON for `docker run --security-opt seccomp=FILE` ("docker") or
  * an OCI runtime-spec linux.seccomp object ("oci"): includes/excludes
  * resolved for arch and caps.  *out is a malloc'd NUL-terminated string. */
 int policy_export(const struct policy *p, const char *format,
-                  const char *arch, const char *caps, char **out, char *err);
+                  const char *arch, const char *caps, char **out, struct mb_err *err);
 
 /* A human summary (counts, default action, what it allows that `deny`
  * (normally the shipped `default`) would deny); malloc'd text. */
 int policy_summary(const struct policy *p, const struct policy *deny,
-                   const char *arch, const char *caps, char **out, char *err);
+                   const char *arch, const char *caps, char **out, struct mb_err *err);
 
 /* Run argv under ptrace, following every thread and child, and record the
  * syscalls made after the first execve.  On success *json is a malloc'd
@@ -80,11 +78,11 @@ struct policy_learn_result {
 	int status;
 	unsigned n_syscalls;
 };
-int policy_learn(char *const argv[], struct policy_learn_result *r, char *err);
+int policy_learn(char *const argv[], struct policy_learn_result *r, struct mb_err *err);
 
 /* Write data to path through a temporary file in the same directory and
  * rename(): no half-written output on failure. */
 int policy_write_file(const char *path, const void *data, size_t len,
-                      int mode, char *err);
+                      int mode, struct mb_err *err);
 
 #endif

@@ -39,7 +39,7 @@ const char *policy_host_arch(void)
 #endif
 }
 
-int policy_arch_audit(const char *arch, uint32_t *audit, char *err)
+int policy_arch_audit(const char *arch, uint32_t *audit, struct mb_err *err)
 {
 	if (!arch)
 		arch = policy_host_arch();
@@ -49,7 +49,7 @@ int policy_arch_audit(const char *arch, uint32_t *audit, char *err)
 			return 0;
 		}
 	}
-	return pol_err(err, "unsupported architecture `%s` (use x86_64 or aarch64)", arch);
+	return mb_error(err, 0, "unsupported architecture `%s` (use x86_64 or aarch64)", arch);
 }
 
 /* "SCMP_ARCH_X86" -> libseccomp token, 0 when unknown. */
@@ -66,7 +66,7 @@ static uint32_t scmp_arch_token(const char *s)
 	return seccomp_arch_resolve_name(low);
 }
 
-int pol_target(const struct policy *p, const char *arch, struct pol_target *t, char *err)
+int pol_target(const struct policy *p, const char *arch, struct pol_target *t, struct mb_err *err)
 {
 	size_t k;
 
@@ -77,7 +77,7 @@ int pol_target(const struct policy *p, const char *arch, struct pol_target *t, c
 		if (strcmp(arch, targets[k].name) == 0 || strcmp(arch, targets[k].alias) == 0)
 			break;
 	if (k == sizeof(targets) / sizeof(targets[0]))
-		return pol_err(err, "unsupported architecture `%s` (use x86_64 or aarch64)", arch);
+		return mb_error(err, 0, "unsupported architecture `%s` (use x86_64 or aarch64)", arch);
 	t->audit = targets[k].audit;
 	t->token = targets[k].token;
 	t->name = targets[k].name;
@@ -98,7 +98,7 @@ int pol_target(const struct policy *p, const char *arch, struct pol_target *t, c
 				t->subs[t->n_subs++] = tok;
 		}
 		if (!found)
-			return pol_err(err, "policy `%s` does not cover %s: its architectures "
+			return mb_error(err, 0, "policy `%s` does not cover %s: its architectures "
 			               "list has no %s", p->origin, t->name, t->scmpname);
 	} else if (p->n_archmap) {
 		bool found = false;
@@ -118,7 +118,7 @@ int pol_target(const struct policy *p, const char *arch, struct pol_target *t, c
 			}
 		}
 		if (!found)
-			return pol_err(err, "policy `%s` does not cover %s: its archMap has no "
+			return mb_error(err, 0, "policy `%s` does not cover %s: its archMap has no "
 			               "%s entry", p->origin, t->name, t->scmpname);
 	}
 	t->multi = p->n_archmap > 0 || p->n_arches > 1;
@@ -171,7 +171,7 @@ bool pol_rule_applies(const struct pol_rule *r, const struct pol_target *t,
 }
 
 int pol_syscall_resolve(const struct pol_target *t, const char *name,
-                        const char *origin, const char *loc, int *new_nr, char *err)
+                        const char *origin, const char *loc, int *new_nr, struct mb_err *err)
 {
 	int nr = seccomp_syscall_resolve_name_arch(t->token, name);
 	if (nr == __NR_SCMP_ERROR) {
@@ -190,7 +190,7 @@ int pol_syscall_resolve(const struct pol_target *t, const char *name,
 		if (t->token != seccomp_arch_native()) {
 			int nat = seccomp_syscall_resolve_name(name);
 			if (nat == __NR_SCMP_ERROR)
-				return pol_err(err, "policy `%s`: %s: syscall `%s` cannot be "
+				return mb_error(err, 0, "policy `%s`: %s: syscall `%s` cannot be "
 				               "compiled for %s on this host", origin, loc, name,
 				               t->name);
 			return nat;
@@ -198,7 +198,7 @@ int pol_syscall_resolve(const struct pol_target *t, const char *name,
 		return nr;
 	}
 	if (nr == __NR_SCMP_ERROR)
-		return pol_err(err, "policy `%s`: %s: unknown syscall `%s` (not a Linux "
+		return mb_error(err, 0, "policy `%s`: %s: unknown syscall `%s` (not a Linux "
 		               "system call known to libseccomp %u.%u.%u or to minbase's table "
 		               "of newer ones)", origin, loc, name,
 		               seccomp_version()->major, seccomp_version()->minor,
@@ -212,7 +212,7 @@ other:
 	 * naming it is wrong, and says so. */
 	if (t->multi)
 		return POL_SC_OTHER;
-	return pol_err(err, "policy `%s`: %s: syscall `%s` does not exist on %s "
+	return mb_error(err, 0, "policy `%s`: %s: syscall `%s` does not exist on %s "
 	               "(the policy names no other architecture)", origin, loc, name,
 	               t->name);
 }
@@ -243,7 +243,7 @@ static const char *const init_needs[] = { "execve", "execveat", "exit", "exit_gr
 
 static int add_rule(scmp_filter_ctx ctx, const struct policy *p,
                     const struct pol_rule *r, uint32_t act, int nr,
-                    const char *name, char *err)
+                    const char *name, struct mb_err *err)
 {
 	struct scmp_arg_cmp cmp[6];
 	unsigned cnt[6] = { 0 };
@@ -271,7 +271,7 @@ static int add_rule(scmp_filter_ctx ctx, const struct policy *p,
 		}
 	}
 	if (rc < 0)
-		return pol_err(err, "policy `%s`: syscalls[%zu]: cannot add the rule for `%s`: "
+		return mb_error(err, 0, "policy `%s`: syscalls[%zu]: cannot add the rule for `%s`: "
 		               "%s (a conflicting rule for the same syscall?)", p->origin, r->pos,
 		               name, strerror(-rc));
 	return 0;
@@ -311,25 +311,25 @@ static unsigned char *read_exact(int fd, size_t n, size_t extra)
 	return b;
 }
 
-static int export_prog(scmp_filter_ctx ctx, unsigned char **prog, size_t *len, char *err)
+static int export_prog(scmp_filter_ctx ctx, unsigned char **prog, size_t *len, struct mb_err *err)
 {
 	int fd = memfd_create("minbase-bpf", MFD_CLOEXEC);
 	if (fd < 0)
-		return pol_err(err, "cannot create a memfd for the BPF program: %s", strerror(errno));
+		return mb_error(err, errno, "cannot create a memfd for the BPF program");
 	int rc = seccomp_export_bpf(ctx, fd);
 	if (rc < 0) {
 		close(fd);
-		return pol_err(err, "libseccomp cannot export the BPF program: %s", strerror(-rc));
+		return mb_error(err, -rc, "libseccomp cannot export the BPF program");
 	}
 	off_t end = lseek(fd, 0, SEEK_END);
 	if (end <= 0 || end % 8 || lseek(fd, 0, SEEK_SET) < 0) {
 		close(fd);
-		return pol_err(err, "libseccomp exported an empty or malformed BPF program");
+		return mb_error(err, 0, "libseccomp exported an empty or malformed BPF program");
 	}
 	unsigned char *buf = read_exact(fd, (size_t)end, 0);
 	close(fd);
 	if (!buf)
-		return pol_err(err, "cannot read back the BPF program");
+		return mb_error(err, 0, "cannot read back the BPF program");
 	*prog = buf;
 	*len = (size_t)end;
 	return 0;
@@ -368,12 +368,12 @@ struct new_rules {
 
 static int new_rule_add(struct new_rules *nw, const struct policy *p, const struct pol_rule *r,
                         const char *loc, const char *name, int nr, uint32_t act, uint32_t def,
-                        char *err)
+                        struct mb_err *err)
 {
 	if ((uint32_t)nr > nw->max)
 		nw->max = (uint32_t)nr;
 	if (r->n_args)
-		return pol_err(err, "policy `%s`: %s: `%s` has argument conditions, which minbase "
+		return mb_error(err, 0, "policy `%s`: %s: `%s` has argument conditions, which minbase "
 		               "cannot compile: libseccomp %u.%u.%u does not know it, and minbase "
 		               "allows it by number only unconditionally", p->origin, loc, name,
 		               seccomp_version()->major, seccomp_version()->minor,
@@ -385,11 +385,11 @@ static int new_rule_add(struct new_rules *nw, const struct policy *p, const stru
 			continue;
 		if (nw->v[i].act == act)
 			return 0;
-		return pol_err(err, "policy `%s`: %s: `%s` already has a rule with another "
+		return mb_error(err, 0, "policy `%s`: %s: `%s` already has a rule with another "
 		               "action", p->origin, loc, name);
 	}
 	if (nw->n == MAX_NEW)
-		return pol_err(err, "policy `%s`: too many new syscalls", p->origin);
+		return mb_error(err, 0, "policy `%s`: too many new syscalls", p->origin);
 	nw->v[nw->n].nr = (uint32_t)nr;
 	nw->v[nw->n++].act = act;
 	return 0;
@@ -456,7 +456,7 @@ static size_t prefilter(unsigned char *b, uint32_t audit, uint32_t max, bool eno
 
 static int compile_rules(scmp_filter_ctx ctx, const struct policy *p,
                          const struct pol_target *t, const struct pol_caps *caps,
-                         uint32_t def, size_t *left_out, struct new_rules *nw, char *err)
+                         uint32_t def, size_t *left_out, struct new_rules *nw, struct mb_err *err)
 {
 	bool need_seen[4] = { false };
 
@@ -486,13 +486,13 @@ static int compile_rules(scmp_filter_ctx ctx, const struct policy *p,
 				if (strcmp(r->names[j], init_needs[k]) != 0)
 					continue;
 				if (act != SCMP_ACT_ALLOW && act != SCMP_ACT_LOG)
-					return pol_err(err, "policy `%s`: %s: `%s` is not allowed, but "
+					return mb_error(err, 0, "policy `%s`: %s: `%s` is not allowed, but "
 					               "minbase-init needs it to start the service",
 					               p->origin, loc, r->names[j]);
 				/* Conditions on it could neither be kept (the init's own
 				 * call must pass) nor dropped silently. */
 				if (r->n_args)
-					return pol_err(err, "policy `%s`: %s: `%s` has argument "
+					return mb_error(err, 0, "policy `%s`: %s: `%s` has argument "
 					               "conditions, but minbase-init needs it "
 					               "unconditionally", p->origin, loc, r->names[j]);
 				need_seen[k] = true;
@@ -511,7 +511,7 @@ static int compile_rules(scmp_filter_ctx ctx, const struct policy *p,
 		int nr = seccomp_syscall_resolve_name(init_needs[k]);
 		int rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
 		if (rc < 0)
-			return pol_err(err, "policy `%s`: cannot allow `%s`, which minbase-init "
+			return mb_error(err, 0, "policy `%s`: cannot allow `%s`, which minbase-init "
 			               "needs: %s (a conditional rule for it?)", p->origin,
 			               init_needs[k], strerror(-rc));
 	}
@@ -519,7 +519,7 @@ static int compile_rules(scmp_filter_ctx ctx, const struct policy *p,
 }
 
 int policy_compile(const struct policy *p, const struct policy_compile_opts *o,
-                   unsigned char **out, size_t *out_len, char *err)
+                   unsigned char **out, size_t *out_len, struct mb_err *err)
 {
 	struct pol_target t;
 	struct pol_caps caps;
@@ -537,7 +537,7 @@ int policy_compile(const struct policy *p, const struct policy_compile_opts *o,
 	uint32_t def = pol_scmp_action(p->def_act, true, p->has_def_ret ? p->def_ret : EPERM);
 	scmp_filter_ctx ctx = seccomp_init(def);
 	if (!ctx) {
-		pol_err(err, "libseccomp cannot create a filter");
+		mb_error(err, 0, "libseccomp cannot create a filter");
 		goto out;
 	}
 	/* The filter holds the target only: compile for a foreign target by
@@ -547,14 +547,14 @@ int policy_compile(const struct policy *p, const struct policy_compile_opts *o,
 		if (e == 0)
 			e = seccomp_arch_remove(ctx, seccomp_arch_native());
 		if (e < 0) {
-			pol_err(err, "libseccomp cannot target %s: %s", t.name, strerror(-e));
+			mb_error(err, -e, "libseccomp cannot target %s", t.name);
 			goto out;
 		}
 	}
 	int optimize = o->optimize ? o->optimize : POLICY_OPT_TREE;
 	if (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, (uint32_t)optimize) < 0 ||
 	    seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS) < 0) {
-		pol_err(err, "libseccomp rejects the optimiser settings (needs 2.5 or later)");
+		mb_error(err, 0, "libseccomp rejects the optimiser settings (needs 2.5 or later)");
 		goto out;
 	}
 	size_t left = 0;
@@ -579,14 +579,14 @@ int policy_compile(const struct policy *p, const struct policy_compile_opts *o,
 	size_t npre = prefilter(pbuf, t.audit, max, enosys, &nw);
 	size_t n = npre + prog_len / 8;
 	if (n > FILTER_FILE_MAXINSNS) {
-		pol_err(err, "policy `%s` compiles to %zu BPF instructions; the kernel "
+		mb_error(err, 0, "policy `%s` compiles to %zu BPF instructions; the kernel "
 		        "accepts at most %d", p->origin, n, FILTER_FILE_MAXINSNS);
 		goto out;
 	}
 	size_t total = FILTER_FILE_SIZE(n);
 	unsigned char *f = calloc(1, total);
 	if (!f) {
-		pol_err(err, "out of memory");
+		mb_error(err, 0, "out of memory");
 		goto out;
 	}
 	memcpy(f, FILTER_FILE_MAGIC, 8);
@@ -611,23 +611,23 @@ out:
 }
 
 int policy_file_check(const unsigned char *buf, size_t len, uint32_t *audit,
-                      const void **insns, uint32_t *n_insns, char *err)
+                      const void **insns, uint32_t *n_insns, struct mb_err *err)
 {
 	if (len < FILTER_FILE_SIZE(0) || memcmp(buf, FILTER_FILE_MAGIC, 8) != 0)
-		return pol_err(err, "not a minbase seccomp file (bad magic or too short)");
+		return mb_error(err, 0, "not a minbase seccomp file (bad magic or too short)");
 	if (get32(buf + 8) != FILTER_FILE_VERSION)
-		return pol_err(err, "unsupported seccomp file version %u", get32(buf + 8));
+		return mb_error(err, 0, "unsupported seccomp file version %u", get32(buf + 8));
 	uint32_t a = get32(buf + 12), n = get32(buf + 16);
 	if (a != AUDIT_ARCH_X86_64 && a != AUDIT_ARCH_AARCH64)
-		return pol_err(err, "seccomp file for unknown audit arch 0x%08x", a);
+		return mb_error(err, 0, "seccomp file for unknown audit arch 0x%08x", a);
 	if (n < 1 || n > FILTER_FILE_MAXINSNS)
-		return pol_err(err, "seccomp file has %u instructions (1..4096 allowed)", n);
+		return mb_error(err, 0, "seccomp file has %u instructions (1..4096 allowed)", n);
 	if (get32(buf + 20) != 0)
-		return pol_err(err, "seccomp file has reserved flags set");
+		return mb_error(err, 0, "seccomp file has reserved flags set");
 	if (len != FILTER_FILE_SIZE(n))
-		return pol_err(err, "seccomp file size %zu does not match %u instructions", len, n);
+		return mb_error(err, 0, "seccomp file size %zu does not match %u instructions", len, n);
 	if ((uint32_t)crc32(0L, buf, (uInt)(len - 4)) != get32(buf + len - 4))
-		return pol_err(err, "seccomp file checksum mismatch (corrupt file)");
+		return mb_error(err, 0, "seccomp file checksum mismatch (corrupt file)");
 	if (audit)
 		*audit = a;
 	if (insns)
@@ -657,7 +657,7 @@ static int read_small(const char *path, unsigned char **out, size_t *len)
 }
 
 int policy_build_bpf(const char *name_or_path, const char *arch, const char *caps,
-                     unsigned char **out, size_t *out_len, char *err)
+                     unsigned char **out, size_t *out_len, struct mb_err *err)
 {
 	struct policy *p;
 	uint32_t audit;
@@ -688,7 +688,7 @@ int policy_build_bpf(const char *name_or_path, const char *arch, const char *cap
 	return rc;
 }
 
-int policy_read_caps(const char *name_or_path, char **caps, char *err)
+int policy_read_caps(const char *name_or_path, char **caps, struct mb_err *err)
 {
 	struct policy *p;
 
@@ -697,20 +697,20 @@ int policy_read_caps(const char *name_or_path, char **caps, char *err)
 		return -1;
 	if (p->caps && !(*caps = strdup(p->caps))) {
 		policy_free(p);
-		return pol_err(err, "out of memory");
+		return mb_error(err, 0, "out of memory");
 	}
 	policy_free(p);
 	return 0;
 }
 
-int policy_write_file(const char *path, const void *data, size_t len, int mode, char *err)
+int policy_write_file(const char *path, const void *data, size_t len, int mode, struct mb_err *err)
 {
 	char tmp[PATH_MAX];
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp))
-		return pol_err(err, "output path `%s` is too long", path);
+		return mb_error(err, 0, "output path `%s` is too long", path);
 	int fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
-		return pol_err(err, "cannot write `%s`: %s", path, strerror(errno));
+		return mb_error(err, errno, "cannot write `%s`", path);
 	const unsigned char *b = data;
 	size_t done = 0;
 	while (done < len) {
@@ -721,7 +721,7 @@ int policy_write_file(const char *path, const void *data, size_t len, int mode, 
 			int e = errno;
 			close(fd);
 			unlink(tmp);
-			return pol_err(err, "cannot write `%s`: %s", path, strerror(e));
+			return mb_error(err, e, "cannot write `%s`", path);
 		}
 		done += (size_t)w;
 	}
@@ -729,17 +729,17 @@ int policy_write_file(const char *path, const void *data, size_t len, int mode, 
 		int e = errno;
 		close(fd);
 		unlink(tmp);
-		return pol_err(err, "cannot write `%s`: %s", path, strerror(e));
+		return mb_error(err, e, "cannot write `%s`", path);
 	}
 	if (close(fd) < 0) {
 		int e = errno;
 		unlink(tmp);
-		return pol_err(err, "cannot write `%s`: %s", path, strerror(e));
+		return mb_error(err, e, "cannot write `%s`", path);
 	}
 	if (rename(tmp, path) < 0) {
 		int e = errno;
 		unlink(tmp);
-		return pol_err(err, "cannot write `%s`: %s", path, strerror(e));
+		return mb_error(err, e, "cannot write `%s`", path);
 	}
 	return 0;
 }

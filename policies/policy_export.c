@@ -117,7 +117,7 @@ static json_t *rule_json(const struct pol_rule *r, json_t *names, bool comment)
 }
 
 int policy_export(const struct policy *p, const char *format, const char *arch,
-                  const char *caps_list, char **out, char *err)
+                  const char *caps_list, char **out, struct mb_err *err)
 {
 	struct pol_target t;
 	struct pol_caps caps;
@@ -129,7 +129,7 @@ int policy_export(const struct policy *p, const char *format, const char *arch,
 	else if (strcmp(format, "oci") == 0)
 		docker = false;
 	else
-		return pol_err(err, "unknown export format `%s` (use docker or oci)", format);
+		return mb_error(err, 0, "unknown export format `%s` (use docker or oci)", format);
 	if (pol_target(p, arch, &t, err) < 0)
 		return -1;
 	if (pol_caps_parse(caps_list ? caps_list : p->caps, &caps, err) < 0)
@@ -172,7 +172,7 @@ int policy_export(const struct policy *p, const char *format, const char *arch,
 				if (strcmp(r->names[j], exec_needs[k]))
 					continue;
 				if ((act != SCMP_ACT_ALLOW && act != SCMP_ACT_LOG) || r->n_args) {
-					pol_err(err, "policy `%s`: %s: `%s` is %s, but minbase-init "
+					mb_error(err, 0, "policy `%s`: %s: `%s` is %s, but minbase-init "
 					        "needs it unconditionally", p->origin, loc, r->names[j],
 					        r->n_args ? "conditional" : "not allowed");
 					json_decref(names);
@@ -199,7 +199,7 @@ int policy_export(const struct policy *p, const char *format, const char *arch,
 	json_object_set(root, "syscalls", sc);
 	*out = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
 	if (!*out) {
-		pol_err(err, "out of memory");
+		mb_error(err, 0, "out of memory");
 		goto out;
 	}
 	rc = 0;

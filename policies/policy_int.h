@@ -58,14 +58,14 @@ struct policy {
 /* Internal to policies/ (mkimage asks for policies through policies.h). */
 /* Where shipped policies live: $MINBASE_POLICY_DIR, else
  * dirname(/proc/self/exe)/../share/minbase/policies. */
-int policy_dir(char *buf, size_t len, char *err);
+int policy_dir(char *buf, size_t len, struct mb_err *err);
 /* A shipped name is a bare word ("default", "service", "strict"; no '/',
  * no ".json"); anything else is a path. */
 bool policy_is_name(const char *name_or_path);
 /* Resolve a name or path to the JSON file path (buf). */
-int policy_resolve(const char *name_or_path, char *buf, size_t len, char *err);
+int policy_resolve(const char *name_or_path, char *buf, size_t len, struct mb_err *err);
 /* Target architectures: "x86_64"/"amd64" or "aarch64"/"arm64". */
-int policy_arch_audit(const char *arch, uint32_t *audit, char *err);
+int policy_arch_audit(const char *arch, uint32_t *audit, struct mb_err *err);
 
 #define POL_MAX_SUBS 32
 
@@ -86,11 +86,8 @@ struct pol_caps {
 	char **v; size_t n;
 };
 
-/* Fills err (when not NULL) and returns -1, so that an error is one line:
- * `return pol_err(err, "cannot open `%s`", path);` (also POL_SC_NONE). */
-int pol_err(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int pol_target(const struct policy *p, const char *arch, struct pol_target *t, char *err);
-int pol_caps_parse(const char *list, struct pol_caps *c, char *err);
+int pol_target(const struct policy *p, const char *arch, struct pol_target *t, struct mb_err *err);
+int pol_caps_parse(const char *list, struct pol_caps *c, struct mb_err *err);
 void pol_caps_free(struct pol_caps *c);
 int pol_cap_normalise(const char *in, char *out, size_t len);
 /* Does rule r apply for target t and caps c (Docker includes/excludes)? */
@@ -106,7 +103,7 @@ bool pol_rule_applies(const struct pol_rule *r, const struct pol_target *t,
 #define POL_SC_OTHER (-2)
 #define POL_SC_NONE  (-1)
 int pol_syscall_resolve(const struct pol_target *t, const char *name,
-                        const char *origin, const char *loc, int *new_nr, char *err);
+                        const char *origin, const char *loc, int *new_nr, struct mb_err *err);
 /* The target's number of a syscall in any table: libseccomp's, then
  * policy_newsys.c's; -1 when t has no such syscall. */
 int pol_syscall_number(const struct pol_target *t, const char *name);

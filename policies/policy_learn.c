@@ -69,7 +69,7 @@ static void pidset_del(struct pidset *s, pid_t p)
 	}
 }
 
-static char *learned_json(const bool *seen, const char *prog, uint32_t token, char *err)
+static char *learned_json(const bool *seen, const char *prog, uint32_t token, struct mb_err *err)
 {
 	json_t *root = json_object(), *names = json_array(), *rule = json_object(),
 	       *sc = json_array(), *archs = json_array(), *mb = json_object();
@@ -121,11 +121,11 @@ static char *learned_json(const bool *seen, const char *prog, uint32_t token, ch
 	char *out = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
 	json_decref(root);
 	if (!out)
-		pol_err(err, "out of memory");
+		mb_error(err, 0, "out of memory");
 	return out;
 }
 
-int policy_learn(char *const argv[], struct policy_learn_result *r, char *err)
+int policy_learn(char *const argv[], struct policy_learn_result *r, struct mb_err *err)
 {
 	bool seen[MAX_NR] = { false };
 	struct pidset known = { 0 };
@@ -137,12 +137,12 @@ int policy_learn(char *const argv[], struct policy_learn_result *r, char *err)
 	r->status = -1;
 	int pfd[2];
 	if (pipe2(pfd, O_CLOEXEC) < 0)
-		return pol_err(err, "cannot create a pipe: %s", strerror(errno));
+		return mb_error(err, errno, "cannot create a pipe");
 	pid_t child = fork();
 	if (child < 0) {
 		close(pfd[0]);
 		close(pfd[1]);
-		return pol_err(err, "cannot fork: %s", strerror(errno));
+		return mb_error(err, errno, "cannot fork");
 	}
 	if (child == 0) {
 		close(pfd[0]);
@@ -163,19 +163,19 @@ int policy_learn(char *const argv[], struct policy_learn_result *r, char *err)
 
 	while (waitpid(child, &st, __WALL) < 0) {
 		if (errno != EINTR) {
-			pol_err(err, "cannot wait for `%s`: %s", argv[0], strerror(errno));
+			mb_error(err, errno, "cannot wait for `%s`", argv[0]);
 			goto out;
 		}
 	}
 	if (!WIFSTOPPED(st)) {
-		pol_err(err, "`%s` did not start under ptrace (is ptrace allowed here?)", argv[0]);
+		mb_error(err, 0, "`%s` did not start under ptrace (is ptrace allowed here?)", argv[0]);
 		goto out;
 	}
 	if (ptrace(PTRACE_SETOPTIONS, child, NULL,
 	           (void *)(long)(PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK |
 	                          PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE |
 	                          PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL)) < 0) {
-		pol_err(err, "cannot trace `%s`: %s (is ptrace allowed here?)", argv[0],
+		mb_error(err, 0, "cannot trace `%s`: %s (is ptrace allowed here?)", argv[0],
 		        strerror(errno));
 		kill(child, SIGKILL);
 		while (waitpid(child, &st, __WALL) < 0 && errno == EINTR)
@@ -192,7 +192,7 @@ int policy_learn(char *const argv[], struct policy_learn_result *r, char *err)
 				continue;
 			if (errno == ECHILD)
 				break;
-			pol_err(err, "waitpid: %s", strerror(errno));
+			mb_error(err, errno, "waitpid");
 			goto out;
 		}
 		if (WIFEXITED(st) || WIFSIGNALED(st)) {
@@ -208,7 +208,7 @@ int policy_learn(char *const argv[], struct policy_learn_result *r, char *err)
 			/* A new thread or child: its first stop is the SIGSTOP
 			 * that auto-attaching sends. */
 			if (pidset_add(&known, pid) < 0) {
-				pol_err(err, "out of memory");
+				mb_error(err, 0, "out of memory");
 				goto out;
 			}
 			if (sig == SIGSTOP) {
@@ -244,11 +244,11 @@ int policy_learn(char *const argv[], struct policy_learn_result *r, char *err)
 
 	int e = 0;
 	if (read(pfd[0], &e, sizeof(e)) == (ssize_t)sizeof(e)) {
-		pol_err(err, "cannot run `%s`: %s", argv[0], strerror(e));
+		mb_error(err, e, "cannot run `%s`", argv[0]);
 		goto out;
 	}
 	if (!started) {
-		pol_err(err, "`%s` never started (no execve seen)", argv[0]);
+		mb_error(err, 0, "`%s` never started (no execve seen)", argv[0]);
 		goto out;
 	}
 	r->json = learned_json(seen, argv[0], token, err);

@@ -18,18 +18,6 @@
 
 #define MAX_POLICY_BYTES (4u << 20)
 
-int pol_err(char *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err)
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(err, MB_ERRLEN, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 static void strv_free(char **v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -116,7 +104,7 @@ void pol_caps_free(struct pol_caps *c)
 	c->n = 0;
 }
 
-int pol_caps_parse(const char *list, struct pol_caps *c, char *err)
+int pol_caps_parse(const char *list, struct pol_caps *c, struct mb_err *err)
 {
 	c->v = NULL;
 	c->n = 0;
@@ -124,11 +112,11 @@ int pol_caps_parse(const char *list, struct pol_caps *c, char *err)
 		return 0;
 	char *dup = strdup(list), *save = NULL;
 	if (!dup)
-		return pol_err(err, "out of memory");
+		return mb_error(err, 0, "out of memory");
 	for (char *tok = strtok_r(dup, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
 		char name[64];
 		if (pol_cap_normalise(tok, name, sizeof(name)) < 0) {
-			pol_err(err, "unknown capability `%s` (expected a name like "
+			mb_error(err, 0, "unknown capability `%s` (expected a name like "
 			        "CAP_NET_BIND_SERVICE or net_bind_service)", tok);
 			free(dup);
 			pol_caps_free(c);
@@ -140,7 +128,7 @@ int pol_caps_parse(const char *list, struct pol_caps *c, char *err)
 				c->v = nv;
 			free(dup);
 			pol_caps_free(c);
-			return pol_err(err, "out of memory");
+			return mb_error(err, 0, "out of memory");
 		}
 		c->v = nv;
 		c->n++;
@@ -208,7 +196,7 @@ const char *pol_op_name(int op)
 /* ---- JSON helpers ------------------------------------------------------ */
 struct pctx {
 	const char *origin;
-	char *err;
+	struct mb_err *err;
 };
 
 static int bad(struct pctx *c, const char *loc, const char *fmt, ...)
@@ -221,8 +209,7 @@ static int bad(struct pctx *c, const char *loc, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	pol_err(c->err, "policy `%s`: %s: %s", c->origin, loc, msg);
-	return -1;
+	return mb_error(c->err, 0, "policy `%s`: %s: %s", c->origin, loc, msg);
 }
 
 /* An array of strings; missing or null gives an empty one. */
@@ -520,23 +507,21 @@ static int parse_root(struct pctx *c, json_t *root, struct policy *p)
 }
 
 int policy_parse(const char *json, size_t len, const char *origin,
-                 struct policy **out, char *err)
+                 struct policy **out, struct mb_err *err)
 {
 	json_error_t je;
 	struct pctx c = { origin, err };
 
 	*out = NULL;
 	json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
-	if (!root) {
-		pol_err(err, "policy `%s`: invalid JSON at line %d column %d: %s",
+	if (!root)
+		return mb_error(err, 0, "policy `%s`: invalid JSON at line %d column %d: %s",
 		        origin, je.line, je.column, je.text);
-		return -1;
-	}
 	struct policy *p = calloc(1, sizeof(*p));
 	if (!p || !(p->origin = strdup(origin))) {
 		free(p);
 		json_decref(root);
-		return pol_err(err, "out of memory");
+		return mb_error(err, 0, "out of memory");
 	}
 	int rc = parse_root(&c, root, p);
 	json_decref(root);
@@ -562,7 +547,7 @@ bool policy_is_name(const char *s)
 	return true;
 }
 
-int policy_dir(char *buf, size_t len, char *err)
+int policy_dir(char *buf, size_t len, struct mb_err *err)
 {
 	const char *env = getenv("MINBASE_POLICY_DIR");
 	if (env && *env) {
@@ -572,14 +557,14 @@ int policy_dir(char *buf, size_t len, char *err)
 	char exe[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n < 0)
-		return pol_err(err, "cannot read /proc/self/exe to find the policy "
+		return mb_error(err, 0, "cannot read /proc/self/exe to find the policy "
 		               "directory: %s (set MINBASE_POLICY_DIR)", strerror(errno));
 	exe[n] = 0;
 	snprintf(buf, len, "%s/../share/minbase/policies", dirname(exe));
 	return 0;
 }
 
-int policy_resolve(const char *s, char *buf, size_t len, char *err)
+int policy_resolve(const char *s, char *buf, size_t len, struct mb_err *err)
 {
 	if (!policy_is_name(s)) {
 		snprintf(buf, len, "%s", s);
@@ -590,13 +575,13 @@ int policy_resolve(const char *s, char *buf, size_t len, char *err)
 		return -1;
 	snprintf(buf, len, "%s/%s.json", dir, s);
 	if (access(buf, R_OK) < 0)
-		return pol_err(err, "no shipped policy named `%s` (looked for %s: %s); "
+		return mb_error(err, 0, "no shipped policy named `%s` (looked for %s: %s); "
 		               "shipped: default, service, strict; or give a path to a JSON file",
 		               s, buf, strerror(errno));
 	return 0;
 }
 
-int policy_load(const char *s, struct policy **out, char *err)
+int policy_load(const char *s, struct policy **out, struct mb_err *err)
 {
 	char path[PATH_MAX];
 	struct stat st;
@@ -606,10 +591,10 @@ int policy_load(const char *s, struct policy **out, char *err)
 		return -1;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return pol_err(err, "cannot open policy `%s`: %s", path, strerror(errno));
+		return mb_error(err, errno, "cannot open policy `%s`", path);
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_POLICY_BYTES) {
 		close(fd);
-		return pol_err(err, "cannot read policy `%s`: not a regular file of at most 4 MiB",
+		return mb_error(err, 0, "cannot read policy `%s`: not a regular file of at most 4 MiB",
 		               path);
 	}
 	char *data = malloc((size_t)st.st_size + 1);
@@ -622,13 +607,13 @@ int policy_load(const char *s, struct policy **out, char *err)
 			int e = r < 0 ? errno : EIO;
 			free(data);
 			close(fd);
-			return pol_err(err, "cannot read policy `%s`: %s", path, strerror(e));
+			return mb_error(err, e, "cannot read policy `%s`", path);
 		}
 		got += (size_t)r;
 	}
 	close(fd);
 	if (!data)
-		return pol_err(err, "out of memory");
+		return mb_error(err, 0, "out of memory");
 	int rc = policy_parse(data, got, path, out, err);
 	free(data);
 	return rc;

@@ -32,7 +32,7 @@ static bool has_word(const char *list, const char *w)
 /* What each syscall number gets: the default, allowed (always or under
  * argument conditions), or an explicit non-allow action. */
 static int view_build(const struct policy *p, const struct pol_target *t,
-                      const struct pol_caps *caps, struct view *v, char *err)
+                      const struct pol_caps *caps, struct view *v, struct mb_err *err)
 {
 	memset(v, 0, sizeof(*v));
 	for (size_t i = 0; i < p->n_rules; i++) {
@@ -113,7 +113,7 @@ static void sb_add(struct sbuf *b, const char *fmt, ...)
 }
 
 int policy_summary(const struct policy *p, const struct policy *ref,
-                   const char *arch, const char *caps_list, char **out, char *err)
+                   const char *arch, const char *caps_list, char **out, struct mb_err *err)
 {
 	struct pol_target t, rt;
 	struct pol_caps caps;
@@ -123,7 +123,7 @@ int policy_summary(const struct policy *p, const struct policy *ref,
 
 	*out = NULL;
 	if (!b.s)
-		return pol_err(err, "out of memory");
+		return mb_error(err, 0, "out of memory");
 	b.s[0] = 0;
 	if (pol_target(p, arch, &t, err) < 0) {
 		free(b.s);
@@ -136,7 +136,7 @@ int policy_summary(const struct policy *p, const struct policy *ref,
 	v = malloc(sizeof(*v));
 	rv = malloc(sizeof(*rv));
 	if (!v || !rv) {
-		pol_err(err, "out of memory");
+		mb_error(err, 0, "out of memory");
 		goto out;
 	}
 	if (view_build(p, &t, &caps, v, err) < 0)
@@ -193,7 +193,7 @@ int policy_summary(const struct policy *p, const struct policy *ref,
 			sb_add(&b, "allows nothing that `%s` denies\n", ref->origin);
 	}
 	if (!b.s) {
-		pol_err(err, "out of memory");
+		mb_error(err, 0, "out of memory");
 		goto out;
 	}
 	*out = b.s;

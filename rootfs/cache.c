@@ -137,8 +137,8 @@ void rootfs_cache_put(const char *dir, const struct rootfs_layer *l)
 	    snprintf(ldir, sizeof(ldir), "%s/layers", dir) >= (int)sizeof(ldir))
 		return;
 	/* called on a miss: an entry already there is damaged; replace it */
-	char merr[MB_ERRLEN];
-	if (rootfs_mkdir_p(ldir, 0700, 0700, merr) < 0)
+	struct mb_err merr = {0};
+	if (rootfs_mkdir_p(ldir, 0700, 0700, &merr) < 0)
 		return;
 	if (getrandom(r, sizeof(r), 0) != sizeof(r))
 		return;

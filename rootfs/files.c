@@ -27,36 +27,27 @@ int rootfs_write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-int rootfs_mkdir_p(const char *path, mode_t parents, mode_t leaf, char *err)
+int rootfs_mkdir_p(const char *path, mode_t parents, mode_t leaf, struct mb_err *err)
 {
 	char buf[PATH_MAX];
 	/* The walk below starts at buf + 1: past the end of an empty path. */
-	if (!*path) {
-		snprintf(err, MB_ERRLEN, "cannot create a directory with an empty name");
-		return -1;
-	}
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
-		snprintf(err, MB_ERRLEN, "path too long: `%s`", path);
-		return -1;
-	}
+	if (!*path)
+		return mb_error(err, 0, "cannot create a directory with an empty name");
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return mb_error(err, 0, "path too long: `%s`", path);
 	for (char *p = buf + 1;; p++) {
 		if (*p != '/' && *p != '\0')
 			continue;
 		char saved = *p;
 		*p = '\0';
-		if (mkdir(buf, saved == '\0' ? leaf : parents) < 0 && errno != EEXIST) {
-			snprintf(err, MB_ERRLEN, "cannot create directory `%.400s`: %s", buf,
-			         strerror(errno));
-			return -1;
-		}
+		if (mkdir(buf, saved == '\0' ? leaf : parents) < 0 && errno != EEXIST)
+			return mb_error(err, errno, "cannot create directory `%.400s`", buf);
 		if (saved == '\0')
 			break;
 		*p = saved;
 	}
 	struct stat st;
-	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		snprintf(err, MB_ERRLEN, "`%s` is not a directory", path);
-		return -1;
-	}
+	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+		return mb_error(err, 0, "`%s` is not a directory", path);
 	return 0;
 }

@@ -205,7 +205,7 @@ void rootfs_pool_release(struct rootfs_pool *p, struct rootfs_chunk *c)
 
 /* Writes the oldest submitted chunks to their sinks until at most keep
  * are in flight, compressing queued ones here when nothing is finished. */
-static int drain(struct rootfs_pool *p, size_t keep, char *err)
+static int drain(struct rootfs_pool *p, size_t keep, struct mb_err *err)
 {
 	int ret = 0;
 
@@ -219,8 +219,7 @@ static int drain(struct rootfs_pool *p, size_t keep, char *err)
 			p->inflight--;
 			pthread_mutex_unlock(&p->lock);
 			if (ret == 0 && c->out_len == 0) {
-				rootfs_seterr(err, "cannot compress layer: out of memory");
-				ret = -1;
+				ret = mb_error(err, 0, "cannot compress layer: out of memory");
 			} else if (ret == 0 && rootfs_sink_write(c->sink, c->out, c->out_len, err) < 0) {
 				ret = -1;
 			}
@@ -244,7 +243,7 @@ static int drain(struct rootfs_pool *p, size_t keep, char *err)
 }
 
 int rootfs_pool_submit(struct rootfs_pool *p, struct rootfs_chunk *c,
-                       struct rootfs_sink *s, int level, char *err)
+                       struct rootfs_sink *s, int level, struct mb_err *err)
 {
 	if (level < 0 || level > MAX_LEVEL)
 		level = ROOTFS_GZIP_LEVEL;
@@ -254,8 +253,7 @@ int rootfs_pool_submit(struct rootfs_pool *p, struct rootfs_chunk *c,
 		for (size_t i = 0; i <= p->nth; i++)
 			if (!(p->comp[i][level] = libdeflate_alloc_compressor(level))) {
 				rootfs_pool_release(p, c);
-				rootfs_seterr(err, "cannot compress layer: out of memory");
-				return -1;
+				return mb_error(err, 0, "cannot compress layer: out of memory");
 			}
 	}
 	c->sink = s;
@@ -276,7 +274,7 @@ int rootfs_pool_submit(struct rootfs_pool *p, struct rootfs_chunk *c,
 	return drain(p, p->max_inflight - 1, err);
 }
 
-int rootfs_pool_flush(struct rootfs_pool *p, char *err)
+int rootfs_pool_flush(struct rootfs_pool *p, struct mb_err *err)
 {
 	return drain(p, 0, err);
 }

@@ -22,7 +22,7 @@ struct walk {
 	gid_t gid;
 	const char *const *skip;
 	bool drop_abs_links;
-	char *err;
+	struct mb_err *err;
 };
 
 static int name_cmp(const void *a, const void *b)
@@ -100,13 +100,13 @@ static int walk_dir(struct walk *w, int dfd, const char *dest, const char *host,
 	DIR *d;
 
 	if (depth > WALK_MAX_DEPTH) {
-		rootfs_seterr(w->err, "cannot add `%s`: directories nested deeper than %d", host, WALK_MAX_DEPTH);
+		mb_error(w->err, 0, "cannot add `%s`: directories nested deeper than %d", host, WALK_MAX_DEPTH);
 		close(dfd);
 		return -1;
 	}
 	d = fdopendir(dfd);
 	if (!d) {
-		rootfs_seterr(w->err, "cannot read directory `%s`: %s", host, strerror(errno));
+		mb_error(w->err, errno, "cannot read directory `%s`", host);
 		close(dfd);
 		return -1;
 	}
@@ -117,7 +117,7 @@ static int walk_dir(struct walk *w, int dfd, const char *dest, const char *host,
 		struct dirent *de = readdir(d);
 		if (!de) {
 			if (errno) {
-				rootfs_seterr(w->err, "cannot read directory `%s`: %s", host, strerror(errno));
+				mb_error(w->err, errno, "cannot read directory `%s`", host);
 				goto out;
 			}
 			break;
@@ -152,18 +152,18 @@ static int walk_dir(struct walk *w, int dfd, const char *dest, const char *host,
 		const char *nm = names[i];
 
 		if (join(hp, host, nm) < 0 || join(ip, dest, nm) < 0) {
-			rootfs_seterr(w->err, "cannot add `%s/%s`: path too long", host, nm);
+			mb_error(w->err, 0, "cannot add `%s/%s`: path too long", host, nm);
 			goto out;
 		}
 		if (fstatat(dirfd(d), nm, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			rootfs_seterr(w->err, "cannot stat `%s`: %s", hp, strerror(errno));
+			mb_error(w->err, errno, "cannot stat `%s`", hp);
 			goto out;
 		}
 		mode_t perm = host_perm(st.st_mode);
 		if (S_ISDIR(st.st_mode)) {
 			int cfd = openat(dirfd(d), nm, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (cfd < 0) {
-				rootfs_seterr(w->err, "cannot open directory `%s`: %s", hp, strerror(errno));
+				mb_error(w->err, errno, "cannot open directory `%s`", hp);
 				goto out;
 			}
 			if (rootfs_tree_put(w->t, ip, ROOTFS_DIR, perm, w->uid, w->gid, NULL, 0, NULL, w->err) < 0) {
@@ -180,7 +180,7 @@ static int walk_dir(struct walk *w, int dfd, const char *dest, const char *host,
 			char tg[WALK_PATH_LEN];
 			ssize_t l = readlinkat(dirfd(d), nm, tg, sizeof(tg) - 1);
 			if (l < 0) {
-				rootfs_seterr(w->err, "cannot read symlink `%s`: %s", hp, strerror(errno));
+				mb_error(w->err, errno, "cannot read symlink `%s`", hp);
 				goto out;
 			}
 			tg[l] = '\0';
@@ -188,7 +188,7 @@ static int walk_dir(struct walk *w, int dfd, const char *dest, const char *host,
 				if (w->drop_abs_links)
 					continue;
 			} else if (!link_stays_inside(dest, tg)) {
-				rootfs_seterr(w->err, "cannot add symlink `%s` -> `%s`: its target leaves the image root "
+				mb_error(w->err, 0, "cannot add symlink `%s` -> `%s`: its target leaves the image root "
 				       "(use a target inside the image, or copy the file itself)", hp, tg);
 				goto out;
 			}
@@ -198,7 +198,7 @@ static int walk_dir(struct walk *w, int dfd, const char *dest, const char *host,
 			if (rootfs_tree_put(w->t, ip, ROOTFS_LINK, 0777, 0, 0, NULL, 0, copy, w->err) < 0)
 				goto out;
 		} else {
-			rootfs_seterr(w->err, "cannot add `%s`: it is %s; only regular files, directories and "
+			mb_error(w->err, 0, "cannot add `%s`: it is %s; only regular files, directories and "
 			       "symlinks can go into an image", hp, kind_name(st.st_mode));
 			goto out;
 		}
@@ -206,7 +206,7 @@ static int walk_dir(struct walk *w, int dfd, const char *dest, const char *host,
 	ret = 0;
 	goto out;
 nomem:
-	rootfs_seterr(w->err, "cannot read directory `%s`: out of memory", host);
+	mb_error(w->err, 0, "cannot read directory `%s`: out of memory", host);
 out:
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
@@ -217,28 +217,26 @@ out:
 
 int rootfs_walk_host(struct rootfs_tree *t, const char *dest, const char *host_dir,
                      uid_t uid, gid_t gid, const char *const *skip,
-                     bool drop_abs_links, char *err)
+                     bool drop_abs_links, struct mb_err *err)
 {
 	struct walk w = { t, uid, gid, skip, drop_abs_links, err };
 	struct stat st;
 	int fd;
 
-	if (!t || !dest || !host_dir) {
-		rootfs_seterr(err, "cannot add a host tree: missing argument");
-		return -1;
-	}
+	if (!t || !dest || !host_dir)
+		return mb_error(err, 0, "cannot add a host tree: missing argument");
 	/* The top directory is named by the user: following a symlink there
 	 * is what they asked for.  Nothing below it is ever followed. */
 	fd = open(host_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOTDIR)
-			rootfs_seterr(err, "cannot add `%s`: not a directory", host_dir);
+			mb_error(err, 0, "cannot add `%s`: not a directory", host_dir);
 		else
-			rootfs_seterr(err, "cannot open directory `%s`: %s", host_dir, strerror(errno));
+			mb_error(err, errno, "cannot open directory `%s`", host_dir);
 		return -1;
 	}
 	if (fstat(fd, &st) < 0) {
-		rootfs_seterr(err, "cannot stat `%s`: %s", host_dir, strerror(errno));
+		mb_error(err, errno, "cannot stat `%s`", host_dir);
 		close(fd);
 		return -1;
 	}
@@ -250,7 +248,7 @@ int rootfs_walk_host(struct rootfs_tree *t, const char *dest, const char *host_d
 }
 
 int rootfs_add_host_tree(struct rootfs_tree *t, const char *dest,
-                         const char *host_dir, uid_t uid, gid_t gid, char *err)
+                         const char *host_dir, uid_t uid, gid_t gid, struct mb_err *err)
 {
 	return rootfs_walk_host(t, dest, host_dir, uid, gid, NULL, false, err);
 }

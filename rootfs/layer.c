@@ -42,7 +42,7 @@ struct stream {
 	uint64_t total;                   /* tar bytes so far */
 	EVP_MD_CTX *tar_md;               /* diff_id */
 	bool failed;                      /* err is filled */
-	char *err;
+	struct mb_err *err;
 };
 
 static int submit(struct stream *s, struct rootfs_chunk *c)
@@ -89,7 +89,7 @@ static int push_cur(struct stream *s)
 static unsigned char *room(struct stream *s, size_t *n)
 {
 	if (!s->cur && !(s->cur = rootfs_pool_chunk(s->pool))) {
-		rootfs_seterr(s->err, "cannot write layer: out of memory");
+		mb_error(s->err, 0, "cannot write layer: out of memory");
 		s->failed = true;
 		return NULL;
 	}
@@ -116,7 +116,7 @@ static la_ssize_t tar_write(struct archive *a, void *ctx, const void *buf, size_
 		if (b != p)
 			memcpy(p, b, k);
 		if (EVP_DigestUpdate(s->tar_md, p, k) != 1) {
-			rootfs_seterr(s->err, "cannot hash layer: sha256 failed");
+			mb_error(s->err, 0, "cannot hash layer: sha256 failed");
 			s->failed = true;
 			goto fail;
 		}
@@ -139,7 +139,7 @@ fail:
 
 static int file_error(struct stream *s, const char *host, const char *what, int fd)
 {
-	rootfs_seterr(s->err, "cannot read `%s`: %s", host, what);
+	mb_error(s->err, 0, "cannot read `%s`: %s", host, what);
 	s->failed = true;
 	if (fd >= 0)
 		close(fd);
@@ -187,7 +187,7 @@ static int stream_host_file(struct stream *s, struct archive *a, const struct ro
 		la_ssize_t w = archive_write_data(a, p, (size_t)r);
 		if (w != r) {
 			if (!s->failed)
-				rootfs_seterr(s->err, "cannot write tar data for `%s`: %s", e->path,
+				mb_error(s->err, 0, "cannot write tar data for `%s`: %s", e->path,
 				              archive_error_string(a));
 			s->failed = true;
 			close(fd);
@@ -244,7 +244,7 @@ static int write_entry(struct stream *s, struct archive *a, struct archive_entry
 	}
 	if (archive_write_header(a, ae) != ARCHIVE_OK) {
 		if (!s->failed)
-			rootfs_seterr(s->err, "cannot write tar header for `%s`: %s", e->path,
+			mb_error(s->err, 0, "cannot write tar header for `%s`: %s", e->path,
 			              archive_error_string(a));
 		s->failed = true;
 		return -1;
@@ -257,7 +257,7 @@ static int write_entry(struct stream *s, struct archive *a, struct archive_entry
 		la_ssize_t w = archive_write_data(a, e->data + off, e->len - off);
 		if (w <= 0) {
 			if (!s->failed)
-				rootfs_seterr(s->err, "cannot write tar data for `%s`: %s", e->path,
+				mb_error(s->err, 0, "cannot write tar data for `%s`: %s", e->path,
 				              archive_error_string(a));
 			s->failed = true;
 			return -1;
@@ -285,7 +285,7 @@ static int tar_stream(struct stream *s, const struct rootfs_tree *t, int64_t mti
 	a = archive_write_new();
 	ae = archive_entry_new();
 	if (!v || !a || !ae) {
-		rootfs_seterr(s->err, "cannot write layer: out of memory");
+		mb_error(s->err, 0, "cannot write layer: out of memory");
 		goto out;
 	}
 	/* pax restricted: ustar unless a long name/link or large value needs
@@ -296,7 +296,7 @@ static int tar_stream(struct stream *s, const struct rootfs_tree *t, int64_t mti
 	if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
 	    archive_write_set_bytes_per_block(a, 0) != ARCHIVE_OK ||
 	    archive_write_open(a, s, NULL, tar_write, NULL) != ARCHIVE_OK) {
-		rootfs_seterr(s->err, "cannot start tar: %s", archive_error_string(a));
+		mb_error(s->err, 0, "cannot start tar: %s", archive_error_string(a));
 		goto out;
 	}
 	for (size_t i = 0; i < t->n; i++)
@@ -304,7 +304,7 @@ static int tar_stream(struct stream *s, const struct rootfs_tree *t, int64_t mti
 			goto out;
 	if (archive_write_close(a) != ARCHIVE_OK) {
 		if (!s->failed)
-			rootfs_seterr(s->err, "cannot finish tar: %s", archive_error_string(a));
+			mb_error(s->err, 0, "cannot finish tar: %s", archive_error_string(a));
 		goto out;
 	}
 	if (s->cur && s->cur->len && push_cur(s) < 0)
@@ -368,7 +368,7 @@ static uint64_t tar_min(const struct rootfs_tree *t)
 
 int rootfs_layers_write_opts(const struct rootfs_tree *const *trees, size_t n,
                              const struct rootfs_write_opts *o,
-                             struct rootfs_layer *out, char *err)
+                             struct rootfs_layer *out, struct mb_err *err)
 {
 	struct rootfs_sink sink[LAYERS_MAX];
 	bool put[LAYERS_MAX] = { false };
@@ -376,25 +376,18 @@ int rootfs_layers_write_opts(const struct rootfs_tree *const *trees, size_t n,
 	struct rootfs_pool *pool = NULL;
 	int ret = -1;
 
-	if (!trees || !out || !o || n == 0 || n > LAYERS_MAX) {
-		rootfs_seterr(err, "cannot write layers: between 1 and %d trees expected", LAYERS_MAX);
-		return -1;
-	}
+	if (!trees || !out || !o || n == 0 || n > LAYERS_MAX)
+		return mb_error(err, 0, "cannot write layers: between 1 and %d trees expected", LAYERS_MAX);
 	memset(out, 0, n * sizeof(*out));
 	if (o->mtime < 0 || o->mtime > 253402300799LL) { /* 9999-12-31 */
-		rootfs_seterr(err, "cannot write layer: mtime %lld out of range (check SOURCE_DATE_EPOCH)",
+		return mb_error(err, 0, "cannot write layer: mtime %lld out of range (check SOURCE_DATE_EPOCH)",
 		              (long long)o->mtime);
-		return -1;
 	}
 	for (size_t k = 0; k < n; k++)
-		if (!trees[k]) {
-			rootfs_seterr(err, "cannot write layer: missing tree");
-			return -1;
-		}
-	if (!(pool = rootfs_pool_new())) {
-		rootfs_seterr(err, "cannot write layer: out of memory");
-		return -1;
-	}
+		if (!trees[k])
+			return mb_error(err, 0, "cannot write layer: missing tree");
+	if (!(pool = rootfs_pool_new()))
+		return mb_error(err, 0, "cannot write layer: out of memory");
 	for (size_t k = 0; k < n; k++) {
 		struct stream s = {
 			.pool = pool, .sink = &sink[k], .holding = true, .level = -1, .err = err,
@@ -416,10 +409,10 @@ int rootfs_layers_write_opts(const struct rootfs_tree *const *trees, size_t n,
 		bool ok = (s.tar_md = EVP_MD_CTX_new()) &&
 		          EVP_DigestInit_ex(s.tar_md, EVP_sha256(), NULL) == 1;
 		if (!ok)
-			rootfs_seterr(err, "cannot hash layer: sha256 failed");
+			mb_error(err, 0, "cannot hash layer: sha256 failed");
 		ok = ok && tar_stream(&s, trees[k], o->mtime) == 0;
 		if (ok && (EVP_DigestFinal_ex(s.tar_md, md, &mdlen) != 1 || mdlen != 32)) {
-			rootfs_seterr(err, "cannot hash layer: sha256 failed");
+			mb_error(err, 0, "cannot hash layer: sha256 failed");
 			ok = false;
 		}
 		if (ok) {
@@ -461,7 +454,7 @@ out:
 
 int rootfs_layers_write_cached(const struct rootfs_tree *const *trees, size_t n,
                                int64_t mtime, const char *cache_dir,
-                               struct rootfs_layer *out, char *err)
+                               struct rootfs_layer *out, struct mb_err *err)
 {
 	struct rootfs_write_opts o = { .mtime = mtime, .cache_dir = cache_dir, .spool_dir = NULL };
 
@@ -469,18 +462,16 @@ int rootfs_layers_write_cached(const struct rootfs_tree *const *trees, size_t n,
 }
 
 int rootfs_layers_write(const struct rootfs_tree *const *trees, size_t n,
-                        int64_t mtime, struct rootfs_layer *out, char *err)
+                        int64_t mtime, struct rootfs_layer *out, struct mb_err *err)
 {
 	return rootfs_layers_write_cached(trees, n, mtime, NULL, out, err);
 }
 
 int rootfs_layer_write(const struct rootfs_tree *t, int64_t mtime,
-                       struct rootfs_layer *out, char *err)
+                       struct rootfs_layer *out, struct mb_err *err)
 {
-	if (!t || !out) {
-		rootfs_seterr(err, "cannot write layer: missing argument");
-		return -1;
-	}
+	if (!t || !out)
+		return mb_error(err, 0, "cannot write layer: missing argument");
 	return rootfs_layers_write(&t, 1, mtime, out, err);
 }
 

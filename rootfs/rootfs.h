@@ -13,9 +13,7 @@
 #include <string.h>
 #include <sys/types.h>
 
-#ifndef MB_ERRLEN
-#define MB_ERRLEN 512
-#endif
+#include "error.h"
 
 /* The image's unprivileged user and group ("nonroot" in /etc/passwd):
  * distroless's number, which sits below the 65534 of nobody. */
@@ -27,7 +25,7 @@
 /* mkdir -p (files.c): missing parents made with mode parents, the last
  * one with leaf; -1 with err filled when a part cannot be made or the
  * path is not a directory in the end. */
-int rootfs_mkdir_p(const char *path, mode_t parents, mode_t leaf, char *err);
+int rootfs_mkdir_p(const char *path, mode_t parents, mode_t leaf, struct mb_err *err);
 /* All of buf to fd, through short writes and EINTR; -1 with errno set. */
 int rootfs_write_all(int fd, const void *buf, size_t len);
 
@@ -59,15 +57,15 @@ struct rootfs_tree *rootfs_tree_new(void);
 void rootfs_tree_free(struct rootfs_tree *t);
 
 int rootfs_add_dir(struct rootfs_tree *t, const char *path, mode_t mode,
-                   uid_t uid, gid_t gid, char *err);
+                   uid_t uid, gid_t gid, struct mb_err *err);
 /* Content is copied. */
 int rootfs_add_data(struct rootfs_tree *t, const char *path, const void *data,
-                    size_t len, mode_t mode, uid_t uid, gid_t gid, char *err);
+                    size_t len, mode_t mode, uid_t uid, gid_t gid, struct mb_err *err);
 /* Takes ownership of data (malloc'd; freed by the tree, also on failure):
  * no copy, for a caller that already holds the file (e.g. after checking
  * its ELF headers) and would otherwise make the tree read it again. */
 int rootfs_add_buffer(struct rootfs_tree *t, const char *path, void *data,
-                      size_t len, mode_t mode, uid_t uid, gid_t gid, char *err);
+                      size_t len, mode_t mode, uid_t uid, gid_t gid, struct mb_err *err);
 /* host_path must be a regular file now; its contents are read when the
  * layer is written, in bounded chunks, and it must then still be the same
  * file (device and inode) with the same size, or the write fails naming it
@@ -76,9 +74,9 @@ int rootfs_add_buffer(struct rootfs_tree *t, const char *path, void *data,
  * (masked with 0755). */
 int rootfs_add_host_file(struct rootfs_tree *t, const char *path,
                          const char *host_path, mode_t mode, uid_t uid,
-                         gid_t gid, char *err);
+                         gid_t gid, struct mb_err *err);
 int rootfs_add_symlink(struct rootfs_tree *t, const char *path,
-                       const char *target, char *err);
+                       const char *target, struct mb_err *err);
 /* Copy a host directory tree to dest (files are read when the layer is
  * written, with the checks of rootfs_add_host_file).  Never follows a symlink out of
  * host_dir, keeps symlinks as symlinks only when their target stays inside
@@ -88,7 +86,7 @@ int rootfs_add_symlink(struct rootfs_tree *t, const char *path,
  * kept; a relative one that climbs above the image root is refused.  Every
  * name and link target must be UTF-8 (the tar carries them as such). */
 int rootfs_add_host_tree(struct rootfs_tree *t, const char *dest,
-                         const char *host_dir, uid_t uid, gid_t gid, char *err);
+                         const char *host_dir, uid_t uid, gid_t gid, struct mb_err *err);
 size_t rootfs_tree_count(const struct rootfs_tree *t);
 /* What the tree holds at path (normalised as the adders do): 0 with st
  * filled, or -1 when it holds nothing there.  For the rules that compare
@@ -117,7 +115,7 @@ struct rootfs_skeleton_opts {
  * (1777), /home/nonroot (0700 uid:gid), /root (0700), the CA bundle at
  * /etc/ssl/certs/ca-certificates.crt and, optionally, zoneinfo. */
 int rootfs_add_skeleton(struct rootfs_tree *t,
-                        const struct rootfs_skeleton_opts *o, char *err);
+                        const struct rootfs_skeleton_opts *o, struct mb_err *err);
 #define ROOTFS_CA_PATH "/etc/ssl/certs/ca-certificates.crt"
 
 /* One written layer: its blob in memory, or spooled to an unnamed file. */
@@ -159,15 +157,15 @@ struct rootfs_write_opts {
  * a file. */
 int rootfs_layers_write_opts(const struct rootfs_tree *const *trees, size_t n,
                              const struct rootfs_write_opts *o,
-                             struct rootfs_layer *out, char *err);
+                             struct rootfs_layer *out, struct mb_err *err);
 /* The same, blobs in memory. */
 int rootfs_layer_write(const struct rootfs_tree *t, int64_t mtime,
-                       struct rootfs_layer *out, char *err);
+                       struct rootfs_layer *out, struct mb_err *err);
 int rootfs_layers_write(const struct rootfs_tree *const *trees, size_t n,
-                        int64_t mtime, struct rootfs_layer *out, char *err);
+                        int64_t mtime, struct rootfs_layer *out, struct mb_err *err);
 int rootfs_layers_write_cached(const struct rootfs_tree *const *trees, size_t n,
                                int64_t mtime, const char *cache_dir,
-                               struct rootfs_layer *out, char *err);
+                               struct rootfs_layer *out, struct mb_err *err);
 void rootfs_layer_free(struct rootfs_layer *l);
 
 #endif

@@ -33,14 +33,11 @@ struct rootfs_tree {
 	size_t nslots;
 };
 
-/* Fills err (MB_ERRLEN bytes; NULL ignored) like snprintf. */
-void rootfs_seterr(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
 /* Adds or replaces the entry at path (normalised by the callee); takes
  * ownership of data/target on success and on failure. */
 int rootfs_tree_put(struct rootfs_tree *t, const char *path,
                     enum rootfs_kind kind, mode_t mode, uid_t uid, gid_t gid,
-                    unsigned char *data, size_t len, char *target, char *err);
+                    unsigned char *data, size_t len, char *target, struct mb_err *err);
 
 /* Reads a whole regular file from an fd (retrying EINTR, tolerating a
  * file that changes size while it is read).  For small files only (the CA
@@ -51,14 +48,14 @@ int rootfs_read_fd(int fd, unsigned char **out, size_t *len);
  * st is what fstat() said of it now (size and identity, checked again
  * then).  host is copied. */
 int rootfs_tree_put_host(struct rootfs_tree *t, const char *path, mode_t mode, uid_t uid,
-                         gid_t gid, const char *host, const struct stat *st, char *err);
+                         gid_t gid, const char *host, const struct stat *st, struct mb_err *err);
 
 /* Walks host_dir (opened relative to nothing) and adds it below dest.
  * skip: NULL-terminated names to skip at the top level only;
  * drop_abs_links: skip symlinks with absolute targets instead of keeping. */
 int rootfs_walk_host(struct rootfs_tree *t, const char *dest,
                      const char *host_dir, uid_t uid, gid_t gid,
-                     const char *const *skip, bool drop_abs_links, char *err);
+                     const char *const *skip, bool drop_abs_links, struct mb_err *err);
 
 /* The entries in tar order (component-wise sorted, parents first);
  * returns a malloc'd array of n pointers or NULL on ENOMEM. */
@@ -90,10 +87,10 @@ struct rootfs_sink {
 	EVP_MD_CTX *md;          /* sha256 of the blob so far */
 };
 int rootfs_sink_init(struct rootfs_sink *s, const char *spool_dir, const char *name,
-                     bool keep_mem, char *err);
-int rootfs_sink_write(struct rootfs_sink *s, const unsigned char *p, size_t n, char *err);
+                     bool keep_mem, struct mb_err *err);
+int rootfs_sink_write(struct rootfs_sink *s, const unsigned char *p, size_t n, struct mb_err *err);
 /* Fills out's digest, blob_len and blob or blob_fd (handed over). */
-int rootfs_sink_finish(struct rootfs_sink *s, struct rootfs_layer *out, char *err);
+int rootfs_sink_finish(struct rootfs_sink *s, struct rootfs_layer *out, struct mb_err *err);
 void rootfs_sink_free(struct rootfs_sink *s);
 
 /* The compressing pool (gzip.c): chunks of ROOTFS_GZIP_CHUNK tar bytes
@@ -116,9 +113,9 @@ struct rootfs_chunk *rootfs_pool_chunk(struct rootfs_pool *p);
 void rootfs_pool_release(struct rootfs_pool *p, struct rootfs_chunk *c);
 /* Queues c for sink s; may write finished chunks and compress one. */
 int rootfs_pool_submit(struct rootfs_pool *p, struct rootfs_chunk *c, struct rootfs_sink *s,
-                       int level, char *err);
+                       int level, struct mb_err *err);
 /* Everything submitted is compressed and written. */
-int rootfs_pool_flush(struct rootfs_pool *p, char *err);
+int rootfs_pool_flush(struct rootfs_pool *p, struct mb_err *err);
 /* Flushes (errors ignored: call rootfs_pool_flush first) and frees. */
 void rootfs_pool_free(struct rootfs_pool *p);
 

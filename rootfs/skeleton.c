@@ -24,7 +24,7 @@ static const char nsswitch[] =
 	"ethers:         files\n"
 	"rpc:            files\n";
 
-static int read_host(const char *path, const char *what, unsigned char **out, size_t *len, char *err)
+static int read_host(const char *path, const char *what, unsigned char **out, size_t *len, struct mb_err *err)
 {
 	struct stat st;
 	int fd;
@@ -32,18 +32,16 @@ static int read_host(const char *path, const char *what, unsigned char **out, si
 	do
 		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK); /* a fifo: refused, not waited on */
 	while (fd < 0 && errno == EINTR);
-	if (fd < 0) {
-		rootfs_seterr(err, "cannot open %s `%s`: %s%s", what, path, strerror(errno),
+	if (fd < 0)
+		return mb_error(err, 0, "cannot open %s `%s`: %s%s", what, path, strerror(errno),
 		       errno == ENOENT ? " (install the ca-certificates package or name another bundle)" : "");
-		return -1;
-	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		rootfs_seterr(err, "cannot read %s `%s`: not a regular file", what, path);
+		mb_error(err, 0, "cannot read %s `%s`: not a regular file", what, path);
 		close(fd);
 		return -1;
 	}
 	if (rootfs_read_fd(fd, out, len) < 0) {
-		rootfs_seterr(err, "cannot read %s `%s`: %s", what, path, strerror(errno));
+		mb_error(err, errno, "cannot read %s `%s`", what, path);
 		close(fd);
 		return -1;
 	}
@@ -51,7 +49,7 @@ static int read_host(const char *path, const char *what, unsigned char **out, si
 	return 0;
 }
 
-static int add_ca(struct rootfs_tree *t, const struct rootfs_skeleton_opts *o, char *err)
+static int add_ca(struct rootfs_tree *t, const struct rootfs_skeleton_opts *o, struct mb_err *err)
 {
 	unsigned char *ca, *extra = NULL;
 	size_t ca_len, extra_len = 0;
@@ -64,7 +62,7 @@ static int add_ca(struct rootfs_tree *t, const struct rootfs_skeleton_opts *o, c
 			return -1;
 		}
 		if (!memmem(extra, extra_len, "-----BEGIN CERTIFICATE-----", 27)) {
-			rootfs_seterr(err, "cannot use extra CA file `%s`: no PEM certificate in it "
+			mb_error(err, 0, "cannot use extra CA file `%s`: no PEM certificate in it "
 			       "(expected -----BEGIN CERTIFICATE-----)", o->extra_ca);
 			free(ca);
 			free(extra);
@@ -73,7 +71,7 @@ static int add_ca(struct rootfs_tree *t, const struct rootfs_skeleton_opts *o, c
 		bool nl = ca_len && ca[ca_len - 1] != '\n';
 		unsigned char *all = realloc(ca, ca_len + nl + extra_len + 1);
 		if (!all) {
-			rootfs_seterr(err, "cannot add the CA bundle: out of memory");
+			mb_error(err, 0, "cannot add the CA bundle: out of memory");
 			free(ca);
 			free(extra);
 			return -1;
@@ -93,7 +91,7 @@ static int add_ca(struct rootfs_tree *t, const struct rootfs_skeleton_opts *o, c
 	return rootfs_tree_put(t, ROOTFS_CA_PATH, ROOTFS_FILE, 0644, 0, 0, ca, ca_len, NULL, err);
 }
 
-int rootfs_add_skeleton(struct rootfs_tree *t, const struct rootfs_skeleton_opts *o, char *err)
+int rootfs_add_skeleton(struct rootfs_tree *t, const struct rootfs_skeleton_opts *o, struct mb_err *err)
 {
 	static const struct rootfs_skeleton_opts defaults = { MB_NONROOT_UID, MB_NONROOT_GID, NULL, NULL, NULL, false };
 	char passwd[512], group[256], osrel[512];
@@ -104,10 +102,8 @@ int rootfs_add_skeleton(struct rootfs_tree *t, const struct rootfs_skeleton_opts
 	gid_t gid = o->gid ? o->gid : MB_NONROOT_GID;
 	const char *ver = o->version && *o->version ? o->version : "0";
 
-	if (strpbrk(ver, "\"\\\n$`")) {
-		rootfs_seterr(err, "cannot write /etc/os-release: version `%s` has characters that need quoting", ver);
-		return -1;
-	}
+	if (strpbrk(ver, "\"\\\n$`"))
+		return mb_error(err, 0, "cannot write /etc/os-release: version `%s` has characters that need quoting", ver);
 	snprintf(passwd, sizeof(passwd),
 	         "root:x:0:0:root:/root:/sbin/nologin\n"
 	         "nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n"
@@ -148,7 +144,7 @@ int rootfs_add_skeleton(struct rootfs_tree *t, const struct rootfs_skeleton_opts
 			return -1;
 		if (rootfs_walk_host(t, ZONEINFO, ZONEINFO, 0, 0, skip, true, err) < 0) {
 			if (access(ZONEINFO, F_OK) < 0) {
-				rootfs_seterr(err, "cannot add zoneinfo: `%s` is missing (install the tzdata package)", ZONEINFO);
+				mb_error(err, 0, "cannot add zoneinfo: `%s` is missing (install the tzdata package)", ZONEINFO);
 			}
 			return -1;
 		}

@@ -48,67 +48,54 @@ static int spool_open(const char *dir, bool *linkable)
 }
 
 int rootfs_sink_init(struct rootfs_sink *s, const char *spool_dir, const char *name,
-                     bool keep_mem, char *err)
+                     bool keep_mem, struct mb_err *err)
 {
 	memset(s, 0, sizeof(*s));
 	s->fd = -1;
 	s->name = name ? name : spool_dir;
 	s->keep_mem = keep_mem || !spool_dir;
-	if (!(s->md = EVP_MD_CTX_new()) || EVP_DigestInit_ex(s->md, EVP_sha256(), NULL) != 1) {
-		rootfs_seterr(err, "cannot hash layer: sha256 failed");
-		return -1;
-	}
+	if (!(s->md = EVP_MD_CTX_new()) || EVP_DigestInit_ex(s->md, EVP_sha256(), NULL) != 1)
+		return mb_error(err, 0, "cannot hash layer: sha256 failed");
 	if (spool_dir) {
 		s->fd = spool_open(spool_dir, &s->linkable);
-		if (s->fd < 0) {
-			rootfs_seterr(err, "cannot write `%s`: cannot create a temporary file for a layer "
-			              "in `%s`: %s", s->name, spool_dir, strerror(errno));
-			return -1;
-		}
+		if (s->fd < 0)
+			return mb_error(err, errno, "cannot write `%s`: cannot create a temporary file for a layer "
+			              "in `%s`", s->name, spool_dir);
 	}
 	return 0;
 }
 
-int rootfs_sink_write(struct rootfs_sink *s, const unsigned char *p, size_t n, char *err)
+int rootfs_sink_write(struct rootfs_sink *s, const unsigned char *p, size_t n, struct mb_err *err)
 {
-	if (EVP_DigestUpdate(s->md, p, n) != 1) {
-		rootfs_seterr(err, "cannot hash layer: sha256 failed");
-		return -1;
-	}
+	if (EVP_DigestUpdate(s->md, p, n) != 1)
+		return mb_error(err, 0, "cannot hash layer: sha256 failed");
 	if (s->keep_mem) {
 		if (s->mem_len + n > s->mem_cap) {
 			size_t nc = s->mem_cap ? s->mem_cap : 65536;
 			while (nc < s->mem_len + n)
 				nc *= 2;
 			unsigned char *nm = realloc(s->mem, nc);
-			if (!nm) {
-				rootfs_seterr(err, "cannot write layer: out of memory");
-				return -1;
-			}
+			if (!nm)
+				return mb_error(err, 0, "cannot write layer: out of memory");
 			s->mem = nm;
 			s->mem_cap = nc;
 		}
 		memcpy(s->mem + s->mem_len, p, n);
 		s->mem_len += n;
 	}
-	if (s->fd >= 0 && rootfs_write_all(s->fd, p, n) < 0) {
-		rootfs_seterr(err, "cannot write `%s`: writing a layer beside it: %s", s->name,
-		              strerror(errno));
-		return -1;
-	}
+	if (s->fd >= 0 && rootfs_write_all(s->fd, p, n) < 0)
+		return mb_error(err, errno, "cannot write `%s`: writing a layer beside it", s->name);
 	s->blob_len += n;
 	return 0;
 }
 
-int rootfs_sink_finish(struct rootfs_sink *s, struct rootfs_layer *out, char *err)
+int rootfs_sink_finish(struct rootfs_sink *s, struct rootfs_layer *out, struct mb_err *err)
 {
 	unsigned char md[32];
 	unsigned int mdlen = 0;
 
-	if (EVP_DigestFinal_ex(s->md, md, &mdlen) != 1 || mdlen != 32) {
-		rootfs_seterr(err, "cannot hash layer: sha256 failed");
-		return -1;
-	}
+	if (EVP_DigestFinal_ex(s->md, md, &mdlen) != 1 || mdlen != 32)
+		return mb_error(err, 0, "cannot hash layer: sha256 failed");
 	rootfs_hex(md, out->digest);
 	out->blob_len = (size_t)s->blob_len;
 	if (s->fd >= 0) {

@@ -13,17 +13,6 @@
 
 #define PATH_MAX_LEN 4096
 
-void rootfs_seterr(char *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, MB_ERRLEN, fmt, ap);
-	va_end(ap);
-}
-
 struct rootfs_tree *rootfs_tree_new(void)
 {
 	return calloc(1, sizeof(struct rootfs_tree));
@@ -72,15 +61,13 @@ static bool utf8_ok(const char *s)
 
 /* "/a//b/" -> "/a/b"; refuses relative paths, "." and ".." components
  * (a `..` in a destination is how a layer escapes its root on extraction). */
-static int path_normalise(const char *in, char *out, char *err)
+static int path_normalise(const char *in, char *out, struct mb_err *err)
 {
 	size_t o = 0;
 	const char *p = in;
 
-	if (!in || in[0] != '/') {
-		rootfs_seterr(err, "invalid image path `%s`: must be absolute (start with /)", in ? in : "(null)");
-		return -1;
-	}
+	if (!in || in[0] != '/')
+		return mb_error(err, 0, "invalid image path `%s`: must be absolute (start with /)", in ? in : "(null)");
 	while (*p) {
 		while (*p == '/')
 			p++;
@@ -90,14 +77,10 @@ static int path_normalise(const char *in, char *out, char *err)
 		while (*p && *p != '/')
 			p++;
 		size_t n = (size_t)(p - s);
-		if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.')) {
-			rootfs_seterr(err, "invalid image path `%s`: `.` and `..` components are not allowed", in);
-			return -1;
-		}
-		if (o + 1 + n + 1 > PATH_MAX_LEN) {
-			rootfs_seterr(err, "invalid image path `%.64s...`: longer than %d bytes", in, PATH_MAX_LEN - 1);
-			return -1;
-		}
+		if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+			return mb_error(err, 0, "invalid image path `%s`: `.` and `..` components are not allowed", in);
+		if (o + 1 + n + 1 > PATH_MAX_LEN)
+			return mb_error(err, 0, "invalid image path `%.64s...`: longer than %d bytes", in, PATH_MAX_LEN - 1);
 		out[o++] = '/';
 		memcpy(out + o, s, n);
 		o += n;
@@ -176,7 +159,7 @@ static struct rootfs_entry *tree_append(struct rootfs_tree *t, const char *path)
 }
 
 /* Makes sure every parent of path exists as a directory. */
-static int ensure_parents(struct rootfs_tree *t, const char *path, const char *orig, char *err)
+static int ensure_parents(struct rootfs_tree *t, const char *path, const char *orig, struct mb_err *err)
 {
 	char buf[PATH_MAX_LEN];
 	size_t len = strlen(path);
@@ -188,17 +171,13 @@ static int ensure_parents(struct rootfs_tree *t, const char *path, const char *o
 			continue;
 		buf[i] = '\0';
 		struct rootfs_entry *e = tree_lookup(t, buf);
-		if (e && e->kind != ROOTFS_DIR) {
-			rootfs_seterr(err, "cannot add `%s`: `%s` is already in the image and is not a directory",
+		if (e && e->kind != ROOTFS_DIR)
+			return mb_error(err, 0, "cannot add `%s`: `%s` is already in the image and is not a directory",
 			       orig, buf);
-			return -1;
-		}
 		if (!e) {
 			e = tree_append(t, buf);
-			if (!e) {
-				rootfs_seterr(err, "cannot add `%s`: out of memory", orig);
-				return -1;
-			}
+			if (!e)
+				return mb_error(err, 0, "cannot add `%s`: out of memory", orig);
 			e->kind = ROOTFS_DIR;
 			e->mode = 0755;
 			/* count it in its own parent */
@@ -232,18 +211,18 @@ static void count_in_parent(struct rootfs_tree *t, const char *path)
 
 int rootfs_tree_put(struct rootfs_tree *t, const char *path, enum rootfs_kind kind,
                     mode_t mode, uid_t uid, gid_t gid, unsigned char *data,
-                    size_t len, char *target, char *err)
+                    size_t len, char *target, struct mb_err *err)
 {
 	char norm[PATH_MAX_LEN];
 
 	if (!t) {
-		rootfs_seterr(err, "cannot add `%s`: no tree", path ? path : "(null)");
+		mb_error(err, 0, "cannot add `%s`: no tree", path ? path : "(null)");
 		goto fail;
 	}
 	if (path_normalise(path, norm, err) < 0)
 		goto fail;
 	if (!utf8_ok(norm) || (target && !utf8_ok(target))) {
-		rootfs_seterr(err, "cannot add `%s`%s%s: %s is not valid UTF-8 (rename it)", norm,
+		mb_error(err, 0, "cannot add `%s`%s%s: %s is not valid UTF-8 (rename it)", norm,
 		       target ? " -> " : "", target ? target : "",
 		       utf8_ok(norm) ? "the link target" : "the name");
 		goto fail;
@@ -251,7 +230,7 @@ int rootfs_tree_put(struct rootfs_tree *t, const char *path, enum rootfs_kind ki
 	if (strcmp(norm, "/") == 0) {
 		if (kind == ROOTFS_DIR) /* the root itself is never an entry */
 			return 0;
-		rootfs_seterr(err, "cannot add `/`: the image root can only be a directory");
+		mb_error(err, 0, "cannot add `/`: the image root can only be a directory");
 		goto fail;
 	}
 	if (ensure_parents(t, norm, path, err) < 0)
@@ -264,7 +243,7 @@ int rootfs_tree_put(struct rootfs_tree *t, const char *path, enum rootfs_kind ki
 	struct rootfs_entry *e = tree_lookup(t, norm);
 	if (e) {
 		if (e->kind == ROOTFS_DIR && kind != ROOTFS_DIR && e->nchildren) {
-			rootfs_seterr(err, "cannot add `%s`: a directory with entries is already there", norm);
+			mb_error(err, 0, "cannot add `%s`: a directory with entries is already there", norm);
 			goto fail;
 		}
 		free(e->data);
@@ -277,7 +256,7 @@ int rootfs_tree_put(struct rootfs_tree *t, const char *path, enum rootfs_kind ki
 	} else {
 		e = tree_append(t, norm);
 		if (!e) {
-			rootfs_seterr(err, "cannot add `%s`: out of memory", norm);
+			mb_error(err, 0, "cannot add `%s`: out of memory", norm);
 			goto fail;
 		}
 		count_in_parent(t, norm);
@@ -297,32 +276,28 @@ fail:
 }
 
 int rootfs_add_dir(struct rootfs_tree *t, const char *path, mode_t mode,
-                   uid_t uid, gid_t gid, char *err)
+                   uid_t uid, gid_t gid, struct mb_err *err)
 {
 	return rootfs_tree_put(t, path, ROOTFS_DIR, mode, uid, gid, NULL, 0, NULL, err);
 }
 
 int rootfs_add_data(struct rootfs_tree *t, const char *path, const void *data,
-                    size_t len, mode_t mode, uid_t uid, gid_t gid, char *err)
+                    size_t len, mode_t mode, uid_t uid, gid_t gid, struct mb_err *err)
 {
 	unsigned char *copy = malloc(len ? len : 1);
 
-	if (!copy) {
-		rootfs_seterr(err, "cannot add `%s`: out of memory", path ? path : "(null)");
-		return -1;
-	}
+	if (!copy)
+		return mb_error(err, 0, "cannot add `%s`: out of memory", path ? path : "(null)");
 	if (len)
 		memcpy(copy, data, len);
 	return rootfs_tree_put(t, path, ROOTFS_FILE, mode, uid, gid, copy, len, NULL, err);
 }
 
 int rootfs_add_buffer(struct rootfs_tree *t, const char *path, void *data,
-                      size_t len, mode_t mode, uid_t uid, gid_t gid, char *err)
+                      size_t len, mode_t mode, uid_t uid, gid_t gid, struct mb_err *err)
 {
-	if (!data && len) {
-		rootfs_seterr(err, "cannot add `%s`: no data", path ? path : "(null)");
-		return -1;
-	}
+	if (!data && len)
+		return mb_error(err, 0, "cannot add `%s`: no data", path ? path : "(null)");
 	return rootfs_tree_put(t, path, ROOTFS_FILE, mode, uid, gid, data, len, NULL, err);
 }
 
@@ -368,14 +343,12 @@ int rootfs_read_fd(int fd, unsigned char **out, size_t *len)
 }
 
 int rootfs_tree_put_host(struct rootfs_tree *t, const char *path, mode_t mode, uid_t uid,
-                         gid_t gid, const char *host, const struct stat *st, char *err)
+                         gid_t gid, const char *host, const struct stat *st, struct mb_err *err)
 {
 	char *h = strdup(host);
 
-	if (!h) {
-		rootfs_seterr(err, "cannot add `%s`: out of memory", host);
-		return -1;
-	}
+	if (!h)
+		return mb_error(err, 0, "cannot add `%s`: out of memory", host);
 	if (rootfs_tree_put(t, path, ROOTFS_FILE, mode, uid, gid, NULL, (size_t)st->st_size, NULL,
 	                    err) < 0) {
 		free(h);
@@ -393,7 +366,7 @@ int rootfs_tree_put_host(struct rootfs_tree *t, const char *path, mode_t mode, u
 
 int rootfs_add_host_file(struct rootfs_tree *t, const char *path,
                          const char *host_path, mode_t mode, uid_t uid,
-                         gid_t gid, char *err)
+                         gid_t gid, struct mb_err *err)
 {
 	struct stat st;
 	int fd;
@@ -403,38 +376,30 @@ int rootfs_add_host_file(struct rootfs_tree *t, const char *path,
 	do
 		fd = open(host_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK); /* a fifo: refused, not waited on */
 	while (fd < 0 && errno == EINTR);
-	if (fd < 0) {
-		rootfs_seterr(err, "cannot open `%s`: %s", host_path, strerror(errno));
-		return -1;
-	}
+	if (fd < 0)
+		return mb_error(err, errno, "cannot open `%s`", host_path);
 	if (fstat(fd, &st) < 0) {
-		rootfs_seterr(err, "cannot stat `%s`: %s", host_path, strerror(errno));
+		mb_error(err, errno, "cannot stat `%s`", host_path);
 		close(fd);
 		return -1;
 	}
 	close(fd);
-	if (!S_ISREG(st.st_mode)) {
-		rootfs_seterr(err, "cannot add `%s`: %s", host_path,
+	if (!S_ISREG(st.st_mode))
+		return mb_error(err, 0, "cannot add `%s`: %s", host_path,
 		       S_ISDIR(st.st_mode) ? "is a directory (use a tree copy for directories)"
 		                           : "not a regular file");
-		return -1;
-	}
 	if (mode == (mode_t)-1)
 		mode = st.st_mode & 0755;
 	return rootfs_tree_put_host(t, path, mode, uid, gid, host_path, &st, err);
 }
 
-int rootfs_add_symlink(struct rootfs_tree *t, const char *path, const char *target, char *err)
+int rootfs_add_symlink(struct rootfs_tree *t, const char *path, const char *target, struct mb_err *err)
 {
-	if (!target || !*target) {
-		rootfs_seterr(err, "cannot add symlink `%s`: empty target", path ? path : "(null)");
-		return -1;
-	}
+	if (!target || !*target)
+		return mb_error(err, 0, "cannot add symlink `%s`: empty target", path ? path : "(null)");
 	char *tg = strdup(target);
-	if (!tg) {
-		rootfs_seterr(err, "cannot add symlink `%s`: out of memory", path ? path : "(null)");
-		return -1;
-	}
+	if (!tg)
+		return mb_error(err, 0, "cannot add symlink `%s`: out of memory", path ? path : "(null)");
 	return rootfs_tree_put(t, path, ROOTFS_LINK, 0777, 0, 0, NULL, 0, tg, err);
 }
 

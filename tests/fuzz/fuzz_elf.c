@@ -14,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int fd = -1;
 	static char path[64];
-	char err[MB_ERRLEN];
+	struct mb_err err = {0};
 	struct elf_info info;
 
 	if (fd < 0) {
@@ -24,12 +24,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (ftruncate(fd, 0) < 0 || pwrite(fd, data, size, 0) != (ssize_t)size)
 		abort();
-	if (elf_inspect(path, &info, err) == 0)
+	if (elf_inspect(path, &info, &err) == 0)
 		elf_info_free(&info);
-	else if (!err[0])
+	else if (!err.msg[0])
 		abort(); /* every refusal says why */
 	for (int a = 0; a < 2; a++)
-		if (elf_check_static(path, a ? "arm64" : "amd64", NULL, err) < 0 && !err[0])
+		if (elf_check_static(path, a ? "arm64" : "amd64", NULL, &err) < 0 && !err.msg[0])
 			abort();
 	return 0;
 }

@@ -49,14 +49,14 @@ static void put(const char *path, const uint8_t *d, size_t n)
 static void lookup(const char *key)
 {
 	struct reg_creds c = { 0 };
-	char err[MB_ERRLEN];
-	reg_creds_lookup(key, &c, err);
+	struct mb_err err = {0};
+	reg_creds_lookup(key, &c, &err);
 	reg_creds_free(&c);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char err[MB_ERRLEN];
+	struct mb_err err = {0};
 
 	if (size < 1)
 		return 0;
@@ -85,22 +85,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		p.status = size ? 400 + data[0] % 200 : 500;
 		p.body = s;
 		p.len = size;
-		reg_http_error(&r, "GET manifest x", &p, err);
+		reg_http_error(&r, "GET manifest x", &p, &err);
 		break;
 	}
 	case 2: {
 		json_error_t je;
 		json_t *j = json_loadb(s, size, 0, &je);
 		char out[ROOTFS_DIGEST_LEN];
-		reg_pick_platform(j, NULL, out, err);
-		reg_pick_platform(j, "linux/arm64/v8", out, err);
+		reg_pick_platform(j, NULL, out, &err);
+		reg_pick_platform(j, "linux/arm64/v8", out, &err);
 		json_decref(j);
 		break;
 	}
 	case 3: {
 		struct reg_blob *b = NULL;
 		size_t nb = 0;
-		if (reg_manifest_blobs(s, size, "registry.example", "sha256:x", NULL, &b, &nb, err) == 0)
+		if (reg_manifest_blobs(s, size, "registry.example", "sha256:x", NULL, &b, &nb, &err) == 0)
 			for (size_t i = 0; i < nb; i++)
 				if (!reg_digest_ok(b[i].digest))
 					abort(); /* only checked digests are ever fetched */
@@ -116,7 +116,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	case 5: {
 		struct reg_creds c = { 0 };
-		reg_creds_helper_answer(s, size, "docker-credential-x", "registry.example", &c, err);
+		reg_creds_helper_answer(s, size, "docker-credential-x", "registry.example", &c, &err);
 		reg_creds_free(&c);
 		break;
 	}
@@ -135,7 +135,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case 8: {
 		struct reg_ref r = { 0 };
-		if (reg_ref_parse(s, &r, err) == 0)
+		if (reg_ref_parse(s, &r, &err) == 0)
 			reg_ref_free(&r);
 		break;
 	}

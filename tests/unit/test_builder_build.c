@@ -15,7 +15,7 @@
 #include "../../builder/builder.h"
 
 static char dir[64];
-static char err[MB_ERRLEN];
+static struct mb_err err;
 
 static void put(const char *rel, const char *text)
 {
@@ -56,49 +56,49 @@ static void test_detect_kinds(void **s)
 	enum app_kind k;
 	assert_int_equal(mkdir(at("gomod"), 0755), 0);
 	put("gomod/go.mod", "module example.com/team/devops-info\n\ngo 1.19\n");
-	assert_int_equal(build_detect(at("gomod"), &k, err), 0);
+	assert_int_equal(build_detect(at("gomod"), &k, &err), 0);
 	assert_int_equal(k, APP_GO);
 
 	assert_int_equal(mkdir(at("withmake"), 0755), 0);
 	put("withmake/Makefile", "all:\n");
 	put("withmake/a.c", "int main(void){return 0;}\n");
-	assert_int_equal(build_detect(at("withmake"), &k, err), 0);
+	assert_int_equal(build_detect(at("withmake"), &k, &err), 0);
 	assert_int_equal(k, APP_MAKEFILE);
 
 	assert_int_equal(mkdir(at("cdir"), 0755), 0);
 	put("cdir/a.c", "int main(void){return 0;}\n");
-	assert_int_equal(build_detect(at("cdir"), &k, err), 0);
+	assert_int_equal(build_detect(at("cdir"), &k, &err), 0);
 	assert_int_equal(k, APP_C_DIR);
-	assert_int_equal(build_detect(at("cdir/a.c"), &k, err), 0);
+	assert_int_equal(build_detect(at("cdir/a.c"), &k, &err), 0);
 	assert_int_equal(k, APP_C_FILE);
 
 	put("binary", "\177ELF...");
-	assert_int_equal(build_detect(at("binary"), &k, err), 0);
+	assert_int_equal(build_detect(at("binary"), &k, &err), 0);
 	assert_int_equal(k, APP_ELF);
 
 	assert_int_equal(mkdir(at("empty"), 0755), 0);
 	put("empty/README", "nothing\n");
-	assert_int_equal(build_detect(at("empty"), &k, err), -1);
-	assert_non_null(strstr(err, "nothing mkimage can build"));
+	assert_int_equal(build_detect(at("empty"), &k, &err), -1);
+	assert_non_null(strstr(err.msg, "nothing mkimage can build"));
 
 	put("main.go", "package main\n");
-	assert_int_equal(build_detect(at("main.go"), &k, err), -1);
-	assert_non_null(strstr(err, "package directory"));
+	assert_int_equal(build_detect(at("main.go"), &k, &err), -1);
+	assert_non_null(strstr(err.msg, "package directory"));
 	put("x.cpp", "int main(){}\n");
-	assert_int_equal(build_detect(at("x.cpp"), &k, err), -1);
-	assert_non_null(strstr(err, "g++ -static"));
+	assert_int_equal(build_detect(at("x.cpp"), &k, &err), -1);
+	assert_non_null(strstr(err.msg, "g++ -static"));
 	assert_int_equal(mkdir(at("crate"), 0755), 0);
 	put("crate/Cargo.toml", "[package]\n");
-	assert_int_equal(build_detect(at("crate"), &k, err), -1);
-	assert_non_null(strstr(err, "x86_64-unknown-linux-musl"));
+	assert_int_equal(build_detect(at("crate"), &k, &err), -1);
+	assert_non_null(strstr(err.msg, "x86_64-unknown-linux-musl"));
 
 	/* a Go package below its module root (cmd/NAME), the folders between */
 	assert_int_equal(mkdir(at("gomod/cmd"), 0755), 0);
 	assert_int_equal(mkdir(at("gomod/cmd/server"), 0755), 0);
 	put("gomod/cmd/server/main.go", "package main\nfunc main() {}\n");
-	assert_int_equal(build_detect(at("gomod/cmd/server"), &k, err), 0);
+	assert_int_equal(build_detect(at("gomod/cmd/server"), &k, &err), 0);
 	assert_int_equal(k, APP_GO);
-	assert_int_equal(build_detect(at("gomod/cmd"), &k, err), 0);
+	assert_int_equal(build_detect(at("gomod/cmd"), &k, &err), 0);
 	assert_int_equal(k, APP_GO);
 	char root[4096], want[4096];
 	assert_int_equal(build_go_root(at("gomod/cmd/server"), root, sizeof(root)), 0);
@@ -108,16 +108,16 @@ static void test_detect_kinds(void **s)
 	/* CMake wins over a Makefile beside it (often a wrapper that runs cmake) */
 	assert_int_equal(mkdir(at("cm"), 0755), 0);
 	put("cm/CMakeLists.txt", "project(x C)\n");
-	assert_int_equal(build_detect(at("cm"), &k, err), 0);
+	assert_int_equal(build_detect(at("cm"), &k, &err), 0);
 	assert_int_equal(k, APP_CMAKE);
 	put("cm/Makefile", "all:\n");
-	assert_int_equal(build_detect(at("cm"), &k, err), 0);
+	assert_int_equal(build_detect(at("cm"), &k, &err), 0);
 	assert_int_equal(k, APP_CMAKE);
 
-	assert_int_equal(build_detect(at("missing"), &k, err), -1);
-	assert_non_null(strstr(err, "No such file or directory"));
-	assert_int_equal(build_detect("/dev/null", &k, err), -1);
-	assert_non_null(strstr(err, "not a regular file"));
+	assert_int_equal(build_detect(at("missing"), &k, &err), -1);
+	assert_non_null(strstr(err.msg, "No such file or directory"));
+	assert_int_equal(build_detect("/dev/null", &k, &err), -1);
+	assert_non_null(strstr(err.msg, "not a regular file"));
 }
 
 static void expect_name(const char *app, enum app_kind k, const char *want)
@@ -167,17 +167,17 @@ static void test_mkdir_p_and_cache_dir(void **s)
 {
 	(void)s;
 	char buf[4096];
-	err[0] = '\0';
-	assert_int_equal(rootfs_mkdir_p("", 0755, 0755, err), -1);
-	assert_non_null(strstr(err, "empty"));
-	err[0] = '\0';
-	assert_int_equal(build_cache_dir("", buf, sizeof(buf), err), -1);
-	assert_non_null(strstr(err, "empty"));
-	assert_int_equal(rootfs_mkdir_p(at("a/b/c/"), 0755, 0700, err), 0);
+	err.msg[0] = '\0';
+	assert_int_equal(rootfs_mkdir_p("", 0755, 0755, &err), -1);
+	assert_non_null(strstr(err.msg, "empty"));
+	err.msg[0] = '\0';
+	assert_int_equal(build_cache_dir("", buf, sizeof(buf), &err), -1);
+	assert_non_null(strstr(err.msg, "empty"));
+	assert_int_equal(rootfs_mkdir_p(at("a/b/c/"), 0755, 0700, &err), 0);
 	struct stat st;
 	assert_int_equal(stat(at("a/b/c"), &st), 0);
 	assert_true(S_ISDIR(st.st_mode));
-	assert_int_equal(build_cache_dir(at("a/b"), buf, sizeof(buf), err), 0);
+	assert_int_equal(build_cache_dir(at("a/b"), buf, sizeof(buf), &err), 0);
 	assert_true(buf[0] == '/');
 }
 
@@ -229,7 +229,7 @@ static void test_copy_tree_and_file(void **s)
 	assert_int_equal(utimensat(AT_FDCWD, at("src/ro/data"), t, 0), 0);
 	assert_int_equal(chmod(at("src/ro"), 0555), 0);
 
-	assert_int_equal(util_copy_tree(src, dst, err), 0);
+	assert_int_equal(util_copy_tree(src, dst, &err), 0);
 	struct stat st;
 	assert_int_equal(stat(at("dst/run.sh"), &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0750);
@@ -243,12 +243,12 @@ static void test_copy_tree_and_file(void **s)
 
 	snprintf(p, sizeof(p), "%s/run.sh", src);
 	snprintf(q, sizeof(q), "%s/copy", dir);
-	assert_int_equal(util_copy_file(p, q, err), 0);
+	assert_int_equal(util_copy_file(p, q, &err), 0);
 	assert_int_equal(stat(q, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0750);
-	assert_int_equal(util_copy_file(at("src/missing"), q, err), -1);
-	assert_non_null(strstr(err, "cannot copy `"));
-	assert_non_null(strstr(err, "src/missing`: No such file or directory"));
+	assert_int_equal(util_copy_file(at("src/missing"), q, &err), -1);
+	assert_non_null(strstr(err.msg, "cannot copy `"));
+	assert_non_null(strstr(err.msg, "src/missing`: No such file or directory"));
 	chmod(at("src/ro"), 0755);
 	chmod(at("dst/ro"), 0755);
 }
@@ -258,15 +258,15 @@ static void test_copy_tree_and_file(void **s)
 static void test_error_wrap(void **s)
 {
 	(void)s;
-	mk_seterr(err, "`%s` is dynamically linked", "app");
-	assert_int_equal(mk_wrap(err, "the build of `%s` is not usable", "app"), -1);
-	assert_string_equal(err, "the build of `app` is not usable: `app` is dynamically linked");
-	memset(err, 'x', MB_ERRLEN - 1);
-	err[MB_ERRLEN - 1] = '\0';
-	assert_int_equal(mk_wrap(err, "context"), -1);
-	assert_int_equal(strncmp(err, "context: xxx", 12), 0);
-	assert_int_equal(strlen(err), MB_ERRLEN - 1);
-	assert_string_equal(err + MB_ERRLEN - 4, "...");
+	mb_error(&err, 0, "`%s` is dynamically linked", "app");
+	assert_int_equal(mb_wrap(&err, "the build of `%s` is not usable", "app"), -1);
+	assert_string_equal(err.msg, "the build of `app` is not usable: `app` is dynamically linked");
+	memset(&err, 'x', MB_ERRLEN - 1);
+	err.msg[MB_ERRLEN - 1] = '\0';
+	assert_int_equal(mb_wrap(&err, "context"), -1);
+	assert_int_equal(strncmp(err.msg, "context: xxx", 12), 0);
+	assert_int_equal(strlen(err.msg), MB_ERRLEN - 1);
+	assert_string_equal(err.msg + MB_ERRLEN - 4, "...");
 }
 
 int main(void)

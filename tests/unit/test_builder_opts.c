@@ -10,7 +10,7 @@
 
 #include "../../builder/builder.h"
 
-static char err[MB_ERRLEN];
+static struct mb_err err;
 
 /* Parses a NULL-terminated word list (argv[0] included). */
 static int parse(struct mk_opts *o, bool image, ...)
@@ -24,8 +24,8 @@ static int parse(struct mk_opts *o, bool image, ...)
 	va_end(ap);
 	argv[argc] = NULL;
 	mk_opts_init(o);
-	err[0] = '\0';
-	return mk_opts_parse(argc, argv, image, o, err);
+	err.msg[0] = '\0';
+	return mk_opts_parse(argc, argv, image, o, &err);
 }
 
 static void test_defaults_and_basic(void **s)
@@ -42,7 +42,7 @@ static void test_defaults_and_basic(void **s)
 	assert_int_equal(o.nargs, 0);
 	assert_false(o.no_init);
 	assert_int_equal(o.health.retries, -1);
-	assert_int_equal(mk_opts_validate(&o, err), 0);
+	assert_int_equal(mk_opts_validate(&o, &err), 0);
 	mk_opts_free(&o);
 }
 
@@ -65,7 +65,7 @@ static void test_repeatable_and_args(void **s)
 	assert_string_equal(o.args[1], "--static");
 	assert_string_equal(o.args[2], "-o");
 	assert_null(o.out);
-	assert_int_equal(mk_opts_validate(&o, err), 0);
+	assert_int_equal(mk_opts_validate(&o, &err), 0);
 	mk_opts_free(&o);
 }
 
@@ -98,13 +98,13 @@ static void test_positional_app_and_extra(void **s)
 	assert_string_equal(o.arch, "arm64");
 	mk_opts_free(&o);
 	assert_int_equal(parse(&o, false, "build", "a", "b", NULL), -2);
-	assert_non_null(strstr(err, "unexpected argument `b`"));
+	assert_non_null(strstr(err.msg, "unexpected argument `b`"));
 	mk_opts_free(&o);
 	assert_int_equal(parse(&o, false, "build", "a", "--", "x", NULL), -2);
 	mk_opts_free(&o);
 	/* image options are not build options */
 	assert_int_equal(parse(&o, false, "build", "a", "--port", "80", NULL), -2);
-	assert_non_null(strstr(err, "unknown option `--port`"));
+	assert_non_null(strstr(err.msg, "unknown option `--port`"));
 	mk_opts_free(&o);
 }
 
@@ -113,16 +113,16 @@ static void test_usage_errors(void **s)
 	(void)s;
 	struct mk_opts o;
 	assert_int_equal(parse(&o, true, "mkimage", "--static", NULL), -2);
-	assert_non_null(strstr(err, "needs a value"));
+	assert_non_null(strstr(err.msg, "needs a value"));
 	mk_opts_free(&o);
 	assert_int_equal(parse(&o, true, "mkimage", "--frobnicate", NULL), -2);
-	assert_string_equal(err, "unknown option `--frobnicate`");
+	assert_string_equal(err.msg, "unknown option `--frobnicate`");
 	mk_opts_free(&o);
 	assert_int_equal(parse(&o, true, "mkimage", "-Z", NULL), -2);
-	assert_string_equal(err, "unknown option `-Z`");
+	assert_string_equal(err.msg, "unknown option `-Z`");
 	mk_opts_free(&o);
 	assert_int_equal(parse(&o, true, "mkimage", "-o", "x", NULL), -2);
-	assert_non_null(strstr(err, "no service given"));
+	assert_non_null(strstr(err.msg, "no service given"));
 	mk_opts_free(&o);
 	assert_int_equal(parse(&o, true, "mkimage", "--static", "a", "--health-retries", "x", NULL), -2);
 	mk_opts_free(&o);
@@ -134,10 +134,10 @@ static void expect_invalid(const char *opt, const char *val, const char *word)
 {
 	struct mk_opts o;
 	assert_int_equal(parse(&o, true, "mkimage", "--static", "a", opt, val, NULL), 0);
-	if (mk_opts_validate(&o, err) != -2)
+	if (mk_opts_validate(&o, &err) != -2)
 		fail_msg("%s %s accepted", opt, val);
-	if (!strstr(err, word))
-		fail_msg("%s %s: `%s` not in `%s`", opt, val, word, err);
+	if (!strstr(err.msg, word))
+		fail_msg("%s %s: `%s` not in `%s`", opt, val, word, err.msg);
 	mk_opts_free(&o);
 }
 
@@ -145,8 +145,8 @@ static void expect_valid(const char *opt, const char *val)
 {
 	struct mk_opts o;
 	assert_int_equal(parse(&o, true, "mkimage", "--static", "a", opt, val, NULL), 0);
-	if (mk_opts_validate(&o, err) != 0)
-		fail_msg("%s %s refused: %s", opt, val, err);
+	if (mk_opts_validate(&o, &err) != 0)
+		fail_msg("%s %s refused: %s", opt, val, err.msg);
 	mk_opts_free(&o);
 }
 
@@ -199,21 +199,21 @@ static void test_health_and_init_combos(void **s)
 	assert_int_equal(parse(&o, true, "mkimage", "--static", "a", "--health-http",
 	                       "http://127.0.0.1:8080/health", "--health-interval", "1m30s",
 	                       "--health-retries", "3", NULL), 0);
-	assert_int_equal(mk_opts_validate(&o, err), 0);
+	assert_int_equal(mk_opts_validate(&o, &err), 0);
 	assert_int_equal(o.health.retries, 3);
 	mk_opts_free(&o);
 	assert_int_equal(parse(&o, true, "mkimage", "--static", "a", "--health-tcp", "h:1",
 	                       "--health-exec", "/app/a check", NULL), 0);
-	assert_int_equal(mk_opts_validate(&o, err), -2);
-	assert_non_null(strstr(err, "only one"));
+	assert_int_equal(mk_opts_validate(&o, &err), -2);
+	assert_non_null(strstr(err.msg, "only one"));
 	mk_opts_free(&o);
 	const char *needs_init[][2] = { { "--caps", "NET_BIND_SERVICE" }, { "--policy", "default" },
 	                                { "--health-tcp", "h:1" } };
 	for (size_t i = 0; i < 3; i++) {
 		assert_int_equal(parse(&o, true, "mkimage", "--static", "a", "--no-init",
 		                       needs_init[i][0], needs_init[i][1], NULL), 0);
-		assert_int_equal(mk_opts_validate(&o, err), -2);
-		assert_non_null(strstr(err, "--no-init"));
+		assert_int_equal(mk_opts_validate(&o, &err), -2);
+		assert_non_null(strstr(err.msg, "--no-init"));
 		mk_opts_free(&o);
 	}
 }

@@ -129,7 +129,7 @@ static size_t synth_elf(const struct synth *s, unsigned char *buf, size_t cap)
 }
 
 static unsigned char buf[4096];
-static char err[MB_ERRLEN];
+static struct mb_err err;
 
 static void put(struct fx *f, const struct synth *s)
 {
@@ -143,14 +143,14 @@ static void test_static_exec(void **state)
 	struct synth s = { .type = ET_EXEC, .machine = EM_X86_64 };
 	put(f, &s);
 	struct elf_info info;
-	assert_int_equal(elf_inspect(f->path, &info, err), 0);
+	assert_int_equal(elf_inspect(f->path, &info, &err), 0);
 	assert_int_equal(info.link, ELF_LINK_STATIC);
 	assert_string_equal(info.arch, "amd64");
 	assert_null(info.interp);
 	assert_int_equal(info.nneeded, 0);
 	elf_info_free(&info);
-	assert_int_equal(elf_check_static(f->path, "amd64", NULL, err), 0);
-	assert_int_equal(elf_check_static(f->path, "x86_64", NULL, err), 0);
+	assert_int_equal(elf_check_static(f->path, "amd64", NULL, &err), 0);
+	assert_int_equal(elf_check_static(f->path, "x86_64", NULL, &err), 0);
 }
 
 /* Two PT_INTERP headers: the first counts, as for the kernel (found by
@@ -167,7 +167,7 @@ static void test_two_interpreters(void **state)
 	ph[0].p_filesz = ph[0].p_memsz = strlen("/lib/ld-first.so") + 1;
 	write_file(f->path, buf, n + 32);
 	struct elf_info info;
-	assert_int_equal(elf_inspect(f->path, &info, err), 0);
+	assert_int_equal(elf_inspect(f->path, &info, &err), 0);
 	assert_int_equal(info.link, ELF_LINK_DYNAMIC);
 	assert_string_equal(info.interp, "/lib/ld-first.so");
 	elf_info_free(&info);
@@ -180,7 +180,7 @@ static void test_static_pie_accepted(void **state)
 	                   .flags1 = DF_1_PIE };
 	put(f, &s);
 	struct elf_info info;
-	assert_int_equal(elf_check_static(f->path, "amd64", &info, err), 0);
+	assert_int_equal(elf_check_static(f->path, "amd64", &info, &err), 0);
 	assert_int_equal(info.link, ELF_LINK_STATIC_PIE);
 	elf_info_free(&info);
 }
@@ -193,7 +193,7 @@ static void test_dynamic_glibc(void **state)
 	                   .needed = { "libssl.so.3", "libc.so.6", NULL } };
 	put(f, &s);
 	struct elf_info info;
-	assert_int_equal(elf_inspect(f->path, &info, err), 0);
+	assert_int_equal(elf_inspect(f->path, &info, &err), 0);
 	assert_int_equal(info.link, ELF_LINK_DYNAMIC);
 	assert_string_equal(info.interp, "/lib64/ld-linux-x86-64.so.2");
 	assert_int_equal(info.nneeded, 2);
@@ -203,11 +203,11 @@ static void test_dynamic_glibc(void **state)
 	assert_string_equal(info.toolchain, "c/glibc");
 	elf_info_free(&info);
 
-	assert_int_equal(elf_check_static(f->path, "amd64", NULL, err), -1);
-	assert_non_null(strstr(err, "dynamically linked"));
-	assert_non_null(strstr(err, "/lib64/ld-linux-x86-64.so.2"));
-	assert_non_null(strstr(err, "libssl.so.3, libc.so.6"));
-	assert_non_null(strstr(err, "-static"));
+	assert_int_equal(elf_check_static(f->path, "amd64", NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "dynamically linked"));
+	assert_non_null(strstr(err.msg, "/lib64/ld-linux-x86-64.so.2"));
+	assert_non_null(strstr(err.msg, "libssl.so.3, libc.so.6"));
+	assert_non_null(strstr(err.msg, "-static"));
 }
 
 static void test_dynamic_musl_hint(void **state)
@@ -217,9 +217,9 @@ static void test_dynamic_musl_hint(void **state)
 	                   .interp = "/lib/ld-musl-x86_64.so.1",
 	                   .needed = { "libc.musl-x86_64.so.1", NULL } };
 	put(f, &s);
-	assert_int_equal(elf_check_static(f->path, "amd64", NULL, err), -1);
-	assert_non_null(strstr(err, "c/musl"));
-	assert_non_null(strstr(err, "musl-gcc -static"));
+	assert_int_equal(elf_check_static(f->path, "amd64", NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "c/musl"));
+	assert_non_null(strstr(err.msg, "musl-gcc -static"));
 }
 
 static void test_dynamic_cxx(void **state)
@@ -230,7 +230,7 @@ static void test_dynamic_cxx(void **state)
 	                   .needed = { "libstdc++.so.6", "libc.so.6", NULL } };
 	put(f, &s);
 	struct elf_info info;
-	assert_int_equal(elf_inspect(f->path, &info, err), 0);
+	assert_int_equal(elf_inspect(f->path, &info, &err), 0);
 	assert_string_equal(info.toolchain, "c++/glibc");
 	elf_info_free(&info);
 }
@@ -241,14 +241,14 @@ static void test_wrong_arch(void **state)
 	struct synth s = { .type = ET_EXEC, .machine = EM_AARCH64 };
 	put(f, &s);
 	struct elf_info info;
-	assert_int_equal(elf_inspect(f->path, &info, err), 0);
+	assert_int_equal(elf_inspect(f->path, &info, &err), 0);
 	assert_string_equal(info.arch, "arm64");
 	elf_info_free(&info);
-	assert_int_equal(elf_check_static(f->path, "arm64", NULL, err), 0);
-	assert_int_equal(elf_check_static(f->path, "amd64", NULL, err), -1);
-	assert_non_null(strstr(err, "built for arm64"));
-	assert_non_null(strstr(err, "image is for amd64"));
-	assert_non_null(strstr(err, "--arch"));
+	assert_int_equal(elf_check_static(f->path, "arm64", NULL, &err), 0);
+	assert_int_equal(elf_check_static(f->path, "amd64", NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "built for arm64"));
+	assert_non_null(strstr(err.msg, "image is for amd64"));
+	assert_non_null(strstr(err.msg, "--arch"));
 }
 
 static void test_unsupported_machine(void **state)
@@ -256,9 +256,9 @@ static void test_unsupported_machine(void **state)
 	struct fx *f = *state;
 	struct synth s = { .type = ET_EXEC, .machine = EM_RISCV };
 	put(f, &s);
-	assert_int_equal(elf_check_static(f->path, "amd64", NULL, err), -1);
-	assert_non_null(strstr(err, "built for riscv"));
-	assert_non_null(strstr(err, "amd64 or arm64"));
+	assert_int_equal(elf_check_static(f->path, "amd64", NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "built for riscv"));
+	assert_non_null(strstr(err.msg, "amd64 or arm64"));
 }
 
 static void test_object_file(void **state)
@@ -267,8 +267,8 @@ static void test_object_file(void **state)
 	struct synth s = { .type = ET_REL, .machine = EM_X86_64 };
 	put(f, &s);
 	struct elf_info info;
-	assert_int_equal(elf_inspect(f->path, &info, err), -1);
-	assert_non_null(strstr(err, "object file"));
+	assert_int_equal(elf_inspect(f->path, &info, &err), -1);
+	assert_non_null(strstr(err.msg, "object file"));
 }
 
 static void test_truncated(void **state)
@@ -283,10 +283,10 @@ static void test_truncated(void **state)
 	size_t cuts[] = { 10, 40, sizeof(Elf64_Ehdr) + 20, n - 30 };
 	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
 		write_file(f->path, buf, cuts[i]);
-		assert_int_equal(elf_inspect(f->path, &info, err), -1);
-		if (!strstr(err, "truncated") && !strstr(err, "corrupt"))
-			fail_msg("cut at %zu: %s", cuts[i], err);
-		assert_non_null(strstr(err, f->path));
+		assert_int_equal(elf_inspect(f->path, &info, &err), -1);
+		if (!strstr(err.msg, "truncated") && !strstr(err.msg, "corrupt"))
+			fail_msg("cut at %zu: %s", cuts[i], err.msg);
+		assert_non_null(strstr(err.msg, f->path));
 	}
 }
 
@@ -298,15 +298,15 @@ static void test_corrupt_phoff(void **state)
 	((Elf64_Ehdr *)buf)->e_phoff = 0x7fffffff;
 	write_file(f->path, buf, n);
 	struct elf_info info;
-	assert_int_equal(elf_inspect(f->path, &info, err), -1);
-	if (!strstr(err, "corrupt"))
-		fail_msg("%s", err);
+	assert_int_equal(elf_inspect(f->path, &info, &err), -1);
+	if (!strstr(err.msg, "corrupt"))
+		fail_msg("%s", err.msg);
 	/* and a bogus class byte */
 	synth_elf(&s, buf, sizeof(buf));
 	buf[EI_CLASS] = 9;
 	write_file(f->path, buf, n);
-	assert_int_equal(elf_inspect(f->path, &info, err), -1);
-	assert_non_null(strstr(err, "corrupt"));
+	assert_int_equal(elf_inspect(f->path, &info, &err), -1);
+	assert_non_null(strstr(err.msg, "corrupt"));
 }
 
 static void test_script(void **state)
@@ -315,9 +315,9 @@ static void test_script(void **state)
 	const char *sc = "#!/bin/sh\necho hi\n";
 	write_file(f->path, sc, strlen(sc));
 	struct elf_info info;
-	assert_int_equal(elf_inspect(f->path, &info, err), -1);
-	assert_non_null(strstr(err, "is a script"));
-	assert_non_null(strstr(err, "#!/bin/sh"));
+	assert_int_equal(elf_inspect(f->path, &info, &err), -1);
+	assert_non_null(strstr(err.msg, "is a script"));
+	assert_non_null(strstr(err.msg, "#!/bin/sh"));
 }
 
 static void test_not_elf_and_empty(void **state)
@@ -325,21 +325,21 @@ static void test_not_elf_and_empty(void **state)
 	struct fx *f = *state;
 	write_file(f->path, "hello world\n", 12);
 	struct elf_info info;
-	assert_int_equal(elf_inspect(f->path, &info, err), -1);
-	assert_non_null(strstr(err, "not an ELF binary"));
+	assert_int_equal(elf_inspect(f->path, &info, &err), -1);
+	assert_non_null(strstr(err.msg, "not an ELF binary"));
 	write_file(f->path, "", 0);
-	assert_int_equal(elf_inspect(f->path, &info, err), -1);
-	assert_non_null(strstr(err, "empty"));
+	assert_int_equal(elf_inspect(f->path, &info, &err), -1);
+	assert_non_null(strstr(err.msg, "empty"));
 }
 
 static void test_missing_and_dir(void **state)
 {
 	struct fx *f = *state;
 	struct elf_info info;
-	assert_int_equal(elf_inspect("/nonexistent/app", &info, err), -1);
-	assert_string_equal(err, "cannot open `/nonexistent/app`: No such file or directory");
-	assert_int_equal(elf_inspect(f->dir, &info, err), -1);
-	assert_non_null(strstr(err, "is a directory"));
+	assert_int_equal(elf_inspect("/nonexistent/app", &info, &err), -1);
+	assert_string_equal(err.msg, "cannot open `/nonexistent/app`: No such file or directory");
+	assert_int_equal(elf_inspect(f->dir, &info, &err), -1);
+	assert_non_null(strstr(err.msg, "is a directory"));
 }
 
 static void test_real_binaries(void **state)
@@ -347,7 +347,7 @@ static void test_real_binaries(void **state)
 	(void)state;
 	struct elf_info info;
 	/* This test program itself: a glibc PIE with libcmocka and libelf. */
-	assert_int_equal(elf_inspect("/proc/self/exe", &info, err), 0);
+	assert_int_equal(elf_inspect("/proc/self/exe", &info, &err), 0);
 	assert_int_equal(info.link, ELF_LINK_DYNAMIC);
 	assert_non_null(info.interp);
 	bool cm = false;
@@ -357,13 +357,13 @@ static void test_real_binaries(void **state)
 	assert_string_equal(info.toolchain, "c/glibc");
 	elf_info_free(&info);
 	if (access("/usr/bin/tini-static", R_OK) == 0) {
-		assert_int_equal(elf_check_static("/usr/bin/tini-static", arch_host(), &info, err), 0);
+		assert_int_equal(elf_check_static("/usr/bin/tini-static", arch_host(), &info, &err), 0);
 		assert_int_not_equal(info.link, ELF_LINK_DYNAMIC);
 		elf_info_free(&info);
 	}
 	/* Debian's Go toolchain: a Go binary is recognised by its sections. */
 	if (access("/usr/lib/go/bin/go", R_OK) == 0) {
-		assert_int_equal(elf_inspect("/usr/lib/go/bin/go", &info, err), 0);
+		assert_int_equal(elf_inspect("/usr/lib/go/bin/go", &info, &err), 0);
 		assert_string_equal(info.toolchain, "go");
 		elf_info_free(&info);
 	}
@@ -400,7 +400,7 @@ static void test_fuzz_mutations(void **state)
 			len = rand_r(&seed) % n;
 		write_file(path, m, len);
 		struct elf_info info;
-		int rc = elf_inspect(path, &info, err);
+		int rc = elf_inspect(path, &info, &err);
 		if (rc == 0) {
 			assert_non_null(info.needed);
 			assert_null(info.needed[info.nneeded]);
@@ -408,8 +408,8 @@ static void test_fuzz_mutations(void **state)
 			elf_info_free(&info);
 		} else {
 			assert_int_equal(rc, -1);
-			assert_true(err[0] != '\0');
-			assert_non_null(strstr(err, path));
+			assert_true(err.msg[0] != '\0');
+			assert_non_null(strstr(err.msg, path));
 		}
 	}
 	unlink(path);

@@ -26,17 +26,17 @@ static struct rootfs_layer base, app;
 
 static int setup(void **state)
 {
-	char err[MB_ERRLEN];
+	struct mb_err err = {0};
 	strcpy(tmpdir, "/tmp/test_images.XXXXXX");
 	assert_non_null(mkdtemp(tmpdir));
 	struct rootfs_tree *t = rootfs_tree_new();
 	struct rootfs_skeleton_opts o = { 65532, 65532, "0.0.1", NULL, NULL, false };
-	assert_int_equal(rootfs_add_skeleton(t, &o, err), 0);
-	assert_int_equal(rootfs_layer_write(t, 0, &base, err), 0);
+	assert_int_equal(rootfs_add_skeleton(t, &o, &err), 0);
+	assert_int_equal(rootfs_layer_write(t, 0, &base, &err), 0);
 	rootfs_tree_free(t);
 	t = rootfs_tree_new();
-	assert_int_equal(rootfs_add_data(t, "/app/svc", "#!nothing\n", 10, 0755, 0, 0, err), 0);
-	assert_int_equal(rootfs_layer_write(t, 0, &app, err), 0);
+	assert_int_equal(rootfs_add_data(t, "/app/svc", "#!nothing\n", 10, 0755, 0, 0, &err), 0);
+	assert_int_equal(rootfs_layer_write(t, 0, &app, &err), 0);
 	rootfs_tree_free(t);
 	return 0;
 }
@@ -147,14 +147,15 @@ static void check_config(const char *json)
 
 static void test_archive_roundtrip(void **state)
 {
-	char err[MB_ERRLEN], out[512];
+	char out[512];
+	struct mb_err err = {0};
 	struct image_layer l[2];
 	struct image_result res;
 	struct image_info info;
 	struct image_config c = cfg("registry.local:5000/team/svc:1.2");
 
 	pin(out, "img.tar");
-	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, out, &res, err), 0);
+	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, out, &res, &err), 0);
 	assert_int_equal(res.compressed, base.blob_len + app.blob_len);
 	assert_int_equal(res.uncompressed, base.tar_len + app.tar_len);
 	assert_false(leftovers());
@@ -162,7 +163,7 @@ static void test_archive_roundtrip(void **state)
 	assert_int_equal(stat(out, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0666 & ~022 & 0777); /* umask applies, not 0600 */
 
-	assert_int_equal(image_read(out, &info, err), 0);
+	assert_int_equal(image_read(out, &info, &err), 0);
 	assert_string_equal(info.manifest_digest, res.manifest_digest);
 	assert_string_equal(info.ref_name, "1.2");
 	assert_string_equal(info.image_name, "registry.local:5000/team/svc:1.2");
@@ -219,7 +220,8 @@ static void test_archive_roundtrip(void **state)
 
 static void test_deterministic_archive(void **state)
 {
-	char err[MB_ERRLEN], o1[512], o2[512];
+	char o1[512], o2[512];
+	struct mb_err err = {0};
 	struct image_layer l[2];
 	struct image_config c = cfg("svc:1");
 	size_t n1, n2;
@@ -229,16 +231,16 @@ static void test_deterministic_archive(void **state)
 	assert_int_equal(mkdir(o2, 0700), 0);
 	pin(o2, "sub/b.tar");
 	mode_t old = umask(077);
-	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, o1, NULL, err), 0);
+	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, o1, NULL, &err), 0);
 	umask(old);
-	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, o2, NULL, err), 0);
+	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, o2, NULL, &err), 0);
 	unsigned char *b1 = slurp(o1, &n1), *b2 = slurp(o2, &n2);
 	assert_int_equal(n1, n2);
 	assert_memory_equal(b1, b2, n1);
 	free(b1);
 	free(b2);
 	/* overwriting an existing archive is fine and gives the same bytes */
-	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, o1, NULL, err), 0);
+	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, o1, NULL, &err), 0);
 	b1 = slurp(o1, &n1);
 	assert_int_equal(n1, n2);
 	free(b1);
@@ -246,21 +248,22 @@ static void test_deterministic_archive(void **state)
 
 static void test_layout_dir(void **state)
 {
-	char err[MB_ERRLEN], out[512], p[1200];
+	char out[512], p[1200];
+	struct mb_err err = {0};
 	struct image_layer l[2];
 	struct image_result r1, r2;
 	struct image_info info;
 	struct image_config c = cfg("svc");
 
 	pin(out, "layout");
-	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_OCI_DIR, out, &r1, err), 0);
+	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_OCI_DIR, out, &r1, &err), 0);
 	snprintf(p, sizeof(p), "%s/oci-layout", out);
 	assert_int_equal(access(p, F_OK), 0);
 	snprintf(p, sizeof(p), "%s/manifest.json", out);
 	assert_int_not_equal(access(p, F_OK), 0); /* docker's file only in the archive */
 	snprintf(p, sizeof(p), "%s/blobs/sha256/%s", out, app.digest + 7);
 	assert_int_equal(access(p, F_OK), 0);
-	assert_int_equal(image_read(out, &info, err), 0);
+	assert_int_equal(image_read(out, &info, &err), 0);
 	assert_string_equal(info.ref_name, "latest");
 	assert_string_equal(info.image_name, "svc:latest");
 	assert_string_equal(info.manifest_digest, r1.manifest_digest);
@@ -268,9 +271,9 @@ static void test_layout_dir(void **state)
 
 	/* replacing an earlier layout works and leaves nothing behind */
 	c.cmd = NULL;
-	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_OCI_DIR, out, &r2, err), 0);
+	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_OCI_DIR, out, &r2, &err), 0);
 	assert_string_not_equal(r1.manifest_digest, r2.manifest_digest);
-	assert_int_equal(image_read(out, &info, err), 0);
+	assert_int_equal(image_read(out, &info, &err), 0);
 	assert_string_equal(info.manifest_digest, r2.manifest_digest);
 	image_info_free(&info);
 	assert_false(leftovers());
@@ -280,88 +283,89 @@ static void test_layout_dir(void **state)
 	FILE *f = fopen(p, "a");
 	fputs(" ", f);
 	fclose(f);
-	assert_int_equal(image_read(out, &info, err), -1);
-	assert_non_null(strstr(err, "does not match its digest"));
+	assert_int_equal(image_read(out, &info, &err), -1);
+	assert_non_null(strstr(err.msg, "does not match its digest"));
 }
 
 static void test_refusals(void **state)
 {
-	char err[MB_ERRLEN], out[512], p[1200];
+	char out[512], p[1200];
+	struct mb_err err = {0};
 	struct image_layer l[2];
 	struct image_config c = cfg("svc:1");
 
 	/* missing output directory */
 	pin(out, "missing/img.tar");
-	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, out, NULL, err), -1);
-	assert_non_null(strstr(err, "does not exist"));
+	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, out, NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "does not exist"));
 	/* archive path that is a directory */
 	pin(out, "adir");
 	assert_int_equal(mkdir(out, 0755), 0);
-	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, out, NULL, err), -1);
-	assert_non_null(strstr(err, "is a directory"));
+	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, out, NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "is a directory"));
 	/* a non-empty directory that is not a layout is never replaced */
 	snprintf(p, sizeof(p), "%s/precious", out);
 	FILE *f = fopen(p, "w");
 	fclose(f);
-	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_OCI_DIR, out, NULL, err), -1);
-	assert_non_null(strstr(err, "not an OCI image layout"));
+	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_OCI_DIR, out, NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "not an OCI image layout"));
 	assert_int_equal(access(p, F_OK), 0);
 	/* a file where the layout should go */
 	pin(out, "afile");
 	f = fopen(out, "w");
 	fclose(f);
-	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_OCI_DIR, out, NULL, err), -1);
-	assert_non_null(strstr(err, "not a directory"));
+	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_OCI_DIR, out, NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "not a directory"));
 	/* bad tag, bad port, bad env: nothing written */
 	pin(out, "bad.tar");
 	c.tag = "Upper/Case:1";
-	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, out, NULL, err), -1);
-	assert_non_null(strstr(err, "Upper/Case"));
+	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, out, NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "Upper/Case"));
 	c.tag = "svc@sha256:abc";
-	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, out, NULL, err), -1);
+	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, out, NULL, &err), -1);
 	c.tag = "svc:bad tag";
-	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, out, NULL, err), -1);
+	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, out, NULL, &err), -1);
 	/* the reference grammar's separators: one `.`, one or two `_`, any `-` */
 	const char *badnames[] = { "a..b:1", "a___b:1", "team/a..b", "a._b:1", NULL };
 	for (size_t i = 0; badnames[i]; i++) {
 		c.tag = badnames[i];
-		if (image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, out, NULL, err) != -1)
+		if (image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, out, NULL, &err) != -1)
 			fail_msg("tag `%s` accepted", badnames[i]);
-		assert_non_null(strstr(err, "invalid image name"));
+		assert_non_null(strstr(err.msg, "invalid image name"));
 	}
 	char okout[512];
 	pin(okout, "ok.tar");
 	const char *goodnames[] = { "a.b:1", "a__b:1", "a---b:1", "reg.io:5000/t_m/a-b.c:x", NULL };
 	for (size_t i = 0; goodnames[i]; i++) {
 		c.tag = goodnames[i];
-		if (image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, okout, NULL, err) != 0)
-			fail_msg("tag `%s` refused: %s", goodnames[i], err);
+		if (image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, okout, NULL, &err) != 0)
+			fail_msg("tag `%s` refused: %s", goodnames[i], err.msg);
 	}
 	assert_int_equal(unlink(okout), 0);
 	c.tag = "svc:1";
 	char *badports[] = { "70000/tcp", NULL };
 	c.ports = badports;
-	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, out, NULL, err), -1);
-	assert_non_null(strstr(err, "70000"));
+	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, out, NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "70000"));
 	c.ports = NULL;
 	char *badenv[] = { "NOEQUALS", NULL };
 	c.env = badenv;
-	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, out, NULL, err), -1);
-	assert_non_null(strstr(err, "NOEQUALS"));
+	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, out, NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "NOEQUALS"));
 	c.env = NULL;
 	char *badutf[] = { "\xff\xfe", NULL };
 	c.cmd = badutf;
-	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, out, NULL, err), -1);
-	assert_non_null(strstr(err, "UTF-8"));
+	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, out, NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "UTF-8"));
 	assert_int_not_equal(access(out, F_OK), 0);
 	assert_false(leftovers());
 	/* reading something that is not an image */
 	struct image_info info;
 	pin(out, "afile");
-	assert_int_equal(image_read(out, &info, err), -1);
+	assert_int_equal(image_read(out, &info, &err), -1);
 	pin(out, "nothing-here");
-	assert_int_equal(image_read(out, &info, err), -1);
-	assert_non_null(strstr(err, "nothing-here"));
+	assert_int_equal(image_read(out, &info, &err), -1);
+	assert_non_null(strstr(err.msg, "nothing-here"));
 }
 
 /* A hostile layout: a fifo where a file should be (index.json, a blob) is
@@ -369,7 +373,8 @@ static void test_refusals(void **state)
  * given as the image itself.  alarm() turns a hang into a failure. */
 static void test_read_fifo(void **state)
 {
-	char err[MB_ERRLEN], out[512], p[1200];
+	char out[512], p[1200];
+	struct mb_err err = {0};
 	struct image_layer l[2];
 	struct image_result r;
 	struct image_info info;
@@ -377,23 +382,23 @@ static void test_read_fifo(void **state)
 
 	alarm(10);
 	pin(out, "layout");
-	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_OCI_DIR, out, &r, err), 0);
+	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_OCI_DIR, out, &r, &err), 0);
 	/* the manifest blob */
 	snprintf(p, sizeof(p), "%s/blobs/sha256/%s", out, r.manifest_digest + 7);
 	assert_int_equal(unlink(p), 0);
 	assert_int_equal(mkfifo(p, 0644), 0);
-	assert_int_equal(image_read(out, &info, err), -1);
-	assert_non_null(strstr(err, "not a regular file"));
+	assert_int_equal(image_read(out, &info, &err), -1);
+	assert_non_null(strstr(err.msg, "not a regular file"));
 	/* index.json */
 	snprintf(p, sizeof(p), "%s/index.json", out);
 	assert_int_equal(unlink(p), 0);
 	assert_int_equal(mkfifo(p, 0644), 0);
-	assert_int_equal(image_read(out, &info, err), -1);
+	assert_int_equal(image_read(out, &info, &err), -1);
 	/* the image path itself */
 	pin(out, "fifo.tar");
 	assert_int_equal(mkfifo(out, 0644), 0);
-	assert_int_equal(image_read(out, &info, err), -1);
-	assert_non_null(strstr(err, "not a regular file or a directory"));
+	assert_int_equal(image_read(out, &info, &err), -1);
+	assert_non_null(strstr(err.msg, "not a regular file or a directory"));
 	alarm(0);
 }
 
@@ -402,7 +407,8 @@ static void test_read_fifo(void **state)
  * few megabytes of hostile archive). */
 static void test_read_sparse_archive(void **state)
 {
-	char err[MB_ERRLEN], cmd[1400];
+	char cmd[1400];
+	struct mb_err err = {0};
 	struct image_info info;
 
 	snprintf(cmd, sizeof(cmd),
@@ -412,8 +418,8 @@ static void test_read_sparse_archive(void **state)
 	if (system(cmd) != 0)
 		skip();
 	snprintf(cmd, sizeof(cmd), "%s/sparse.tar", tmpdir);
-	assert_int_equal(image_read(cmd, &info, err), -1);
-	assert_non_null(strstr(err, "more data than the archive"));
+	assert_int_equal(image_read(cmd, &info, &err), -1);
+	assert_non_null(strstr(err.msg, "more data than the archive"));
 }
 
 /* A member twice in an archive (here an index.json appended after the
@@ -421,21 +427,22 @@ static void test_read_sparse_archive(void **state)
  * extractor that keeps the last would see two different images. */
 static void test_read_duplicate_member(void **state)
 {
-	char err[MB_ERRLEN], out[512], cmd[1400];
+	char out[512], cmd[1400];
+	struct mb_err err = {0};
 	struct image_layer l[2];
 	struct image_info info;
 	struct image_config c = cfg("svc");
 
 	pin(out, "dup.tar");
-	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, out, NULL, err), 0);
-	assert_int_equal(image_read(out, &info, err), 0);
+	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, out, NULL, &err), 0);
+	assert_int_equal(image_read(out, &info, &err), 0);
 	image_info_free(&info);
 	snprintf(cmd, sizeof(cmd), "cd '%s' && mkdir other && cd other && "
 	         "printf '{\"manifests\":[]}' > index.json && tar -rf ../dup.tar index.json", tmpdir);
 	if (system(cmd) != 0)
 		skip();
-	assert_int_equal(image_read(out, &info, err), -1);
-	assert_non_null(strstr(err, "2 times"));
+	assert_int_equal(image_read(out, &info, &err), -1);
+	assert_non_null(strstr(err.msg, "2 times"));
 }
 
 /* Issue 8 item 4: a layout output joins a layout that is there.  The
@@ -460,16 +467,17 @@ static const char *ref_at(json_t *idx, size_t i)
 
 static void test_layout_merge(void **state)
 {
-	char err[MB_ERRLEN], out[512], p[1200];
+	char out[512], p[1200];
+	struct mb_err err = {0};
 	struct image_layer l[2];
 	struct image_result r1, r2, r3;
 	struct image_config c = cfg("svc:1");
 
 	pin(out, "merged");
-	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_OCI_DIR, out, &r1, err), 0);
+	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_OCI_DIR, out, &r1, &err), 0);
 	c.tag = "svc:2";
 	c.cmd = NULL;
-	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_OCI_DIR, out, &r2, err), 0);
+	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_OCI_DIR, out, &r2, &err), 0);
 	json_t *idx = load_index(out);
 	assert_int_equal(json_array_size(json_object_get(idx, "manifests")), 2);
 	assert_string_equal(ref_at(idx, 0), "1");
@@ -478,7 +486,7 @@ static void test_layout_merge(void **state)
 	/* svc:1 again, another image: replaced in place, svc:2 kept */
 	c.tag = "svc:1";
 	c.workdir = "/srv";
-	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_OCI_DIR, out, &r3, err), 0);
+	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_OCI_DIR, out, &r3, &err), 0);
 	idx = load_index(out);
 	assert_int_equal(json_array_size(json_object_get(idx, "manifests")), 2);
 	assert_string_equal(ref_at(idx, 0), "1");
@@ -502,9 +510,9 @@ static void test_layout_merge(void **state)
 	FILE *f = fopen(stray, "w");
 	fclose(f);
 	c.tag = "svc:3";
-	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_OCI_DIR, out, NULL, err), -1);
-	assert_non_null(strstr(err, "not an OCI image layout"));
-	assert_non_null(strstr(err, "notes.txt"));
+	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_OCI_DIR, out, NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "not an OCI image layout"));
+	assert_non_null(strstr(err.msg, "notes.txt"));
 	unsigned char *after = slurp(p, &after_len);
 	assert_int_equal(before_len, after_len);
 	assert_memory_equal(before, after, before_len);
@@ -514,13 +522,13 @@ static void test_layout_merge(void **state)
 	f = fopen(p, "w");
 	fputs("{\"manifests\": {}}", f);
 	fclose(f);
-	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_OCI_DIR, out, NULL, err), -1);
-	assert_non_null(strstr(err, "not an OCI image index"));
+	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_OCI_DIR, out, NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "not an OCI image index"));
 	f = fopen(p, "w");
 	fwrite(before, 1, before_len, f);
 	fclose(f);
 	free(before);
-	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_OCI_DIR, out, NULL, err), 0);
+	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_OCI_DIR, out, NULL, &err), 0);
 	idx = load_index(out);
 	assert_int_equal(json_array_size(json_object_get(idx, "manifests")), 3);
 	json_decref(idx);
@@ -530,7 +538,8 @@ static void test_layout_merge(void **state)
  * live writer's (it holds the lock) and look-alikes stay. */
 static void test_stale_temporaries(void **state)
 {
-	char err[MB_ERRLEN], out[512], dead[600], live[600], other[600];
+	char out[512], dead[600], live[600], other[600];
+	struct mb_err err = {0};
 	struct image_layer l[2];
 	struct image_config c = cfg("svc:1");
 
@@ -545,12 +554,12 @@ static void test_stale_temporaries(void **state)
 	assert_int_equal(flock(fd, LOCK_EX), 0);
 	/* flock is per open file: a second open (the sweeper's) cannot take it */
 	pin(out, "x.tar");
-	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, out, NULL, err), 0);
+	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, out, NULL, &err), 0);
 	assert_int_not_equal(access(dead, F_OK), 0);
 	assert_int_equal(access(live, F_OK), 0);
 	assert_int_equal(access(other, F_OK), 0);
 	close(fd);
-	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, out, NULL, err), 0);
+	assert_int_equal(image_write(&c, l, layers(l), IMAGE_FORMAT_ARCHIVE, out, NULL, &err), 0);
 	assert_int_not_equal(access(live, F_OK), 0);
 	unlink(other);
 }

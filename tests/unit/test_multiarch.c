@@ -21,8 +21,9 @@ static void parses(const char *arch, const char *platform, const char *want)
 {
 	const char *out[MK_MAX_PLATFORMS];
 	size_t n;
-	char err[MB_ERRLEN] = "", got[128] = "";
-	assert_int_equal(mk_platforms_parse(arch, platform, out, &n, err), 0);
+	char got[128] = "";
+	struct mb_err err = {0};
+	assert_int_equal(mk_platforms_parse(arch, platform, out, &n, &err), 0);
 	for (size_t i = 0; i < n; i++)
 		snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s", i ? "," : "", out[i]);
 	assert_string_equal(got, want);
@@ -32,10 +33,10 @@ static void refuses(const char *arch, const char *platform, const char *word)
 {
 	const char *out[MK_MAX_PLATFORMS];
 	size_t n;
-	char err[MB_ERRLEN] = "";
-	assert_int_equal(mk_platforms_parse(arch, platform, out, &n, err), -1);
-	if (!strstr(err, word))
-		fail_msg("`%s` not in `%s`", word, err);
+	struct mb_err err = {0};
+	assert_int_equal(mk_platforms_parse(arch, platform, out, &n, &err), -1);
+	if (!strstr(err.msg, word))
+		fail_msg("`%s` not in `%s`", word, err.msg);
 }
 
 static void test_platform_lists(void **state)
@@ -72,16 +73,16 @@ static char tmpdir[256];
 
 static void layer_of(struct rootfs_layer *l, const char *content)
 {
-	char err[MB_ERRLEN];
+	struct mb_err err = {0};
 	struct rootfs_tree *t = rootfs_tree_new();
 	assert_non_null(t);
-	assert_int_equal(rootfs_add_data(t, "/app/svc", content, strlen(content), 0755, 0, 0, err), 0);
-	assert_int_equal(rootfs_layer_write(t, 0, l, err), 0);
+	assert_int_equal(rootfs_add_data(t, "/app/svc", content, strlen(content), 0755, 0, 0, &err), 0);
+	assert_int_equal(rootfs_layer_write(t, 0, l, &err), 0);
 	rootfs_tree_free(t);
 }
 
 /* One platform's image: a layer both platforms share and one of its own. */
-static int add(struct image_set *s, const char *arch, struct image_result *r, char *err)
+static int add(struct image_set *s, const char *arch, struct image_result *r, struct mb_err *err)
 {
 	struct rootfs_layer shared, own;
 	layer_of(&shared, "the same bytes on every platform");
@@ -99,7 +100,8 @@ static int add(struct image_set *s, const char *arch, struct image_result *r, ch
 
 static void test_index_write_and_read(void **state)
 {
-	char err[MB_ERRLEN] = "", out[512], cmd[1200];
+	char out[512], cmd[1200];
+	struct mb_err err = {0};
 	struct image_result ra, rb, ri;
 	strcpy(tmpdir, "/tmp/test_multiarch.XXXXXX");
 	assert_non_null(mkdtemp(tmpdir));
@@ -107,20 +109,20 @@ static void test_index_write_and_read(void **state)
 
 	struct image_set *s = image_set_new();
 	assert_non_null(s);
-	assert_int_equal(add(s, "amd64", &ra, err), 0);
-	assert_int_equal(add(s, "arm64", &rb, err), 0);
+	assert_int_equal(add(s, "amd64", &ra, &err), 0);
+	assert_int_equal(add(s, "arm64", &rb, &err), 0);
 	/* a platform given twice */
-	assert_int_equal(add(s, "arm64", &rb, err), -1);
-	assert_non_null(strstr(err, "linux/arm64"));
+	assert_int_equal(add(s, "arm64", &rb, &err), -1);
+	assert_non_null(strstr(err.msg, "linux/arm64"));
 	/* docker load's platform must be one of them; nothing is written */
-	assert_int_equal(image_set_write(s, IMAGE_FORMAT_ARCHIVE, out, "s390x", &ri, err), -1);
-	assert_non_null(strstr(err, "s390x"));
+	assert_int_equal(image_set_write(s, IMAGE_FORMAT_ARCHIVE, out, "s390x", &ri, &err), -1);
+	assert_non_null(strstr(err.msg, "s390x"));
 	assert_int_equal(access(out, F_OK), -1);
-	assert_int_equal(image_set_write(s, IMAGE_FORMAT_ARCHIVE, out, "arm64", &ri, err), 0);
+	assert_int_equal(image_set_write(s, IMAGE_FORMAT_ARCHIVE, out, "arm64", &ri, &err), 0);
 	image_set_free(s);
 
 	struct image_info info;
-	assert_int_equal(image_read(out, &info, err), 0);
+	assert_int_equal(image_read(out, &info, &err), 0);
 	assert_string_equal(info.index_digest, ri.manifest_digest);
 	assert_int_equal(info.nplatforms, 2);
 	assert_string_equal(info.platforms[0], "linux/amd64");
@@ -133,7 +135,7 @@ static void test_index_write_and_read(void **state)
 	snprintf(base_a, sizeof(base_a), "%s", info.layer_digests[0]);
 	snprintf(own_a, sizeof(own_a), "%s", info.layer_digests[1]);
 	image_info_free(&info);
-	assert_int_equal(image_read_platform(out, "arm64", &info, err), 0);
+	assert_int_equal(image_read_platform(out, "arm64", &info, &err), 0);
 	assert_string_equal(info.manifest_digest, rb.manifest_digest);
 	json_t *cfg = json_loads(info.config_json, 0, NULL);
 	assert_string_equal(json_string_value(json_object_get(cfg, "architecture")), "arm64");
@@ -141,8 +143,8 @@ static void test_index_write_and_read(void **state)
 	assert_string_equal(info.layer_digests[0], base_a);
 	assert_string_not_equal(info.layer_digests[1], own_a);
 	image_info_free(&info);
-	assert_int_equal(image_read_platform(out, "riscv64", &info, err), -1);
-	assert_non_null(strstr(err, "riscv64"));
+	assert_int_equal(image_read_platform(out, "riscv64", &info, &err), -1);
+	assert_non_null(strstr(err.msg, "riscv64"));
 	/* the shared layer is stored once: 1 index + 2 configs + 2 manifests + 3 layers */
 	snprintf(cmd, sizeof(cmd), "test $(tar tf '%s' | grep -c '^blobs/sha256/.') -eq 8", out);
 	assert_int_equal(system(cmd), 0);
@@ -156,11 +158,11 @@ static void test_index_write_and_read(void **state)
 
 static void test_empty_set_refused(void **state)
 {
-	char err[MB_ERRLEN] = "";
+	struct mb_err err = {0};
 	struct image_set *s = image_set_new();
 	assert_int_equal(image_set_write(s, IMAGE_FORMAT_ARCHIVE, "/tmp/never-written.tar", NULL,
-	                                 NULL, err), -1);
-	assert_non_null(strstr(err, "no image"));
+	                                 NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "no image"));
 	assert_int_equal(access("/tmp/never-written.tar", F_OK), -1);
 	image_set_free(s);
 	image_set_free(NULL);

@@ -83,7 +83,7 @@ struct prog {
 };
 
 static int compile_str(const char *json, const char *arch, const char *caps, int opt,
-                       struct prog *p, char *err)
+                       struct prog *p, struct mb_err *err)
 {
 	struct policy *pol;
 	memset(p, 0, sizeof(*p));
@@ -102,9 +102,9 @@ static int compile_str(const char *json, const char *arch, const char *caps, int
 
 static void must_compile(const char *json, const char *arch, const char *caps, struct prog *p)
 {
-	char err[MB_ERRLEN] = "";
-	if (compile_str(json, arch, caps, POLICY_OPT_TREE, p, err) < 0)
-		fail_msg("compile failed: %s", err);
+	struct mb_err err = {0};
+	if (compile_str(json, arch, caps, POLICY_OPT_TREE, p, &err) < 0)
+		fail_msg("compile failed: %s", err.msg);
 }
 
 static uint32_t run(const struct prog *p, const char *name, const uint64_t *args)
@@ -118,14 +118,14 @@ static uint32_t run(const struct prog *p, const char *name, const uint64_t *args
 
 static void must_fail(const char *json, const char *arch, const char *caps, const char *want)
 {
-	char err[MB_ERRLEN] = "";
+	struct mb_err err = {0};
 	struct prog p;
-	if (compile_str(json, arch, caps, POLICY_OPT_TREE, &p, err) == 0) {
+	if (compile_str(json, arch, caps, POLICY_OPT_TREE, &p, &err) == 0) {
 		free(p.file);
 		fail_msg("expected failure containing `%s`", want);
 	}
-	if (!strstr(err, want))
-		fail_msg("error `%s` does not contain `%s`", err, want);
+	if (!strstr(err.msg, want))
+		fail_msg("error `%s` does not contain `%s`", err.msg, want);
 }
 
 #define ERRNO(e) (SECCOMP_RET_ERRNO | (e))
@@ -312,7 +312,7 @@ static void test_newer_syscalls(void **s)
 {
 	(void)s;
 	struct prog p, l;
-	char err[MB_ERRLEN];
+	struct mb_err err = {0};
 	size_t left = 0;
 
 	/* Allowed by number where they exist (one number on every
@@ -334,7 +334,7 @@ static void test_newer_syscalls(void **s)
 	assert_int_equal(bpf_run(p.insns, p.n, 462, AUDIT_ARCH_I386, (uint64_t[6]){ 0 }),
 	                 SECCOMP_RET_KILL_PROCESS);
 	/* Tree and linear agree on every number. */
-	assert_int_equal(compile_str(newer, "x86_64", "", POLICY_OPT_LINEAR, &l, err), 0);
+	assert_int_equal(compile_str(newer, "x86_64", "", POLICY_OPT_LINEAR, &l, &err), 0);
 	for (uint32_t nr = 0; nr < 600; nr++)
 		assert_int_equal(run_nr(&p, nr), run_nr(&l, nr));
 	free(l.file);
@@ -342,12 +342,12 @@ static void test_newer_syscalls(void **s)
 
 	/* aarch64: the same numbers; uretprobe is x86_64's and left out. */
 	struct policy *pol;
-	assert_int_equal(policy_parse(newer, strlen(newer), "t.json", &pol, err), 0);
+	assert_int_equal(policy_parse(newer, strlen(newer), "t.json", &pol, &err), 0);
 	struct policy_compile_opts o = { .arch = "aarch64", .left_out = &left };
-	assert_int_equal(policy_compile(pol, &o, &p.file, &p.len, err), 0);
+	assert_int_equal(policy_compile(pol, &o, &p.file, &p.len, &err), 0);
 	assert_int_equal(left, 1);
 	const void *ins;
-	assert_int_equal(policy_file_check(p.file, p.len, &p.audit, &ins, &p.n, err), 0);
+	assert_int_equal(policy_file_check(p.file, p.len, &p.audit, &ins, &p.n, &err), 0);
 	p.insns = ins;
 	assert_int_equal(p.audit, A64);
 	for (uint32_t nr = 457; nr <= 466; nr++)
@@ -358,12 +358,12 @@ static void test_newer_syscalls(void **s)
 	free(p.file);
 	/* Exported for a runtime, they keep their names. */
 	char *out;
-	assert_int_equal(policy_export(pol, "docker", "x86_64", "", &out, err), 0);
+	assert_int_equal(policy_export(pol, "docker", "x86_64", "", &out, &err), 0);
 	assert_non_null(strstr(out, "\"mseal\""));
 	assert_non_null(strstr(out, "\"uretprobe\""));
 	assert_null(strstr(out, "riscv_hwprobe"));
 	free(out);
-	assert_int_equal(policy_summary(pol, NULL, "x86_64", "", &out, err), 0);
+	assert_int_equal(policy_summary(pol, NULL, "x86_64", "", &out, &err), 0);
 	assert_non_null(strstr(out, "12 unconditionally"));
 	free(out);
 	policy_free(pol);
@@ -410,11 +410,11 @@ static void test_tree_equals_linear(void **s)
 {
 	(void)s;
 	struct prog t, l;
-	char err[MB_ERRLEN];
+	struct mb_err err = {0};
 	uint64_t a[6] = { 0 };
 
-	assert_int_equal(compile_str(features, "x86_64", "", POLICY_OPT_TREE, &t, err), 0);
-	assert_int_equal(compile_str(features, "x86_64", "", POLICY_OPT_LINEAR, &l, err), 0);
+	assert_int_equal(compile_str(features, "x86_64", "", POLICY_OPT_TREE, &t, &err), 0);
+	assert_int_equal(compile_str(features, "x86_64", "", POLICY_OPT_LINEAR, &l, &err), 0);
 	for (uint32_t nr = 0; nr < 600; nr++)
 		for (uint64_t v = 0; v < 12; v += 5) {
 			a[0] = a[2] = v;
@@ -428,7 +428,7 @@ static void test_file_format(void **s)
 {
 	(void)s;
 	struct prog p;
-	char err[MB_ERRLEN];
+	struct mb_err err = {0};
 	uint32_t n;
 
 	must_compile("{\"defaultAction\": \"SCMP_ACT_KILL_PROCESS\"}", "x86_64", NULL, &p);
@@ -446,16 +446,16 @@ static void test_file_format(void **s)
 	free(q.file);
 	/* Every corruption is caught. */
 	p.file[30] ^= 1;
-	assert_int_equal(policy_file_check(p.file, p.len, NULL, NULL, NULL, err), -1);
-	assert_non_null(strstr(err, "checksum"));
+	assert_int_equal(policy_file_check(p.file, p.len, NULL, NULL, NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "checksum"));
 	p.file[30] ^= 1;
 	p.file[20] = 1;
-	assert_int_equal(policy_file_check(p.file, p.len, NULL, NULL, NULL, err), -1);
+	assert_int_equal(policy_file_check(p.file, p.len, NULL, NULL, NULL, &err), -1);
 	p.file[20] = 0;
-	assert_int_equal(policy_file_check(p.file, p.len - 1, NULL, NULL, NULL, err), -1);
+	assert_int_equal(policy_file_check(p.file, p.len - 1, NULL, NULL, NULL, &err), -1);
 	p.file[0] = 'X';
-	assert_int_equal(policy_file_check(p.file, p.len, NULL, NULL, NULL, err), -1);
-	assert_non_null(strstr(err, "magic"));
+	assert_int_equal(policy_file_check(p.file, p.len, NULL, NULL, NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "magic"));
 	free(p.file);
 }
 
@@ -464,11 +464,12 @@ static void test_export(void **s)
 {
 	(void)s;
 	struct policy *pol;
-	char err[MB_ERRLEN], *out;
+	char *out;
+	struct mb_err err = {0};
 	json_error_t je;
 
-	assert_int_equal(policy_parse(features, strlen(features), "t.json", &pol, err), 0);
-	assert_int_equal(policy_export(pol, "docker", "x86_64", "", &out, err), 0);
+	assert_int_equal(policy_parse(features, strlen(features), "t.json", &pol, &err), 0);
+	assert_int_equal(policy_export(pol, "docker", "x86_64", "", &out, &err), 0);
 	json_t *j = json_loads(out, 0, &je);
 	assert_non_null(j);
 	assert_string_equal(json_string_value(json_object_get(j, "defaultAction")), "SCMP_ACT_ERRNO");
@@ -484,11 +485,11 @@ static void test_export(void **s)
 	assert_non_null(strstr(flat, "SCMP_CMP_MASKED_EQ"));
 	json_decref(j);
 	free(out);
-	assert_int_equal(policy_export(pol, "oci", "x86_64", "CAP_SYS_ADMIN", &out, err), 0);
+	assert_int_equal(policy_export(pol, "oci", "x86_64", "CAP_SYS_ADMIN", &out, &err), 0);
 	assert_non_null(strstr(out, "\"mount\""));
 	assert_null(strstr(out, "\"comment\""));
 	free(out);
-	assert_int_equal(policy_export(pol, "yaml", "x86_64", NULL, &out, err), -1);
+	assert_int_equal(policy_export(pol, "yaml", "x86_64", NULL, &out, &err), -1);
 	policy_free(pol);
 }
 
@@ -496,18 +497,19 @@ static void test_export(void **s)
 static void test_write_file(void **s)
 {
 	(void)s;
-	char dir[] = "/tmp/test_policies.XXXXXX", path[128], err[MB_ERRLEN];
+	char dir[] = "/tmp/test_policies.XXXXXX", path[128];
+	struct mb_err err = {0};
 
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/out.bpf", dir);
-	assert_int_equal(policy_write_file(path, "abc", 3, 0644, err), 0);
+	assert_int_equal(policy_write_file(path, "abc", 3, 0644, &err), 0);
 	struct stat st;
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_size, 3);
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/missing/out.bpf", dir);
-	assert_int_equal(policy_write_file(path, "abc", 3, 0644, err), -1);
-	assert_non_null(strstr(err, "cannot write"));
+	assert_int_equal(policy_write_file(path, "abc", 3, 0644, &err), -1);
+	assert_non_null(strstr(err.msg, "cannot write"));
 	DIR *d = opendir(dir);
 	struct dirent *e;
 	int n = 0;
@@ -523,19 +525,19 @@ static void test_learn(void **s)
 {
 	(void)s;
 	struct policy_learn_result r;
-	char err[MB_ERRLEN];
+	struct mb_err err = {0};
 	char *argv[] = { "/bin/sh", "-c", "exec /bin/true", NULL };
 
-	if (policy_learn(argv, &r, err) < 0)
-		fail_msg("learn: %s", err);
+	if (policy_learn(argv, &r, &err) < 0)
+		fail_msg("learn: %s", err.msg);
 	assert_true(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0);
 	assert_non_null(strstr(r.json, "\"execve\""));
 	assert_non_null(strstr(r.json, "\"exit_group\""));
 	assert_null(strstr(r.json, "\"ptrace\""));   /* the recorder's own calls are not there */
 	/* The learned policy compiles and allows what the run did. */
 	struct prog p;
-	if (compile_str(r.json, NULL, NULL, POLICY_OPT_TREE, &p, err) < 0)
-		fail_msg("learned policy: %s", err);
+	if (compile_str(r.json, NULL, NULL, POLICY_OPT_TREE, &p, &err) < 0)
+		fail_msg("learned policy: %s", err.msg);
 	assert_int_equal(run(&p, "execve", NULL), ALLOW);
 	assert_int_equal(run(&p, "mount", NULL), ERRNO(1));
 	free(p.file);
@@ -544,8 +546,8 @@ static void test_learn(void **s)
 	/* Children are followed: nproc, run by a forked child of the shell,
 	 * calls sched_getaffinity, which the shell never does. */
 	char *forks[] = { "/bin/sh", "-c", "nproc >/dev/null; :", NULL };
-	if (policy_learn(forks, &r, err) < 0)
-		fail_msg("learn: %s", err);
+	if (policy_learn(forks, &r, &err) < 0)
+		fail_msg("learn: %s", err.msg);
 	assert_non_null(strstr(r.json, "\"sched_getaffinity\""));
 	assert_true(strstr(r.json, "\"wait4\"") || strstr(r.json, "\"waitid\""));
 	assert_true(strstr(r.json, "\"clone\"") || strstr(r.json, "\"fork\"") ||
@@ -553,8 +555,8 @@ static void test_learn(void **s)
 	free(r.json);
 
 	char *bad[] = { "/nonexistent/prog", NULL };
-	assert_int_equal(policy_learn(bad, &r, err), -1);
-	assert_non_null(strstr(err, "/nonexistent/prog"));
+	assert_int_equal(policy_learn(bad, &r, &err), -1);
+	assert_non_null(strstr(err.msg, "/nonexistent/prog"));
 }
 
 /* ---- robustness: mutated input never crashes (ASan/UBSan build) -------- */
@@ -562,7 +564,8 @@ static void test_mutations(void **s)
 {
 	(void)s;
 	size_t len = strlen(features);
-	char *buf = malloc(len + 1), err[MB_ERRLEN];
+	char *buf = malloc(len + 1);
+	struct mb_err err = {0};
 	unsigned seed = 12345;
 	int parsed = 0;
 
@@ -581,23 +584,23 @@ static void test_mutations(void **s)
 			}
 		}
 		struct policy *pol;
-		err[0] = 0;
-		if (policy_parse(buf, n, "m.json", &pol, err) < 0) {
-			assert_true(strncmp(err, "policy `m.json`", 15) == 0);
+		err.msg[0] = 0;
+		if (policy_parse(buf, n, "m.json", &pol, &err) < 0) {
+			assert_true(strncmp(err.msg, "policy `m.json`", 15) == 0);
 			continue;
 		}
 		parsed++;
 		unsigned char *out;
 		size_t olen;
 		struct policy_compile_opts o = { .arch = "x86_64" };
-		if (policy_compile(pol, &o, &out, &olen, err) == 0) {
-			assert_int_equal(policy_file_check(out, olen, NULL, NULL, NULL, err), 0);
+		if (policy_compile(pol, &o, &out, &olen, &err) == 0) {
+			assert_int_equal(policy_file_check(out, olen, NULL, NULL, NULL, &err), 0);
 			free(out);
 		} else {
-			assert_true(err[0] != 0);
+			assert_true(err.msg[0] != 0);
 		}
 		char *j;
-		if (policy_export(pol, "docker", "x86_64", NULL, &j, err) == 0)
+		if (policy_export(pol, "docker", "x86_64", NULL, &j, &err) == 0)
 			free(j);
 		policy_free(pol);
 	}
@@ -617,20 +620,21 @@ static void write_text(const char *path, const void *data, size_t len)
 static void test_build_bpf(void **s)
 {
 	(void)s;
-	char dir[] = "/tmp/test_policies.XXXXXX", path[256], err[MB_ERRLEN];
+	char dir[] = "/tmp/test_policies.XXXXXX", path[256];
+	struct mb_err err = {0};
 	unsigned char *a, *b, *c;
 	size_t alen, blen, clen;
 	char *caps;
 
 	/* From the source tree: compiled. */
 	setenv("MINBASE_POLICY_DIR", "policies", 1);
-	if (policy_build_bpf("service", "x86_64", NULL, &a, &alen, err) < 0)
-		fail_msg("service: %s", err);
-	assert_int_equal(policy_build_bpf("strict", "amd64", NULL, &b, &blen, err), 0);
-	assert_int_equal(policy_file_check(a, alen, NULL, NULL, NULL, err), 0);
-	assert_int_equal(policy_build_bpf("nosuch", "x86_64", NULL, &c, &clen, err), -1);
-	assert_non_null(strstr(err, "no shipped policy named `nosuch`"));
-	assert_int_equal(policy_read_caps("service", &caps, err), 0);
+	if (policy_build_bpf("service", "x86_64", NULL, &a, &alen, &err) < 0)
+		fail_msg("service: %s", err.msg);
+	assert_int_equal(policy_build_bpf("strict", "amd64", NULL, &b, &blen, &err), 0);
+	assert_int_equal(policy_file_check(a, alen, NULL, NULL, NULL, &err), 0);
+	assert_int_equal(policy_build_bpf("nosuch", "x86_64", NULL, &c, &clen, &err), -1);
+	assert_non_null(strstr(err.msg, "no shipped policy named `nosuch`"));
+	assert_int_equal(policy_read_caps("service", &caps, &err), 0);
 	assert_null(caps);
 
 	/* A policy dir with a precompiled file: it is used as is when sound
@@ -645,36 +649,36 @@ static void test_build_bpf(void **s)
 	write_text(path, pol, strlen(pol));
 	snprintf(path, sizeof(path), "%s/svc.x86_64.bpf", dir);
 	write_text(path, b, blen);
-	assert_int_equal(policy_build_bpf("svc", "x86_64", NULL, &c, &clen, err), 0);
+	assert_int_equal(policy_build_bpf("svc", "x86_64", NULL, &c, &clen, &err), 0);
 	assert_int_equal(clen, blen);
 	assert_memory_equal(c, b, blen);
 	free(c);
 	/* ... and ignored when corrupt, or when capabilities are given. */
 	b[40] ^= 1;
 	write_text(path, b, blen);
-	assert_int_equal(policy_build_bpf("svc", "x86_64", NULL, &c, &clen, err), 0);
+	assert_int_equal(policy_build_bpf("svc", "x86_64", NULL, &c, &clen, &err), 0);
 	assert_true(clen != blen || memcmp(c, b, blen) != 0);
 	struct prog p = { .file = c, .len = clen };
 	const void *ins;
-	assert_int_equal(policy_file_check(c, clen, &p.audit, &ins, &p.n, err), 0);
+	assert_int_equal(policy_file_check(c, clen, &p.audit, &ins, &p.n, &err), 0);
 	p.insns = ins;
 	/* minbase.caps is the default capability set: mount is allowed. */
 	assert_int_equal(run(&p, "mount", NULL), ALLOW);
 	free(c);
-	assert_int_equal(policy_build_bpf("svc", "x86_64", "", &c, &clen, err), 0);
+	assert_int_equal(policy_build_bpf("svc", "x86_64", "", &c, &clen, &err), 0);
 	p.file = c;
-	assert_int_equal(policy_file_check(c, clen, &p.audit, &ins, &p.n, err), 0);
+	assert_int_equal(policy_file_check(c, clen, &p.audit, &ins, &p.n, &err), 0);
 	p.insns = ins;
 	assert_int_equal(run(&p, "mount", NULL), ERRNO(1));
 	free(c);
-	assert_int_equal(policy_read_caps("svc", &caps, err), 0);
+	assert_int_equal(policy_read_caps("svc", &caps, &err), 0);
 	assert_string_equal(caps, "CAP_SYS_ADMIN,CAP_NET_BIND_SERVICE");
 	free(caps);
 	/* A path is a path, never a shipped name. */
 	snprintf(path, sizeof(path), "%s/svc.json", dir);
-	assert_int_equal(policy_read_caps(path, &caps, err), 0);
+	assert_int_equal(policy_read_caps(path, &caps, &err), 0);
 	free(caps);
-	assert_int_equal(policy_build_bpf("svc", "aarch64", NULL, &c, &clen, err), 0);
+	assert_int_equal(policy_build_bpf("svc", "aarch64", NULL, &c, &clen, &err), 0);
 	assert_int_equal(rd32(c + 12), A64);
 	free(c);
 	unlink(path);

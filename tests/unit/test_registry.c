@@ -40,8 +40,8 @@ static void check_ref(const char *in, const char *domain, const char *host, cons
                       const char *tag, const char *digest, const char *key)
 {
 	struct reg_ref r;
-	char err[MB_ERRLEN];
-	assert_int_equal(reg_ref_parse(in, &r, err), 0);
+	struct mb_err err = {0};
+	assert_int_equal(reg_ref_parse(in, &r, &err), 0);
 	assert_string_equal(r.domain, domain);
 	assert_string_equal(r.host, host);
 	assert_string_equal(r.repo, repo);
@@ -75,11 +75,11 @@ static void test_refs(void **state)
 	check_ref("ghcr.io/o/app:v2@" D, "ghcr.io", "ghcr.io", "o/app", "v2", D, "ghcr.io");
 
 	struct reg_ref r;
-	char err[MB_ERRLEN];
-	assert_int_equal(reg_ref_parse("Bad/Name", &r, err), -1);
-	assert_non_null(strstr(err, "invalid image reference"));
-	assert_int_equal(reg_ref_parse("a/b@sha256:xyz", &r, err), -1);
-	assert_int_equal(reg_ref_parse("", &r, err), -1);
+	struct mb_err err = {0};
+	assert_int_equal(reg_ref_parse("Bad/Name", &r, &err), -1);
+	assert_non_null(strstr(err.msg, "invalid image reference"));
+	assert_int_equal(reg_ref_parse("a/b@sha256:xyz", &r, &err), -1);
+	assert_int_equal(reg_ref_parse("", &r, &err), -1);
 }
 
 static void test_challenge(void **state)
@@ -113,7 +113,7 @@ static char *tok(const char *s)
 
 static void test_answers(void **state)
 {
-	char err[MB_ERRLEN];
+	struct mb_err err = {0};
 	char *t = tok("{\"token\":\"abc\",\"access_token\":\"def\"}");
 	assert_string_equal(t, "abc");
 	free(t);
@@ -128,36 +128,36 @@ static void test_answers(void **state)
 	size_t nb;
 	const char *m = "{\"config\":{\"digest\":\"" D "\",\"size\":3},\"layers\":["
 	                "{\"digest\":\"" D "\",\"size\":3},{\"digest\":\"" D "\"}]}";
-	assert_int_equal(reg_manifest_blobs(m, strlen(m), "r", "sha256:m", NULL, &b, &nb, err), 0);
+	assert_int_equal(reg_manifest_blobs(m, strlen(m), "r", "sha256:m", NULL, &b, &nb, &err), 0);
 	assert_int_equal(nb, 1); /* the same blob once */
 	assert_int_equal(b[0].size, 3);
 	free(b);
 	m = "{\"config\":{\"digest\":\"" D "\"},\"layers\":[{\"digest\":\"sha256:../x\"}]}";
-	assert_int_equal(reg_manifest_blobs(m, strlen(m), "r", "sha256:m", NULL, &b, &nb, err), -1);
-	assert_non_null(strstr(err, "without a valid digest"));
+	assert_int_equal(reg_manifest_blobs(m, strlen(m), "r", "sha256:m", NULL, &b, &nb, &err), -1);
+	assert_non_null(strstr(err.msg, "without a valid digest"));
 	assert_null(b);
-	assert_int_equal(reg_manifest_blobs("[]", 2, "r", "sha256:m", NULL, &b, &nb, err), -1);
-	assert_non_null(strstr(err, "not an image manifest (no media type)"));
+	assert_int_equal(reg_manifest_blobs("[]", 2, "r", "sha256:m", NULL, &b, &nb, &err), -1);
+	assert_non_null(strstr(err.msg, "not an image manifest (no media type)"));
 
 	const char *ix = "{\"manifests\":[{\"digest\":\"" D "\",\"platform\":{\"os\":\"linux\","
 	                 "\"architecture\":\"arm64\",\"variant\":\"v8\"}}]}";
 	json_error_t je;
 	json_t *j = json_loads(ix, 0, &je);
 	char out[ROOTFS_DIGEST_LEN];
-	assert_int_equal(reg_pick_platform(j, "linux/arm64", out, err), 0);
+	assert_int_equal(reg_pick_platform(j, "linux/arm64", out, &err), 0);
 	assert_string_equal(out, D);
-	assert_int_equal(reg_pick_platform(j, "linux/s390x", out, err), -1);
-	assert_non_null(strstr(err, "it has: linux/arm64/v8"));
+	assert_int_equal(reg_pick_platform(j, "linux/s390x", out, &err), -1);
+	assert_non_null(strstr(err.msg, "it has: linux/arm64/v8"));
 	json_decref(j);
 
 	struct reg_creds c = { 0 };
 	const char *h = "{\"Username\":\"<token>\",\"Secret\":\"rt\"}";
-	assert_int_equal(reg_creds_helper_answer(h, strlen(h), "docker-credential-x", "u", &c, err), 0);
+	assert_int_equal(reg_creds_helper_answer(h, strlen(h), "docker-credential-x", "u", &c, &err), 0);
 	assert_string_equal(c.identity_token, "rt");
 	assert_null(c.user);
 	reg_creds_free(&c);
-	assert_int_equal(reg_creds_helper_answer("{}", 2, "docker-credential-x", "u", &c, err), -1);
-	assert_non_null(strstr(err, "no JSON with a Secret"));
+	assert_int_equal(reg_creds_helper_answer("{}", 2, "docker-credential-x", "u", &c, &err), -1);
+	assert_non_null(strstr(err.msg, "no JSON with a Secret"));
 	reg_creds_free(&c);
 }
 
@@ -172,7 +172,8 @@ static void write_file(const char *path, const char *text, mode_t mode)
 
 static void test_creds(void **state)
 {
-	char cfg[512], path[600], err[MB_ERRLEN];
+	char cfg[512], path[600];
+	struct mb_err err = {0};
 	struct reg_creds c;
 
 	snprintf(cfg, sizeof(cfg), "%s/dc", tmpdir);
@@ -184,18 +185,18 @@ static void test_creds(void **state)
 	write_file(path, "{\"auths\":{\"https://r.example:5000\":{\"auth\":\"YWxpY2U6czNjcjN0\"},"
 	           "\"other.example\":{\"username\":\"bob\",\"password\":\"pw2\"},"
 	           "\"https://index.docker.io/v1/\":{\"auth\":\"aHViOmh1YnB3\"}}}", 0600);
-	assert_int_equal(reg_creds_lookup("r.example:5000", &c, err), 0);
+	assert_int_equal(reg_creds_lookup("r.example:5000", &c, &err), 0);
 	assert_string_equal(c.user, "alice");
 	assert_string_equal(c.secret, "s3cr3t");
 	assert_non_null(strstr(c.source, "config.json"));
 	reg_creds_free(&c);
-	assert_int_equal(reg_creds_lookup("other.example", &c, err), 0);
+	assert_int_equal(reg_creds_lookup("other.example", &c, &err), 0);
 	assert_string_equal(c.user, "bob");
 	reg_creds_free(&c);
-	assert_int_equal(reg_creds_lookup(HUB, &c, err), 0);
+	assert_int_equal(reg_creds_lookup(HUB, &c, &err), 0);
 	assert_string_equal(c.user, "hub");
 	reg_creds_free(&c);
-	assert_int_equal(reg_creds_lookup("nothing.example", &c, err), 0);
+	assert_int_equal(reg_creds_lookup("nothing.example", &c, &err), 0);
 	assert_null(c.user);
 
 	/* a credential helper, found on PATH, gets the server on stdin */
@@ -209,15 +210,15 @@ static void test_creds(void **state)
 	snprintf(np, sizeof(np), "%s:%s", bin, old_path);
 	setenv("PATH", np, 1);
 	write_file(path, "{\"credHelpers\":{\"h.example\":\"unit\",\"n.example\":\"unit\"}}", 0600);
-	assert_int_equal(reg_creds_lookup("h.example", &c, err), 0);
+	assert_int_equal(reg_creds_lookup("h.example", &c, &err), 0);
 	assert_null(c.user);
 	assert_string_equal(c.identity_token, "refresh-tok");
 	reg_creds_free(&c);
-	assert_int_equal(reg_creds_lookup("n.example", &c, err), 0); /* not found: anonymous */
+	assert_int_equal(reg_creds_lookup("n.example", &c, &err), 0); /* not found: anonymous */
 	assert_null(c.user);
 	write_file(path, "{\"credsStore\":\"missing-helper\"}", 0600);
-	assert_int_equal(reg_creds_lookup("x.example", &c, err), -1);
-	assert_non_null(strstr(err, "docker-credential-missing-helper"));
+	assert_int_equal(reg_creds_lookup("x.example", &c, &err), -1);
+	assert_non_null(strstr(err.msg, "docker-credential-missing-helper"));
 	setenv("PATH", old_path, 1);
 
 	/* REGISTRY_AUTH_FILE (podman's auth.json) comes first */
@@ -225,50 +226,51 @@ static void test_creds(void **state)
 	snprintf(af, sizeof(af), "%s/auth.json", tmpdir);
 	write_file(af, "{\"auths\":{\"x.example\":{\"auth\":\"cG9kOnBwdw==\"}}}", 0600);
 	setenv("REGISTRY_AUTH_FILE", af, 1);
-	assert_int_equal(reg_creds_lookup("x.example", &c, err), 0);
+	assert_int_equal(reg_creds_lookup("x.example", &c, &err), 0);
 	assert_string_equal(c.user, "pod");
 	assert_string_equal(c.secret, "ppw");
 	reg_creds_free(&c);
 	/* a broken store is an error that names it, never its content */
 	write_file(af, "{\"auths\":{\"x.example\":{\"auth\":\"!!!notbase64\"}}}", 0600);
-	assert_int_equal(reg_creds_lookup("x.example", &c, err), -1);
-	assert_non_null(strstr(err, "auth.json"));
-	assert_null(strstr(err, "notbase64"));
+	assert_int_equal(reg_creds_lookup("x.example", &c, &err), -1);
+	assert_non_null(strstr(err.msg, "auth.json"));
+	assert_null(strstr(err.msg, "notbase64"));
 }
 
 /* The tar walker finds every member of an archive written by image_write
  * at the offset libarchive's reader would give its data. */
 static void test_src_archive(void **state)
 {
-	char err[MB_ERRLEN], out[600];
+	char out[600];
+	struct mb_err err = {0};
 	struct rootfs_tree *t = rootfs_tree_new();
 	struct rootfs_layer l;
-	assert_int_equal(rootfs_add_data(t, "/app/x", "hello", 5, 0755, 0, 0, err), 0);
-	assert_int_equal(rootfs_layer_write(t, 0, &l, err), 0);
+	assert_int_equal(rootfs_add_data(t, "/app/x", "hello", 5, 0755, 0, 0, &err), 0);
+	assert_int_equal(rootfs_layer_write(t, 0, &l, &err), 0);
 	rootfs_tree_free(t);
 	struct image_config c = { .architecture = "amd64", .os = "linux", .tag = "u:1" };
 	struct image_layer il = { &l, "x" };
 	struct image_result res;
 	snprintf(out, sizeof(out), "%s/img.tar", tmpdir);
-	assert_int_equal(image_write(&c, &il, 1, IMAGE_FORMAT_ARCHIVE, out, &res, err), 0);
+	assert_int_equal(image_write(&c, &il, 1, IMAGE_FORMAT_ARCHIVE, out, &res, &err), 0);
 
 	struct reg_src s;
-	assert_int_equal(reg_src_open(out, &s, err), 0);
+	assert_int_equal(reg_src_open(out, &s, &err), 0);
 	char *m;
 	size_t len;
-	assert_int_equal(reg_src_read_blob(&s, res.manifest_digest, 1 << 20, &m, &len, err), 0);
+	assert_int_equal(reg_src_read_blob(&s, res.manifest_digest, 1 << 20, &m, &len, &err), 0);
 	assert_non_null(strstr(m, l.digest));
 	free(m);
 	int fd;
 	uint64_t off, size;
-	assert_int_equal(reg_src_blob(&s, l.digest, &fd, &off, &size, err), 0);
+	assert_int_equal(reg_src_blob(&s, l.digest, &fd, &off, &size, &err), 0);
 	assert_int_equal(size, l.blob_len);
 	unsigned char *buf = malloc(size);
 	assert_int_equal(pread(fd, buf, size, (off_t)off), (ssize_t)size);
 	assert_memory_equal(buf, l.blob, size);
 	free(buf);
 	close(fd);
-	assert_int_equal(reg_src_read(&s, "missing", 100, &m, &len, err), -1);
+	assert_int_equal(reg_src_read(&s, "missing", 100, &m, &len, &err), -1);
 	reg_src_close(&s);
 	rootfs_layer_free(&l);
 
@@ -280,8 +282,8 @@ static void test_src_archive(void **state)
 	FILE *f = fopen(out, "a");
 	fwrite(big, 1, sizeof(big), f);
 	fclose(f);
-	assert_int_equal(reg_src_open(out, &s, err), -1);
-	assert_non_null(strstr(err, "not an image archive"));
+	assert_int_equal(reg_src_open(out, &s, &err), -1);
+	assert_non_null(strstr(err.msg, "not an image archive"));
 }
 
 int main(void)

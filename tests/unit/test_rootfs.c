@@ -190,14 +190,15 @@ static void make_host_tree(mode_t um, time_t mt)
 
 static void test_determinism(void **state)
 {
-	char err[MB_ERRLEN], p[512];
+	char p[512];
+	struct mb_err err = {0};
 	struct rootfs_layer l1, l2;
 
 	make_host_tree(022, 1000);
 	struct rootfs_tree *t = rootfs_tree_new();
 	path_in(p, "src");
-	assert_int_equal(rootfs_add_host_tree(t, "/app", p, 0, 0, err), 0);
-	assert_int_equal(rootfs_layer_write(t, 42, &l1, err), 0);
+	assert_int_equal(rootfs_add_host_tree(t, "/app", p, 0, 0, &err), 0);
+	assert_int_equal(rootfs_layer_write(t, 42, &l1, &err), 0);
 	rootfs_tree_free(t);
 
 	char cmd[600];
@@ -213,8 +214,8 @@ static void test_determinism(void **state)
 	chmod(p, 0755);
 	t = rootfs_tree_new();
 	path_in(p, "src");
-	assert_int_equal(rootfs_add_host_tree(t, "/app", p, 0, 0, err), 0);
-	assert_int_equal(rootfs_layer_write(t, 42, &l2, err), 0);
+	assert_int_equal(rootfs_add_host_tree(t, "/app", p, 0, 0, &err), 0);
+	assert_int_equal(rootfs_layer_write(t, 42, &l2, &err), 0);
 	rootfs_tree_free(t);
 
 	assert_int_equal(l1.blob_len, l2.blob_len);
@@ -227,16 +228,17 @@ static void test_determinism(void **state)
 
 static void test_tar_contents(void **state)
 {
-	char err[MB_ERRLEN], p[512];
+	char p[512];
+	struct mb_err err = {0};
 	struct rootfs_layer ly;
 
 	make_host_tree(022, 1000);
 	struct rootfs_tree *t = rootfs_tree_new();
 	path_in(p, "src");
-	assert_int_equal(rootfs_add_host_tree(t, "/app", p, 65532, 65532, err), 0);
-	assert_int_equal(rootfs_add_data(t, "/a-b", "x", 1, 04755, 7, 8, err), 0);
-	assert_int_equal(rootfs_add_symlink(t, "/usr/bin/x", "/app/a.txt", err), 0);
-	assert_int_equal(rootfs_layer_write(t, 1234567, &ly, err), 0);
+	assert_int_equal(rootfs_add_host_tree(t, "/app", p, 65532, 65532, &err), 0);
+	assert_int_equal(rootfs_add_data(t, "/a-b", "x", 1, 04755, 7, 8, &err), 0);
+	assert_int_equal(rootfs_add_symlink(t, "/usr/bin/x", "/app/a.txt", &err), 0);
+	assert_int_equal(rootfs_layer_write(t, 1234567, &ly, &err), 0);
 	struct listing *l = layer_listing(&ly);
 
 	const char *order[] = { "a-b", "app/", "app/a.txt", "app/sub/", "app/sub/b.bin", "app/sub/link",
@@ -278,7 +280,8 @@ static void test_tar_contents(void **state)
 
 static void test_gzip_and_digests(void **state)
 {
-	char err[MB_ERRLEN], hex[72];
+	char hex[72];
+	struct mb_err err = {0};
 	struct rootfs_layer ly, ly2;
 	size_t big = 3u << 20, tl, members;
 	unsigned char *data = malloc(big);
@@ -290,9 +293,9 @@ static void test_gzip_and_digests(void **state)
 		data[i] = (unsigned char)("abcdefgh"[(x >> 16) & 7]);
 	}
 	struct rootfs_tree *t = rootfs_tree_new();
-	assert_int_equal(rootfs_add_data(t, "/big", data, big, 0644, 0, 0, err), 0);
-	assert_int_equal(rootfs_layer_write(t, 0, &ly, err), 0);
-	assert_int_equal(rootfs_layer_write(t, 0, &ly2, err), 0);
+	assert_int_equal(rootfs_add_data(t, "/big", data, big, 0644, 0, 0, &err), 0);
+	assert_int_equal(rootfs_layer_write(t, 0, &ly, &err), 0);
+	assert_int_equal(rootfs_layer_write(t, 0, &ly2, &err), 0);
 	assert_memory_equal(ly.blob, ly2.blob, ly.blob_len);
 
 	/* gzip header: magic, deflate, no flags (no FNAME), MTIME 0, OS fixed */
@@ -329,7 +332,7 @@ static void test_gzip_and_digests(void **state)
 /* Many layers in one pool give exactly the bytes of one call each. */
 static void test_layers_write_many(void **state)
 {
-	char err[MB_ERRLEN];
+	struct mb_err err = {0};
 	struct rootfs_layer one[3], many[3];
 	struct rootfs_tree *t[3];
 	size_t big = 700000;
@@ -339,10 +342,10 @@ static void test_layers_write_many(void **state)
 		data[i] = (unsigned char)(i * 7 + (i >> 9));
 	for (int k = 0; k < 3; k++) {
 		t[k] = rootfs_tree_new();
-		assert_int_equal(rootfs_add_data(t[k], "/f", data, big / (size_t)(k + 1), 0644, 0, 0, err), 0);
-		assert_int_equal(rootfs_layer_write(t[k], 5, &one[k], err), 0);
+		assert_int_equal(rootfs_add_data(t[k], "/f", data, big / (size_t)(k + 1), 0644, 0, 0, &err), 0);
+		assert_int_equal(rootfs_layer_write(t[k], 5, &one[k], &err), 0);
 	}
-	assert_int_equal(rootfs_layers_write((const struct rootfs_tree *const *)t, 3, 5, many, err), 0);
+	assert_int_equal(rootfs_layers_write((const struct rootfs_tree *const *)t, 3, 5, many, &err), 0);
 	for (int k = 0; k < 3; k++) {
 		assert_string_equal(one[k].digest, many[k].digest);
 		assert_string_equal(one[k].diff_id, many[k].diff_id);
@@ -353,7 +356,7 @@ static void test_layers_write_many(void **state)
 		rootfs_layer_free(&many[k]);
 		rootfs_tree_free(t[k]);
 	}
-	assert_int_equal(rootfs_layers_write(NULL, 0, 0, many, err), -1);
+	assert_int_equal(rootfs_layers_write(NULL, 0, 0, many, &err), -1);
 	free(data);
 }
 
@@ -361,7 +364,8 @@ static void test_layers_write_many(void **state)
  * referenced file contents and copied headers must still be exact. */
 static void test_chunk_boundaries(void **state)
 {
-	char err[MB_ERRLEN], hex[72], path[64];
+	char hex[72], path[64];
+	struct mb_err err = {0};
 	static const size_t sizes[] = { 262144 - 512, 1, 262144, 300001, 0, 511, 524288 + 7, 4096 };
 	const size_t n = sizeof(sizes) / sizeof(sizes[0]);
 	struct rootfs_layer ly;
@@ -374,9 +378,9 @@ static void test_chunk_boundaries(void **state)
 		for (size_t i = 0; i < sizes[k]; i++)
 			bufs[k][i] = (unsigned char)(k * 31 + i * 13 + (i >> 11));
 		snprintf(path, sizeof(path), "/d/f%zu", k);
-		assert_int_equal(rootfs_add_data(t, path, bufs[k], sizes[k], 0644, 0, 0, err), 0);
+		assert_int_equal(rootfs_add_data(t, path, bufs[k], sizes[k], 0644, 0, 0, &err), 0);
 	}
-	assert_int_equal(rootfs_layer_write(t, 0, &ly, err), 0);
+	assert_int_equal(rootfs_layer_write(t, 0, &ly, &err), 0);
 	unsigned char *tar = gunzip_all(ly.blob, ly.blob_len, &tl, &members);
 	assert_int_equal(tl, ly.tar_len);
 	sha256_hex(tar, tl, hex);
@@ -405,17 +409,18 @@ static void test_chunk_boundaries(void **state)
 /* Non-ASCII names give the same bytes whatever the process locale. */
 static void test_locale_independent(void **state)
 {
-	char err[MB_ERRLEN], d1[72];
+	char d1[72];
+	struct mb_err err = {0};
 	struct rootfs_layer ly;
 	struct rootfs_tree *t = rootfs_tree_new();
 
-	assert_int_equal(rootfs_add_data(t, "/app/caf\xc3\xa9.txt", "x", 1, 0644, 0, 0, err), 0);
-	assert_int_equal(rootfs_add_symlink(t, "/app/\xe2\x82\xac", "caf\xc3\xa9.txt", err), 0);
-	assert_int_equal(rootfs_layer_write(t, 0, &ly, err), 0);
+	assert_int_equal(rootfs_add_data(t, "/app/caf\xc3\xa9.txt", "x", 1, 0644, 0, 0, &err), 0);
+	assert_int_equal(rootfs_add_symlink(t, "/app/\xe2\x82\xac", "caf\xc3\xa9.txt", &err), 0);
+	assert_int_equal(rootfs_layer_write(t, 0, &ly, &err), 0);
 	strcpy(d1, ly.digest);
 	rootfs_layer_free(&ly);
 	if (setlocale(LC_ALL, "C.UTF-8")) {
-		assert_int_equal(rootfs_layer_write(t, 0, &ly, err), 0);
+		assert_int_equal(rootfs_layer_write(t, 0, &ly, &err), 0);
 		assert_string_equal(d1, ly.digest);
 		rootfs_layer_free(&ly);
 		setlocale(LC_ALL, "C");
@@ -428,22 +433,23 @@ static void test_locale_independent(void **state)
  * turns a hang into a failure. */
 static void test_host_file_fifo(void **state)
 {
-	char err[MB_ERRLEN], fifo[512];
+	char fifo[512];
+	struct mb_err err = {0};
 	struct rootfs_tree *t = rootfs_tree_new();
 	struct rootfs_skeleton_opts o = { 65532, 65532, "1", NULL, NULL, false };
 
 	alarm(10);
 	path_in(fifo, "fifo");
 	assert_int_equal(mkfifo(fifo, 0644), 0);
-	assert_int_equal(rootfs_add_host_file(t, "/x", fifo, 0644, 0, 0, err), -1);
-	assert_non_null(strstr(err, "not a regular file"));
+	assert_int_equal(rootfs_add_host_file(t, "/x", fifo, 0644, 0, 0, &err), -1);
+	assert_non_null(strstr(err.msg, "not a regular file"));
 	o.extra_ca = fifo;
-	assert_int_equal(rootfs_add_skeleton(t, &o, err), -1);
-	assert_non_null(strstr(err, "not a regular file"));
+	assert_int_equal(rootfs_add_skeleton(t, &o, &err), -1);
+	assert_non_null(strstr(err.msg, "not a regular file"));
 	o.extra_ca = NULL;
 	o.ca_bundle = fifo;
-	assert_int_equal(rootfs_add_skeleton(t, &o, err), -1);
-	assert_non_null(strstr(err, "not a regular file"));
+	assert_int_equal(rootfs_add_skeleton(t, &o, &err), -1);
+	assert_non_null(strstr(err.msg, "not a regular file"));
 	alarm(0);
 	rootfs_tree_free(t);
 }
@@ -470,15 +476,16 @@ static void cache_plant(const char *cache, const unsigned char *p, size_t len)
  * change the image's digest and carry its own bytes into the image. */
 static void test_layer_cache_planted(void **state)
 {
-	char err[MB_ERRLEN], cache[512];
+	char cache[512];
+	struct mb_err err = {0};
 	struct rootfs_layer a, c;
 	struct rootfs_tree *t = rootfs_tree_new();
 	const struct rootfs_tree *tt[1] = { t };
 
-	assert_int_equal(rootfs_add_skeleton(t, NULL, err), 0);
+	assert_int_equal(rootfs_add_skeleton(t, NULL, &err), 0);
 	path_in(cache, "cache");
-	assert_int_equal(rootfs_layers_write(tt, 1, 0, &a, err), 0);
-	assert_int_equal(rootfs_layers_write_cached(tt, 1, 0, cache, &c, err), 0);
+	assert_int_equal(rootfs_layers_write(tt, 1, 0, &a, &err), 0);
+	assert_int_equal(rootfs_layers_write_cached(tt, 1, 0, cache, &c, &err), 0);
 	assert_memory_equal(a.blob, c.blob, a.blob_len);
 	rootfs_layer_free(&c);
 
@@ -496,7 +503,7 @@ static void test_layer_cache_planted(void **state)
 	memcpy(q, a.blob + 10, a.blob_len - 10);
 	cache_plant(cache, p, plen);
 	free(p);
-	assert_int_equal(rootfs_layers_write_cached(tt, 1, 0, cache, &c, err), 0);
+	assert_int_equal(rootfs_layers_write_cached(tt, 1, 0, cache, &c, &err), 0);
 	assert_string_equal(c.digest, a.digest);
 	assert_memory_equal(a.blob, c.blob, a.blob_len);
 	rootfs_layer_free(&c);
@@ -525,7 +532,7 @@ static void test_layer_cache_planted(void **state)
 	cache_plant(cache, p, n1 + n2 + n3);
 	free(p);
 	free(tar);
-	assert_int_equal(rootfs_layers_write_cached(tt, 1, 0, cache, &c, err), 0);
+	assert_int_equal(rootfs_layers_write_cached(tt, 1, 0, cache, &c, &err), 0);
 	assert_string_equal(c.digest, a.digest);
 	assert_memory_equal(a.blob, c.blob, a.blob_len);
 	rootfs_layer_free(&c);
@@ -537,7 +544,8 @@ static void test_layer_cache_planted(void **state)
  * entry is ignored, an unusable cache never fails the write. */
 static void test_layer_cache(void **state)
 {
-	char err[MB_ERRLEN], cache[512], cmd[1200];
+	char cache[512], cmd[1200];
+	struct mb_err err = {0};
 	struct rootfs_layer a[2], b[2], c[2];
 	struct rootfs_tree *t[2] = { rootfs_tree_new(), rootfs_tree_new() };
 	size_t big = 5u << 20;
@@ -545,17 +553,17 @@ static void test_layer_cache(void **state)
 
 	for (size_t i = 0; i < big; i++)
 		data[i] = (unsigned char)((i * 2654435761u) >> 13);
-	assert_int_equal(rootfs_add_skeleton(t[0], NULL, err), 0);
-	assert_int_equal(rootfs_add_data(t[1], "/app/big", data, big, 0755, 0, 0, err), 0);
+	assert_int_equal(rootfs_add_skeleton(t[0], NULL, &err), 0);
+	assert_int_equal(rootfs_add_data(t[1], "/app/big", data, big, 0755, 0, 0, &err), 0);
 	path_in(cache, "cache/minbase");
 	const struct rootfs_tree *const *tt = (const struct rootfs_tree *const *)t;
 
-	assert_int_equal(rootfs_layers_write(tt, 2, 0, a, err), 0);
-	assert_int_equal(rootfs_layers_write_cached(tt, 2, 0, cache, b, err), 0);
+	assert_int_equal(rootfs_layers_write(tt, 2, 0, a, &err), 0);
+	assert_int_equal(rootfs_layers_write_cached(tt, 2, 0, cache, b, &err), 0);
 	/* exactly one entry: the small base, not the big layer */
 	snprintf(cmd, sizeof(cmd), "test $(ls '%s/layers' | wc -l) -eq 1", cache);
 	assert_int_equal(system(cmd), 0);
-	assert_int_equal(rootfs_layers_write_cached(tt, 2, 0, cache, c, err), 0);
+	assert_int_equal(rootfs_layers_write_cached(tt, 2, 0, cache, c, &err), 0);
 	for (int k = 0; k < 2; k++) {
 		assert_string_equal(a[k].digest, b[k].digest);
 		assert_string_equal(a[k].digest, c[k].digest);
@@ -569,7 +577,7 @@ static void test_layer_cache(void **state)
 	/* damage the entry: still the right bytes (recompressed) */
 	snprintf(cmd, sizeof(cmd), "for f in '%s'/layers/*; do printf 'garbage' > \"$f\"; done", cache);
 	assert_int_equal(system(cmd), 0);
-	assert_int_equal(rootfs_layers_write_cached(tt, 2, 0, cache, c, err), 0);
+	assert_int_equal(rootfs_layers_write_cached(tt, 2, 0, cache, c, &err), 0);
 	assert_memory_equal(a[0].blob, c[0].blob, a[0].blob_len);
 	rootfs_layer_free(&c[0]);
 	rootfs_layer_free(&c[1]);
@@ -579,7 +587,7 @@ static void test_layer_cache(void **state)
 	path_in(cache, "cachefile");
 	FILE *f = fopen(cache, "w");
 	fclose(f);
-	assert_int_equal(rootfs_layers_write_cached(tt, 2, 0, cache, c, err), 0);
+	assert_int_equal(rootfs_layers_write_cached(tt, 2, 0, cache, c, &err), 0);
 	assert_string_equal(a[0].digest, c[0].digest);
 	for (int k = 0; k < 2; k++) {
 		rootfs_layer_free(&a[k]);
@@ -591,30 +599,30 @@ static void test_layer_cache(void **state)
 
 static void test_empty_layer(void **state)
 {
-	char err[MB_ERRLEN];
+	struct mb_err err = {0};
 	struct rootfs_layer ly;
 	size_t tl, members;
 	struct rootfs_tree *t = rootfs_tree_new();
 
-	assert_int_equal(rootfs_layer_write(t, 0, &ly, err), 0);
+	assert_int_equal(rootfs_layer_write(t, 0, &ly, &err), 0);
 	unsigned char *tar = gunzip_all(ly.blob, ly.blob_len, &tl, &members);
 	assert_int_equal(tl, 1024); /* two zero blocks */
 	free(tar);
 	rootfs_layer_free(&ly);
-	assert_int_equal(rootfs_layer_write(t, -1, &ly, err), -1);
-	assert_non_null(strstr(err, "SOURCE_DATE_EPOCH"));
+	assert_int_equal(rootfs_layer_write(t, -1, &ly, &err), -1);
+	assert_non_null(strstr(err.msg, "SOURCE_DATE_EPOCH"));
 	rootfs_tree_free(t);
 }
 
 static void test_skeleton(void **state)
 {
-	char err[MB_ERRLEN];
+	struct mb_err err = {0};
 	struct rootfs_layer ly;
 	struct rootfs_skeleton_opts o = { 65532, 65532, "9.8.7", NULL, NULL, false };
 	struct rootfs_tree *t = rootfs_tree_new();
 
-	assert_int_equal(rootfs_add_skeleton(t, &o, err), 0);
-	assert_int_equal(rootfs_layer_write(t, 0, &ly, err), 0);
+	assert_int_equal(rootfs_add_skeleton(t, &o, &err), 0);
+	assert_int_equal(rootfs_layer_write(t, 0, &ly, &err), 0);
 	struct listing *l = layer_listing(&ly);
 	const struct ent *e = find(l, "etc/passwd");
 	assert_non_null(e);
@@ -659,14 +667,14 @@ static void test_skeleton(void **state)
 	/* a missing CA bundle is an error naming it */
 	o.ca_bundle = "/nonexistent/ca.pem";
 	t = rootfs_tree_new();
-	assert_int_equal(rootfs_add_skeleton(t, &o, err), -1);
-	assert_non_null(strstr(err, "/nonexistent/ca.pem"));
+	assert_int_equal(rootfs_add_skeleton(t, &o, &err), -1);
+	assert_non_null(strstr(err.msg, "/nonexistent/ca.pem"));
 	rootfs_tree_free(t);
 }
 
 static void test_skeleton_tzdata(void **state)
 {
-	char err[MB_ERRLEN];
+	struct mb_err err = {0};
 	struct rootfs_layer ly;
 	struct rootfs_skeleton_opts o = { 0, 0, "1", NULL, NULL, true };
 	struct rootfs_tree *t = rootfs_tree_new();
@@ -675,8 +683,8 @@ static void test_skeleton_tzdata(void **state)
 		fprintf(stderr, "SKIP: tzdata is not installed (/usr/share/zoneinfo/UTC missing)\n");
 		skip();
 	}
-	assert_int_equal(rootfs_add_skeleton(t, &o, err), 0);
-	assert_int_equal(rootfs_layer_write(t, 0, &ly, err), 0);
+	assert_int_equal(rootfs_add_skeleton(t, &o, &err), 0);
+	assert_int_equal(rootfs_layer_write(t, 0, &ly, &err), 0);
 	struct listing *l = layer_listing(&ly);
 	assert_non_null(find(l, "usr/share/zoneinfo/"));
 	assert_non_null(find(l, "usr/share/zoneinfo/Europe/"));
@@ -701,7 +709,8 @@ static void test_skeleton_tzdata(void **state)
 
 static void test_host_tree_refusals(void **state)
 {
-	char err[MB_ERRLEN], p[512], q[512];
+	char p[512], q[512];
+	struct mb_err err = {0};
 	struct rootfs_tree *t;
 
 	path_in(p, "esc");
@@ -709,9 +718,9 @@ static void test_host_tree_refusals(void **state)
 	path_in(q, "esc/out");
 	assert_int_equal(symlink("../../../../../../etc/passwd", q), 0);
 	t = rootfs_tree_new();
-	assert_int_equal(rootfs_add_host_tree(t, "/app", p, 0, 0, err), -1);
-	assert_non_null(strstr(err, "esc/out"));
-	assert_non_null(strstr(err, "leaves the image root"));
+	assert_int_equal(rootfs_add_host_tree(t, "/app", p, 0, 0, &err), -1);
+	assert_non_null(strstr(err.msg, "esc/out"));
+	assert_non_null(strstr(err.msg, "leaves the image root"));
 	rootfs_tree_free(t);
 
 	/* a symlinked directory is kept as a link, never followed */
@@ -720,7 +729,7 @@ static void test_host_tree_refusals(void **state)
 	path_in(q, "lnk/etc");
 	assert_int_equal(symlink("/etc", q), 0);
 	t = rootfs_tree_new();
-	assert_int_equal(rootfs_add_host_tree(t, "/app", p, 0, 0, err), 0);
+	assert_int_equal(rootfs_add_host_tree(t, "/app", p, 0, 0, &err), 0);
 	assert_int_equal(rootfs_tree_count(t), 2); /* /app, /app/etc */
 	rootfs_tree_free(t);
 
@@ -730,54 +739,54 @@ static void test_host_tree_refusals(void **state)
 	path_in(q, "ff/pipe");
 	assert_int_equal(mkfifo(q, 0644), 0);
 	t = rootfs_tree_new();
-	assert_int_equal(rootfs_add_host_tree(t, "/app", p, 0, 0, err), -1);
-	assert_non_null(strstr(err, "ff/pipe"));
-	assert_non_null(strstr(err, "fifo"));
+	assert_int_equal(rootfs_add_host_tree(t, "/app", p, 0, 0, &err), -1);
+	assert_non_null(strstr(err.msg, "ff/pipe"));
+	assert_non_null(strstr(err.msg, "fifo"));
 	rootfs_tree_free(t);
 
 	/* `..` in a destination, relative destinations */
 	t = rootfs_tree_new();
 	path_in(p, "lnk");
-	assert_int_equal(rootfs_add_host_tree(t, "/app/../../x", p, 0, 0, err), -1);
-	assert_non_null(strstr(err, ".."));
-	assert_int_equal(rootfs_add_data(t, "etc/x", "a", 1, 0644, 0, 0, err), -1);
-	assert_non_null(strstr(err, "absolute"));
-	assert_int_equal(rootfs_add_host_file(t, "/x", "/nonexistent/file", 0755, 0, 0, err), -1);
-	assert_non_null(strstr(err, "/nonexistent/file"));
-	assert_int_equal(rootfs_add_host_file(t, "/x", "/etc", 0755, 0, 0, err), -1);
-	assert_non_null(strstr(err, "directory"));
-	assert_int_equal(rootfs_add_host_tree(t, "/x", "/etc/passwd", 0, 0, err), -1);
-	assert_non_null(strstr(err, "not a directory"));
+	assert_int_equal(rootfs_add_host_tree(t, "/app/../../x", p, 0, 0, &err), -1);
+	assert_non_null(strstr(err.msg, ".."));
+	assert_int_equal(rootfs_add_data(t, "etc/x", "a", 1, 0644, 0, 0, &err), -1);
+	assert_non_null(strstr(err.msg, "absolute"));
+	assert_int_equal(rootfs_add_host_file(t, "/x", "/nonexistent/file", 0755, 0, 0, &err), -1);
+	assert_non_null(strstr(err.msg, "/nonexistent/file"));
+	assert_int_equal(rootfs_add_host_file(t, "/x", "/etc", 0755, 0, 0, &err), -1);
+	assert_non_null(strstr(err.msg, "directory"));
+	assert_int_equal(rootfs_add_host_tree(t, "/x", "/etc/passwd", 0, 0, &err), -1);
+	assert_non_null(strstr(err.msg, "not a directory"));
 	rootfs_tree_free(t);
 }
 
 static void test_tree_rules(void **state)
 {
-	char err[MB_ERRLEN];
+	struct mb_err err = {0};
 	struct rootfs_tree *t = rootfs_tree_new();
 
-	assert_int_equal(rootfs_add_data(t, "//etc///passwd/", "a", 1, 0644, 0, 0, err), 0);
+	assert_int_equal(rootfs_add_data(t, "//etc///passwd/", "a", 1, 0644, 0, 0, &err), 0);
 	assert_int_equal(rootfs_tree_count(t), 2);
-	assert_int_equal(rootfs_add_data(t, "/etc/passwd", "b", 1, 0644, 0, 0, err), 0);
+	assert_int_equal(rootfs_add_data(t, "/etc/passwd", "b", 1, 0644, 0, 0, &err), 0);
 	assert_int_equal(rootfs_tree_count(t), 2); /* replaced */
-	assert_int_equal(rootfs_add_data(t, "/etc/passwd/x", "b", 1, 0644, 0, 0, err), -1);
-	assert_non_null(strstr(err, "not a directory"));
-	assert_int_equal(rootfs_add_data(t, "/etc", "b", 1, 0644, 0, 0, err), -1);
-	assert_non_null(strstr(err, "directory with entries"));
-	assert_int_equal(rootfs_add_dir(t, "/etc", 0700, 0, 0, err), 0); /* keeps children */
+	assert_int_equal(rootfs_add_data(t, "/etc/passwd/x", "b", 1, 0644, 0, 0, &err), -1);
+	assert_non_null(strstr(err.msg, "not a directory"));
+	assert_int_equal(rootfs_add_data(t, "/etc", "b", 1, 0644, 0, 0, &err), -1);
+	assert_non_null(strstr(err.msg, "directory with entries"));
+	assert_int_equal(rootfs_add_dir(t, "/etc", 0700, 0, 0, &err), 0); /* keeps children */
 	assert_int_equal(rootfs_tree_count(t), 2);
-	assert_int_equal(rootfs_add_dir(t, "/", 0755, 0, 0, err), 0);
+	assert_int_equal(rootfs_add_dir(t, "/", 0755, 0, 0, &err), 0);
 	assert_int_equal(rootfs_tree_count(t), 2);
-	assert_int_equal(rootfs_add_symlink(t, "/bin", "usr/bin", err), 0);
+	assert_int_equal(rootfs_add_symlink(t, "/bin", "usr/bin", &err), 0);
 	char *owned = strdup("owned by the tree");
-	assert_int_equal(rootfs_add_buffer(t, "/etc/owned", owned, strlen(owned), 0644, 0, 0, err), 0);
+	assert_int_equal(rootfs_add_buffer(t, "/etc/owned", owned, strlen(owned), 0644, 0, 0, &err), 0);
 	owned = strdup("freed on failure too");
-	assert_int_equal(rootfs_add_buffer(t, "relative", owned, strlen(owned), 0644, 0, 0, err), -1);
-	assert_int_equal(rootfs_add_symlink(t, "/x", "", err), -1);
-	assert_int_equal(rootfs_add_data(t, "/bad\xff\xfe", "x", 1, 0644, 0, 0, err), -1);
-	assert_non_null(strstr(err, "UTF-8"));
-	assert_int_equal(rootfs_add_symlink(t, "/lnk", "\xc0\xaf", err), -1);
-	assert_non_null(strstr(err, "UTF-8"));
+	assert_int_equal(rootfs_add_buffer(t, "relative", owned, strlen(owned), 0644, 0, 0, &err), -1);
+	assert_int_equal(rootfs_add_symlink(t, "/x", "", &err), -1);
+	assert_int_equal(rootfs_add_data(t, "/bad\xff\xfe", "x", 1, 0644, 0, 0, &err), -1);
+	assert_non_null(strstr(err.msg, "UTF-8"));
+	assert_int_equal(rootfs_add_symlink(t, "/lnk", "\xc0\xaf", &err), -1);
+	assert_non_null(strstr(err.msg, "UTF-8"));
 	rootfs_tree_free(t);
 }
 
@@ -822,7 +831,8 @@ static void golden_host_file(const char *rel, size_t n, uint64_t seed, int kind,
 /* Builds golden tree k (host files under tmpdir/g). */
 static struct rootfs_tree *golden_tree(int k)
 {
-	char err[MB_ERRLEN], p[512], q[512];
+	char p[512], q[512];
+	struct mb_err err = {0};
 	struct rootfs_tree *t = rootfs_tree_new();
 	unsigned char *b;
 	static const size_t sizes[] = { 0, 1, 511, 512, 513, 262144 - 512, 262144, 262145, 300001, 524288 + 7 };
@@ -834,22 +844,22 @@ static struct rootfs_tree *golden_tree(int k)
 		golden_host_file("ca.pem", 200000, 11, 1, 0644);
 		path_in(p, "ca.pem");
 		struct rootfs_skeleton_opts o = { 65532, 65532, "0.1.0", p, NULL, false };
-		assert_int_equal(rootfs_add_skeleton(t, &o, err), 0);
+		assert_int_equal(rootfs_add_skeleton(t, &o, &err), 0);
 		golden_host_file("init", 120000, 12, 0, 0755);
 		path_in(p, "init");
-		assert_int_equal(rootfs_add_host_file(t, "/usr/bin/minbase-init", p, 0755, 0, 0, err), 0);
+		assert_int_equal(rootfs_add_host_file(t, "/usr/bin/minbase-init", p, 0755, 0, 0, &err), 0);
 		break;
 	}
 	case 2: /* tar exactly 512 KiB: the last size at the small level */
 		b = malloc(522752);
 		fill(b, 522752, 21, 1);
-		assert_int_equal(rootfs_add_data(t, "/f", b, 522752, 0644, 0, 0, err), 0);
+		assert_int_equal(rootfs_add_data(t, "/f", b, 522752, 0644, 0, 0, &err), 0);
 		free(b);
 		break;
 	case 3: /* one block more: the big level */
 		b = malloc(523264);
 		fill(b, 523264, 21, 1);
-		assert_int_equal(rootfs_add_data(t, "/f", b, 523264, 0644, 0, 0, err), 0);
+		assert_int_equal(rootfs_add_data(t, "/f", b, 523264, 0644, 0, 0, &err), 0);
 		free(b);
 		break;
 	case 4: /* a host tree: files around the chunk size, pax names, links */
@@ -870,16 +880,16 @@ static struct rootfs_tree *golden_tree(int k)
 		path_in(p, "g/longlink");
 		assert_int_equal(symlink(q, p), 0);
 		path_in(p, "g");
-		assert_int_equal(rootfs_add_host_tree(t, "/app/data", p, 0, 0, err), 0);
-		assert_int_equal(rootfs_add_dir(t, "/var/lib/w", 0755, 65532, 65532, err), 0);
+		assert_int_equal(rootfs_add_host_tree(t, "/app/data", p, 0, 0, &err), 0);
+		assert_int_equal(rootfs_add_dir(t, "/var/lib/w", 0755, 65532, 65532, &err), 0);
 		break;
 	case 5: /* 3 MiB compressible + 2 MiB random, as host files */
 		golden_host_file("text", 3u << 20, 60, 1, 0644);
 		golden_host_file("rand", 2u << 20, 61, 0, 0755);
 		path_in(p, "text");
-		assert_int_equal(rootfs_add_host_file(t, "/app/text", p, 0644, 0, 0, err), 0);
+		assert_int_equal(rootfs_add_host_file(t, "/app/text", p, 0644, 0, 0, &err), 0);
 		path_in(p, "rand");
-		assert_int_equal(rootfs_add_host_file(t, "/app/server", p, 0755, 0, 0, err), 0);
+		assert_int_equal(rootfs_add_host_file(t, "/app/server", p, 0755, 0, 0, &err), 0);
 		break;
 	case 6: /* many small files in nested directories */
 		for (int i = 0; i < 3000; i++) {
@@ -888,16 +898,16 @@ static struct rootfs_tree *golden_tree(int k)
 			snprintf(d, sizeof(d), "/srv/d%02d/e%d/file%04d.txt", i % 17, i % 5, i);
 			size_t n = (size_t)(i % 61);
 			fill(c, n, 70 + (uint64_t)i, 1);
-			assert_int_equal(rootfs_add_data(t, d, c, n, 0644, 0, 0, err), 0);
+			assert_int_equal(rootfs_add_data(t, d, c, n, 0644, 0, 0, &err), 0);
 		}
 		break;
 	case 7: /* data added from memory and a buffer, a file replaced */
 		b = malloc(700001);
 		fill(b, 700001, 80, 0);
-		assert_int_equal(rootfs_add_data(t, "/app/x", b, 700001, 0755, 0, 0, err), 0);
-		assert_int_equal(rootfs_add_buffer(t, "/app/x", b, 300000, 0755, 0, 0, err), 0);
-		assert_int_equal(rootfs_add_data(t, "/etc/minbase/seccomp.bpf", "\x20\0\0\0", 4, 0644, 0, 0, err), 0);
-		assert_int_equal(rootfs_add_symlink(t, "/bin", "usr/bin", err), 0);
+		assert_int_equal(rootfs_add_data(t, "/app/x", b, 700001, 0755, 0, 0, &err), 0);
+		assert_int_equal(rootfs_add_buffer(t, "/app/x", b, 300000, 0755, 0, 0, &err), 0);
+		assert_int_equal(rootfs_add_data(t, "/etc/minbase/seccomp.bpf", "\x20\0\0\0", 4, 0644, 0, 0, &err), 0);
+		assert_int_equal(rootfs_add_symlink(t, "/bin", "usr/bin", &err), 0);
 		break;
 	}
 	return t;
@@ -921,7 +931,7 @@ static const struct golden golden[GOLDEN_N] = {
 
 static void test_golden_bytes(void **state)
 {
-	char err[MB_ERRLEN];
+	struct mb_err err = {0};
 	bool print = getenv("GOLDEN_PRINT") != NULL;
 
 	if (strcmp(LIBDEFLATE_VERSION_STRING, "1.14") != 0 && !print) {
@@ -932,7 +942,7 @@ static void test_golden_bytes(void **state)
 	for (int k = 0; k < GOLDEN_N; k++) {
 		struct rootfs_layer ly;
 		struct rootfs_tree *t = golden_tree(k);
-		assert_int_equal(rootfs_layer_write(t, 1000 * k, &ly, err), 0);
+		assert_int_equal(rootfs_layer_write(t, 1000 * k, &ly, &err), 0);
 		if (print)
 			printf("\t{ \"%s\", \"%s\", %zu, %llu },\n", ly.digest, ly.diff_id, ly.blob_len,
 			       (unsigned long long)ly.tar_len);
@@ -952,14 +962,15 @@ static void test_golden_bytes(void **state)
  * of giving a tar whose header and contents disagree. */
 static void test_host_file_changed_after_add(void **state)
 {
-	char err[MB_ERRLEN], p[512], q[512];
+	char p[512], q[512];
+	struct mb_err err = {0};
 	struct rootfs_layer ly;
 
 	path_in(p, "f");
 	for (int k = 0; k < 4; k++) {
 		golden_host_file("f", 300000, 90, 0, 0644);
 		struct rootfs_tree *t = rootfs_tree_new();
-		assert_int_equal(rootfs_add_host_file(t, "/data/f", p, 0644, 0, 0, err), 0);
+		assert_int_equal(rootfs_add_host_file(t, "/data/f", p, 0644, 0, 0, &err), 0);
 		if (k == 0) { /* grown */
 			FILE *f = fopen(p, "a");
 			fputc('x', f);
@@ -974,15 +985,15 @@ static void test_host_file_changed_after_add(void **state)
 			path_in(q, "tree");
 			mkdir(q, 0755);
 			golden_host_file("tree/inner", 5000, 92, 1, 0644);
-			assert_int_equal(rootfs_add_host_tree(t, "/tree", q, 0, 0, err), 0);
+			assert_int_equal(rootfs_add_host_tree(t, "/tree", q, 0, 0, &err), 0);
 			path_in(q, "tree/inner");
 			assert_int_equal(truncate(q, 6000), 0);
 		}
 		memset(&ly, 0, sizeof(ly));
-		assert_int_equal(rootfs_layer_write(t, 0, &ly, err), -1);
+		assert_int_equal(rootfs_layer_write(t, 0, &ly, &err), -1);
 		assert_null(ly.blob);
-		assert_non_null(strstr(err, k == 3 ? q : p));
-		assert_non_null(strstr(err, k == 2 ? "replaced" : "changed size"));
+		assert_non_null(strstr(err.msg, k == 3 ? q : p));
+		assert_non_null(strstr(err.msg, k == 2 ? "replaced" : "changed size"));
 		rootfs_tree_free(t);
 	}
 }
@@ -1043,7 +1054,7 @@ static void *change_while_read(void *arg)
 
 static void test_host_file_changes_while_read(void **state)
 {
-	char err[MB_ERRLEN];
+	struct mb_err err = {0};
 	struct rootfs_layer ly;
 
 	for (int grow = 0; grow < 2; grow++) {
@@ -1051,15 +1062,15 @@ static void test_host_file_changes_while_read(void **state)
 		path_in(c.path, "big");
 		golden_host_file("big", (size_t)c.size, 93, 0, 0644);
 		struct rootfs_tree *t = rootfs_tree_new();
-		assert_int_equal(rootfs_add_host_file(t, "/data/big", c.path, 0644, 0, 0, err), 0);
+		assert_int_equal(rootfs_add_host_file(t, "/data/big", c.path, 0644, 0, 0, &err), 0);
 		pthread_t th;
 		assert_int_equal(pthread_create(&th, NULL, change_while_read, &c), 0);
-		int r = rootfs_layer_write(t, 0, &ly, err);
+		int r = rootfs_layer_write(t, 0, &ly, &err);
 		pthread_join(th, NULL);
 		assert_true(c.acted);
 		assert_int_equal(r, -1);
-		assert_non_null(strstr(err, c.path));
-		assert_non_null(strstr(err, "changed size"));
+		assert_non_null(strstr(err.msg, c.path));
+		assert_non_null(strstr(err.msg, "changed size"));
 		rootfs_tree_free(t);
 	}
 }
@@ -1068,7 +1079,8 @@ static void test_host_file_changes_while_read(void **state)
  * named is left there), with exactly the bytes of the in-memory blob. */
 static void test_spooled_blob(void **state)
 {
-	char err[MB_ERRLEN], dir[512], cmd[600];
+	char dir[512], cmd[600];
+	struct mb_err err = {0};
 	struct rootfs_layer mem[2], sp[2];
 	struct rootfs_tree *t[2] = { golden_tree(1), golden_tree(5) };
 	const struct rootfs_tree *const *tt = (const struct rootfs_tree *const *)t;
@@ -1076,8 +1088,8 @@ static void test_spooled_blob(void **state)
 	path_in(dir, "spool");
 	mkdir(dir, 0755);
 	struct rootfs_write_opts o = { .mtime = 7, .spool_dir = dir };
-	assert_int_equal(rootfs_layers_write(tt, 2, 7, mem, err), 0);
-	assert_int_equal(rootfs_layers_write_opts(tt, 2, &o, sp, err), 0);
+	assert_int_equal(rootfs_layers_write(tt, 2, 7, mem, &err), 0);
+	assert_int_equal(rootfs_layers_write_opts(tt, 2, &o, sp, &err), 0);
 	snprintf(cmd, sizeof(cmd), "test -z \"$(ls -A '%s')\"", dir);
 	assert_int_equal(system(cmd), 0);
 	for (int k = 0; k < 2; k++) {
@@ -1098,8 +1110,8 @@ static void test_spooled_blob(void **state)
 	path_in(dir, "no/such/dir");
 	t[0] = golden_tree(0);
 	o.spool_dir = dir;
-	assert_int_equal(rootfs_layers_write_opts((const struct rootfs_tree *const *)t, 1, &o, sp, err), -1);
-	assert_non_null(strstr(err, dir));
+	assert_int_equal(rootfs_layers_write_opts((const struct rootfs_tree *const *)t, 1, &o, sp, &err), -1);
+	assert_non_null(strstr(err.msg, dir));
 	rootfs_tree_free(t[0]);
 }
 

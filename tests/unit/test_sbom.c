@@ -15,7 +15,7 @@
 #include "../../builder/builder.h"
 #include "../../images/images.h"
 
-static char err[MB_ERRLEN];
+static struct mb_err err;
 
 /* A Go 1.18+ inline build-information blob at a 16-aligned offset. */
 static size_t make_blob(unsigned char *buf, size_t cap, size_t at, const char *ver, const char *mod)
@@ -55,7 +55,7 @@ static void test_go_buildinfo(void **state)
 	/* a decoy magic off the 16-byte grid comes first and is passed over */
 	size_t end = make_blob(buf, sizeof(buf), 96, "go1.23.5", MODINFO);
 	memcpy(buf + 3, "\xff Go buildinf:", 14);
-	assert_int_equal(go_buildinfo_read(buf, end, &bi, err), 1);
+	assert_int_equal(go_buildinfo_read(buf, end, &bi, &err), 1);
 	assert_string_equal(bi.go_version, "go1.23.5");
 	assert_string_equal(bi.main_path, "example.com/svc/cmd/server");
 	assert_string_equal(bi.main.path, "example.com/svc");
@@ -73,14 +73,14 @@ static void test_go_buildinfo_absent_truncated_old(void **state)
 	unsigned char buf[1024];
 	struct go_buildinfo bi;
 	memset(buf, 0, sizeof(buf));
-	assert_int_equal(go_buildinfo_read(buf, sizeof(buf), &bi, err), 0);
+	assert_int_equal(go_buildinfo_read(buf, sizeof(buf), &bi, &err), 0);
 	size_t end = make_blob(buf, sizeof(buf), 64, "go1.23.5", MODINFO);
 	for (size_t cut = 64 + 33; cut < end; cut += 7)
-		assert_int_equal(go_buildinfo_read(buf, cut, &bi, err), -1);
-	assert_non_null(strstr(err, "truncated"));
+		assert_int_equal(go_buildinfo_read(buf, cut, &bi, &err), -1);
+	assert_non_null(strstr(err.msg, "truncated"));
 	buf[64 + 15] = 0; /* pre-1.18: pointers, not inline strings */
-	assert_int_equal(go_buildinfo_read(buf, end, &bi, err), -1);
-	assert_non_null(strstr(err, "pre-1.18"));
+	assert_int_equal(go_buildinfo_read(buf, end, &bi, &err), -1);
+	assert_non_null(strstr(err.msg, "pre-1.18"));
 }
 
 static void test_go_buildinfo_random_input_never_crashes(void **state)
@@ -92,7 +92,7 @@ static void test_go_buildinfo_random_input_never_crashes(void **state)
 		size_t end = make_blob(buf, sizeof(buf), 16 * (size_t)(rand() % 4), "go1.22.1", MODINFO);
 		for (int k = 0; k < 4; k++)
 			buf[(size_t)rand() % end] = (unsigned char)rand();
-		if (go_buildinfo_read(buf, end, &bi, err) == 1)
+		if (go_buildinfo_read(buf, end, &bi, &err) == 1)
 			go_buildinfo_free(&bi);
 	}
 }
@@ -106,7 +106,7 @@ static char *doc_for(const char *digest, int64_t created)
 	};
 	struct sbom_doc d = { p, 3, digest, created };
 	char *out = NULL;
-	assert_int_equal(image_sbom_spdx(&d, &out, err), 0);
+	assert_int_equal(image_sbom_spdx(&d, &out, &err), 0);
 	return out;
 }
 
@@ -148,14 +148,14 @@ static void test_spdx_refuses_bad_input(void **state)
 	};
 	struct sbom_doc d = { p, 2, "sha256:00", 0 };
 	char *out = (char *)1;
-	assert_int_equal(image_sbom_spdx(&d, &out, err), -1);
+	assert_int_equal(image_sbom_spdx(&d, &out, &err), -1);
 	assert_null(out);
-	assert_non_null(strstr(err, "UTF-8"));
+	assert_non_null(strstr(err.msg, "UTF-8"));
 	p[1].name = "ok";
 	p[1].parent = 1; /* a package cannot contain itself */
-	assert_int_equal(image_sbom_spdx(&d, &out, err), -1);
+	assert_int_equal(image_sbom_spdx(&d, &out, &err), -1);
 	d.manifest_digest = NULL;
-	assert_int_equal(image_sbom_spdx(&d, &out, err), -1);
+	assert_int_equal(image_sbom_spdx(&d, &out, &err), -1);
 }
 
 static void test_collect_init_components_and_go(void **state)
@@ -170,7 +170,7 @@ static void test_collect_init_components_and_go(void **state)
 		.app = app, .app_len = alen, .app_name = "server", .app_path = "/app/server",
 	};
 	struct sbom_build b;
-	assert_int_equal(sbom_collect(&in, &b, err), 0);
+	assert_int_equal(sbom_collect(&in, &b, &err), 0);
 	/* image, init, musl, libcap, libseccomp, service, stdlib, 2 modules */
 	assert_int_equal(b.n, 9);
 	assert_string_equal(b.pkgs[2].name, "musl");
@@ -191,8 +191,8 @@ static void test_collect_init_components_and_go(void **state)
 	/* unreadable build information: an error, and nothing leaks (found by
 	 * fuzz_goinfo; the ASan run of this test checks the leak) */
 	in.app_len = 32 + 40;
-	assert_int_equal(sbom_collect(&in, &b, err), -1);
-	assert_non_null(strstr(err, "truncated"));
+	assert_int_equal(sbom_collect(&in, &b, &err), -1);
+	assert_non_null(strstr(err.msg, "truncated"));
 }
 
 int main(void)
