@@ -78,7 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int fd = -1;
 	static char path[64];
-	char err[512];
+	struct mb_err err = {0};
 	struct image_info info;
 
 	if (fd < 0) {
@@ -127,9 +127,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		archive_write_close(a);
 		archive_write_free(a);
 	}
-	if (image_read(path, &info, err) == 0)
+	if (image_read(path, &info, &err) == 0)
 		image_info_free(&info);
-	else if (!err[0])
+	else if (!err.msg[0])
 		abort();
 	return 0;
 }
