@@ -90,8 +90,8 @@ int build_detect(const char *app, enum app_kind *kind, struct mb_err *err)
 			return mb_error(err, 0, "`%s`: mkimage builds Go modules and C sources; build this one "
 			       "statically yourself (%s) and give mkimage the binary", app,
 			       build_has_suffix(app, ".rs") ? "cargo build --release --target "
-			                                     "x86_64-unknown-linux-musl"
-			                                   : "g++ -static -static-libstdc++");
+			                                           "x86_64-unknown-linux-musl"
+			                                         : "g++ -static -static-libstdc++");
 		*kind = build_has_suffix(app, ".c") ? APP_C_FILE : APP_ELF;
 		return 0;
 	}

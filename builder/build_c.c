@@ -279,7 +279,7 @@ static int work_dir(const char *what, char *buf, size_t len, int *slot, struct m
 	if (util_pathf(buf, len, "%s/mkimage-%s.XXXXXX", td && *td ? td : "/tmp", what) < 0 ||
 	    !mkdtemp(buf))
 		return mb_error(err, errno, "cannot create a temporary directory in `%s`",
-		          td && *td ? td : "/tmp");
+		                td && *td ? td : "/tmp");
 	*slot = util_cleanup_push(buf, NULL);
 	return 0;
 }

@@ -51,7 +51,7 @@ int mk_base_add_policies(struct rootfs_tree *t, const char *arch, struct mb_err 
 		 * shipped policies keep no capabilities, so the same bytes */
 		if (policy_build_bpf(shipped[i], karch, NULL, &bpf, &len, &perr) < 0)
 			return mb_error(err, 0, "cannot add the shipped policy `%s` for %s: %s", shipped[i], arch,
-			          perr.msg);
+			                perr.msg);
 		snprintf(path, sizeof(path), POLICY_DIR_IN_IMAGE "/%s.bpf", shipped[i]);
 		if (rootfs_add_buffer(t, path, bpf, len, 0644, 0, 0, err) < 0)
 			return -1;
@@ -73,10 +73,10 @@ static int find_busybox(const char *arch, char *buf, size_t len, struct mb_err *
 	struct mb_err why = {0};
 	if (access(buf, R_OK) < 0)
 		return mb_error(err, 0, "--debug needs busybox: cannot read `%s`: %s; install Debian's "
-		          "busybox-static (`make deps`) or set %s", buf, strerror(errno), envname);
+		                "busybox-static (`make deps`) or set %s", buf, strerror(errno), envname);
 	if (elf_check_static(buf, arch, NULL, &why) < 0)
 		return mb_error(err, 0, "--debug needs a static busybox for %s: %s; set %s to one", arch, why.msg,
-		          envname);
+		                envname);
 	return 0;
 }
 
@@ -108,7 +108,7 @@ static int add_busybox(struct rootfs_tree *t, const char *arch, struct mb_err *e
 	int st = f ? pclose(f) : -1;
 	if (r == 0 && (st != 0 || n < 10))
 		r = mb_error(err, 0, "cannot list busybox's applets with `%s --list` (exit %d); install "
-		          "Debian's busybox-static on this host (`make deps`)", lister, st);
+		             "Debian's busybox-static on this host (`make deps`)", lister, st);
 	return r;
 }
 
@@ -202,13 +202,13 @@ static int parse(int argc, char **argv, struct mk_opts *o, bool *debug, struct m
 	o->arch = o->plats[0];
 	if (o->nplats > 1 && o->sbom && strcmp(o->sbom, "none")) {
 		mb_error(err, 0, "invalid --sbom `%s`: a multi-platform image holds one SBOM per "
-		          "platform; --sbom FILE needs one --arch", o->sbom);
+		         "platform; --sbom FILE needs one --arch", o->sbom);
 		return -2;
 	}
 	struct mb_err why = {0};
 	if (strcmp(o->format, "docker") && strcmp(o->format, "oci")) {
 		mb_error(err, 0, "invalid --format `%s`: use docker (one tar) or oci (a layout "
-		          "directory)", o->format);
+		         "directory)", o->format);
 		return -2;
 	}
 	if (o->tag && image_ref_check(o->tag, &why) < 0) {

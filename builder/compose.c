@@ -119,7 +119,7 @@ static int read_input(const char *path, unsigned char **out, size_t *len, struct
 		return mb_error(err, errno, "cannot open `%s`", path);
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		mb_error(err, 0, "`%s` is %s", path, S_ISDIR(st.st_mode) ? "a directory, not a binary"
-		                                                        : "not a regular file");
+		                                                       : "not a regular file");
 		close(fd);
 		return -1;
 	}
@@ -236,7 +236,7 @@ static int find_init(const char *arch, char *buf, size_t len, unsigned char **by
 	/* Nothing for arch: the host's init explains best (missing, or built
 	 * for another machine); name the other places too. */
 	return mb_error(err, 0, "%s (looked for an init for %s at `%s`, `%s` and `%s`)", first_err.msg, arch,
-	          cand[0], cand[1], cand[2]);
+	                cand[0], cand[1], cand[2]);
 }
 
 int mk_find_init(const char *arch, char *buf, size_t len, struct mb_err *err)
@@ -257,7 +257,7 @@ int mk_source_date_epoch(int64_t *out, struct mb_err *err)
 	 * silent fallback that would give another digest. */
 	if (*end || v < 0 || errno || end == s)
 		return mb_error(err, 0, "invalid SOURCE_DATE_EPOCH `%s`: give the time as seconds since "
-		          "1970-01-01 UTC, a non-negative integer (or unset it for 0)", s);
+		                "1970-01-01 UTC, a non-negative integer (or unset it for 0)", s);
 	*out = (int64_t)v;
 	return 0;
 }
@@ -367,9 +367,9 @@ static int check_add(struct rootfs_tree *t, const struct rootfs_tree *base, size
 	for (size_t i = 0; owned[i]; i++)
 		if (rootfs_tree_stat(t, owned[i], &a) == 0) {
 			mb_error(err, 0, "invalid --add `%s`: it would overwrite `%s`, which mkimage writes "
-			          "itself (%s); choose another destination", spec, owned[i],
-			          !strcmp(owned[i], SECCOMP_PATH) ? "the compiled --policy" :
-			          !strcmp(owned[i], INIT_PATH) ? "the init" : "the service");
+			         "itself (%s); choose another destination", spec, owned[i],
+			         !strcmp(owned[i], SECCOMP_PATH) ? "the compiled --policy" :
+			         !strcmp(owned[i], INIT_PATH) ? "the init" : "the service");
 			return -2;
 		}
 	for (size_t i = first; i < rootfs_tree_count(t); i++) {
@@ -378,10 +378,10 @@ static int check_add(struct rootfs_tree *t, const struct rootfs_tree *base, size
 			continue;
 		if ((a.kind == 'd') != (b.kind == 'd')) {
 			mb_error(err, 0, "invalid --add `%s`: `%s` is a %s in the base image and would "
-			          "become a %s; choose another destination%s", spec, p,
-			          b.kind == 'd' ? "directory" : b.kind == 'l' ? "symlink" : "file",
-			          a.kind == 'd' ? "directory" : a.kind == 'l' ? "symlink" : "file",
-			          b.kind == 'd' ? " (or end it with `/` to add into the directory)" : "");
+			         "become a %s; choose another destination%s", spec, p,
+			         b.kind == 'd' ? "directory" : b.kind == 'l' ? "symlink" : "file",
+			         a.kind == 'd' ? "directory" : a.kind == 'l' ? "symlink" : "file",
+			         b.kind == 'd' ? " (or end it with `/` to add into the directory)" : "");
 			return -2;
 		}
 		if (a.kind == 'd' && (a.mode != b.mode || a.uid != b.uid || a.gid != b.gid) &&

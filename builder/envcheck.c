@@ -83,19 +83,19 @@ int mk_env_check(const struct mk_opts *o, struct mb_err *err)
 		int r = grammar_env(name, v, ierr);
 		if (r == 1) {
 			mb_error(err, 0, "invalid --env `%s`: minbase-init reads no variable `%s` (a typo? "
-			          "the init's README lists them)", e, name);
+			         "the init's README lists them)", e, name);
 			return -2;
 		}
 		if (r < 0) {
 			mb_error(err, 0, "invalid --env `%s`: %s (minbase-init would refuse to start)",
-			          e, ierr);
+			         e, ierr);
 			return -2;
 		}
 		const char *want = decided(o, name, &opt, buf, sizeof(buf));
 		if (want && (want == UNKNOWN || strcmp(want, v))) {
 			mb_error(err, 0, "--env `%s` contradicts %s: it would silently override what "
-			          "mkimage writes for it; drop the --env%s", e, opt,
-			          opt[0] == '-' ? " and use the option" : "");
+			         "mkimage writes for it; drop the --env%s", e, opt,
+			         opt[0] == '-' ? " and use the option" : "");
 			return -2;
 		}
 	}

@@ -251,7 +251,7 @@ int mk_opts_parse(int argc, char **argv, bool image, struct mk_opts *o, struct m
 	}
 	if (!o->app) {
 		mb_error(err, 0, image ? "no service given: `mkimage --static APP -o OUT.tar`"
-		                  : "no app given: `mkimage build APP -o BINARY`");
+		                 : "no app given: `mkimage build APP -o BINARY`");
 		return -2;
 	}
 	return 0;
@@ -295,7 +295,7 @@ int mk_platforms_parse(const char *arch, const char *platform, const char **out,
 	*n = 0;
 	if (arch && platform)
 		return mb_error(err, 0, "give --arch or --platform, not both (--platform linux/amd64,linux/arm64 "
-		          "is --arch amd64,arm64)");
+		                "is --arch amd64,arm64)");
 	const char *list = platform ? platform : arch;
 	const char *opt = platform ? "--platform" : "--arch";
 	if (!list) {
@@ -310,9 +310,9 @@ int mk_platforms_parse(const char *arch, const char *platform, const char **out,
 		                                             : arch_normalize(item)) : NULL;
 		if (!a)
 			return mb_error(err, 0, "invalid %s `%s`: %s`%s` is not a platform minbase builds; use %s",
-			          opt, list, l ? "" : "an empty item ", item,
-			          platform ? "linux/amd64, linux/arm64 or both, comma-separated"
-			                   : "amd64 or arm64, or both: amd64,arm64");
+			                opt, list, l ? "" : "an empty item ", item,
+			                platform ? "linux/amd64, linux/arm64 or both, comma-separated"
+			                         : "amd64 or arm64, or both: amd64,arm64");
 		for (size_t i = 0; i < *n; i++)
 			if (!strcmp(out[i], a))
 				return mb_error(err, 0, "invalid %s `%s`: linux/%s is given twice", opt, list, a);
@@ -378,13 +378,13 @@ int mk_remote_validate(const struct mk_remote *r, struct mb_err *err)
 {
 	if (r->retry_time && mk_parse_duration(r->retry_time) < 0) {
 		mb_error(err, 0, "invalid --retry-time `%s`: use a duration such as 2m, 30s or plain "
-		          "seconds", r->retry_time);
+		         "seconds", r->retry_time);
 		return -2;
 	}
 	for (size_t i = 0; i < r->ninsecure; i++)
 		if (!r->insecure[i][0] || strpbrk(r->insecure[i], " /@")) {
 			mb_error(err, 0, "invalid --insecure-registry `%s`: give HOST or HOST:PORT",
-			          r->insecure[i]);
+			         r->insecure[i]);
 			return -2;
 		}
 	return 0;
@@ -396,7 +396,7 @@ int mk_opts_validate(const struct mk_opts *o, struct mb_err *err)
 		return -2;
 	if ((o->remote.ca || o->remote.ninsecure || o->remote.retry_time) && !o->push && !o->base) {
 		mb_error(err, 0, "--registry-ca, --insecure-registry and --retry-time go with --push "
-		          "or --base");
+		         "or --base");
 		return -2;
 	}
 	if (o->format && strcmp(o->format, "docker") && strcmp(o->format, "oci")) {
@@ -415,19 +415,19 @@ int mk_opts_validate(const struct mk_opts *o, struct mb_err *err)
 			found = found || !strcmp(plats[i], lp);
 		if (!found) {
 			mb_error(err, 0, "invalid --load-platform `%s`: name one of the platforms built "
-			          "(e.g. linux/%s)", o->load_platform, plats[0]);
+			         "(e.g. linux/%s)", o->load_platform, plats[0]);
 			return -2;
 		}
 	}
 	if (o->sbom && *o->sbom && strcmp(o->sbom, "none") && nplats > 1) {
 		mb_error(err, 0, "invalid --sbom `%s`: a multi-platform image holds one SBOM per "
-		          "platform (mkimage inspect lists them); --sbom FILE needs one --arch", o->sbom);
+		         "platform (mkimage inspect lists them); --sbom FILE needs one --arch", o->sbom);
 		return -2;
 	}
 	if (o->sbom && (!*o->sbom || (o->base && strcmp(o->sbom, "none") != 0))) {
 		mb_error(err, 0, "invalid --sbom `%s`: %s", o->sbom, *o->sbom ?
-		          "an image on a --base carries no SBOM yet; drop --sbom or use --sbom none" :
-		          "give a file name for the SPDX document, or `none` for no SBOM");
+		         "an image on a --base carries no SBOM yet; drop --sbom or use --sbom none" :
+		         "give a file name for the SPDX document, or `none` for no SBOM");
 		return -2;
 	}
 	struct mb_err why = {0};

@@ -55,7 +55,7 @@ static int build_one(const struct mk_opts *o, enum app_kind kind, const char *na
 	}
 	if ((size_t)snprintf(binary, blen, "%s/%s", tmpdir, name) >= blen) {
 		mb_error(err, 0, "temporary path too long under `%s`: set TMPDIR to a shorter path",
-		          tmpdir);
+		         tmpdir);
 		rmdir(tmpdir);
 		tmpdir[0] = '\0';
 		return -1;

@@ -235,7 +235,7 @@ static int run_impl(char *const argv[], char *const envp_add[], const char *dir,
 	running_child = 0;
 	if (got_signal)
 		return mb_error(err, 0, "interrupted by signal %d while `%s` ran", (int)got_signal,
-		         argv[0]);
+		                argv[0]);
 	if (WIFEXITED(st))
 		return WEXITSTATUS(st);
 	return 128 + WTERMSIG(st);

@@ -192,7 +192,7 @@ static int run_helper(const char *name, const char *url, struct reg_creds *c, st
 	if (e) {
 		pid = -1;
 		mb_error(err, 0, "cannot run credential helper `%s`: %s (install it, or remove it from "
-		           "the docker config)", prog, strerror(e));
+		         "the docker config)", prog, strerror(e));
 		goto out;
 	}
 	close(in[0]);
@@ -220,7 +220,7 @@ static int run_helper(const char *name, const char *url, struct reg_creds *c, st
 			goto out;
 		}
 		mb_error(err, 0, "credential helper `%s` failed for %s (exit %d)", prog, url,
-		           WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+		         WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
 		goto out;
 	}
 	if (reg_creds_helper_answer(buf, len, prog, url, c, err) < 0)
@@ -266,7 +266,7 @@ static int from_entry(json_t *e, const char *path, const char *key, struct reg_c
 		if (!colon) {
 			free(dec);
 			return mb_error(err, 0, "invalid `auth` for %s in `%s`: not base64 of user:password "
-			           "(log in again)", key, path);
+			                "(log in again)", key, path);
 		}
 		c->user = strndup((char *)dec, (size_t)(colon - (char *)dec));
 		c->secret = strndup(colon + 1, (size_t)((char *)dec + n - colon - 1));

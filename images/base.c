@@ -189,8 +189,8 @@ static int scan_layer(struct image_base *b, size_t i, bool learn_digest, struct 
 	goto out;
 unreadable:
 	mb_error(err, 0, "base `%s`: layer %zu (%s, %s) cannot be read: %s; mkimage reads "
-	           "uncompressed, gzip and zstd tar layers", b->spec, i + 1, l->digest[0] ? l->digest : l->member,
-	           l->mt, archive_error_string(a) ? archive_error_string(a) : "unknown format");
+	         "uncompressed, gzip and zstd tar layers", b->spec, i + 1, l->digest[0] ? l->digest : l->member,
+	         l->mt, archive_error_string(a) ? archive_error_string(a) : "unknown format");
 out:
 	if (r && b->src.fd < 0 && r->fd >= 0)
 		close(r->fd);
@@ -278,7 +278,7 @@ static int open_oci(struct image_base *b, const char *arch, struct mb_err *err)
 		}
 		if (!mt) {
 			mb_error(err, 0, "base `%s`: layer %zu is %s, which mkimage cannot read (it reads "
-			           "uncompressed, gzip and zstd tar layers)", b->spec, i + 1, omt);
+			         "uncompressed, gzip and zstd tar layers)", b->spec, i + 1, omt);
 			goto out;
 		}
 		snprintf(member, sizeof(member), "blobs/sha256/%s", ld + 7);
@@ -305,7 +305,7 @@ static int open_docker_save(struct image_base *b, struct mb_err *err)
 
 	if (reg_src_read(&b->src, "manifest.json", REG_MANIFEST_MAX, &s, &len, err) < 0)
 		return mb_error(err, 0, "base `%s` is neither an OCI layout nor a docker save archive (no "
-		           "index.json or manifest.json)", b->spec);
+		                "index.json or manifest.json)", b->spec);
 	json_t *j = json_loadb(s, len, 0, &je), *e = json_array_get(j, 0), *l;
 	const char *cp = json_string_value(json_object_get(e, "Config"));
 	if (json_array_size(j) != 1 || !cp) {
@@ -386,7 +386,7 @@ int image_base_open(const char *spec, const char *arch, const struct image_remot
 	const char *ba = json_string_value(json_object_get(b->config, "architecture"));
 	if (!json_is_object(b->config) || (ba && strcmp(ba, arch))) {
 		mb_error(err, 0, "base `%s` is for %s, the service for %s: use a base for %s or --arch %s",
-		           spec, ba ? ba : "(no config)", arch, arch, ba ? ba : arch);
+		         spec, ba ? ba : "(no config)", arch, arch, ba ? ba : arch);
 		goto fail;
 	}
 	for (size_t i = 0; i < b->nl; i++)

@@ -74,7 +74,7 @@ int image_set_add(struct image_set *s, const struct image_config *c, const char 
 	for (size_t i = 0; i < s->np; i++)
 		if (same_platform(&s->p[i], c->architecture, c->os, variant))
 			return mb_error(err, 0, "cannot add a second image for %s/%s to one index: give each "
-			           "platform once", c->os, c->architecture);
+			                "platform once", c->os, c->architecture);
 	struct img_plat *np = realloc(s->p, (s->np + 1) * sizeof(*np));
 	if (!np)
 		goto nomem;
@@ -205,7 +205,7 @@ int image_set_write(const struct image_set *s, enum image_format fmt, const char
 				load = &s->p[i];
 		if (!load)
 			return mb_error(err, 0, "cannot write `%s`: the image for docker load is linux/%s, which "
-			           "is not among the platforms built; name one of them", out_path, load_arch);
+			                "is not among the platforms built; name one of them", out_path, load_arch);
 	}
 	if (!(idx = index_blob(s)) || img_sha256(idx, strlen(idx), idx_digest) < 0 ||
 	    !(top = top_index(s, idx_digest, strlen(idx), err))) {

@@ -112,12 +112,12 @@ int img_parse_tag(const char *in, char **full, char **tag, struct mb_err *err)
 		goto nomem;
 	if (!name_ok(in, nlen)) {
 		mb_error(err, 0, "invalid image name `%.*s`: use lowercase letters, digits and . _ - / "
-		           "(e.g. registry:5000/team/app:1.0)", (int)nlen, in);
+		         "(e.g. registry:5000/team/app:1.0)", (int)nlen, in);
 		goto fail;
 	}
 	if (!tag_ok(*tag)) {
 		mb_error(err, 0, "invalid image tag `%s` in `%s`: up to 128 of A-Z a-z 0-9 _ . -, not starting with . or -",
-		           *tag, in);
+		         *tag, in);
 		goto fail;
 	}
 	if (asprintf(full, "%.*s:%s", (int)nlen, in, *tag) < 0) {
@@ -303,7 +303,7 @@ int img_docs_build(const struct image_config *c, const struct image_layer *layer
 			return mb_error(err, 0, "cannot write image: layer %zu has no blob", i + 1);
 	if (c->created < 0 || c->created > 253402300799LL)
 		return mb_error(err, 0, "cannot write image: creation time %lld out of range (check SOURCE_DATE_EPOCH)",
-		           (long long)c->created);
+		                (long long)c->created);
 	rfc3339(c->created, created);
 	if (c->tag && img_parse_tag(c->tag, &full, &tag, err) < 0)
 		return -1;

@@ -175,13 +175,13 @@ static int classify(int lfd, const char *out_path, bool *is_layout, struct mb_er
 		                 : stat_kind(lfd, "index.json", S_IFREG) != 1 ? "index.json" : NULL;
 		if (miss)
 			return mb_error(err, 0, "refusing to write into `%s`: it has no `%s` file, so it is not "
-			           "an OCI image layout; remove it or choose another -o", out_path, miss);
+			                "an OCI image layout; remove it or choose another -o", out_path, miss);
 		if (stat_kind(lfd, "blobs", S_IFDIR) == 1 && check_blobs(lfd, foreign, sizeof(foreign)) < 0)
 			return mb_error(err, errno, "cannot read `%s/blobs`", out_path);
 	}
 	if (foreign[0])
 		return mb_error(err, 0, "refusing to write into `%s`: it is not an OCI image layout (it holds "
-		           "`%s`); remove it or choose another -o", out_path, foreign);
+		                "`%s`); remove it or choose another -o", out_path, foreign);
 	return 0;
 }
 
@@ -203,8 +203,8 @@ static char *merge_index(int lfd, const char *out_path, const char *ours, struct
 	json_t *ms = json_object_get(idx, "manifests");
 	if (!json_is_object(idx) || !json_is_array(ms)) {
 		mb_error(err, 0, "refusing to write into `%s`: its index.json is not an OCI image index "
-		           "(%s); repair or remove it", out_path,
-		           idx ? "no `manifests` list" : je.text);
+		         "(%s); repair or remove it", out_path,
+		         idx ? "no `manifests` list" : je.text);
 		goto out;
 	}
 	mine = json_loads(ours, 0, &je);
@@ -221,7 +221,7 @@ static char *merge_index(int lfd, const char *out_path, const char *ours, struct
 	json_array_foreach(ms, i, m) {
 		if (!json_is_object(m)) {
 			mb_error(err, 0, "refusing to write into `%s`: entry %zu of its index.json is not a "
-			           "descriptor; repair or remove it", out_path, i + 1);
+			         "descriptor; repair or remove it", out_path, i + 1);
 			goto out;
 		}
 		const char *r = json_string_value(json_object_get(json_object_get(m, "annotations"), REF_NAME));
@@ -315,7 +315,7 @@ static int fill(int lfd, const char *out_path, const struct img_blob *b, size_t 
 	goto out;
 fail:
 	mb_error(err, errno, "cannot write OCI layout `%s`: cannot write `%s/%s`", out_path, out_path,
-	           what);
+	         what);
 	for (size_t i = 0; sfd >= 0 && i < n; i++)
 		if (added[i])
 			unlinkat(sfd, b[i].name + strlen(BLOB_DIR), 0);
@@ -346,7 +346,7 @@ static int new_layout(int dfd, const char *base, const char *out_path,
 	/* NOREPLACE: a directory made there meanwhile is not ours to drop. */
 	if (renameat2(dfd, tmp, dfd, base, RENAME_NOREPLACE) < 0) {
 		mb_error(err, 0, "cannot rename `%s` to `%s`: %s%s", tmp, out_path, strerror(errno),
-		           errno == EEXIST ? " (it was created while mkimage wrote; run again)" : "");
+		         errno == EEXIST ? " (it was created while mkimage wrote; run again)" : "");
 		goto fail;
 	}
 	close(tfd);
@@ -371,7 +371,7 @@ int img_layout_write(int dfd, const char *base, const char *out_path,
 	}
 	if (!S_ISDIR(st.st_mode))
 		return mb_error(err, 0, "cannot write OCI layout `%s`: it exists and is not a directory "
-		           "(remove it or choose another -o)", out_path);
+		                "(remove it or choose another -o)", out_path);
 	int lfd = openat(dfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (lfd < 0)
 		return mb_error(err, errno, "cannot open `%s`", out_path);

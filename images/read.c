@@ -108,7 +108,7 @@ static int load_archive(struct src *s, struct mb_err *err)
 			kept += f->size;
 			if (kept > s->size) {
 				mb_error(err, 0, "cannot read image archive `%s`: its entries hold more data than "
-				           "the archive itself (sparse entries?): not an image archive", s->path);
+				         "the archive itself (sparse entries?): not an image archive", s->path);
 				goto out;
 			}
 			f->data = malloc(f->size + 1);
@@ -117,7 +117,7 @@ static int load_archive(struct src *s, struct mb_err *err)
 			la_ssize_t got = archive_read_data(a, f->data, f->size);
 			if (got < 0 || (uint64_t)got != f->size) {
 				mb_error(err, 0, "cannot read `%s` in `%s`: %s", nm, s->path,
-				           got < 0 ? archive_error_string(a) : "truncated");
+				         got < 0 ? archive_error_string(a) : "truncated");
 				goto out;
 			}
 			f->data[f->size] = '\0';
@@ -148,7 +148,7 @@ static int src_get(struct src *s, const char *name, char **data, size_t *len, ui
 			seen += !strcmp(s->f[i].name, name);
 		if (seen > 1)
 			return mb_error(err, 0, "cannot read `%s` in `%s`: it is in the archive %zu times", name,
-			           s->path, seen);
+			                s->path, seen);
 		for (size_t i = 0; i < s->n; i++)
 			if (!strcmp(s->f[i].name, name)) {
 				if (size)
@@ -255,7 +255,7 @@ static int read_index(struct src *s, json_t *m0, const char *arch, struct image_
 		const char *v = json_string_value(json_object_get(p, "variant"));
 		if (!dg || !os || !a)
 			return mb_error(err, 0, "invalid image index %s in `%s`: manifest %zu has no digest or "
-			           "platform", *mdig, s->path, i + 1);
+			                "platform", *mdig, s->path, i + 1);
 		if (asprintf(&info->platforms[i], "%s/%s%s%s", os, a, v ? "/" : "", v ? v : "") < 0) {
 			info->platforms[i] = NULL;
 			goto nomem;
@@ -348,7 +348,7 @@ int image_read_platform(const char *path, const char *arch, struct image_info *i
 		}
 		if (!m0) {
 			mb_error(err, 0, "no image `%s` in the OCI layout `%s` (no index.json entry has "
-			           "that org.opencontainers.image.ref.name)", want, path);
+			         "that org.opencontainers.image.ref.name)", want, path);
 			goto out;
 		}
 	}
@@ -401,7 +401,7 @@ int image_read_platform(const char *path, const char *arch, struct image_info *i
 			goto out;
 		if (have != (uint64_t)sz) {
 			mb_error(err, 0, "layer %s in `%s` is %llu bytes, the manifest says %lld", ld, path,
-			           (unsigned long long)have, (long long)sz);
+			         (unsigned long long)have, (long long)sz);
 			goto out;
 		}
 		if (!(info->layer_digests[i] = strdup(ld)))

@@ -41,7 +41,7 @@ int reg_ref_parse(const char *s, struct reg_ref *r, struct mb_err *err)
 	if (at) {
 		if (!reg_digest_ok(at + 1))
 			return mb_error(err, 0, "invalid image reference `%s`: the digest must be sha256: and 64 "
-			           "lowercase hex digits", s);
+			                "lowercase hex digits", s);
 		r->digest = strdup(at + 1);
 	}
 	name = strndup(s, at ? (size_t)(at - s) : strlen(s));

@@ -434,7 +434,7 @@ static int fetch_token(struct reg *r, CURL *h, const char *scope, struct mb_err 
 
 	if (!r->ch.realm || strncmp(r->ch.realm, "http", 4)) {
 		mb_error(err, 0, "registry %s: its Bearer challenge names no usable token realm",
-		           r->ref.domain);
+		         r->ref.domain);
 		goto out;
 	}
 	if (asprintf(&u.url, "%s%sservice=%s", r->ch.realm, strchr(r->ch.realm, '?') ? "&" : "?",
@@ -467,28 +467,28 @@ static int fetch_token(struct reg *r, CURL *h, const char *scope, struct mb_err 
 		if (!(c == CURLE_OK || transient(c)) || !reg_backoff(r, attempt, 0)) {
 			if (c != CURLE_OK)
 				mb_error(err, 0, "registry %s: cannot get a token from %s: %s", r->ref.domain,
-				           r->ch.realm, ebuf[0] ? ebuf : curl_easy_strerror(c));
+				         r->ch.realm, ebuf[0] ? ebuf : curl_easy_strerror(c));
 			else
 				mb_error(err, 0, "registry %s: token service %s: HTTP %ld", r->ref.domain,
-				           r->ch.realm, p.status);
+				         r->ch.realm, p.status);
 			goto out;
 		}
 	}
 	if (p.status == 401 || p.status == 403) {
 		if (r->creds.user || r->creds.identity_token)
 			mb_error(err, 0, "registry %s: the token service refused the credentials from %s "
-			           "(HTTP %ld UNAUTHORIZED): check the user and password, log in again",
-			           r->ref.domain, r->creds.source, p.status);
+			         "(HTTP %ld UNAUTHORIZED): check the user and password, log in again",
+			         r->ref.domain, r->creds.source, p.status);
 		else
 			mb_error(err, 0, "registry %s: the token service refused anonymous access (HTTP %ld "
-			           "UNAUTHORIZED): log in first (docker login %s)", r->ref.domain,
-			           p.status, r->ref.domain);
+			         "UNAUTHORIZED): log in first (docker login %s)", r->ref.domain,
+			         p.status, r->ref.domain);
 		goto out;
 	}
 	tok = p.status == 200 && p.body ? reg_token_parse(p.body, p.len) : NULL;
 	if (!tok) {
 		mb_error(err, 0, "registry %s: the token service %s gave no token (HTTP %ld)",
-		           r->ref.domain, r->ch.realm, p.status);
+		         r->ref.domain, r->ch.realm, p.status);
 		goto out;
 	}
 	char *nz;
@@ -599,9 +599,9 @@ int reg_do(struct reg *r, CURL *h, const struct reg_req *q, struct reg_resp *p, 
 				continue;
 			}
 			return mb_error(err, 0, "registry %s: %s %s: %s", r->ref.domain, q->method,
-			           q->url[0] == '/' ? q->url : "(upload)",
-			           p->too_big ? "the answer is larger than allowed" :
-			           ebuf[0] ? ebuf : curl_easy_strerror(c));
+			                q->url[0] == '/' ? q->url : "(upload)",
+			                p->too_big ? "the answer is larger than allowed" :
+			                ebuf[0] ? ebuf : curl_easy_strerror(c));
 		}
 		if (p->status == 401 && !q->no_auth && auth_tries++ < 2) {
 			int a = answer_challenge(r, h, p->www_auth, gen, err);
@@ -647,7 +647,7 @@ void reg_http_error(struct reg *r, const char *what, const struct reg_resp *p, s
 			         "REGISTRY_AUTH_FILE)", r->ref.cred_key, r->ref.domain);
 	}
 	mb_error(err, 0, "registry %s: %s: HTTP %ld%s%s%s%.200s%s", r->ref.domain, what, p->status,
-	           code ? " " : "", code ? code : "", msg ? ": " : "", msg ? msg : "", hint);
+	         code ? " " : "", code ? code : "", msg ? ": " : "", msg ? msg : "", hint);
 	json_decref(j);
 }
 

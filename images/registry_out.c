@@ -117,7 +117,7 @@ static int write_tar(int dfd, int fd, const char **names, size_t n, int64_t mtim
 				continue;
 			if (r < 0 || archive_write_data(a, buf, (size_t)r) != r) {
 				mb_error(err, 0, "cannot write the archive: %s",
-				           r < 0 ? strerror(errno) : archive_error_string(a));
+				         r < 0 ? strerror(errno) : archive_error_string(a));
 				close(in);
 				goto out;
 			}
@@ -309,7 +309,7 @@ int reg_out_finish(struct reg_out *w, enum image_format fmt, const char *mdig, c
 		struct stat st;
 		if (stat(w->out, &st) == 0 && S_ISDIR(st.st_mode)) {
 			mb_error(err, 0, "cannot write image archive `%s`: it is a directory (use --format oci)",
-			           w->out);
+			         w->out);
 			goto out;
 		}
 		snprintf(w->tmptar, sizeof(w->tmptar), "%s/.%s.tmp-XXXXXX", w->dir, w->base);
@@ -340,7 +340,7 @@ int reg_out_finish(struct reg_out *w, enum image_format fmt, const char *mdig, c
 			snprintf(ol, sizeof(ol), "%s/oci-layout", w->out);
 			if (!S_ISDIR(st.st_mode) || access(ol, F_OK) < 0) {
 				mb_error(err, 0, "refusing to replace `%s`: it exists and is not an OCI image "
-				           "layout; remove it or choose another -o", w->out);
+				         "layout; remove it or choose another -o", w->out);
 				goto out;
 			}
 			/* swapped atomically; the old layout is removed at tmp */

@@ -27,7 +27,7 @@ int reg_manifest_blobs(const char *man, size_t len, const char *domain, const ch
 	*nout = 0;
 	if (!reg_digest_ok(cd) || !json_is_array(layers)) {
 		mb_error(err, 0, "registry %s: manifest %s is not an image manifest (%s)", domain, mdig,
-		           mt ? mt : "no media type");
+		         mt ? mt : "no media type");
 		goto out;
 	}
 	b = calloc(json_array_size(layers) + 1, sizeof(*b));
@@ -43,12 +43,12 @@ int reg_manifest_blobs(const char *man, size_t len, const char *domain, const ch
 		const char *lmt = json_string_value(json_object_get(l, "mediaType"));
 		if (!reg_digest_ok(ld)) {
 			mb_error(err, 0, "registry %s: manifest %s has a layer without a valid digest",
-			           domain, mdig);
+			         domain, mdig);
 			goto out;
 		}
 		if (lmt && strstr(lmt, "foreign")) {
 			mb_error(err, 0, "registry %s: layer %s is a foreign (non-distributable) layer: "
-			           "not pulled", domain, ld);
+			         "not pulled", domain, ld);
 			goto out;
 		}
 		bool dup = false;
@@ -104,7 +104,7 @@ int reg_pick_platform(json_t *idx, const char *platform, char out[ROOTFS_DIGEST_
 		}
 	}
 	return mb_error(err, 0, "the index has no image for %s/%s%s%s (it has: %s); choose one with --platform",
-	           os, arch, var[0] ? "/" : "", var, seen[0] ? seen : "none");
+	                os, arch, var[0] ? "/" : "", var, seen[0] ? seen : "none");
 }
 
 char *reg_token_parse(const char *body, size_t len)

@@ -51,7 +51,7 @@ static int get_manifest(struct reg *r, CURL *h, const char *at, const char *want
 	if (reg_do(r, h, &q, &p, err) < 0) {
 		if (p.too_big)
 			mb_error(err, 0, "registry %s: manifest %s:%s is larger than 4 MiB: refused",
-			           r->ref.domain, r->ref.repo, at);
+			         r->ref.domain, r->ref.repo, at);
 		goto out;
 	}
 	if (p.status != 200) {
@@ -63,8 +63,8 @@ static int get_manifest(struct reg *r, CURL *h, const char *at, const char *want
 	const char *claimed = want_digest ? want_digest : p.digest;
 	if (claimed && strcmp(claimed, digest)) {
 		mb_error(err, 0, "registry %s: manifest %s:%s does not match its digest (%s%s, got %s)",
-		           r->ref.domain, r->ref.repo, at, want_digest ? "" : "the registry says ",
-		           claimed, digest);
+		         r->ref.domain, r->ref.repo, at, want_digest ? "" : "the registry says ",
+		         claimed, digest);
 		goto out;
 	}
 	json_error_t je;
@@ -77,7 +77,7 @@ static int get_manifest(struct reg *r, CURL *h, const char *at, const char *want
 	json_decref(j);
 	if (!j) {
 		mb_error(err, 0, "registry %s: manifest %s:%s is not JSON: %s", r->ref.domain,
-		           r->ref.repo, at, je.text);
+		         r->ref.repo, at, je.text);
 		free(*mt);
 		*mt = NULL;
 		goto out;
@@ -111,7 +111,7 @@ static int get_blob(struct reg *r, CURL *h, void *ctx, size_t i, struct mb_err *
 	if (reg_do(r, h, &q, &p, err) < 0) {
 		if (p.too_big)
 			mb_error(err, 0, "registry %s: blob %s is larger than its descriptor says (%llu bytes)",
-			           r->ref.domain, b->digest, (unsigned long long)b->size);
+			         r->ref.domain, b->digest, (unsigned long long)b->size);
 		goto out;
 	}
 	if (p.status != 200) {
@@ -121,7 +121,7 @@ static int get_blob(struct reg *r, CURL *h, void *ctx, size_t i, struct mb_err *
 	rootfs_hex(p.sha, got);
 	if (p.written != b->size || strcmp(got, b->digest)) {
 		mb_error(err, 0, "registry %s: blob %s does not match its digest or size (got %s, %llu "
-		           "bytes)", r->ref.domain, b->digest, got, (unsigned long long)p.written);
+		         "bytes)", r->ref.domain, b->digest, got, (unsigned long long)p.written);
 		goto out;
 	}
 	if (renameat(pl->dfd, part, pl->dfd, fin) < 0) {

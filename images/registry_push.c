@@ -208,7 +208,7 @@ static int add_manifest(struct push *p, const char *digest, const char *desc_mt,
 			if (!cd || add_manifest(p, cd, cmt, depth + 1, err) < 0) {
 				if (!cd)
 					mb_error(err, 0, "invalid index %s in `%s`: a manifest without a digest",
-					           digest, p->src.path);
+					         digest, p->src.path);
 				goto out;
 			}
 		}
@@ -260,7 +260,7 @@ static int add_annotated(struct push *p, json_t *desc, json_t *ms, struct mb_err
 		return 0;
 	if (!reg_digest_ok(d) || reg_src_read_blob(&p->src, d, REG_MANIFEST_MAX, &data, &len, err) < 0) {
 		mb_error(err, 0, "`%s`: the %s annotation names no manifest in the image", p->src.path,
-		           IMAGE_SBOM_ANNOTATION);
+		         IMAGE_SBOM_ANNOTATION);
 		free(data);
 		return -1;
 	}
@@ -379,7 +379,7 @@ static int pick(struct push *p, const char *ref_name, struct mb_err *err)
 			mb_error(err, 0, "`%s` has no reference `%s` (it has: %s)", p->src.path, ref_name, names);
 		else
 			mb_error(err, 0, "`%s` holds %zu images (%s): pick one with --ref NAME", p->src.path,
-			           n, names);
+			         n, names);
 		goto out;
 	}
 	const char *dg = json_string_value(json_object_get(chosen, "digest"));
@@ -649,7 +649,7 @@ static int push_blob(struct reg *r, CURL *h, void *ctx, size_t i, struct mb_err 
 		goto out;
 	if (size != b->size) {
 		mb_error(err, 0, "blob %s in `%s` is %llu bytes, its descriptor says %llu", b->digest,
-		           p->src.path, (unsigned long long)size, (unsigned long long)b->size);
+		         p->src.path, (unsigned long long)size, (unsigned long long)b->size);
 		goto out;
 	}
 	for (int attempt = 0;; attempt++) {
@@ -665,8 +665,8 @@ static int push_blob(struct reg *r, CURL *h, void *ctx, size_t i, struct mb_err 
 			char why[MB_ERRLEN];
 			snprintf(why, sizeof(why), "%s", err->msg[0] ? err->msg : "the registry kept failing");
 			mb_error(err, 0, "registry %s: upload of blob %.19s failed %d times, until the retry "
-			           "time ran out (--retry-time): %.300s", r->ref.domain, b->digest,
-			           attempt + 1, why);
+			         "time ran out (--retry-time): %.300s", r->ref.domain, b->digest,
+			         attempt + 1, why);
 			goto out;
 		}
 		struct image_remote_event ev = { .kind = IMAGE_EV_RETRY, .digest = b->digest,
@@ -711,7 +711,7 @@ static int put_manifest(struct reg *r, struct pman *m, const char *ref, struct m
 	}
 	if (s.digest && strcmp(s.digest, m->digest)) {
 		mb_error(err, 0, "registry %s: stored manifest %s as %s: it changed the bytes", r->ref.domain,
-		           m->digest, s.digest);
+		         m->digest, s.digest);
 		goto out;
 	}
 	ret = 0;
@@ -812,7 +812,7 @@ int image_push(const char *path, const char *ref_name, const char *ref,
 		const char *at = top ? (r.ref.tag ? r.ref.tag : r.ref.digest) : p.m[i].digest;
 		if (top && r.ref.digest && strcmp(r.ref.digest, p.m[i].digest)) {
 			mb_error(err, 0, "cannot push to `%s`: the image's manifest is %s, not the digest "
-			           "the reference names", ref, p.m[i].digest);
+			         "the reference names", ref, p.m[i].digest);
 			goto out;
 		}
 		/* Referrers (the SBOM) are findable from their subject before the

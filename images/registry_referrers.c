@@ -49,7 +49,7 @@ static json_t *tag_index(struct reg *r, CURL *h, const char *tag, struct mb_err 
 		j = json_loadb(s.body ? s.body : "", s.len, 0, &je);
 		if (!j || !json_is_array(json_object_get(j, "manifests"))) {
 			mb_error(err, 0, "registry %s: the referrers tag %s:%s is not an image index; "
-			           "delete it to let mkimage write it", r->ref.domain, r->ref.repo, tag);
+			         "delete it to let mkimage write it", r->ref.domain, r->ref.repo, tag);
 			json_decref(j);
 			reg_resp_free(&s);
 			return NULL;

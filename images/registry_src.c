@@ -120,7 +120,7 @@ static int walk_tar(struct reg_src *s, uint64_t fsize, struct mb_err *err)
 			break;
 		if (!tar_sum_ok(h)) {
 			mb_error(err, 0, "`%s` is not an image archive (a tar header at byte %llu is broken)",
-			           s->path, (unsigned long long)off);
+			         s->path, (unsigned long long)off);
 			goto fail;
 		}
 		uint64_t size;
@@ -187,7 +187,7 @@ static int walk_tar(struct reg_src *s, uint64_t fsize, struct mb_err *err)
 	return 0;
 bad:
 	mb_error(err, 0, "`%s` is not an image archive (a broken or truncated tar entry at byte %llu)",
-	           s->path, (unsigned long long)off);
+	         s->path, (unsigned long long)off);
 	goto fail;
 nomem:
 	mb_error(err, 0, "cannot read `%s`: out of memory", s->path);
@@ -253,7 +253,7 @@ static int find_member(struct reg_src *s, const char *name, struct reg_member **
 		return 0;
 	if (seen)
 		mb_error(err, 0, "cannot read `%s` in `%s`: it is in the archive %zu times", name,
-		           s->path, seen);
+		         s->path, seen);
 	else
 		mb_error(err, 0, "cannot find `%s` in image archive `%s`", name, s->path);
 	return -1;
@@ -276,7 +276,7 @@ static int open_file(struct reg_src *s, const char *name, int *fd, uint64_t *off
 	*fd = openat(s->dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (*fd < 0 || fstat(*fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		mb_error(err, 0, "cannot open `%s/%s`: %s", s->path, name,
-		           *fd < 0 ? strerror(errno) : "not a regular file");
+		         *fd < 0 ? strerror(errno) : "not a regular file");
 		if (*fd >= 0)
 			close(*fd);
 		*fd = -1;
@@ -312,7 +312,7 @@ int reg_src_read(struct reg_src *s, const char *name, size_t max, char **data, s
 	*data = malloc(size + 1);
 	if (!*data || pread_full(fd, *data, size, off) < 0) {
 		mb_error(err, 0, "cannot read `%s` in `%s`: %s", name, s->path,
-		           *data ? strerror(errno) : "out of memory");
+		         *data ? strerror(errno) : "out of memory");
 		free(*data);
 		*data = NULL;
 		close(fd);

@@ -37,7 +37,7 @@ static int open_parent(const char *out_path, int *dfd, char **base, struct mb_er
 	if (*dfd < 0) {
 		if (errno == ENOENT)
 			mb_error(err, 0, "cannot write `%s`: directory `%s` does not exist: %s (create it first)",
-			           out_path, dir, strerror(errno));
+			         out_path, dir, strerror(errno));
 		else if (errno == ENOTDIR)
 			mb_error(err, 0, "cannot write `%s`: `%s` is not a directory", out_path, dir);
 		else
@@ -243,7 +243,7 @@ static int write_archive_file(int dfd, const char *base, const char *out_path,
 
 	if (fstatat(dfd, base, &st, 0) == 0 && S_ISDIR(st.st_mode))
 		return mb_error(err, 0, "cannot write image archive `%s`: it is a directory "
-		           "(name a .tar file, or use the oci format for a directory)", out_path);
+		                "(name a .tar file, or use the oci format for a directory)", out_path);
 	int fd = img_temp_make(dfd, base, false, tmp, sizeof(tmp));
 	if (fd < 0)
 		return mb_error(err, errno, "cannot create a temporary file beside `%s`", out_path);

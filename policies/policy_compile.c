@@ -99,7 +99,7 @@ int pol_target(const struct policy *p, const char *arch, struct pol_target *t, s
 		}
 		if (!found)
 			return mb_error(err, 0, "policy `%s` does not cover %s: its architectures "
-			               "list has no %s", p->origin, t->name, t->scmpname);
+			                "list has no %s", p->origin, t->name, t->scmpname);
 	} else if (p->n_archmap) {
 		bool found = false;
 		/* A multi-architecture profile (Moby's lists arm names that
@@ -119,7 +119,7 @@ int pol_target(const struct policy *p, const char *arch, struct pol_target *t, s
 		}
 		if (!found)
 			return mb_error(err, 0, "policy `%s` does not cover %s: its archMap has no "
-			               "%s entry", p->origin, t->name, t->scmpname);
+			                "%s entry", p->origin, t->name, t->scmpname);
 	}
 	t->multi = p->n_archmap > 0 || p->n_arches > 1;
 	return 0;
@@ -191,18 +191,18 @@ int pol_syscall_resolve(const struct pol_target *t, const char *name,
 			int nat = seccomp_syscall_resolve_name(name);
 			if (nat == __NR_SCMP_ERROR)
 				return mb_error(err, 0, "policy `%s`: %s: syscall `%s` cannot be "
-				               "compiled for %s on this host", origin, loc, name,
-				               t->name);
+				                "compiled for %s on this host", origin, loc, name,
+				                t->name);
 			return nat;
 		}
 		return nr;
 	}
 	if (nr == __NR_SCMP_ERROR)
 		return mb_error(err, 0, "policy `%s`: %s: unknown syscall `%s` (not a Linux "
-		               "system call known to libseccomp %u.%u.%u or to minbase's table "
-		               "of newer ones)", origin, loc, name,
-		               seccomp_version()->major, seccomp_version()->minor,
-		               seccomp_version()->micro);
+		                "system call known to libseccomp %u.%u.%u or to minbase's table "
+		                "of newer ones)", origin, loc, name,
+		                seccomp_version()->major, seccomp_version()->minor,
+		                seccomp_version()->micro);
 other:
 	/* A real syscall, but of another architecture.  A profile written for
 	 * several architectures (archMap, or more than one entry in
@@ -213,8 +213,8 @@ other:
 	if (t->multi)
 		return POL_SC_OTHER;
 	return mb_error(err, 0, "policy `%s`: %s: syscall `%s` does not exist on %s "
-	               "(the policy names no other architecture)", origin, loc, name,
-	               t->name);
+	                "(the policy names no other architecture)", origin, loc, name,
+	                t->name);
 }
 
 int pol_syscall_number(const struct pol_target *t, const char *name)
@@ -272,8 +272,8 @@ static int add_rule(scmp_filter_ctx ctx, const struct policy *p,
 	}
 	if (rc < 0)
 		return mb_error(err, 0, "policy `%s`: syscalls[%zu]: cannot add the rule for `%s`: "
-		               "%s (a conflicting rule for the same syscall?)", p->origin, r->pos,
-		               name, strerror(-rc));
+		                "%s (a conflicting rule for the same syscall?)", p->origin, r->pos,
+		                name, strerror(-rc));
 	return 0;
 }
 
@@ -374,10 +374,10 @@ static int new_rule_add(struct new_rules *nw, const struct policy *p, const stru
 		nw->max = (uint32_t)nr;
 	if (r->n_args)
 		return mb_error(err, 0, "policy `%s`: %s: `%s` has argument conditions, which minbase "
-		               "cannot compile: libseccomp %u.%u.%u does not know it, and minbase "
-		               "allows it by number only unconditionally", p->origin, loc, name,
-		               seccomp_version()->major, seccomp_version()->minor,
-		               seccomp_version()->micro);
+		                "cannot compile: libseccomp %u.%u.%u does not know it, and minbase "
+		                "allows it by number only unconditionally", p->origin, loc, name,
+		                seccomp_version()->major, seccomp_version()->minor,
+		                seccomp_version()->micro);
 	if (act == def)
 		return 0;  /* what the default does anyway, as for libseccomp */
 	for (size_t i = 0; i < nw->n; i++) {
@@ -386,7 +386,7 @@ static int new_rule_add(struct new_rules *nw, const struct policy *p, const stru
 		if (nw->v[i].act == act)
 			return 0;
 		return mb_error(err, 0, "policy `%s`: %s: `%s` already has a rule with another "
-		               "action", p->origin, loc, name);
+		                "action", p->origin, loc, name);
 	}
 	if (nw->n == MAX_NEW)
 		return mb_error(err, 0, "policy `%s`: too many new syscalls", p->origin);
@@ -487,14 +487,14 @@ static int compile_rules(scmp_filter_ctx ctx, const struct policy *p,
 					continue;
 				if (act != SCMP_ACT_ALLOW && act != SCMP_ACT_LOG)
 					return mb_error(err, 0, "policy `%s`: %s: `%s` is not allowed, but "
-					               "minbase-init needs it to start the service",
-					               p->origin, loc, r->names[j]);
+					                "minbase-init needs it to start the service",
+					                p->origin, loc, r->names[j]);
 				/* Conditions on it could neither be kept (the init's own
 				 * call must pass) nor dropped silently. */
 				if (r->n_args)
 					return mb_error(err, 0, "policy `%s`: %s: `%s` has argument "
-					               "conditions, but minbase-init needs it "
-					               "unconditionally", p->origin, loc, r->names[j]);
+					                "conditions, but minbase-init needs it "
+					                "unconditionally", p->origin, loc, r->names[j]);
 				need_seen[k] = true;
 			}
 			if (act == def)
@@ -512,8 +512,8 @@ static int compile_rules(scmp_filter_ctx ctx, const struct policy *p,
 		int rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
 		if (rc < 0)
 			return mb_error(err, 0, "policy `%s`: cannot allow `%s`, which minbase-init "
-			               "needs: %s (a conditional rule for it?)", p->origin,
-			               init_needs[k], strerror(-rc));
+			                "needs: %s (a conditional rule for it?)", p->origin,
+			                init_needs[k], strerror(-rc));
 	}
 	return 0;
 }
@@ -580,7 +580,7 @@ int policy_compile(const struct policy *p, const struct policy_compile_opts *o,
 	size_t n = npre + prog_len / 8;
 	if (n > FILTER_FILE_MAXINSNS) {
 		mb_error(err, 0, "policy `%s` compiles to %zu BPF instructions; the kernel "
-		        "accepts at most %d", p->origin, n, FILTER_FILE_MAXINSNS);
+		         "accepts at most %d", p->origin, n, FILTER_FILE_MAXINSNS);
 		goto out;
 	}
 	size_t total = FILTER_FILE_SIZE(n);

@@ -173,8 +173,8 @@ int policy_export(const struct policy *p, const char *format, const char *arch,
 					continue;
 				if ((act != SCMP_ACT_ALLOW && act != SCMP_ACT_LOG) || r->n_args) {
 					mb_error(err, 0, "policy `%s`: %s: `%s` is %s, but minbase-init "
-					        "needs it unconditionally", p->origin, loc, r->names[j],
-					        r->n_args ? "conditional" : "not allowed");
+					         "needs it unconditionally", p->origin, loc, r->names[j],
+					         r->n_args ? "conditional" : "not allowed");
 					json_decref(names);
 					goto out;
 				}

@@ -176,7 +176,7 @@ int policy_learn(char *const argv[], struct policy_learn_result *r, struct mb_er
 	                          PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE |
 	                          PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL)) < 0) {
 		mb_error(err, 0, "cannot trace `%s`: %s (is ptrace allowed here?)", argv[0],
-		        strerror(errno));
+		         strerror(errno));
 		kill(child, SIGKILL);
 		while (waitpid(child, &st, __WALL) < 0 && errno == EINTR)
 			;

@@ -117,7 +117,7 @@ int pol_caps_parse(const char *list, struct pol_caps *c, struct mb_err *err)
 		char name[64];
 		if (pol_cap_normalise(tok, name, sizeof(name)) < 0) {
 			mb_error(err, 0, "unknown capability `%s` (expected a name like "
-			        "CAP_NET_BIND_SERVICE or net_bind_service)", tok);
+			         "CAP_NET_BIND_SERVICE or net_bind_service)", tok);
 			free(dup);
 			pol_caps_free(c);
 			return -1;
@@ -516,7 +516,7 @@ int policy_parse(const char *json, size_t len, const char *origin,
 	json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
 	if (!root)
 		return mb_error(err, 0, "policy `%s`: invalid JSON at line %d column %d: %s",
-		        origin, je.line, je.column, je.text);
+		                origin, je.line, je.column, je.text);
 	struct policy *p = calloc(1, sizeof(*p));
 	if (!p || !(p->origin = strdup(origin))) {
 		free(p);
@@ -558,7 +558,7 @@ int policy_dir(char *buf, size_t len, struct mb_err *err)
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n < 0)
 		return mb_error(err, 0, "cannot read /proc/self/exe to find the policy "
-		               "directory: %s (set MINBASE_POLICY_DIR)", strerror(errno));
+		                "directory: %s (set MINBASE_POLICY_DIR)", strerror(errno));
 	exe[n] = 0;
 	snprintf(buf, len, "%s/../share/minbase/policies", dirname(exe));
 	return 0;
@@ -576,8 +576,8 @@ int policy_resolve(const char *s, char *buf, size_t len, struct mb_err *err)
 	snprintf(buf, len, "%s/%s.json", dir, s);
 	if (access(buf, R_OK) < 0)
 		return mb_error(err, 0, "no shipped policy named `%s` (looked for %s: %s); "
-		               "shipped: default, service, strict; or give a path to a JSON file",
-		               s, buf, strerror(errno));
+		                "shipped: default, service, strict; or give a path to a JSON file",
+		                s, buf, strerror(errno));
 	return 0;
 }
 
@@ -595,7 +595,7 @@ int policy_load(const char *s, struct policy **out, struct mb_err *err)
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_POLICY_BYTES) {
 		close(fd);
 		return mb_error(err, 0, "cannot read policy `%s`: not a regular file of at most 4 MiB",
-		               path);
+		                path);
 	}
 	char *data = malloc((size_t)st.st_size + 1);
 	size_t got = 0;

@@ -188,7 +188,7 @@ static int stream_host_file(struct stream *s, struct archive *a, const struct ro
 		if (w != r) {
 			if (!s->failed)
 				mb_error(s->err, 0, "cannot write tar data for `%s`: %s", e->path,
-				              archive_error_string(a));
+				         archive_error_string(a));
 			s->failed = true;
 			close(fd);
 			return -1;
@@ -245,7 +245,7 @@ static int write_entry(struct stream *s, struct archive *a, struct archive_entry
 	if (archive_write_header(a, ae) != ARCHIVE_OK) {
 		if (!s->failed)
 			mb_error(s->err, 0, "cannot write tar header for `%s`: %s", e->path,
-			              archive_error_string(a));
+			         archive_error_string(a));
 		s->failed = true;
 		return -1;
 	}
@@ -258,7 +258,7 @@ static int write_entry(struct stream *s, struct archive *a, struct archive_entry
 		if (w <= 0) {
 			if (!s->failed)
 				mb_error(s->err, 0, "cannot write tar data for `%s`: %s", e->path,
-				              archive_error_string(a));
+				         archive_error_string(a));
 			s->failed = true;
 			return -1;
 		}
@@ -381,7 +381,7 @@ int rootfs_layers_write_opts(const struct rootfs_tree *const *trees, size_t n,
 	memset(out, 0, n * sizeof(*out));
 	if (o->mtime < 0 || o->mtime > 253402300799LL) { /* 9999-12-31 */
 		return mb_error(err, 0, "cannot write layer: mtime %lld out of range (check SOURCE_DATE_EPOCH)",
-		              (long long)o->mtime);
+		                (long long)o->mtime);
 	}
 	for (size_t k = 0; k < n; k++)
 		if (!trees[k])

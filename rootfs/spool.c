@@ -60,7 +60,7 @@ int rootfs_sink_init(struct rootfs_sink *s, const char *spool_dir, const char *n
 		s->fd = spool_open(spool_dir, &s->linkable);
 		if (s->fd < 0)
 			return mb_error(err, errno, "cannot write `%s`: cannot create a temporary file for a layer "
-			              "in `%s`", s->name, spool_dir);
+			                "in `%s`", s->name, spool_dir);
 	}
 	return 0;
 }

@@ -387,7 +387,7 @@ int rootfs_add_host_file(struct rootfs_tree *t, const char *path,
 	if (!S_ISREG(st.st_mode))
 		return mb_error(err, 0, "cannot add `%s`: %s", host_path,
 		       S_ISDIR(st.st_mode) ? "is a directory (use a tree copy for directories)"
-		                           : "not a regular file");
+		                             : "not a regular file");
 	if (mode == (mode_t)-1)
 		mode = st.st_mode & 0755;
 	return rootfs_tree_put_host(t, path, mode, uid, gid, host_path, &st, err);
