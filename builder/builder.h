@@ -357,7 +357,7 @@ void mk_opts_init(struct mk_opts *o);
 void mk_opts_free(struct mk_opts *o);
 /* Parses the options of `mkimage [--static] APP` (image = true) or of
  * `mkimage build APP` (image = false).  Returns 0, 1 when --help was asked
- * (nothing else done), or -2 for a usage error with err filled. */
+ * (nothing else done), or -1 with err filled (err->usage: a usage error). */
 int mk_opts_parse(int argc, char **argv, bool image, struct mk_opts *o,
                   struct mb_err *err);
 /* Checks values: port syntax, K=V, numeric user, absolute paths, durations. */
@@ -375,7 +375,7 @@ const char *arch_variant(const char *oci_arch);
 /* Duration "30s", "500ms", "1m30s", "2h", or plain seconds -> ns; -1 if bad. */
 int64_t mk_parse_duration(const char *s);
 /* --env entries for the init (MINBASE_*, TINI_*): valid by the init's own
- * grammar, and not contradicting an option (envcheck.c); -2 if not. */
+ * grammar, and not contradicting an option (envcheck.c); a usage error if not. */
 int mk_env_check(const struct mk_opts *o, struct mb_err *err);
 /* Where the compiled policy goes in the image. */
 #define SECCOMP_PATH "/etc/minbase/seccomp.bpf"
@@ -391,8 +391,9 @@ struct mk_result {
 int mk_find_init(const char *arch, char *buf, size_t len, struct mb_err *err);
 /* SOURCE_DATE_EPOCH: unset or empty gives 0; a malformed value is an error. */
 int mk_source_date_epoch(int64_t *out, struct mb_err *err);
-/* -1 on failure, -2 when the options ask for an image that cannot be
- * (an --add onto what mkimage writes, or changing a base directory). */
+/* -1 on failure; a usage error (err->usage) when the options ask for an
+ * image that cannot be (an --add onto what mkimage writes, or changing a
+ * base directory). */
 int mk_compose(const struct mk_opts *o, const char *binary, const char *name,
                struct mk_result *res, struct mb_err *err);
 /* The same image, added to an index of several platforms (images.h)

@@ -185,46 +185,32 @@ static int parse(int argc, char **argv, struct mk_opts *o, bool *debug, struct m
 		case B_SBOM: o->sbom = optarg; break;
 		case B_CACHE: o->cache_dir = optarg; break;
 		case ':':
-			mb_error(err, 0, "option `%s` needs a value", argv[optind - 1]);
-			return -2;
+			return mb_usage(err, "option `%s` needs a value", argv[optind - 1]);
 		default:
-			mb_error(err, 0, "unknown option `%s`", argv[optind - 1]);
-			return -2;
+			return mb_usage(err, "unknown option `%s`", argv[optind - 1]);
 		}
 	}
-	if (optind < argc) {
-		mb_error(err, 0, "unexpected argument `%s`: `mkimage base` takes only options", argv[optind]);
-		return -2;
-	}
+	if (optind < argc)
+		return mb_usage(err, "unexpected argument `%s`: `mkimage base` takes only options", argv[optind]);
 	/* --arch amd64,arm64: one image per platform under one image index */
 	if (mk_platforms_parse(o->arch, NULL, o->plats, &o->nplats, err) < 0)
-		return -2;
+		return -1;
 	o->arch = o->plats[0];
-	if (o->nplats > 1 && o->sbom && strcmp(o->sbom, "none")) {
-		mb_error(err, 0, "invalid --sbom `%s`: a multi-platform image holds one SBOM per "
-		         "platform; --sbom FILE needs one --arch", o->sbom);
-		return -2;
-	}
+	if (o->nplats > 1 && o->sbom && strcmp(o->sbom, "none"))
+		return mb_usage(err, "invalid --sbom `%s`: a multi-platform image holds one SBOM per "
+		                "platform; --sbom FILE needs one --arch", o->sbom);
 	struct mb_err why = {0};
-	if (strcmp(o->format, "docker") && strcmp(o->format, "oci")) {
-		mb_error(err, 0, "invalid --format `%s`: use docker (one tar) or oci (a layout "
-		         "directory)", o->format);
-		return -2;
-	}
-	if (o->tag && image_ref_check(o->tag, &why) < 0) {
-		mb_error(err, 0, "--tag: %s", why.msg);
-		return -2;
-	}
-	if (o->sbom && !*o->sbom) {
-		mb_error(err, 0, "invalid --sbom ``: give a file name for the SPDX document, or `none`");
-		return -2;
-	}
-	if (o->ca_file && access(o->ca_file, R_OK) < 0) {
-		mb_error(err, errno, "invalid --ca-file `%s`", o->ca_file);
-		return -2;
-	}
+	if (strcmp(o->format, "docker") && strcmp(o->format, "oci"))
+		return mb_usage(err, "invalid --format `%s`: use docker (one tar) or oci (a layout "
+		                "directory)", o->format);
+	if (o->tag && image_ref_check(o->tag, &why) < 0)
+		return mb_usage(err, "--tag: %s", why.msg);
+	if (o->sbom && !*o->sbom)
+		return mb_usage(err, "invalid --sbom ``: give a file name for the SPDX document, or `none`");
+	if (o->ca_file && access(o->ca_file, R_OK) < 0)
+		return mb_usage(err, "invalid --ca-file `%s`: %s", o->ca_file, strerror(errno));
 	if (mk_remote_validate(&o->remote, err) < 0)
-		return -2;
+		return -1;
 	return 0;
 }
 
@@ -323,7 +309,7 @@ int cmd_base(int argc, char **argv)
 	}
 	if (r < 0) {
 		fprintf(stderr, "mkimage: %s\nmkimage: see `mkimage base --help`\n", err.msg);
-		rc = r == -2 ? MK_EXIT_USAGE : MK_EXIT_FAIL;
+		rc = err.usage ? MK_EXIT_USAGE : MK_EXIT_FAIL;
 		goto done;
 	}
 	if (!o.tag)

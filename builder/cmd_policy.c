@@ -77,7 +77,7 @@ static int parse(int argc, char **argv, struct popts *o, bool want_policy, bool 
 		case O_NOENOSYS: o->no_enosys = true; break;
 		case O_FORMAT: o->format = optarg; break;
 		case O_AGAINST: o->against = optarg; break;
-		case 'h': fputs(policy_usage, stdout); return -2;
+		case 'h': fputs(policy_usage, stdout); return 1;
 		default:
 			return pol_usage("policy %s: unknown option or missing value `%s`",
 			                 argv[0], argv[optind - 1]), -1;
@@ -99,7 +99,7 @@ static int parse(int argc, char **argv, struct popts *o, bool want_policy, bool 
 
 #define PARSE(want_policy, want_rest) do {                                  \
 	int prc_ = parse(argc, argv, &o, want_policy, want_rest);           \
-	if (prc_ == -2) return MK_EXIT_OK;                                   \
+	if (prc_ == 1) return MK_EXIT_OK;                                    \
 	if (prc_ < 0) return MK_EXIT_USAGE;                                  \
 } while (0)
 

@@ -365,25 +365,21 @@ static int check_add(struct rootfs_tree *t, const struct rootfs_tree *base, size
 {
 	struct rootfs_stat a, b;
 	for (size_t i = 0; owned[i]; i++)
-		if (rootfs_tree_stat(t, owned[i], &a) == 0) {
-			mb_error(err, 0, "invalid --add `%s`: it would overwrite `%s`, which mkimage writes "
-			         "itself (%s); choose another destination", spec, owned[i],
-			         !strcmp(owned[i], SECCOMP_PATH) ? "the compiled --policy" :
-			         !strcmp(owned[i], INIT_PATH) ? "the init" : "the service");
-			return -2;
-		}
+		if (rootfs_tree_stat(t, owned[i], &a) == 0)
+			return mb_usage(err, "invalid --add `%s`: it would overwrite `%s`, which mkimage writes "
+			                "itself (%s); choose another destination", spec, owned[i],
+			                !strcmp(owned[i], SECCOMP_PATH) ? "the compiled --policy" :
+			                !strcmp(owned[i], INIT_PATH) ? "the init" : "the service");
 	for (size_t i = first; i < rootfs_tree_count(t); i++) {
 		const char *p = rootfs_tree_path(t, i);
 		if (rootfs_tree_stat(base, p, &b) < 0 || rootfs_tree_stat(t, p, &a) < 0)
 			continue;
-		if ((a.kind == 'd') != (b.kind == 'd')) {
-			mb_error(err, 0, "invalid --add `%s`: `%s` is a %s in the base image and would "
-			         "become a %s; choose another destination%s", spec, p,
-			         b.kind == 'd' ? "directory" : b.kind == 'l' ? "symlink" : "file",
-			         a.kind == 'd' ? "directory" : a.kind == 'l' ? "symlink" : "file",
-			         b.kind == 'd' ? " (or end it with `/` to add into the directory)" : "");
-			return -2;
-		}
+		if ((a.kind == 'd') != (b.kind == 'd'))
+			return mb_usage(err, "invalid --add `%s`: `%s` is a %s in the base image and would "
+			                "become a %s; choose another destination%s", spec, p,
+			                b.kind == 'd' ? "directory" : b.kind == 'l' ? "symlink" : "file",
+			                a.kind == 'd' ? "directory" : a.kind == 'l' ? "symlink" : "file",
+			                b.kind == 'd' ? " (or end it with `/` to add into the directory)" : "");
 		if (a.kind == 'd' && (a.mode != b.mode || a.uid != b.uid || a.gid != b.gid) &&
 		    rootfs_add_dir(t, p, b.mode, b.uid, b.gid, err) < 0)
 			return -1;

@@ -81,23 +81,17 @@ int mk_env_check(const struct mk_opts *o, struct mb_err *err)
 		const char *opt = NULL, *v = eq + 1;
 		snprintf(name, sizeof(name), "%.*s", (int)(eq - e), e);
 		int r = grammar_env(name, v, ierr);
-		if (r == 1) {
-			mb_error(err, 0, "invalid --env `%s`: minbase-init reads no variable `%s` (a typo? "
-			         "the init's README lists them)", e, name);
-			return -2;
-		}
-		if (r < 0) {
-			mb_error(err, 0, "invalid --env `%s`: %s (minbase-init would refuse to start)",
-			         e, ierr);
-			return -2;
-		}
+		if (r == 1)
+			return mb_usage(err, "invalid --env `%s`: minbase-init reads no variable `%s` (a typo? "
+			                "the init's README lists them)", e, name);
+		if (r < 0)
+			return mb_usage(err, "invalid --env `%s`: %s (minbase-init would refuse to start)",
+			                e, ierr);
 		const char *want = decided(o, name, &opt, buf, sizeof(buf));
-		if (want && (want == UNKNOWN || strcmp(want, v))) {
-			mb_error(err, 0, "--env `%s` contradicts %s: it would silently override what "
-			         "mkimage writes for it; drop the --env%s", e, opt,
-			         opt[0] == '-' ? " and use the option" : "");
-			return -2;
-		}
+		if (want && (want == UNKNOWN || strcmp(want, v)))
+			return mb_usage(err, "--env `%s` contradicts %s: it would silently override what "
+			                "mkimage writes for it; drop the --env%s", e, opt,
+			                opt[0] == '-' ? " and use the option" : "");
 	}
 	return 0;
 }

@@ -87,7 +87,9 @@ static int start_command(int argc, char **argv, bool image, struct mk_opts *o,
 		mk_opts_free(o);
 		return cmd_help(2, h);
 	}
-	if (r == -2 || (r == 0 && mk_opts_validate(o, err) < 0)) {
+	if (r == 0 && mk_opts_validate(o, err) < 0)
+		r = -1;
+	if (r < 0 && err->usage) {
 		mk_opts_free(o);
 		return usage_error(err, image ? "" : "build ");
 	}
@@ -237,8 +239,8 @@ int cmd_image(int argc, char **argv)
 
 	struct mk_result res = { 0 };
 	int cr = mk_compose(&o, binary, name, &res, &err);
-	if (cr < 0) { /* -2: an option asks for what cannot be (a refused --add) */
-		rc = mk_die(cr == -2 ? MK_EXIT_USAGE : MK_EXIT_FAIL, "%s", err.msg);
+	if (cr < 0) { /* usage: an option asks for what cannot be (a refused --add) */
+		rc = mk_die(err.usage ? MK_EXIT_USAGE : MK_EXIT_FAIL, "%s", err.msg);
 		goto out;
 	}
 	if (!o.quiet)

@@ -157,10 +157,8 @@ int mk_opts_parse(int argc, char **argv, bool image, struct mk_opts *o, struct m
 		if (takes_value(argv[i], lo, so))
 			i++;
 	}
-	if (sep < argc && !image) {
-		mb_error(err, 0, "`mkimage build` takes no service arguments after `--`");
-		return -2;
-	}
+	if (sep < argc && !image)
+		return mb_usage(err, "`mkimage build` takes no service arguments after `--`");
 	for (int i = sep + 1; i < argc; i++)
 		if (strv_push(&o->args, &o->nargs, argv[i]) < 0)
 			goto oom;
@@ -200,10 +198,8 @@ int mk_opts_parse(int argc, char **argv, bool image, struct mk_opts *o, struct m
 		case O_HRETRIES: {
 			char ierr[INIT_ERRLEN];
 			int64_t v;
-			if (grammar_option("--health-retries", optarg, &v, ierr) < 0) {
-				mb_error(err, 0, "--health-retries: %s", ierr);
-				return -2;
-			}
+			if (grammar_option("--health-retries", optarg, &v, ierr) < 0)
+				return mb_usage(err, "--health-retries: %s", ierr);
 			o->health.retries = (int)v;
 			break;
 		}
@@ -224,16 +220,12 @@ int mk_opts_parse(int argc, char **argv, bool image, struct mk_opts *o, struct m
 		case O_HELP: return 1;
 		case ':':
 			if (optopt)
-				mb_error(err, 0, "option `-%c` needs a value", optopt);
-			else
-				mb_error(err, 0, "option `%s` needs a value", argv[optind - 1]);
-			return -2;
+				return mb_usage(err, "option `-%c` needs a value", optopt);
+			return mb_usage(err, "option `%s` needs a value", argv[optind - 1]);
 		default:
 			if (optopt)
-				mb_error(err, 0, "unknown option `-%c`", optopt);
-			else
-				mb_error(err, 0, "unknown option `%s`", argv[optind - 1]);
-			return -2;
+				return mb_usage(err, "unknown option `-%c`", optopt);
+			return mb_usage(err, "unknown option `%s`", argv[optind - 1]);
 		}
 		if (r < 0)
 			goto oom;
@@ -245,15 +237,12 @@ int mk_opts_parse(int argc, char **argv, bool image, struct mk_opts *o, struct m
 			o->app = argv[i];
 			continue;
 		}
-		mb_error(err, 0, "unexpected argument `%s`%s", argv[i],
+		return mb_usage(err, "unexpected argument `%s`%s", argv[i],
 		       image ? " (service arguments go after `--`)" : "");
-		return -2;
 	}
-	if (!o->app) {
-		mb_error(err, 0, image ? "no service given: `mkimage --static APP -o OUT.tar`"
-		                 : "no app given: `mkimage build APP -o BINARY`");
-		return -2;
-	}
+	if (!o->app)
+		return mb_usage(err, image ? "no service given: `mkimage --static APP -o OUT.tar`"
+		                        : "no app given: `mkimage build APP -o BINARY`");
 	return 0;
 oom:
 	return mb_error(err, 0, "out of memory");
@@ -294,7 +283,7 @@ int mk_platforms_parse(const char *arch, const char *platform, const char **out,
 {
 	*n = 0;
 	if (arch && platform)
-		return mb_error(err, 0, "give --arch or --platform, not both (--platform linux/amd64,linux/arm64 "
+		return mb_usage(err, "give --arch or --platform, not both (--platform linux/amd64,linux/arm64 "
 		                "is --arch amd64,arm64)");
 	const char *list = platform ? platform : arch;
 	const char *opt = platform ? "--platform" : "--arch";
@@ -309,15 +298,15 @@ int mk_platforms_parse(const char *arch, const char *platform, const char **out,
 		const char *a = l < sizeof(item) ? (platform ? mk_platform_arch(item)
 		                                             : arch_normalize(item)) : NULL;
 		if (!a)
-			return mb_error(err, 0, "invalid %s `%s`: %s`%s` is not a platform minbase builds; use %s",
+			return mb_usage(err, "invalid %s `%s`: %s`%s` is not a platform minbase builds; use %s",
 			                opt, list, l ? "" : "an empty item ", item,
 			                platform ? "linux/amd64, linux/arm64 or both, comma-separated"
 			                         : "amd64 or arm64, or both: amd64,arm64");
 		for (size_t i = 0; i < *n; i++)
 			if (!strcmp(out[i], a))
-				return mb_error(err, 0, "invalid %s `%s`: linux/%s is given twice", opt, list, a);
+				return mb_usage(err, "invalid %s `%s`: linux/%s is given twice", opt, list, a);
 		if (*n == MK_MAX_PLATFORMS)
-			return mb_error(err, 0, "invalid %s `%s`: too many platforms", opt, list);
+			return mb_usage(err, "invalid %s `%s`: too many platforms", opt, list);
 		out[(*n)++] = a;
 		p += l;
 		if (!*p)
@@ -376,123 +365,90 @@ static bool valid_image_path(const char *p)
 
 int mk_remote_validate(const struct mk_remote *r, struct mb_err *err)
 {
-	if (r->retry_time && mk_parse_duration(r->retry_time) < 0) {
-		mb_error(err, 0, "invalid --retry-time `%s`: use a duration such as 2m, 30s or plain "
-		         "seconds", r->retry_time);
-		return -2;
-	}
+	if (r->retry_time && mk_parse_duration(r->retry_time) < 0)
+		return mb_usage(err, "invalid --retry-time `%s`: use a duration such as 2m, 30s or plain "
+		                "seconds", r->retry_time);
 	for (size_t i = 0; i < r->ninsecure; i++)
-		if (!r->insecure[i][0] || strpbrk(r->insecure[i], " /@")) {
-			mb_error(err, 0, "invalid --insecure-registry `%s`: give HOST or HOST:PORT",
-			         r->insecure[i]);
-			return -2;
-		}
+		if (!r->insecure[i][0] || strpbrk(r->insecure[i], " /@"))
+			return mb_usage(err, "invalid --insecure-registry `%s`: give HOST or HOST:PORT",
+			                r->insecure[i]);
 	return 0;
 }
 
 int mk_opts_validate(const struct mk_opts *o, struct mb_err *err)
 {
 	if (mk_remote_validate(&o->remote, err) < 0)
-		return -2;
-	if ((o->remote.ca || o->remote.ninsecure || o->remote.retry_time) && !o->push && !o->base) {
-		mb_error(err, 0, "--registry-ca, --insecure-registry and --retry-time go with --push "
-		         "or --base");
-		return -2;
-	}
-	if (o->format && strcmp(o->format, "docker") && strcmp(o->format, "oci")) {
-		mb_error(err, 0, "invalid --format `%s`: use `docker` (one tar for docker load and "
-		       "OCI tools) or `oci` (an OCI layout directory)", o->format);
-		return -2;
-	}
+		return -1;
+	if ((o->remote.ca || o->remote.ninsecure || o->remote.retry_time) && !o->push && !o->base)
+		return mb_usage(err, "--registry-ca, --insecure-registry and --retry-time go with --push "
+		                "or --base");
+	if (o->format && strcmp(o->format, "docker") && strcmp(o->format, "oci"))
+		return mb_usage(err, "invalid --format `%s`: use `docker` (one tar for docker load and "
+		                "OCI tools) or `oci` (an OCI layout directory)", o->format);
 	const char *plats[MK_MAX_PLATFORMS];
 	size_t nplats;
 	if (mk_platforms_parse(o->arch, o->platform, plats, &nplats, err) < 0)
-		return -2;
+		return -1;
 	if (o->load_platform) {
 		const char *lp = mk_platform_arch(o->load_platform);
 		bool found = false;
 		for (size_t i = 0; lp && i < nplats; i++)
 			found = found || !strcmp(plats[i], lp);
-		if (!found) {
-			mb_error(err, 0, "invalid --load-platform `%s`: name one of the platforms built "
-			         "(e.g. linux/%s)", o->load_platform, plats[0]);
-			return -2;
-		}
+		if (!found)
+			return mb_usage(err, "invalid --load-platform `%s`: name one of the platforms built "
+			                "(e.g. linux/%s)", o->load_platform, plats[0]);
 	}
-	if (o->sbom && *o->sbom && strcmp(o->sbom, "none") && nplats > 1) {
-		mb_error(err, 0, "invalid --sbom `%s`: a multi-platform image holds one SBOM per "
-		         "platform (mkimage inspect lists them); --sbom FILE needs one --arch", o->sbom);
-		return -2;
-	}
-	if (o->sbom && (!*o->sbom || (o->base && strcmp(o->sbom, "none") != 0))) {
-		mb_error(err, 0, "invalid --sbom `%s`: %s", o->sbom, *o->sbom ?
-		         "an image on a --base carries no SBOM yet; drop --sbom or use --sbom none" :
-		         "give a file name for the SPDX document, or `none` for no SBOM");
-		return -2;
-	}
+	if (o->sbom && *o->sbom && strcmp(o->sbom, "none") && nplats > 1)
+		return mb_usage(err, "invalid --sbom `%s`: a multi-platform image holds one SBOM per "
+		                "platform (mkimage inspect lists them); --sbom FILE needs one --arch", o->sbom);
+	if (o->sbom && (!*o->sbom || (o->base && strcmp(o->sbom, "none") != 0)))
+		return mb_usage(err, "invalid --sbom `%s`: %s", o->sbom, *o->sbom ?
+		                "an image on a --base carries no SBOM yet; drop --sbom or use --sbom none" :
+		                "give a file name for the SPDX document, or `none` for no SBOM");
 	struct mb_err why = {0};
 	if (o->tag && image_ref_check(o->tag, &why) < 0) {
 		/* checked here, before a build that may take a while */
-		mb_error(err, 0, "--tag: %s", why.msg);
-		return -2;
+		return mb_usage(err, "--tag: %s", why.msg);
 	}
-	if (o->user && !numeric_user(o->user)) {
-		mb_error(err, 0, "invalid --user `%s`: give numeric UID:GID (Kubernetes runAsNonRoot "
+	if (o->user && !numeric_user(o->user))
+		return mb_usage(err, "invalid --user `%s`: give numeric UID:GID (Kubernetes runAsNonRoot "
 		       "rejects names), e.g. 65532:65532", o->user);
-		return -2;
-	}
 	for (size_t i = 0; i < o->nports; i++)
-		if (!valid_port(o->ports[i])) {
-			mb_error(err, 0, "invalid --port `%s`: use N, N/tcp or N/udp with N in 1..65535",
+		if (!valid_port(o->ports[i]))
+			return mb_usage(err, "invalid --port `%s`: use N, N/tcp or N/udp with N in 1..65535",
 			       o->ports[i]);
-			return -2;
-		}
 	for (size_t i = 0; i < o->nenv; i++) {
 		const char *eq = strchr(o->env[i], '=');
-		if (!eq || eq == o->env[i]) {
-			mb_error(err, 0, "invalid --env `%s`: use KEY=VALUE", o->env[i]);
-			return -2;
-		}
+		if (!eq || eq == o->env[i])
+			return mb_usage(err, "invalid --env `%s`: use KEY=VALUE", o->env[i]);
 	}
 	for (size_t i = 0; i < o->nlabels; i++) {
 		const char *eq = strchr(o->labels[i], '=');
-		if (!eq || eq == o->labels[i]) {
-			mb_error(err, 0, "invalid --label `%s`: use KEY=VALUE", o->labels[i]);
-			return -2;
-		}
+		if (!eq || eq == o->labels[i])
+			return mb_usage(err, "invalid --label `%s`: use KEY=VALUE", o->labels[i]);
 	}
-	if (o->workdir && !valid_image_path(o->workdir)) {
-		mb_error(err, 0, "invalid --workdir `%s`: use an absolute path without `..`", o->workdir);
-		return -2;
-	}
+	if (o->workdir && !valid_image_path(o->workdir))
+		return mb_usage(err, "invalid --workdir `%s`: use an absolute path without `..`", o->workdir);
 	for (size_t i = 0; i < o->nwritable; i++)
-		if (!valid_image_path(o->writable[i]) || !strcmp(o->writable[i], "/")) {
-			mb_error(err, 0, "invalid --writable `%s`: use an absolute directory path inside the "
+		if (!valid_image_path(o->writable[i]) || !strcmp(o->writable[i], "/"))
+			return mb_usage(err, "invalid --writable `%s`: use an absolute directory path inside the "
 			       "image, without `..`", o->writable[i]);
-			return -2;
-		}
 	for (size_t i = 0; i < o->nadds; i++) {
 		const char *colon = strrchr(o->adds[i], ':');
-		if (!colon || colon == o->adds[i] || !colon[1]) {
-			mb_error(err, 0, "invalid --add `%s`: use SRC:DST (DST absolute, or relative to /app)",
+		if (!colon || colon == o->adds[i] || !colon[1])
+			return mb_usage(err, "invalid --add `%s`: use SRC:DST (DST absolute, or relative to /app)",
 			       o->adds[i]);
-			return -2;
-		}
 		const char *dst = colon + 1;
 		char buf[4096];
 		snprintf(buf, sizeof(buf), "%s%s", dst[0] == '/' ? "" : "/app/", dst);
-		if (!valid_image_path(buf)) {
-			mb_error(err, 0, "invalid --add `%s`: the destination `%s` must stay inside the "
+		if (!valid_image_path(buf))
+			return mb_usage(err, "invalid --add `%s`: the destination `%s` must stay inside the "
 			       "image (no `..`)", o->adds[i], dst);
-			return -2;
-		}
 	}
 	/* Both are split on blanks: one made of blanks only would give an
 	 * image with no program to start (or a probe with nothing to run). */
-	if (o->entrypoint && !o->entrypoint[strspn(o->entrypoint, " \t")]) {
-		mb_error(err, 0, "invalid --entrypoint `%s`: give a program path", o->entrypoint);
-		return -2;
-	}
+	if (o->entrypoint && !o->entrypoint[strspn(o->entrypoint, " \t")])
+		return mb_usage(err, "invalid --entrypoint `%s`: give a program path", o->entrypoint);
 	/* What becomes MINBASE_HEALTH_*: checked with the init's own rules. */
 	const char *hvals[][2] = { { "--health-http", o->health.http },
 	                           { "--health-tcp", o->health.tcp },
@@ -502,45 +458,33 @@ int mk_opts_validate(const struct mk_opts *o, struct mb_err *err)
 	                           { "--health-start-period", o->health.start_period } };
 	for (size_t i = 0; i < sizeof(hvals) / sizeof(hvals[0]); i++) {
 		char ierr[INIT_ERRLEN];
-		if (hvals[i][1] && grammar_option(hvals[i][0], hvals[i][1], NULL, ierr) < 0) {
-			mb_error(err, 0, "%s: %s", hvals[i][0], ierr);
-			return -2;
-		}
+		if (hvals[i][1] && grammar_option(hvals[i][0], hvals[i][1], NULL, ierr) < 0)
+			return mb_usage(err, "%s: %s", hvals[i][0], ierr);
 	}
 	int nprobes = !!o->health.http + !!o->health.tcp + !!o->health.exec + !!o->health.grpc;
-	if (nprobes > 1) {
-		mb_error(err, 0, "give only one of --health-http, --health-tcp, --health-exec and "
+	if (nprobes > 1)
+		return mb_usage(err, "give only one of --health-http, --health-tcp, --health-exec and "
 		       "--health-grpc");
-		return -2;
-	}
 	if (!nprobes && (o->health.interval || o->health.timeout || o->health.start_period ||
-	                 o->health.retries >= 0)) {
-		mb_error(err, 0, "health timing options need a probe: add --health-http, --health-tcp, "
+	                 o->health.retries >= 0))
+		return mb_usage(err, "health timing options need a probe: add --health-http, --health-tcp, "
 		       "--health-exec or --health-grpc");
-		return -2;
-	}
-	if (o->health.grpc_service && !o->health.grpc) {
-		mb_error(err, 0, "--health-grpc-service needs --health-grpc HOST:PORT");
-		return -2;
-	}
+	if (o->health.grpc_service && !o->health.grpc)
+		return mb_usage(err, "--health-grpc-service needs --health-grpc HOST:PORT");
 	/* The init's own rules (init/grammar.c) */
 	const char *grpc[][2] = { { "--health-grpc", o->health.grpc },
 	                          { "--health-grpc-service", o->health.grpc_service } };
 	for (size_t i = 0; i < 2; i++) {
 		char ierr[INIT_ERRLEN];
-		if (grpc[i][1] && grammar_option(grpc[i][0], grpc[i][1], NULL, ierr) < 0) {
-			mb_error(err, 0, "%s: %s", grpc[i][0], ierr);
-			return -2;
-		}
+		if (grpc[i][1] && grammar_option(grpc[i][0], grpc[i][1], NULL, ierr) < 0)
+			return mb_usage(err, "%s: %s", grpc[i][0], ierr);
 	}
 	if (o->no_init) {
 		const char *need = nprobes ? "health probes" : o->caps_set ? "--caps" :
 		                   o->policy ? "--policy" : NULL;
-		if (need) {
-			mb_error(err, 0, "%s cannot work with --no-init: the init applies them "
+		if (need)
+			return mb_usage(err, "%s cannot work with --no-init: the init applies them "
 			       "inside the container", need);
-			return -2;
-		}
 	}
 	return mk_env_check(o, err);
 }
