@@ -1,9 +1,12 @@
 /* builder: the mkimage CLI, ELF inspection and the static build drivers.
  *
  * Library code here (elf.c, build.c, compose.c, opts.c) never prints and
- * never exits: it returns a negative value and fills err (MB_ERRLEN bytes)
- * with a lowercase message naming the object, plus a hint where the user can
- * fix it.  Only main.c and the cmd_* front ends print, prefixed `mkimage: `. */
+ * never exits.  Errors follow rootfs/error.h: 0 or -1 with the caller's
+ * struct mb_err filled (`return mb_error(err, errno, "cannot open `%s`",
+ * p);`, mb_wrap to add context, mb_usage for a bad command line), a
+ * lowercase message naming the object, plus a hint where the user can fix
+ * it.  Only main.c and the cmd_* front ends print err.msg, prefixed
+ * `mkimage: `, and exit 2 (MK_EXIT_USAGE) when err.usage is set, else 1. */
 #ifndef MINBASE_BUILDER_H
 #define MINBASE_BUILDER_H
 

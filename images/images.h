@@ -3,7 +3,9 @@
  * `docker load` archive.  Also reads such an image back (inspect).
  *
  * Knows nothing of how the binary was built.  Library code: never prints,
- * never exits; fallible calls return a negative value and fill err. */
+ * never exits; fallible calls return -1 and fill the caller's struct mb_err
+ * (rootfs/error.h: mb_error/mb_wrap, one line each), or a documented
+ * positive value for a third answer. */
 #ifndef MINBASE_IMAGES_H
 #define MINBASE_IMAGES_H
 

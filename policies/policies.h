@@ -4,8 +4,9 @@
  * learned from a real run (ptrace).
  *
  * Knows nothing of images or tar.  Library code: never prints, never exits;
- * fallible calls return a negative value and write a lowercase message
- * naming the object into err (MB_ERRLEN bytes). */
+ * fallible calls return -1 and fill the caller's struct mb_err with a
+ * lowercase message naming the object (rootfs/error.h, header-only: no link
+ * dependency on rootfs/). */
 #ifndef MINBASE_POLICIES_H
 #define MINBASE_POLICIES_H
 

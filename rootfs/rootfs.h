@@ -2,8 +2,9 @@
  * turns a tree of entries into a deterministic, gzip-compressed tar layer.
  *
  * Knows nothing of OCI JSON or registries.  Library code: never prints,
- * never exits; fallible calls return a negative value and write a lowercase
- * message naming the object into err (MB_ERRLEN bytes). */
+ * never exits; fallible calls return -1 and fill the caller's struct mb_err
+ * with a lowercase message naming the object: the host side's one error
+ * convention, error.h (this folder is the lowest one, so it owns it). */
 #ifndef MINBASE_ROOTFS_H
 #define MINBASE_ROOTFS_H
 
