@@ -326,9 +326,7 @@ int image_read_platform(const char *path, const char *arch, struct image_info *i
 	}
 	if (src_get(&s, "oci-layout", NULL, NULL, NULL, err) < 0 ||
 	    src_get(&s, "index.json", &idx_s, &len, NULL, err) < 0) {
-		char why[MB_ERRLEN];
-		snprintf(why, sizeof(why), "%s", err ? err->msg : "");
-		mb_error(err, 0, "`%s` is not an OCI image layout: %.300s", path, why);
+		mb_wrap(err, "`%s` is not an OCI image layout", path);
 		goto out;
 	}
 	if (!(idx = json_loadb(idx_s, len, 0, &je))) {

@@ -52,9 +52,7 @@ int reg_ref_parse(const char *s, struct reg_ref *r, struct mb_err *err)
 	const char *slash = strrchr(name, '/'), *colon = strrchr(name, ':');
 	bool has_tag = colon && (!slash || colon > slash);
 	if (img_parse_tag(name, &full, &tag, err) < 0) {
-		char why[MB_ERRLEN];
-		snprintf(why, sizeof(why), "%s", err ? err->msg : "");
-		mb_error(err, 0, "invalid image reference `%s`: %.400s", s, why);
+		mb_wrap(err, "invalid image reference `%s`", s);
 		goto fail;
 	}
 	size_t nlen = strlen(full) - strlen(tag) - 1;

@@ -343,11 +343,8 @@ static int pick(struct push *p, const char *ref_name, struct mb_err *err)
 	json_error_t je;
 	int ret = -1;
 
-	if (reg_src_read(&p->src, "index.json", REG_MANIFEST_MAX, &idx_s, &len, err) < 0) {
-		char why[MB_ERRLEN];
-		snprintf(why, sizeof(why), "%s", err->msg);
-		return mb_error(err, 0, "`%s` is not an OCI image layout or archive: %.300s", p->src.path, why);
-	}
+	if (reg_src_read(&p->src, "index.json", REG_MANIFEST_MAX, &idx_s, &len, err) < 0)
+		return mb_wrap(err, "`%s` is not an OCI image layout or archive", p->src.path);
 	json_t *idx = json_loadb(idx_s, len, 0, &je), *ms = json_object_get(idx, "manifests"), *d;
 	json_t *chosen = NULL, *only = NULL;
 	size_t i, n = 0;
@@ -662,11 +659,10 @@ static int push_blob(struct reg *r, CURL *h, void *ctx, size_t i, struct mb_err 
 		free(b->mount_from);
 		b->mount_from = NULL;
 		if (!reg_backoff(r, attempt, 0)) {
-			char why[MB_ERRLEN];
-			snprintf(why, sizeof(why), "%s", err->msg[0] ? err->msg : "the registry kept failing");
-			mb_error(err, 0, "registry %s: upload of blob %.19s failed %d times, until the retry "
-			         "time ran out (--retry-time): %.300s", r->ref.domain, b->digest,
-			         attempt + 1, why);
+			if (!err->msg[0])
+				mb_error(err, 0, "the registry kept failing");
+			mb_wrap(err, "registry %s: upload of blob %.19s failed %d times, until the retry "
+			        "time ran out (--retry-time)", r->ref.domain, b->digest, attempt + 1);
 			goto out;
 		}
 		struct image_remote_event ev = { .kind = IMAGE_EV_RETRY, .digest = b->digest,
