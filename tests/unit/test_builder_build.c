@@ -253,7 +253,7 @@ static void test_copy_tree_and_file(void **s)
 	chmod(at("dst/ro"), 0755);
 }
 
-/* mk_wrap puts context before a callee's message and returns -1; a
+/* mb_wrap puts context before a callee's message and returns -1; a
  * message too long for MB_ERRLEN loses its end, never the context. */
 static void test_error_wrap(void **s)
 {
@@ -261,7 +261,7 @@ static void test_error_wrap(void **s)
 	mb_error(&err, 0, "`%s` is dynamically linked", "app");
 	assert_int_equal(mb_wrap(&err, "the build of `%s` is not usable", "app"), -1);
 	assert_string_equal(err.msg, "the build of `app` is not usable: `app` is dynamically linked");
-	memset(&err, 'x', MB_ERRLEN - 1);
+	memset(err.msg, 'x', MB_ERRLEN - 1);
 	err.msg[MB_ERRLEN - 1] = '\0';
 	assert_int_equal(mb_wrap(&err, "context"), -1);
 	assert_int_equal(strncmp(err.msg, "context: xxx", 12), 0);

@@ -8,6 +8,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <libdeflate.h>
 #include <locale.h>
@@ -1115,9 +1116,48 @@ static void test_spooled_blob(void **state)
 	rootfs_tree_free(t[0]);
 }
 
+/* The host side's error convention (error.h): each setter returns -1, an
+ * errnum is appended as ": strerror" and kept, usage marks a command-line
+ * error, mb_wrap keeps both, and a NULL error object is allowed. */
+static void test_error_convention(void **state)
+{
+	(void)state;
+	struct mb_err e = {0};
+	char want[MB_ERRLEN];
+
+	assert_int_equal(mb_error(&e, ENOENT, "cannot open `%s`", "x"), -1);
+	snprintf(want, sizeof(want), "cannot open `x`: %s", strerror(ENOENT));
+	assert_string_equal(e.msg, want);
+	assert_int_equal(e.errnum, ENOENT);
+	assert_false(e.usage);
+	assert_int_equal(mb_wrap(&e, "cannot add `%s`", "/app"), -1);
+	snprintf(want, sizeof(want), "cannot add `/app`: cannot open `x`: %s", strerror(ENOENT));
+	assert_string_equal(e.msg, want);
+	assert_int_equal(e.errnum, ENOENT);
+	assert_int_equal(mb_error(&e, 0, "plain"), -1);
+	assert_string_equal(e.msg, "plain");
+	assert_int_equal(e.errnum, 0);
+	assert_int_equal(mb_usage(&e, "unknown option `%s`", "--x"), -1);
+	assert_string_equal(e.msg, "unknown option `--x`");
+	assert_true(e.usage);
+	assert_int_equal(mb_wrap(&e, "--tag"), -1);
+	assert_true(e.usage);
+	assert_string_equal(e.msg, "--tag: unknown option `--x`");
+	/* a message that fills the buffer gets no errno text, and no overrun */
+	memset(want, 'y', sizeof(want) - 1);
+	want[sizeof(want) - 1] = '\0';
+	assert_int_equal(mb_error(&e, EIO, "%s", want), -1);
+	assert_int_equal(strlen(e.msg), MB_ERRLEN - 1);
+	/* no error object: the message is dropped, the answer is the same */
+	assert_int_equal(mb_error(NULL, EIO, "x"), -1);
+	assert_int_equal(mb_usage(NULL, "x"), -1);
+	assert_int_equal(mb_wrap(NULL, "x"), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_error_convention),
 		cmocka_unit_test_setup_teardown(test_determinism, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tar_contents, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gzip_and_digests, setup, teardown),
