@@ -150,6 +150,7 @@ struct sbom_build {
 	struct sbom_package *pkgs;
 	size_t n;
 	struct sbom_strings { char **s; size_t n; } pool;  /* the strings pkgs point to */
+	struct sbom_extdoc ext;  /* the base's own SBOM (sbom_base.c); ext.ns NULL: none */
 };
 int sbom_collect(const struct sbom_inputs *in, struct sbom_build *b, struct mb_err *err);
 int sbom_add(struct sbom_build *b, const char *name, const char *version, const char *purl,
@@ -164,6 +165,21 @@ int mk_sbom_packages(const struct mk_opts *o, const char *init, const char *bina
 int mk_sbom_packages_mem(const struct mk_opts *o, const unsigned char *init, size_t init_len,
                          const unsigned char *app, size_t app_len, const char *name,
                          bool busybox, struct sbom_build *b, struct mb_err *err);
+/* ca: the image holds our CA bundle (and --tzdata's zoneinfo): not so on a
+ * --base, whose files the base's SBOM describes. */
+int mk_sbom_packages_with(const struct mk_opts *o, const unsigned char *init, size_t init_len,
+                          const unsigned char *app, size_t app_len, const char *name,
+                          bool busybox, bool ca, struct sbom_build *b, struct mb_err *err);
+/* The same for an image on a --base (sbom_base.c): the service (and the
+ * init when ours adds it) as above, no CA bundle (the base's), then the
+ * base image as a package (reference, manifest digest, pkg:oci purl) that
+ * contains the packages of the base's own SBOM, copied, with the document
+ * itself referenced (b->ext). */
+int mk_sbom_packages_base(const struct mk_opts *o, const struct image_base *base,
+                          const unsigned char *init, size_t init_len, const unsigned char *app,
+                          size_t app_len, const char *name, struct sbom_build *b, struct mb_err *err);
+/* The pool's copy of s (NULL stays NULL; b's strings live as long as b). */
+const char *sbom_strdup(struct sbom_build *b, const char *s);
 /* --sbom FILE: the document of the image with that manifest digest. */
 int mk_sbom_write_file(const struct mk_opts *o, const struct sbom_build *b,
                        const char *manifest_digest, int64_t created, struct mb_err *err);

@@ -254,7 +254,8 @@ static int write_base(const struct mk_opts *o, bool debug, struct image_set *set
 	                "SSL_CERT_FILE=" ROOTFS_CA_PATH, "MINBASE_USER=65532:65532",
 	                "MINBASE_CAPS=", "MINBASE_NO_NEW_PRIVS=1", NULL };
 	struct image_config c = {
-		.architecture = o->arch, .os = "linux", .user = "65532:65532", .entrypoint = ep,
+		.architecture = o->arch, .os = "linux", .variant = arch_variant(o->arch),
+		.user = "65532:65532", .entrypoint = ep,
 		.env = env, .workdir = "/app", .created = epoch, .tag = o->tag,
 	};
 	c.sbom = sb.n ? sb.pkgs : NULL;

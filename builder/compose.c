@@ -496,6 +496,7 @@ static int build_config(const struct mk_opts *o, const char *name, const char *c
 
 	c->architecture = o->arch;
 	c->os = "linux";
+	c->variant = arch_variant(o->arch);
 	c->entrypoint = ep->v;
 	c->cmd = o->nargs ? o->args : NULL;
 	c->env = env->v;
@@ -540,7 +541,7 @@ static int compose(const struct mk_opts *o, const char *binary, const char *name
 		return -1;
 	}
 	/* The SBOM, of these very bytes (images/ attaches it under the
-	 * manifest's digest); none on a --base, whose contents we do not list. */
+	 * manifest's digest); on a --base once the base is open, below. */
 	if (!o->base && mk_sbom_packages_mem(o, init_bin, init_len, svc_bin, svc_len, name, false,
 	                                     &sb, err) < 0) {
 		free(init_bin);
@@ -567,7 +568,9 @@ static int compose(const struct mk_opts *o, const char *binary, const char *name
 
 	/* --base: its layers replace our base layer; the init goes in ours
 	 * unless the base has it */
-	if (o->base && mk_base_open(o, &bimg, err) < 0)
+	if (o->base && (mk_base_open(o, &bimg, err) < 0 ||
+	                mk_sbom_packages_base(o, bimg, image_base_has_init(bimg) ? NULL : init_bin,
+	                                      init_len, svc_bin, svc_len, name, &sb, err) < 0))
 		goto out;
 	t0 = util_now();
 	if (!(base = rootfs_tree_new()) || !(svc = rootfs_tree_new())) {
@@ -640,6 +643,7 @@ static int compose(const struct mk_opts *o, const char *binary, const char *name
 	struct image_result ir;
 	c.sbom = sb.n ? sb.pkgs : NULL;
 	c.nsbom = sb.n;
+	c.sbom_ext = sb.ext.ns ? &sb.ext : NULL;
 	if (set) {
 		/* the layers' blobs become the set's: l1 and l2 are left empty */
 		if (image_set_add(set, &c, arch_variant(o->arch), layers, 2, &ir, err) < 0)

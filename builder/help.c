@@ -324,6 +324,9 @@ static const char HELP_SBOM[] =
 "image manifest) in the image's blobs, named by the dev.minbase.sbom\n"
 "annotation of the image's descriptor; `mkimage inspect` shows it, a push\n"
 "sends it and lists it under the referrers tag sha256-<hex of the image>.\n"
+"On a --base: our layer's contents, and the base image as a package (digest,\n"
+"pkg:oci purl) holding the packages of the base's own SBOM (copied, and\n"
+"referenced as DocumentRef-base).\n"
 "      --sbom FILE         write the same document to FILE too\n"
 "      --sbom none         no SBOM\n";
 

@@ -401,10 +401,9 @@ int mk_opts_validate(const struct mk_opts *o, struct mb_err *err)
 	if (o->sbom && *o->sbom && strcmp(o->sbom, "none") && nplats > 1)
 		return mb_usage(err, "invalid --sbom `%s`: a multi-platform image holds one SBOM per "
 		                "platform (mkimage inspect lists them); --sbom FILE needs one --arch", o->sbom);
-	if (o->sbom && (!*o->sbom || (o->base && strcmp(o->sbom, "none") != 0)))
-		return mb_usage(err, "invalid --sbom `%s`: %s", o->sbom, *o->sbom ?
-		                "an image on a --base carries no SBOM yet; drop --sbom or use --sbom none" :
-		                "give a file name for the SPDX document, or `none` for no SBOM");
+	if (o->sbom && !*o->sbom)
+		return mb_usage(err, "invalid --sbom ``: give a file name for the SPDX document, or `none` "
+		                "for no SBOM");
 	struct mb_err why = {0};
 	if (o->tag && image_ref_check(o->tag, &why) < 0) {
 		/* checked here, before a build that may take a while */

@@ -137,6 +137,11 @@ static int add_init_components(struct sbom_build *b, const unsigned char *init, 
 	return r;
 }
 
+const char *sbom_strdup(struct sbom_build *b, const char *s)
+{
+	return s ? pool_add(&b->pool, strdup(s)) : NULL;
+}
+
 int sbom_add(struct sbom_build *b, const char *name, const char *version, const char *purl,
              const char *license, const char *sha256, const char *comment, long parent)
 {

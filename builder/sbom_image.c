@@ -77,6 +77,13 @@ int mk_sbom_packages_mem(const struct mk_opts *o, const unsigned char *init, siz
                          const unsigned char *app, size_t app_len, const char *name,
                          bool busybox, struct sbom_build *b, struct mb_err *err)
 {
+	return mk_sbom_packages_with(o, init, init_len, app, app_len, name, busybox, true, b, err);
+}
+
+int mk_sbom_packages_with(const struct mk_opts *o, const unsigned char *init, size_t init_len,
+                          const unsigned char *app, size_t app_len, const char *name,
+                          bool busybox, bool ca, struct sbom_build *b, struct mb_err *err)
+{
 	memset(b, 0, sizeof(*b));
 	if (!mk_sbom_wanted(o))
 		return 0;
@@ -89,7 +96,8 @@ int mk_sbom_packages_mem(const struct mk_opts *o, const unsigned char *init, siz
 		.image_name = o->tag ? o->tag : "image",
 		.image_version = colon ? colon + 1 : NULL,
 		.init = init, .init_len = init_len,
-		.ca = true, .extra_ca = o->ca_file != NULL, .tzdata = o->tzdata, .busybox = busybox,
+		.ca = ca, .extra_ca = ca && o->ca_file != NULL, .tzdata = ca && o->tzdata,
+		.busybox = busybox,
 		.app = app, .app_len = app_len, .app_name = name, .app_path = app_path,
 		.app_musl = o->app_musl, .deb_arch = o->arch,
 	};
@@ -104,6 +112,7 @@ int mk_sbom_write_file(const struct mk_opts *o, const struct sbom_build *b,
 	struct sbom_doc d = {
 		.packages = b->pkgs, .npackages = b->n,
 		.manifest_digest = manifest_digest, .created = created,
+		.ext = b->ext.ns ? &b->ext : NULL,
 	};
 	char *doc = NULL;
 	if (image_sbom_spdx(&d, &doc, err) < 0)

@@ -45,7 +45,12 @@ struct image_base {
 	json_t *config;
 	struct base_layer *l;
 	size_t nl;
-	bool has_init;
+	bool has_init, pulled;
+	char *name;                /* io.containerd.image.name of the layout, if any */
+	char manifest_digest[ROOTFS_DIGEST_LEN]; /* "" for a docker save tar */
+	char *sbom;                /* its own SPDX document (IMAGE_SBOM_ANNOTATION) */
+	size_t sbom_len;
+	struct mb_err sbom_err;    /* why an announced one cannot be read (msg "" if not) */
 };
 
 void image_base_close(struct image_base *b)
@@ -57,6 +62,8 @@ void image_base_close(struct image_base *b)
 		free(b->l[i].mt);
 	}
 	free(b->l);
+	free(b->name);
+	free(b->sbom);
 	json_decref(b->config);
 	reg_src_close(&b->src);
 	if (b->tmpdir[0]) {
@@ -221,10 +228,40 @@ static int add_layer(struct image_base *b, const char *digest, const char *membe
 	return l->member && l->mt ? 0 : -1;
 }
 
+/* The SPDX document of the base's SBOM artifact (art: its manifest's
+ * digest), both checked against their digests.  One that is announced and
+ * not there, or not an SBOM of the base, fails the image's SBOM (not the
+ * build with --sbom none): it would otherwise silently say less than the
+ * base claims of itself. */
+static int read_sbom(struct image_base *b, const char *art, struct mb_err *err)
+{
+	char *data = NULL;
+	size_t len;
+	json_error_t je;
+	if (reg_src_read_blob(&b->src, art, REG_MANIFEST_MAX, &data, &len, err) < 0)
+		return mb_error(err, 0, "base `%s`: its %s annotation names no SBOM artifact in it (%s)",
+		                b->spec, IMAGE_SBOM_ANNOTATION, art);
+	json_t *m = json_loadb(data, len, 0, &je), *l = json_array_get(json_object_get(m, "layers"), 0);
+	free(data);
+	const char *sub = json_string_value(json_object_get(json_object_get(m, "subject"), "digest"));
+	const char *at = json_string_value(json_object_get(m, "artifactType"));
+	const char *ld = json_string_value(json_object_get(l, "digest"));
+	int ret = -1;
+	if (!sub || strcmp(sub, b->manifest_digest) || !at || strcmp(at, IMAGE_SBOM_MEDIA_TYPE) ||
+	    !reg_digest_ok(ld)) {
+		mb_error(err, 0, "base `%s`: its SBOM artifact %s is not an SPDX document about its "
+		         "manifest %s", b->spec, art, b->manifest_digest);
+	} else if (reg_src_read_blob(&b->src, ld, REG_MANIFEST_MAX, &b->sbom, &b->sbom_len, err) == 0) {
+		ret = 0;
+	}
+	json_decref(m);
+	return ret;
+}
+
 /* index.json -> the manifest for arch (an index inside is resolved). */
 static int open_oci(struct image_base *b, const char *arch, struct mb_err *err)
 {
-	char *s = NULL, *man = NULL, *cfg = NULL;
+	char *s = NULL, *man = NULL, *cfg = NULL, *sbom_art = NULL;
 	size_t len;
 	json_error_t je;
 	json_t *j = NULL, *m = NULL;
@@ -246,6 +283,18 @@ static int open_oci(struct image_base *b, const char *arch, struct mb_err *err)
 			mb_error(err, 0, "base `%s` has no image for linux/%s", b->spec, arch);
 			goto out;
 		}
+		json_t *ann = json_object_get(pick, "annotations");
+		const char *nm = json_string_value(json_object_get(ann, "io.containerd.image.name"));
+		if (depth == 0 && nm && !(b->name = strdup(nm)))
+			goto nomem;
+		/* the SBOM of the image picked (at the level that names it) */
+		const char *sb = json_string_value(json_object_get(ann, IMAGE_SBOM_ANNOTATION));
+		if (sb) {
+			free(sbom_art);
+			if (!(sbom_art = strdup(sb)))
+				goto nomem;
+		}
+		snprintf(b->manifest_digest, sizeof(b->manifest_digest), "%s", dg);
 		free(man);
 		man = NULL;
 		if (reg_src_read_blob(&b->src, dg, REG_MANIFEST_MAX, &man, &len, err) < 0)
@@ -285,13 +334,22 @@ static int open_oci(struct image_base *b, const char *arch, struct mb_err *err)
 		if (add_layer(b, ld, member, mt, (uint64_t)json_integer_value(json_object_get(l, "size")), err) < 0)
 			goto out;
 	}
+	/* only the SBOM needs it: a build with --sbom none goes on */
+	if (sbom_art && read_sbom(b, sbom_art, &b->sbom_err) < 0) {
+		free(b->sbom);
+		b->sbom = NULL;
+	}
 	ret = 0;
+	goto out;
+nomem:
+	mb_error(err, 0, "out of memory");
 out:
 	json_decref(j);
 	json_decref(m);
 	free(s);
 	free(man);
 	free(cfg);
+	free(sbom_art);
 	return ret;
 }
 
@@ -375,6 +433,7 @@ int image_base_open(const char *spec, const char *arch, const struct image_remot
 			goto fail;
 		}
 		path = pulled;
+		b->pulled = true;
 	}
 	if (reg_src_open(path, &b->src, err) < 0)
 		goto fail;
@@ -407,6 +466,16 @@ bool image_base_has_init(const struct image_base *b)
 size_t image_base_layers(const struct image_base *b)
 {
 	return b->nl;
+}
+
+void image_base_facts(const struct image_base *b, struct image_base_facts *f)
+{
+	*f = (struct image_base_facts){
+		.spec = b->spec, .name = b->name, .pulled = b->pulled,
+		.manifest_digest = b->manifest_digest[0] ? b->manifest_digest : NULL,
+		.sbom = b->sbom, .sbom_len = b->sbom_len,
+		.sbom_error = b->sbom_err.msg[0] ? b->sbom_err.msg : NULL,
+	};
 }
 
 /* ---- the image on the base ---------------------------------------------- */
@@ -494,6 +563,9 @@ static char *merged_config(const struct image_base *b, const char *ours_s, bool 
 	if (json_object_get(oc, "WorkingDir") && (!keep_workdir || !bw || !*bw))
 		json_object_set(cc, "WorkingDir", json_object_get(oc, "WorkingDir"));
 	json_object_set(bc, "created", json_object_get(ours, "created"));
+	/* arm64's variant, when the base does not say it itself */
+	if (json_object_get(ours, "variant") && !json_object_get(bc, "variant"))
+		json_object_set(bc, "variant", json_object_get(ours, "variant"));
 	json_t *rf = json_object_get(bc, "rootfs");
 	if (!json_is_object(rf)) {
 		rf = json_pack("{s:s, s:[]}", "type", "layers", "diff_ids");
@@ -578,14 +650,15 @@ int image_write_on_base(const struct image_base *b, const struct image_config *c
 	json_t *mj = NULL;
 	json_error_t je;
 	int ret = -1;
-	/* The SBOM's subject would be the merged manifest made below, not the
-	 * one img_docs_build makes: images on a --base carry none for now. */
+	/* The SBOM's subject is the merged manifest made below, not the one
+	 * img_docs_build makes: it is built here, once that one is known. */
 	struct image_config c0 = *c;
+	struct img_sbom sbom = { 0 };
 	c0.sbom = NULL;
 	c0.nsbom = 0;
-	c = &c0;
+	c0.sbom_ext = NULL;
 
-	if (img_docs_build(c, layers, n, &d, err) < 0)
+	if (img_docs_build(&c0, layers, n, &d, err) < 0)
 		return -1;
 	if (!(cfg = merged_config(b, d.config, keep_workdir, err)) ||
 	    img_sha256(cfg, strlen(cfg), cdig) < 0)
@@ -605,8 +678,23 @@ int image_write_on_base(const struct image_base *b, const struct image_config *c
 		mb_error(err, 0, "out of memory");
 		goto out;
 	}
-	if (reg_out_begin(out, &w, err) < 0)
+	if (img_sbom_build(c, mdig, strlen(man), &sbom, err) < 0 || reg_out_begin(out, &w, err) < 0)
 		goto out;
+	if (sbom.manifest) {
+		/* the artifact as write.c stores it: empty config, the document, the
+		 * artifact manifest, named by the annotation reg_out_finish writes */
+		char sn[3][100];
+		const char *dg[3] = { IMG_EMPTY_DIGEST, sbom.doc_digest, sbom.manifest_digest };
+		const char *data[3] = { IMG_EMPTY_JSON, sbom.doc, sbom.manifest };
+		for (int k = 0; k < 3; k++) {
+			snprintf(sn[k], sizeof(sn[k]), "blobs/sha256/%s", dg[k] + 7);
+			if (reg_put_file(w.dfd, sn[k], data[k], strlen(data[k])) < 0 && errno != EEXIST) {
+				mb_error(err, errno, "cannot write `%s`", sn[k]);
+				goto out;
+			}
+		}
+		snprintf(w.sbom, sizeof(w.sbom), "%s", sbom.manifest_digest);
+	}
 	for (size_t i = 0; i < b->nl; i++)
 		if (copy_blob(b, &b->l[i], w.dfd, err) < 0)
 			goto out;
@@ -614,7 +702,7 @@ int image_write_on_base(const struct image_base *b, const struct image_config *c
 	 * memory or spooled) to a layout inside ours, then moved across. */
 	char name[100], ours[4500], from[4700];
 	snprintf(ours, sizeof(ours), "%s/ours", w.tmp);
-	if (image_write(c, layers, n, IMAGE_FORMAT_OCI_DIR, ours, NULL, err) < 0)
+	if (image_write(&c0, layers, n, IMAGE_FORMAT_OCI_DIR, ours, NULL, err) < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		snprintf(name, sizeof(name), "blobs/sha256/%s", layers[i].layer->digest + 7);
@@ -647,6 +735,7 @@ int image_write_on_base(const struct image_base *b, const struct image_config *c
 	ret = 0;
 out:
 	reg_out_abort(&w);
+	img_sbom_free(&sbom);
 	json_decref(mj);
 	free(cfg);
 	free(man);

@@ -26,11 +26,13 @@ struct image_health {
 };
 
 struct sbom_package;
+struct sbom_extdoc;
 
 /* All string arrays are NULL-terminated; NULL means absent. */
 struct image_config {
 	const char *architecture;  /* OCI GOARCH name: "amd64", "arm64" */
 	const char *os;            /* "linux" */
+	const char *variant;       /* "v8" for arm64 (as docker/containerd write it), else NULL */
 	const char *user;          /* numeric "65532:65532" */
 	char **entrypoint;
 	char **cmd;
@@ -46,6 +48,7 @@ struct image_config {
 	 * OCI 1.1 artifact whose subject is the manifest; NULL = none. */
 	const struct sbom_package *sbom;
 	size_t nsbom;
+	const struct sbom_extdoc *sbom_ext; /* the base image's own SBOM, or NULL */
 };
 
 struct image_layer {
@@ -113,14 +116,39 @@ struct sbom_package {
 	const char *comment;       /* e.g. the path in the image */
 	long parent;               /* index of the containing package; -1 for packages[0] */
 };
+/* Another SPDX document (the base image's own SBOM) that describes
+ * package: listed in externalDocumentRefs as DocumentRef-base (SPDX 2.3
+ * section 6.6: its namespace and SHA1) and related to it by
+ * package DESCRIBED_BY DocumentRef-base:SPDXRef-DOCUMENT. */
+struct sbom_extdoc {
+	const char *ns;            /* its documentNamespace */
+	const char *sha1;          /* hex SHA1 of its bytes */
+	long package;              /* index of the package it describes */
+};
 struct sbom_doc {
 	const struct sbom_package *packages;
 	size_t npackages;
 	const char *manifest_digest;  /* "sha256:..." of the image manifest: the namespace */
 	int64_t created;              /* SOURCE_DATE_EPOCH */
+	const struct sbom_extdoc *ext; /* NULL = none */
 };
 /* *out = the document (malloc'd, compact, sorted keys): same input, same bytes. */
 int image_sbom_spdx(const struct sbom_doc *d, char **out, struct mb_err *err);
+/* The packages of an SPDX 2.3 JSON document (another image's SBOM), in its
+ * order, each parent the index of the package that CONTAINS it (-1: none,
+ * or the package the document DESCRIBES: top level).  Strings point into
+ * the list (valid until image_sbom_list_free); ns is its namespace, sha1
+ * the hex SHA1 of doc. */
+struct sbom_list {
+	struct sbom_package *pkgs;
+	size_t n;
+	long described;            /* index of the package the document DESCRIBES, or -1 */
+	const char *ns;
+	char sha1[41];
+	void *json;
+};
+int image_sbom_parse(const char *doc, size_t len, struct sbom_list *l, struct mb_err *err);
+void image_sbom_list_free(struct sbom_list *l);
 /* The SBOM artifact is found from the image's descriptor (in index.json, or
  * in the image index of a multi-platform image) by this annotation, whose
  * value is the artifact manifest's digest.  It is not listed in index.json
@@ -211,6 +239,19 @@ struct image_base;
 int image_base_open(const char *spec, const char *arch, const struct image_remote_opts *o,
                     struct image_base **b, struct mb_err *err);
 bool image_base_has_init(const struct image_base *b);   /* /usr/bin/minbase-init */
+/* What the SBOM says of the base: the reference it came from (spec), the
+ * name it carries (io.containerd.image.name, NULL if none), the digest of
+ * its manifest (NULL for a docker save tar, which keeps none), and the SPDX
+ * document it carries itself (IMAGE_SBOM_ANNOTATION; NULL if none, or if
+ * the one it announces is missing or broken: sbom_error), all owned by b. */
+struct image_base_facts {
+	const char *spec, *name, *manifest_digest;
+	bool pulled;               /* spec is a registry reference */
+	const char *sbom;
+	size_t sbom_len;
+	const char *sbom_error;    /* it announces one that cannot be read: why */
+};
+void image_base_facts(const struct image_base *b, struct image_base_facts *f);
 size_t image_base_layers(const struct image_base *b);
 /* image_write, with the base's layers (byte for byte) under ours and its
  * config merged: Env/Labels/ports/WorkingDir (keep_workdir: the base's,

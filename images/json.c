@@ -329,6 +329,9 @@ int img_docs_build(const struct image_config *c, const struct image_layer *layer
 	                           "rootfs", "type", "layers", "diff_ids", diff,
 	                           "history", hist);
 	cfgobj = NULL;
+	/* docker and containerd match an arm64 image by its variant too */
+	if (config && c->variant)
+		json_object_set_new(config, "variant", json_string(c->variant));
 	if (!(d->config = dump(config)) || img_sha256(d->config, strlen(d->config), d->config_digest) < 0)
 		goto nomem;
 
@@ -358,8 +361,10 @@ int img_docs_build(const struct image_config *c, const struct image_layer *layer
 	if (img_sbom_build(c, d->manifest_digest, strlen(d->manifest), &d->sbom, err) < 0)
 		goto fail;
 	json_t *desc = descriptor(IMG_MT_MANIFEST, d->manifest_digest, strlen(d->manifest));
-	json_object_set_new(desc, "platform", json_pack("{s:s, s:s}", "architecture", c->architecture,
-	                                                "os", c->os));
+	json_t *plat = json_pack("{s:s, s:s}", "architecture", c->architecture, "os", c->os);
+	if (plat && c->variant)
+		json_object_set_new(plat, "variant", json_string(c->variant));
+	json_object_set_new(desc, "platform", plat);
 	json_t *dann = json_object();
 	if (tag) {
 		json_object_set_new(dann, "org.opencontainers.image.ref.name", json_string(tag));

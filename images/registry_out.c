@@ -276,11 +276,16 @@ int reg_out_finish(struct reg_out *w, enum image_format fmt, const char *mdig, c
 	                         (json_int_t)mlen);
 	const char *arch = json_string_value(json_object_get(cj, "architecture"));
 	const char *os = json_string_value(json_object_get(cj, "os"));
+	const char *variant = json_string_value(json_object_get(cj, "variant"));
 	if (arch && os)
-		json_object_set_new(desc, "platform", json_pack("{s:s, s:s}", "architecture", arch, "os", os));
-	json_object_set_new(desc, "annotations",
-	                    json_pack("{s:s, s:s}", "org.opencontainers.image.ref.name", tag,
-	                              "io.containerd.image.name", full));
+		json_object_set_new(desc, "platform", variant ?
+		                    json_pack("{s:s, s:s, s:s}", "architecture", arch, "os", os, "variant", variant) :
+		                    json_pack("{s:s, s:s}", "architecture", arch, "os", os));
+	json_t *ann = json_pack("{s:s, s:s}", "org.opencontainers.image.ref.name", tag,
+	                        "io.containerd.image.name", full);
+	if (ann && w->sbom[0]) /* reached by annotation only, as json.c writes it */
+		json_object_set_new(ann, IMAGE_SBOM_ANNOTATION, json_string(w->sbom));
+	json_object_set_new(desc, "annotations", ann);
 	json_t *idx = json_pack("{s:i, s:s, s:[o]}", "schemaVersion", 2, "mediaType", IMG_MT_INDEX,
 	                        "manifests", desc);
 	char *idx_s = json_dumps(idx, JSON_SORT_KEYS | JSON_COMPACT);

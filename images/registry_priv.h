@@ -186,6 +186,7 @@ struct reg_out {
 	char tmp[4400], tmptar[4400];
 	int pdfd;               /* the output's directory */
 	int dfd;                /* the temporary layout: blobs go to blobs/sha256/HEX */
+	char sbom[ROOTFS_DIGEST_LEN]; /* the image's SBOM artifact (in blobs/), or "" */
 };
 int reg_out_begin(const char *out, struct reg_out *w, struct mb_err *err);
 /* Writes the manifest, index.json (named name, else dflt_name), oci-layout

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 #include <jansson.h>
+#include <openssl/sha.h>
 
 #include "images_priv.h"
 
@@ -92,6 +93,9 @@ int image_sbom_spdx(const struct sbom_doc *d, char **out, struct mb_err *err)
 	if (d->npackages == 0 || !d->manifest_digest ||
 	    strncmp(d->manifest_digest, "sha256:", 7) != 0)
 		return mb_error(err, 0, "an SBOM needs the image package and its manifest digest");
+	if (d->ext && (!d->ext->ns || !d->ext->sha1 || d->ext->package <= 0 ||
+	               d->ext->package >= (long)d->npackages))
+		return mb_error(err, 0, "the base's SBOM reference has no namespace, SHA1 or package");
 	for (size_t i = 0; i < d->npackages; i++)
 		if (!d->packages[i].name || d->packages[i].parent >= (long)i ||
 		    (i > 0 && d->packages[i].parent < 0))
@@ -117,6 +121,14 @@ int image_sbom_spdx(const struct sbom_doc *d, char **out, struct mb_err *err)
 	                              "Tool: minbase-mkimage-" MINBASE_VERSION));
 	put(doc, "documentDescribes", json_pack("[s]", "SPDXRef-Image"), &bad);
 	json_array_append_new(rels, relationship("SPDXRef-DOCUMENT", "DESCRIBES", "SPDXRef-Image"));
+	if (d->ext) {
+		/* the base image's own SBOM: by reference (its namespace and
+		 * SHA1, the one algorithm SPDX 2.3 section 6.6 requires) */
+		put(doc, "externalDocumentRefs",
+		    json_pack("[{s:s, s:s, s:{s:s, s:s}}]", "externalDocumentId", "DocumentRef-base",
+		              "spdxDocument", d->ext->ns, "checksum", "algorithm", "SHA1",
+		              "checksumValue", d->ext->sha1), &bad);
+	}
 	for (size_t i = 0; i < d->npackages; i++) {
 		json_t *pj = package_json(&d->packages[i], i, &bad);
 		if (!pj || json_array_append_new(pkgs, pj) < 0)
@@ -126,6 +138,9 @@ int image_sbom_spdx(const struct sbom_doc *d, char **out, struct mb_err *err)
 		spdx_id(id, sizeof(id), i);
 		spdx_id(pid, sizeof(pid), (size_t)d->packages[i].parent);
 		json_array_append_new(rels, relationship(pid, "CONTAINS", id));
+		if (d->ext && d->ext->package == (long)i)
+			json_array_append_new(rels, relationship(id, "DESCRIBED_BY",
+			                                         "DocumentRef-base:SPDXRef-DOCUMENT"));
 	}
 	put(doc, "packages", pkgs, &bad);
 	put(doc, "relationships", rels, &bad);
@@ -149,7 +164,7 @@ int img_sbom_build(const struct image_config *c, const char *manifest_digest,
 		return 0;
 	struct sbom_doc d = {
 		.packages = c->sbom, .npackages = c->nsbom,
-		.manifest_digest = manifest_digest, .created = c->created,
+		.manifest_digest = manifest_digest, .created = c->created, .ext = c->sbom_ext,
 	};
 	if (image_sbom_spdx(&d, &s->doc, err) < 0)
 		return -1;
@@ -187,4 +202,107 @@ void img_sbom_free(struct img_sbom *s)
 	free(s->doc);
 	free(s->manifest);
 	memset(s, 0, sizeof(*s));
+}
+
+/* ---- reading another image's SBOM (the base's) -------------------------- */
+
+static const char *jstr(json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+static long id_index(json_t *pkgs, const char *id)
+{
+	json_t *p;
+	size_t i;
+	if (!id)
+		return -1;
+	json_array_foreach(pkgs, i, p)
+		if (jstr(p, "SPDXID") && !strcmp(jstr(p, "SPDXID"), id))
+			return (long)i;
+	return -1;
+}
+
+int image_sbom_parse(const char *doc, size_t len, struct sbom_list *l, struct mb_err *err)
+{
+	memset(l, 0, sizeof(*l));
+	l->described = -1;
+	json_error_t je;
+	json_t *j = json_loadb(doc, len, 0, &je), *pkgs = json_object_get(j, "packages");
+	const char *ver = jstr(j, "spdxVersion");
+	if (!json_is_object(j) || !ver || strncmp(ver, "SPDX-2.", 7) || !jstr(j, "documentNamespace") ||
+	    !json_is_array(pkgs)) {
+		mb_error(err, 0, "the base's SBOM is not an SPDX 2 JSON document%s%s",
+		         j ? "" : ": ", j ? "" : je.text);
+		json_decref(j);
+		return -1;
+	}
+	l->json = j;
+	l->ns = jstr(j, "documentNamespace");
+	unsigned char md[SHA_DIGEST_LENGTH];
+	SHA1((const unsigned char *)doc, len, md);
+	for (size_t i = 0; i < sizeof(md); i++)
+		snprintf(l->sha1 + 2 * i, 3, "%02x", md[i]);
+	l->n = json_array_size(pkgs);
+	if (l->n && !(l->pkgs = calloc(l->n, sizeof(*l->pkgs)))) {
+		image_sbom_list_free(l);
+		return mb_error(err, 0, "cannot read the base's SBOM: out of memory");
+	}
+	json_t *d = json_array_get(json_object_get(j, "documentDescribes"), 0), *r, *p;
+	size_t i, k;
+	l->described = id_index(pkgs, json_string_value(d));
+	json_array_foreach(json_object_get(j, "relationships"), k, r)
+		if (!strcmp(jstr(r, "relationshipType") ? jstr(r, "relationshipType") : "", "DESCRIBES") &&
+		    !strcmp(jstr(r, "spdxElementId") ? jstr(r, "spdxElementId") : "", "SPDXRef-DOCUMENT") &&
+		    l->described < 0)
+			l->described = id_index(pkgs, jstr(r, "relatedSpdxElement"));
+	json_array_foreach(pkgs, i, p) {
+		struct sbom_package *q = &l->pkgs[i];
+		q->name = jstr(p, "name");
+		q->version = jstr(p, "versionInfo");
+		q->license = jstr(p, "licenseDeclared");
+		q->supplier = jstr(p, "supplier");
+		q->comment = jstr(p, "comment");
+		q->parent = -1;
+		if (q->version && !strcmp(q->version, SPDX_NOASSERTION))
+			q->version = NULL;
+		if (q->license && !strcmp(q->license, SPDX_NOASSERTION))
+			q->license = NULL;
+		if (q->supplier && !strcmp(q->supplier, SPDX_NOASSERTION))
+			q->supplier = NULL;
+		json_t *c, *e;
+		size_t m;
+		json_array_foreach(json_object_get(p, "checksums"), m, c)
+			if (jstr(c, "algorithm") && !strcmp(jstr(c, "algorithm"), "SHA256"))
+				q->sha256 = jstr(c, "checksumValue");
+		json_array_foreach(json_object_get(p, "externalRefs"), m, e)
+			if (jstr(e, "referenceType") && !strcmp(jstr(e, "referenceType"), "purl"))
+				q->purl = q->purl ? q->purl : jstr(e, "referenceLocator");
+	}
+	/* the containing package of each, from A CONTAINS B (and B CONTAINED_BY A) */
+	json_array_foreach(json_object_get(j, "relationships"), k, r) {
+		const char *t = jstr(r, "relationshipType");
+		long a = id_index(pkgs, jstr(r, "spdxElementId"));
+		long b = id_index(pkgs, jstr(r, "relatedSpdxElement"));
+		if (!t || a < 0 || b < 0 || a == b)
+			continue;
+		if (!strcmp(t, "CONTAINED_BY")) {
+			long x = a;
+			a = b;
+			b = x;
+		} else if (strcmp(t, "CONTAINS")) {
+			continue;
+		}
+		if (l->pkgs[b].parent < 0 && b != l->described)
+			l->pkgs[b].parent = a;
+	}
+	return 0;
+}
+
+void image_sbom_list_free(struct sbom_list *l)
+{
+	free(l->pkgs);
+	json_decref(l->json);
+	memset(l, 0, sizeof(*l));
+	l->described = -1;
 }

@@ -303,3 +303,44 @@ def test_multi_arch_base_shares_each_platforms_base_layer(mkimage, registry, bas
     testlib.mk(mkimage, "base", "--arch", "amd64,arm64", "--push", ref, "-q", env=env)
     raw = testlib.run(["skopeo", "inspect", "--raw", "--tls-verify=false", "docker://" + ref])
     assert len(json.loads(raw.stdout)["manifests"]) == 2
+
+
+def platforms(index):
+    return {d["platform"]["architecture"]: d["platform"] for d in index["manifests"]}
+
+
+def test_arm64_images_say_variant_v8_and_amd64_none(mkimage, registry, dockerd, tmp_path):
+    """docker and containerd match linux/arm64 images as linux/arm64/v8: the
+    variant is in the platform of index.json, in the config (what a
+    single-platform pull is checked against) and in a pushed index; amd64
+    has none.  dockerd pulls the single-arch arm64 base by that platform."""
+    need((ROOT / "build/bin/aarch64/minbase-init").exists(), "the arm64 init is not built")
+    need_tools("skopeo")
+    plats, cfgs = {}, {}
+    for a in ("amd64", "arm64"):
+        lay = tmp_path / ("%s.oci" % a)
+        testlib.mk(mkimage, "base", "--arch", a, "-o", lay, "--format", "oci", "-q")
+        idx = json.loads((lay / "index.json").read_text())
+        plats[a] = idx["manifests"][0]["platform"]
+        cfgs[a] = json.loads(testlib.run(["skopeo", "inspect", "--config", "oci:%s" % lay]).stdout)
+        # a service built on it (the registry output path) keeps it
+        on = tmp_path / ("on-%s.oci" % a)
+        testlib.mk(mkimage, "--static", ROOT / "tests/examples/c-http", "--arch", a, "--base", lay,
+                   "-o", on, "--format", "oci", "-q")
+        assert json.loads((on / "index.json").read_text())["manifests"][0]["platform"] == plats[a]
+    assert plats == {"amd64": {"architecture": "amd64", "os": "linux"},
+                     "arm64": {"architecture": "arm64", "os": "linux", "variant": "v8"}}
+    assert cfgs["arm64"]["variant"] == "v8" and "variant" not in cfgs["amd64"]
+    # the pushed index of both
+    ref = "%s/minbase/variant:multi" % registry.addr
+    testlib.mk(mkimage, "base", "--arch", "amd64,arm64", "--push", ref, "-q")
+    raw = json.loads(testlib.run(["skopeo", "inspect", "--raw", "--tls-verify=false",
+                                  "docker://" + ref]).stdout)
+    assert platforms(raw) == plats
+    # a single-arch arm64 base, pulled by docker for linux/arm64/v8
+    one = "%s/minbase/variant:arm64" % registry.addr
+    testlib.mk(mkimage, "base", "--arch", "arm64", "--push", one, "-q")
+    p = dockerd.docker("pull", "--platform", "linux/arm64/v8", one, check=False)
+    assert p.returncode == 0, p.stderr
+    out = dockerd.docker("image", "inspect", "-f", "{{.Architecture}} {{.Variant}}", one).stdout
+    assert out.split() == ["arm64", "v8"]

@@ -327,3 +327,178 @@ def test_each_platform_of_a_multi_arch_image_has_its_sbom(mkimage, registry, tmp
         with urllib.request.urlopen(req, timeout=30) as r:
             ri = json.loads(r.read())
         assert [m["digest"] for m in ri["manifests"]] == [d["annotations"][ANN]]
+
+
+# ---- images on a --base ------------------------------------------------------
+
+def sha1(data):
+    return hashlib.sha1(data).hexdigest()
+
+
+def children(doc, spdxid):
+    """Names of the packages spdxid CONTAINS."""
+    ids = {p["SPDXID"]: p["name"] for p in doc["packages"]}
+    return sorted(ids[r["relatedSpdxElement"]] for r in doc["relationships"]
+                  if r["spdxElementId"] == spdxid and r["relationshipType"] == "CONTAINS")
+
+
+@pytest.fixture(scope="module")
+def on_base(mkimage, registry, tmp_path_factory):
+    """The minbase base written as an archive (with its SBOM) and pushed;
+    the C service built on each twice, --sbom FILE beside each."""
+    tmp = tmp_path_factory.mktemp("sbom-base")
+    env = {"SOURCE_DATE_EPOCH": EPOCH, "XDG_CACHE_HOME": str(tmp / "cache")}
+    base = tmp / "base.tar"
+    ref = "%s/sbom/base:1" % registry.addr
+    testlib.mk(mkimage, "base", "-o", base, "--tag", "minbase/static:1", "-q", env=env)
+    testlib.mk(mkimage, "push", base, ref, "-q", env=env)
+    out = {}
+    for kind, spec in (("file", base), ("registry", ref)):
+        for i in (1, 2):
+            img, sb = tmp / ("%s%d.tar" % (kind, i)), tmp / ("%s%d.json" % (kind, i))
+            testlib.mk(mkimage, "--static", ROOT / "tests/examples/c-http", "--base", spec,
+                       "-o", img, "--sbom", sb, "-q", env=env)
+            out.setdefault(kind, []).append((img, sb))
+    return tmp, base, ref, out
+
+
+def check_base_sbom(img, sbfile, base_digest, purl_name):
+    idx, desc, man, art, sbom, files = image_parts(img)
+    assert len(idx["manifests"]) == 1 and art is not None, idx
+    assert art["subject"]["digest"] == desc["digest"] and art["artifactType"] == "application/spdx+json"
+    assert sbfile.read_bytes() == sbom, "--sbom FILE is not the document in the image"
+    doc = json.loads(sbom)
+    validate(doc)
+    assert desc["digest"][7:] in doc["documentNamespace"]
+    # the service, with the checksum of the file in our layer, and its musl
+    inside = files_in_layers(files, man)
+    svc = pkg(doc, "c-http")
+    assert svc["checksums"] == [{"algorithm": "SHA256", "checksumValue":
+                                 hashlib.sha256(inside["/app/c-http"]).hexdigest()}]
+    assert children(doc, svc["SPDXID"]) == ["musl"]
+    # the base as a package: its manifest digest, a pkg:oci purl, a container
+    bp = [p for p in doc["packages"] if p.get("primaryPackagePurpose") == "CONTAINER"]
+    assert len(bp) == 1, doc["packages"]
+    bp = bp[0]
+    assert bp["versionInfo"] == base_digest
+    assert purl(bp)[0].startswith("pkg:oci/%s@sha256%%3A%s?arch=amd64" % (purl_name, base_digest[7:]))
+    rels = [(r["spdxElementId"], r["relationshipType"], r["relatedSpdxElement"])
+            for r in doc["relationships"]]
+    assert ("SPDXRef-Image", "CONTAINS", bp["SPDXID"]) in rels
+    # the init is the base's, not ours: our layer holds only the service
+    assert "/usr/bin/minbase-init" not in files_in_layers(files, {"layers": man["layers"][-1:]})
+    return doc, bp, rels, files, man
+
+
+def test_image_on_a_file_base_copies_and_references_the_bases_sbom(on_base):
+    tmp, base, ref, out = on_base
+    img, sbfile = out["file"][0]
+    _, bdesc, _, _, bsbom, _ = image_parts(base)
+    doc, bp, rels, files, man = check_base_sbom(img, sbfile, bdesc["digest"], "static")
+    assert bp["name"] == "minbase/static:1"
+    assert purl(bp) == ["pkg:oci/static@sha256%%3A%s?arch=amd64&tag=1" % bdesc["digest"][7:]]
+    # the base's own SBOM: referenced by namespace and SHA1, and copied
+    bdoc = json.loads(bsbom)
+    assert doc["externalDocumentRefs"] == [{
+        "externalDocumentId": "DocumentRef-base", "spdxDocument": bdoc["documentNamespace"],
+        "checksum": {"algorithm": "SHA1", "checksumValue": sha1(bsbom)}}]
+    assert (bp["SPDXID"], "DESCRIBED_BY", "DocumentRef-base:SPDXRef-DOCUMENT") in rels
+    assert children(doc, bp["SPDXID"]) == ["ca-certificates", "minbase-init"]
+    init = [p for p in doc["packages"] if p["name"] == "minbase-init"]
+    assert len(init) == 1
+    assert children(doc, init[0]["SPDXID"]) == ["libcap", "libseccomp", "musl"]
+    # the copied checksum is that of the init in the base's layer, in this image
+    inside = files_in_layers(files, man)
+    assert init[0]["checksums"][0]["checksumValue"] == \
+        hashlib.sha256(inside["/usr/bin/minbase-init"]).hexdigest()
+    # every package of the base's document is there, with its version and purl
+    for p in bdoc["packages"][1:]:
+        q = [x for x in doc["packages"] if x["name"] == p["name"] and
+             x.get("externalRefs") == p.get("externalRefs")]
+        assert q and q[0]["versionInfo"] == p["versionInfo"], p["name"]
+
+
+def test_image_on_a_registry_base_names_it(on_base):
+    tmp, base, ref, out = on_base
+    img, sbfile = out["registry"][0]
+    need_tools("skopeo")
+    digest = json.loads(testlib.run(["skopeo", "inspect", "--tls-verify=false",
+                                     "docker://%s" % ref]).stdout)["Digest"]
+    doc, bp, rels, _, _ = check_base_sbom(img, sbfile, digest, "base")
+    assert bp["name"] == ref
+    assert purl(bp) == ["pkg:oci/base@sha256%%3A%s?arch=amd64&repository_url=%s/sbom/base&tag=1"
+                        % (digest[7:], ref.split("/")[0])]
+
+
+def test_images_on_a_base_are_reproducible(on_base):
+    for kind in ("file", "registry"):
+        (a, sa), (b, sb) = on_base[3][kind]
+        assert a.read_bytes() == b.read_bytes(), kind
+        assert sa.read_bytes() == sb.read_bytes(), kind
+
+
+def test_image_on_a_base_pushes_its_sbom_under_the_referrers_tag(mkimage, registry, on_base):
+    img = on_base[3]["registry"][0][0]
+    _, desc, _, art, sbom, _ = image_parts(img)
+    ref = "%s/sbom/onbase:1" % registry.addr
+    testlib.mk(mkimage, "push", img, ref, "-q")
+    url = "http://%s/v2/sbom/onbase/manifests/sha256-%s" % (registry.addr, desc["digest"][7:])
+    req = urllib.request.Request(url, headers={"Accept": "application/vnd.oci.image.index.v1+json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        ri = json.loads(r.read())
+    assert [(m["digest"], m.get("artifactType")) for m in ri["manifests"]] == \
+        [(desc["annotations"][ANN], "application/spdx+json")]
+    url = "http://%s/v2/sbom/onbase/blobs/%s" % (registry.addr, art["layers"][0]["digest"])
+    with urllib.request.urlopen(url, timeout=30) as r:
+        assert r.read() == sbom
+
+
+def test_sbom_none_on_a_base(mkimage, on_base, tmp_path):
+    base = on_base[1]
+    out = tmp_path / "n.tar"
+    testlib.mk(mkimage, "--static", ROOT / "tests/examples/c-http", "--base", base, "-o", out,
+               "--sbom", "none", "-q")
+    idx, desc, man, art, sbom, files = image_parts(out)
+    assert ANN not in desc.get("annotations", {})
+    assert len({k for k in files if k.startswith("blobs/")}) == 2 + len(man["layers"])
+
+
+def test_a_base_without_an_sbom_is_named_still(mkimage, tools, tmp_path):
+    """A base of another tool (here ours with --sbom none, as skopeo copies
+    it): the base package only, saying it carries none."""
+    base = tmp_path / "plain.tar"
+    testlib.mk(mkimage, "--static", tools / "mbtest", "-o", base, "--sbom", "none", "-q", "--no-init",
+               "-t", "plain:2")
+    out, sb = tmp_path / "on.tar", tmp_path / "on.json"
+    testlib.mk(mkimage, "--static", ROOT / "tests/examples/c-http", "--base", base, "-o", out,
+               "--sbom", sb, "-q")
+    doc = json.loads(sb.read_text())
+    validate(doc)
+    assert "externalDocumentRefs" not in doc
+    bp = pkg(doc, "plain:2")
+    assert bp["primaryPackagePurpose"] == "CONTAINER" and children(doc, bp["SPDXID"]) == []
+    assert "carries no SBOM" in bp["comment"]
+    # the base had no init: ours is in our layer, and listed with its libraries
+    init = pkg(doc, "minbase-init")
+    assert children(doc, init["SPDXID"]) == ["libcap", "libseccomp", "musl"]
+    assert ("SPDXRef-Image", "CONTAINS", init["SPDXID"]) in [
+        (r["spdxElementId"], r["relationshipType"], r["relatedSpdxElement"])
+        for r in doc["relationships"]]
+    assert "ca-certificates" not in [p["name"] for p in doc["packages"]]
+
+
+def test_a_broken_base_sbom_fails_the_build(mkimage, tmp_path):
+    """An announced SBOM that is not there fails (exit 1), naming the base
+    and --sbom none; nothing is written."""
+    lay = tmp_path / "b.oci"
+    testlib.mk(mkimage, "base", "-o", lay, "--format", "oci", "-q")
+    idx = json.loads((lay / "index.json").read_text())
+    art = idx["manifests"][0]["annotations"][ANN]
+    (lay / "blobs/sha256" / art[7:]).unlink()
+    out = tmp_path / "on.tar"
+    p = testlib.mk(mkimage, "--static", ROOT / "tests/examples/c-http", "--base", lay, "-o", out,
+                   "-q", check=False)
+    assert p.returncode == 1 and ANN in p.stderr and str(lay) in p.stderr, p.stderr
+    assert not out.exists()
+    testlib.mk(mkimage, "--static", ROOT / "tests/examples/c-http", "--base", lay, "-o", out,
+               "-q", "--sbom", "none")

@@ -104,7 +104,7 @@ static char *doc_for(const char *digest, int64_t created)
 		{ .name = "svc", .sha256 = "ab", .purl = "pkg:golang/example.com/svc@(devel)", .parent = 0 },
 		{ .name = "stdlib", .version = "1.23.5", .license = "BSD-3-Clause", .parent = 1 },
 	};
-	struct sbom_doc d = { p, 3, digest, created };
+	struct sbom_doc d = { p, 3, digest, created, NULL };
 	char *out = NULL;
 	assert_int_equal(image_sbom_spdx(&d, &out, &err), 0);
 	return out;
@@ -146,7 +146,7 @@ static void test_spdx_refuses_bad_input(void **state)
 		{ .name = "img", .parent = -1 },
 		{ .name = "\xff\xfe not utf-8", .parent = 0 },
 	};
-	struct sbom_doc d = { p, 2, "sha256:00", 0 };
+	struct sbom_doc d = { p, 2, "sha256:00", 0, NULL };
 	char *out = (char *)1;
 	assert_int_equal(image_sbom_spdx(&d, &out, &err), -1);
 	assert_null(out);
@@ -156,6 +156,84 @@ static void test_spdx_refuses_bad_input(void **state)
 	assert_int_equal(image_sbom_spdx(&d, &out, &err), -1);
 	d.manifest_digest = NULL;
 	assert_int_equal(image_sbom_spdx(&d, &out, &err), -1);
+}
+
+/* Our own document read back (a --base's SBOM): the packages, their
+ * nesting, the one described; with the base referenced by an extdoc. */
+static void test_spdx_read_back_and_external_ref(void **state)
+{
+	const char *dg = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	char *a = doc_for(dg, 0);
+	struct sbom_list l;
+	assert_int_equal(image_sbom_parse(a, strlen(a), &l, &err), 0);
+	assert_int_equal(l.n, 3);
+	assert_int_equal(l.described, 0);
+	assert_string_equal(l.pkgs[1].name, "svc");
+	assert_null(l.pkgs[1].version); /* NOASSERTION reads as none */
+	assert_string_equal(l.pkgs[1].sha256, "ab");
+	assert_string_equal(l.pkgs[1].purl, "pkg:golang/example.com/svc@(devel)");
+	assert_int_equal(l.pkgs[1].parent, 0);
+	assert_int_equal(l.pkgs[2].parent, 1);
+	assert_string_equal(l.pkgs[2].license, "BSD-3-Clause");
+	assert_int_equal(strlen(l.sha1), 40);
+	assert_non_null(strstr(l.ns, dg + 7));
+
+	/* a document referring to it */
+	struct sbom_package p[2] = {
+		{ .name = "on:1", .parent = -1 },
+		{ .name = "base", .purpose = "CONTAINER", .parent = 0 },
+	};
+	struct sbom_extdoc x = { .ns = l.ns, .sha1 = l.sha1, .package = 1 };
+	struct sbom_doc d = { p, 2, dg, 0, &x };
+	char *out = NULL;
+	assert_int_equal(image_sbom_spdx(&d, &out, &err), 0);
+	json_error_t je;
+	json_t *j = json_loads(out, 0, &je), *e = json_array_get(json_object_get(j, "externalDocumentRefs"), 0);
+	assert_string_equal(json_string_value(json_object_get(e, "externalDocumentId")), "DocumentRef-base");
+	assert_string_equal(json_string_value(json_object_get(e, "spdxDocument")), l.ns);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(e, "checksum"), "checksumValue")),
+	                    l.sha1);
+	assert_non_null(strstr(out, "\"relatedSpdxElement\":\"DocumentRef-base:SPDXRef-DOCUMENT\","
+	                            "\"relationshipType\":\"DESCRIBED_BY\",\"spdxElementId\":\"SPDXRef-Package-1\""));
+	json_decref(j);
+	free(out);
+	x.package = 0; /* the image itself is not the base */
+	assert_int_equal(image_sbom_spdx(&d, &out, &err), -1);
+	image_sbom_list_free(&l);
+	free(a);
+}
+
+/* Another tool's document: CONTAINED_BY, a cycle, a nameless package, and
+ * what is not SPDX at all. */
+static void test_spdx_read_foreign(void **state)
+{
+	const char *doc =
+		"{\"spdxVersion\":\"SPDX-2.2\",\"documentNamespace\":\"https://x/1\","
+		"\"packages\":[{\"SPDXID\":\"SPDXRef-a\",\"name\":\"a\"},"
+		"{\"SPDXID\":\"SPDXRef-b\",\"name\":\"b\",\"versionInfo\":\"2\"},"
+		"{\"SPDXID\":\"SPDXRef-c\"}],"
+		"\"relationships\":[{\"spdxElementId\":\"SPDXRef-DOCUMENT\",\"relationshipType\":\"DESCRIBES\","
+		"\"relatedSpdxElement\":\"SPDXRef-a\"},"
+		"{\"spdxElementId\":\"SPDXRef-b\",\"relationshipType\":\"CONTAINED_BY\",\"relatedSpdxElement\":\"SPDXRef-a\"},"
+		"{\"spdxElementId\":\"SPDXRef-b\",\"relationshipType\":\"CONTAINS\",\"relatedSpdxElement\":\"SPDXRef-a\"},"
+		"{\"spdxElementId\":\"SPDXRef-c\",\"relationshipType\":\"CONTAINS\",\"relatedSpdxElement\":\"SPDXRef-c\"}]}";
+	struct sbom_list l;
+	assert_int_equal(image_sbom_parse(doc, strlen(doc), &l, &err), 0);
+	assert_int_equal(l.n, 3);
+	assert_int_equal(l.described, 0);
+	assert_int_equal(l.pkgs[0].parent, -1); /* the described one stays on top */
+	assert_int_equal(l.pkgs[1].parent, 0);
+	assert_string_equal(l.pkgs[1].version, "2");
+	assert_null(l.pkgs[2].name);
+	assert_int_equal(l.pkgs[2].parent, -1);
+	image_sbom_list_free(&l);
+	const char *bad[] = { "", "[]", "{\"spdxVersion\":\"SPDX-3.0\"}", "{\"bomFormat\":\"CycloneDX\"}",
+	                      "{\"spdxVersion\":\"SPDX-2.3\",\"documentNamespace\":\"x\"}" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(image_sbom_parse(bad[i], strlen(bad[i]), &l, &err), -1);
+		assert_non_null(strstr(err.msg, "not an SPDX 2 JSON document"));
+		assert_null(l.json);
+	}
 }
 
 static void test_collect_init_components_and_go(void **state)
@@ -203,6 +281,8 @@ int main(void)
 		cmocka_unit_test(test_go_buildinfo_random_input_never_crashes),
 		cmocka_unit_test(test_spdx_document),
 		cmocka_unit_test(test_spdx_refuses_bad_input),
+		cmocka_unit_test(test_spdx_read_back_and_external_ref),
+		cmocka_unit_test(test_spdx_read_foreign),
 		cmocka_unit_test(test_collect_init_components_and_go),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
