@@ -48,32 +48,46 @@ SBOM_LIBS := $(call pkg_libs,jansson libcrypto)
 test_sbom_LIBS := $(SBOM_LIBS)
 
 # The base image family for FROM (mkimage base; README "Base images"):
-# build/images/static-ARCH.tar and static-debug-ARCH.tar for amd64 and
-# arm64.  The arm64 debug image takes busybox from Debian's
-# busybox-static:arm64, fetched with apt-get download (not installed: it
-# would replace the host's).  `make publish REGISTRY=HOST/NAMESPACE` pushes
-# the host's architecture as minbase/static:VERSION, :latest and :debug
-# through mkimage's own push, each an index of amd64 and arm64.
+# build/images/static-ARCH.tar and static-debug-ARCH.tar (each with its SPDX
+# SBOM beside it, .spdx.json) for amd64 and arm64, one platform each for
+# `docker load`; and static.tar and static-debug.tar, both platforms under
+# one image index, which `make publish REGISTRY=HOST/NAMESPACE` pushes
+# through mkimage's own push as minbase/static:VERSION, :latest and :debug
+# (the SBOM of each platform with it, under the referrers tag).  Credentials
+# come from where docker and podman keep them; PUBLISH_FLAGS adds push
+# options (e.g. --registry-ca PEM).  The arm64 debug image takes busybox
+# from Debian's busybox-static:arm64, fetched with apt-get download (not
+# installed: it would replace the host's).
 IMAGES_OUT    := $(BUILD)/images
+MKIMAGE       ?= $(BUILD)/bin/mkimage
+PUBLISH_FLAGS ?=
 BUSYBOX_ARM64 := $(BUILD)/busybox-arm64/bin/busybox
 $(BUSYBOX_ARM64):
 	@rm -rf $(BUILD)/busybox-arm64 && mkdir -p $(BUILD)/busybox-arm64/deb
 	cd $(BUILD)/busybox-arm64/deb && apt-get download -q busybox-static:arm64
 	dpkg-deb -x $(BUILD)/busybox-arm64/deb/busybox-static_*_arm64.deb $(BUILD)/busybox-arm64
+# checked before anything is built
+ifneq ($(filter publish,$(MAKECMDGOALS)),)
+ifeq ($(REGISTRY),)
+$(error publish: give REGISTRY=HOST/NAMESPACE (e.g. make publish REGISTRY=ghcr.io/me))
+endif
+endif
 images: build-all $(BUSYBOX_ARM64)
 	@mkdir -p $(IMAGES_OUT)
 	for a in amd64 arm64; do \
-		$(BUILD)/bin/mkimage base --arch $$a -q --tag minbase/static:$(VERSION) \
+		$(MKIMAGE) base --arch $$a -q --tag minbase/static:$(VERSION) \
 			-o $(IMAGES_OUT)/static-$$a.tar --sbom $(IMAGES_OUT)/static-$$a.spdx.json && \
-		MINBASE_BUSYBOX_ARM64=$(BUSYBOX_ARM64) $(BUILD)/bin/mkimage base --debug --arch $$a -q \
+		MINBASE_BUSYBOX_ARM64=$(BUSYBOX_ARM64) $(MKIMAGE) base --debug --arch $$a -q \
 			--tag minbase/static:debug -o $(IMAGES_OUT)/static-debug-$$a.tar \
 			--sbom $(IMAGES_OUT)/static-debug-$$a.spdx.json || exit 1; \
 	done
+	$(MKIMAGE) base --arch amd64,arm64 -q --tag minbase/static:$(VERSION) -o $(IMAGES_OUT)/static.tar
+	MINBASE_BUSYBOX_ARM64=$(BUSYBOX_ARM64) $(MKIMAGE) base --debug --arch amd64,arm64 -q \
+		--tag minbase/static:debug -o $(IMAGES_OUT)/static-debug.tar
 	@ls -l $(IMAGES_OUT)
-publish: build-all $(BUSYBOX_ARM64)
-	@test -n "$(REGISTRY)" || { echo "publish: give REGISTRY=HOST/NAMESPACE" >&2; exit 2; }
-	$(BUILD)/bin/mkimage base --arch amd64,arm64 --push $(REGISTRY)/minbase/static:$(VERSION)
-	$(BUILD)/bin/mkimage base --arch amd64,arm64 --push $(REGISTRY)/minbase/static:latest
-	MINBASE_BUSYBOX_ARM64=$(BUSYBOX_ARM64) $(BUILD)/bin/mkimage base --debug --arch amd64,arm64 \
-		--push $(REGISTRY)/minbase/static:debug
+# The same bytes under two tags: the second push finds every blob there.
+publish: images
+	$(MKIMAGE) push $(IMAGES_OUT)/static.tar $(REGISTRY)/minbase/static:$(VERSION) $(PUBLISH_FLAGS)
+	$(MKIMAGE) push $(IMAGES_OUT)/static.tar $(REGISTRY)/minbase/static:latest $(PUBLISH_FLAGS)
+	$(MKIMAGE) push $(IMAGES_OUT)/static-debug.tar $(REGISTRY)/minbase/static:debug $(PUBLISH_FLAGS)
 .PHONY: images publish

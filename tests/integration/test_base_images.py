@@ -344,3 +344,152 @@ def test_arm64_images_say_variant_v8_and_amd64_none(mkimage, registry, dockerd, 
     assert p.returncode == 0, p.stderr
     out = dockerd.docker("image", "inspect", "-f", "{{.Architecture}} {{.Variant}}", one).stdout
     assert out.split() == ["arm64", "v8"]
+
+
+# ---- make images / make publish ----------------------------------------------
+
+PUB_USER, PUB_PASSWORD = "publisher", "pw-publish-7Kq"
+INDEX_MT = "application/vnd.oci.image.index.v1+json"
+
+
+def makefile_version():
+    text = (ROOT / "Makefile").read_text()
+    return next(l.split(":=")[1].strip() for l in text.splitlines() if l.startswith("VERSION "))
+
+
+class TokenRegistry:
+    """The registry in token mode (as Docker Hub and GHCR), plain http on
+    127.0.0.1; a client of our own for what skopeo cannot fetch (blobs)."""
+
+    def __init__(self, work):
+        need_tools("docker-registry", "skopeo")
+        for mod in ("jwt", "cryptography"):
+            need(subprocess.run(["/usr/bin/python3", "-c", "import " + mod],
+                                capture_output=True).returncode == 0,
+                 "python3-jwt and python3-cryptography are needed (make deps)")
+        from token_issuer import TokenIssuer
+        self.issuer = TokenIssuer(work, {PUB_USER: PUB_PASSWORD})
+        self.reg = testlib.Registry(auth=("token", self.issuer))
+        self.addr = self.reg.addr
+
+    def get(self, path, accept="*/*"):
+        """GET /v2/PATH through the Bearer flow the registry asks for."""
+        import base64
+        import urllib.error
+        import urllib.parse
+        import urllib.request
+        url = "http://%s/v2/%s" % (self.addr, path)
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers={"Accept": accept}),
+                                        timeout=30) as r:
+                return r.read()
+        except urllib.error.HTTPError as e:
+            if e.code != 401:
+                raise
+            chal = dict(kv.split("=", 1) for kv in
+                        e.headers["WWW-Authenticate"].split(" ", 1)[1].split(","))
+            chal = {k: v.strip('"') for k, v in chal.items()}
+        q = urllib.parse.urlencode({"service": chal["service"], "scope": chal["scope"]})
+        basic = base64.b64encode(("%s:%s" % (PUB_USER, PUB_PASSWORD)).encode()).decode()
+        req = urllib.request.Request(chal["realm"] + "?" + q, headers={"Authorization": "Basic " + basic})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            token = json.loads(r.read())["token"]
+        req = urllib.request.Request(url, headers={"Accept": accept, "Authorization": "Bearer " + token})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.read()
+
+    def stop(self):
+        self.reg.stop()
+        self.issuer.stop()
+
+
+@pytest.fixture(scope="module")
+def published(mkimage, tmp_path_factory):
+    """`make publish` run as a user would, against a registry that asks for
+    credentials (given through a DOCKER_CONFIG of this test's own)."""
+    need((ROOT / "build/bin/aarch64/minbase-init").exists(), "the arm64 init is not built")
+    need_tools("make", "apt-get", "dpkg-deb")
+    tmp = tmp_path_factory.mktemp("publish")
+    reg = TokenRegistry(tmp)
+    try:
+        import base64
+        cfg = tmp / "docker-config"
+        cfg.mkdir()
+        (cfg / "config.json").write_text(json.dumps({"auths": {reg.addr: {"auth": base64.b64encode(
+            ("%s:%s" % (PUB_USER, PUB_PASSWORD)).encode()).decode()}}}))
+        env = dict(os.environ, DOCKER_CONFIG=str(cfg), REGISTRY_AUTH_FILE="",
+                   XDG_RUNTIME_DIR=str(tmp / "no-runtime-dir"), XDG_CACHE_HOME=str(tmp / "cache"))
+        out = tmp / "images"
+        p = subprocess.run(["make", "-C", ROOT, "--no-print-directory", "publish",
+                            "REGISTRY=%s/ns" % reg.addr, "IMAGES_OUT=%s" % out, "MKIMAGE=%s" % mkimage],
+                           env=env, capture_output=True, text=True, timeout=900,
+                           stdin=subprocess.DEVNULL)
+        assert p.returncode == 0, "make publish failed:\n" + p.stdout[-3000:] + p.stderr[-3000:]
+        yield reg, out, p
+    finally:
+        reg.stop()
+
+
+def test_make_publish_without_registry_stops_before_building(tmp_path):
+    p = subprocess.run(["make", "-C", ROOT, "--no-print-directory", "publish",
+                        "IMAGES_OUT=%s" % tmp_path], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and "give REGISTRY=HOST/NAMESPACE" in p.stderr, p.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_make_images_writes_the_family_with_sboms(published):
+    reg, out, _ = published
+    import jsonschema
+    schema = json.loads((ROOT / "tests/schemas/spdx-2.3.schema.json").read_text())
+    names = sorted(p.name for p in out.iterdir())
+    want = ["static-%s%s" % (v, a) for v in ("", "debug-") for a in ("amd64", "arm64")]
+    assert names == sorted([n + ".tar" for n in want] + [n + ".spdx.json" for n in want] +
+                           ["static.tar", "static-debug.tar"]), names
+    for n in want:
+        tar = out / (n + ".tar")
+        info = json.loads(testlib.run(["skopeo", "inspect", "oci-archive:%s" % tar]).stdout)
+        assert info["Architecture"] == n.rsplit("-", 1)[1]
+        doc = json.loads((out / (n + ".spdx.json")).read_text())
+        jsonschema.validate(doc, schema)
+        assert info["Digest"][7:] in doc["documentNamespace"]
+        assert ("busybox-static" in [p["name"] for p in doc["packages"]]) == ("debug" in n)
+
+
+def test_make_publish_pushes_indexes_with_sboms(published):
+    """minbase/static:VERSION, :latest and :debug are image indexes of
+    linux/amd64 and linux/arm64/v8, VERSION and latest the same; each
+    platform's SBOM is found by the referrers tag, the same document as
+    make images wrote beside the single-platform tar."""
+    reg, out, _ = published
+    repo = "%s/ns/minbase/static" % reg.addr
+    creds = ["--creds", "%s:%s" % (PUB_USER, PUB_PASSWORD), "--tls-verify=false"]
+    raws = {}
+    for tag in (makefile_version(), "latest", "debug"):
+        raw = testlib.run(["skopeo", "inspect", "--raw"] + creds + ["docker://%s:%s" % (repo, tag)]).stdout
+        idx = json.loads(raw)
+        raws[tag] = raw
+        assert idx["mediaType"] == INDEX_MT, idx
+        assert platforms(idx) == {"amd64": {"architecture": "amd64", "os": "linux"},
+                                  "arm64": {"architecture": "arm64", "os": "linux", "variant": "v8"}}
+        for a in ("amd64", "arm64"):
+            # skopeo picks the platform from the index
+            info = json.loads(testlib.run(["skopeo", "inspect", "--override-arch", a] + creds +
+                                          ["docker://%s:%s" % (repo, tag)]).stdout)
+            assert info["Architecture"] == a
+        for d in idx["manifests"]:
+            a = d["platform"]["architecture"]
+            ri = json.loads(reg.get("ns/minbase/static/manifests/sha256-" + d["digest"][7:], INDEX_MT))
+            arts = [m for m in ri["manifests"] if m.get("artifactType") == "application/spdx+json"]
+            assert len(arts) == 1, ri
+            art = json.loads(reg.get("ns/minbase/static/manifests/" + arts[0]["digest"],
+                                     "application/vnd.oci.image.manifest.v1+json"))
+            assert art["subject"]["digest"] == d["digest"]
+            doc = reg.get("ns/minbase/static/blobs/" + art["layers"][0]["digest"])
+            beside = out / ("static-%s%s.spdx.json" % ("debug-" if tag == "debug" else "", a))
+            if tag != "latest":
+                assert doc == beside.read_bytes(), (tag, a)
+    assert raws["latest"] == raws[makefile_version()]
+    assert raws["debug"] != raws["latest"]
+    # pushed with the credentials of our DOCKER_CONFIG, through the issuer
+    assert any(u == PUB_USER and any("push" in s for s in scopes)
+               for u, scopes in reg.issuer.requests), reg.issuer.requests
