@@ -227,8 +227,11 @@ struct image_pull_result {
 	uint64_t bytes;
 };
 /* Pulls ref (platform "os/arch[/variant]" picks from an index; NULL = linux
- * and the host's arch) to out as an archive or a layout.  Every blob and
- * manifest is checked against its digest; nothing is left at out on failure. */
+ * and the host's arch) to out as an archive or a layout, with the image's
+ * SBOM artifact when a referrer (the referrers API, else the sha256-<hex>
+ * tag) lists one, stored as mkimage writes it (IMAGE_SBOM_ANNOTATION).
+ * Every blob and manifest is checked against its digest; nothing is left at
+ * out on failure. */
 int image_pull(const char *ref, const char *platform, enum image_format fmt, const char *out,
                const struct image_remote_opts *o, struct image_pull_result *res, struct mb_err *err);
 

@@ -134,6 +134,10 @@ void reg_event(struct reg *r, const struct image_remote_event *ev);
 /* Makes the artifact manifest (digest, PUT already) findable from its
  * subject: nothing on a registry with the referrers API, else the
  * `sha256-<hex>` referrers tag's index gets it (registry_referrers.c). */
+/* The digest of subject's first referrer of artifactType type, by the
+ * referrers API or else the referrers tag: 1 found, 0 none, -1 error. */
+int reg_referrers_find(struct reg *r, CURL *h, const char *subject, const char *type,
+                       char out[ROOTFS_DIGEST_LEN], struct mb_err *err);
 int reg_referrers_attach(struct reg *r, const char *digest, const char *artifact, size_t len,
                          struct mb_err *err);
 

@@ -143,15 +143,73 @@ out:
 	return ret;
 }
 
+/* The SBOM artifact (IMAGE_SBOM_MEDIA_TYPE) whose subject is the manifest
+ * mdig, found by the referrers API or tag (registry_referrers.c): *art is
+ * NULL when there is none.  One that is listed but does not say it is an
+ * SBOM of this manifest is refused. */
+static int get_sbom(struct reg *r, CURL *h, const char *mdig, char **art, size_t *alen,
+                    char adig[ROOTFS_DIGEST_LEN], struct mb_err *err)
+{
+	char *amt = NULL, got[ROOTFS_DIGEST_LEN];
+	*art = NULL;
+	int f = reg_referrers_find(r, h, mdig, IMAGE_SBOM_MEDIA_TYPE, adig, err);
+	if (f <= 0)
+		return f;
+	if (get_manifest(r, h, adig, adig, art, alen, &amt, got, err) < 0)
+		return -1;
+	free(amt);
+	json_error_t je;
+	json_t *j = json_loadb(*art, *alen, 0, &je);
+	const char *sub = json_string_value(json_object_get(json_object_get(j, "subject"), "digest"));
+	const char *at = json_string_value(json_object_get(j, "artifactType"));
+	int ok = sub && !strcmp(sub, mdig) && at && !strcmp(at, IMAGE_SBOM_MEDIA_TYPE);
+	json_decref(j);
+	if (!ok) {
+		mb_error(err, 0, "registry %s: the SBOM %s listed as a referrer of %s:%s is not one of "
+		         "its manifest %s", r->ref.domain, adig, r->ref.repo,
+		         r->ref.tag ? r->ref.tag : "", mdig);
+		free(*art);
+		*art = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* The SBOM artifact's blobs (its empty config, the document) join the
+ * image's, each once. */
+static int add_blobs(struct reg *r, const char *art, size_t alen, const char *adig,
+                     struct pull *pl, struct mb_err *err)
+{
+	struct reg_blob *ab = NULL;
+	size_t na = 0;
+	if (reg_manifest_blobs(art, alen, r->ref.domain, adig, IMG_MT_MANIFEST, &ab, &na, err) < 0)
+		return -1;
+	struct reg_blob *nb = realloc(pl->b, (pl->nb + na) * sizeof(*nb));
+	if (!nb) {
+		free(ab);
+		return mb_error(err, 0, "out of memory");
+	}
+	pl->b = nb;
+	for (size_t i = 0; i < na; i++) {
+		bool dup = false;
+		for (size_t k = 0; k < pl->nb && !dup; k++)
+			dup = !strcmp(pl->b[k].digest, ab[i].digest);
+		if (!dup)
+			pl->b[pl->nb++] = ab[i];
+	}
+	free(ab);
+	return 0;
+}
+
 int image_pull(const char *ref, const char *platform, enum image_format fmt, const char *out,
                const struct image_remote_opts *o, struct image_pull_result *res, struct mb_err *err)
 {
 	struct reg r;
 	struct pull pl = { .dfd = -1 };
 	struct reg_out w = { .dfd = -1, .pdfd = -1 };
-	char *man = NULL, *mt = NULL, *full = NULL;
-	size_t mlen = 0;
-	char mdig[ROOTFS_DIGEST_LEN];
+	char *man = NULL, *mt = NULL, *full = NULL, *art = NULL;
+	size_t mlen = 0, alen = 0;
+	char mdig[ROOTFS_DIGEST_LEN], adig[ROOTFS_DIGEST_LEN];
 	int ret = -1;
 	bool opened = false;
 
@@ -178,10 +236,14 @@ int image_pull(const char *ref, const char *platform, enum image_format fmt, con
 		if (g == 0)
 			g = get_manifest(&r, h, child, child, &man, &mlen, &mt, mdig, err);
 	}
+	/* the image's SBOM, when a referrer lists one, comes with it */
+	if (g == 0)
+		g = get_sbom(&r, h, mdig, &art, &alen, adig, err);
 	curl_easy_cleanup(h);
 	if (g < 0)
 		goto out;
-	if (reg_manifest_blobs(man, mlen, r.ref.domain, mdig, mt, &pl.b, &pl.nb, err) < 0)
+	if (reg_manifest_blobs(man, mlen, r.ref.domain, mdig, mt, &pl.b, &pl.nb, err) < 0 ||
+	    (art && add_blobs(&r, art, alen, adig, &pl, err) < 0))
 		goto out;
 
 	if (reg_out_begin(out, &w, err) < 0)
@@ -189,6 +251,15 @@ int image_pull(const char *ref, const char *platform, enum image_format fmt, con
 	pl.dfd = w.dfd;
 	if (reg_parallel(&r, pl.nb, o && o->parallel ? o->parallel : 3, get_blob, &pl, err) < 0)
 		goto out;
+	if (art) {
+		char an[100];
+		snprintf(an, sizeof(an), "blobs/sha256/%s", adig + 7);
+		if (reg_put_file(w.dfd, an, art, alen) < 0 && errno != EEXIST) {
+			mb_error(err, errno, "cannot write `%s`", an);
+			goto out;
+		}
+		snprintf(w.sbom, sizeof(w.sbom), "%s", adig);
+	}
 
 	if (asprintf(&full, "%s/%s:%s", r.ref.domain, r.ref.repo, r.ref.tag ? r.ref.tag : "latest") < 0) {
 		full = NULL;
@@ -211,5 +282,6 @@ out:
 	free(man);
 	free(mt);
 	free(full);
+	free(art);
 	return ret;
 }

@@ -125,3 +125,52 @@ out:
 	free(body);
 	return ret;
 }
+
+/* The first of an index's manifests with that artifactType, 1 if found. */
+static int pick_artifact(json_t *idx, const char *type, char out[ROOTFS_DIGEST_LEN])
+{
+	json_t *d;
+	size_t i;
+	json_array_foreach(json_object_get(idx, "manifests"), i, d) {
+		const char *at = json_string_value(json_object_get(d, "artifactType"));
+		const char *dg = json_string_value(json_object_get(d, "digest"));
+		if (at && !strcmp(at, type) && reg_digest_ok(dg)) {
+			snprintf(out, ROOTFS_DIGEST_LEN, "%s", dg);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int reg_referrers_find(struct reg *r, CURL *h, const char *subject, const char *type,
+                       char out[ROOTFS_DIGEST_LEN], struct mb_err *err)
+{
+	char path[600];
+	struct reg_resp s = { 0 };
+	struct reg_req q = { .method = "GET", .url = path, .accept = IMG_MT_INDEX, .body_fd = -1,
+	                     .out_fd = -1, .out_max = REG_MANIFEST_MAX, .idempotent = true };
+	out[0] = '\0';
+	/* the referrers API where the registry has it (an index, 200) */
+	snprintf(path, sizeof(path), "/v2/%s/referrers/%s", r->ref.repo, subject);
+	if (reg_do(r, h, &q, &s, err) < 0)
+		return -1;
+	if (s.status == 200 && s.content_type &&
+	    !strncmp(s.content_type, IMG_MT_INDEX, strlen(IMG_MT_INDEX))) {
+		json_error_t je;
+		json_t *j = json_loadb(s.body ? s.body : "", s.len, 0, &je);
+		int found = pick_artifact(j, type, out);
+		json_decref(j);
+		reg_resp_free(&s);
+		return found;
+	}
+	reg_resp_free(&s);
+	/* else the referrers tag schema; no tag, no referrers */
+	char tag[80];
+	snprintf(tag, sizeof(tag), "sha256-%s", subject + 7);
+	json_t *idx = tag_index(r, h, tag, err);
+	if (!idx)
+		return -1;
+	int found = pick_artifact(idx, type, out);
+	json_decref(idx);
+	return found;
+}

@@ -428,6 +428,11 @@ def test_image_on_a_registry_base_names_it(on_base):
     assert bp["name"] == ref
     assert purl(bp) == ["pkg:oci/base@sha256%%3A%s?arch=amd64&repository_url=%s/sbom/base&tag=1"
                         % (digest[7:], ref.split("/")[0])]
+    # the pull of the base fetched its SBOM (the referrers tag): copied and referenced
+    bsbom = image_parts(base)[4]
+    assert doc["externalDocumentRefs"][0]["spdxDocument"] == json.loads(bsbom)["documentNamespace"]
+    assert doc["externalDocumentRefs"][0]["checksum"]["checksumValue"] == sha1(bsbom)
+    assert children(doc, bp["SPDXID"]) == ["ca-certificates", "minbase-init"]
 
 
 def test_images_on_a_base_are_reproducible(on_base):
@@ -502,3 +507,68 @@ def test_a_broken_base_sbom_fails_the_build(mkimage, tmp_path):
     assert not out.exists()
     testlib.mk(mkimage, "--static", ROOT / "tests/examples/c-http", "--base", lay, "-o", out,
                "-q", "--sbom", "none")
+
+
+# ---- mkimage pull brings the SBOM --------------------------------------------
+
+def test_pull_fetches_the_sbom_by_the_referrers_tag(mkimage, registry, go_image, tmp_path):
+    """A pulled image carries its SBOM as the pushed one did: the artifact
+    found by the referrers tag, its blobs checked, the annotation on the
+    descriptor; pulled under its own name it is the same bytes."""
+    out = go_image[2][0][0]
+    _, desc, _, art, sbom, _ = image_parts(out)
+    ref = "%s/sbom/pulled:1.0" % registry.addr
+    testlib.mk(mkimage, "push", out, ref, "-q")
+    back = tmp_path / "back.tar"
+    testlib.mk(mkimage, "pull", ref, "-o", back, "-t", "sbomdemo:1.0", "-q")
+    assert back.read_bytes() == out.read_bytes()
+    lay = tmp_path / "back.oci"
+    testlib.mk(mkimage, "pull", ref, "-o", lay, "--format", "oci", "-q")
+    d = json.loads((lay / "index.json").read_text())["manifests"][0]
+    assert d["annotations"][ANN] == desc["annotations"][ANN]
+    assert (lay / "blobs/sha256" / art["layers"][0]["digest"][7:]).read_bytes() == sbom
+    assert "sbom         %s" % desc["annotations"][ANN] in testlib.mk(mkimage, "inspect", lay).stdout
+    need_tools("skopeo")
+    testlib.run(["skopeo", "inspect", "oci:%s" % lay])
+    # what the registry was asked: the referrers API (404 on 2.8), then the tag
+    tag = "sha256-" + desc["digest"][7:]
+    assert registry.requests("GET", "/v2/sbom/pulled/referrers/" + desc["digest"], 404)
+    assert registry.requests("GET", "/v2/sbom/pulled/manifests/" + tag, 200)
+
+
+def test_pull_of_an_image_without_sbom_has_none(mkimage, registry, tmp_path):
+    img = tmp_path / "n.tar"
+    testlib.mk(mkimage, "--static", ROOT / "tests/examples/c-http", "-o", img, "--sbom", "none",
+               "-q", "-t", "plain:1")
+    ref = "%s/sbom/plain:1" % registry.addr
+    testlib.mk(mkimage, "push", img, ref, "-q")
+    back = tmp_path / "back.tar"
+    testlib.mk(mkimage, "pull", ref, "-o", back, "-t", "plain:1", "-q")
+    assert back.read_bytes() == img.read_bytes()
+    assert "sbom         none" in testlib.mk(mkimage, "inspect", back).stdout
+
+
+def test_pull_refuses_a_referrer_that_is_not_the_images_sbom(mkimage, registry, tmp_path):
+    """The referrers tag of image A listing B's SBOM (a registry or a tool
+    gone wrong): the pull fails naming it, and writes nothing."""
+    a, b = tmp_path / "a.tar", tmp_path / "b.tar"
+    testlib.mk(mkimage, "--static", ROOT / "tests/examples/c-http", "-o", a, "--sbom", "none", "-q")
+    testlib.mk(mkimage, "--static", ROOT / "tests/examples/c-http", "-o", b, "-q",
+               "-e", "OTHER=1")
+    ra, rb = "%s/sbom/wrong:a" % registry.addr, "%s/sbom/wrong:b" % registry.addr
+    testlib.mk(mkimage, "push", a, ra, "-q")
+    testlib.mk(mkimage, "push", b, rb, "-q")
+    da = image_parts(a)[1]["digest"]
+    db = image_parts(b)[1]["digest"]
+    base = "http://%s/v2/sbom/wrong/manifests/" % registry.addr
+    accept = {"Accept": "application/vnd.oci.image.index.v1+json"}
+    with urllib.request.urlopen(urllib.request.Request(base + "sha256-" + db[7:], headers=accept),
+                                timeout=30) as r:
+        listing = r.read()
+    req = urllib.request.Request(base + "sha256-" + da[7:], data=listing, method="PUT", headers={
+        "Content-Type": "application/vnd.oci.image.index.v1+json"})
+    urllib.request.urlopen(req, timeout=30).close()
+    out = tmp_path / "out.tar"
+    p = testlib.mk(mkimage, "pull", ra, "-o", out, "-q", check=False)
+    assert p.returncode == 1 and "is not one of its manifest" in p.stderr, p.stderr
+    assert not out.exists()
