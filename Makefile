@@ -144,4 +144,6 @@ distclean:
 .DELETE_ON_ERROR:
 .SECONDARY:
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+# Files only: `make images` unpacks a Debian package under $(BUILD) whose
+# directories end in .d too (usr/share/initramfs-tools/conf-hooks.d).
+-include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)
