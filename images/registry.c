@@ -257,6 +257,22 @@ static size_t on_read(char *buf, size_t sz, size_t n, void *ud)
 	return want;
 }
 
+/* curl sends a request again on a fresh connection when a reused one turns
+ * out dead after the body went (a registry or balancer closing idle
+ * keep-alive connections): without a way back to the start of the body
+ * that ends the push with "necessary data rewind wasn't possible". */
+static int on_seek(void *ud, curl_off_t off, int origin)
+{
+	struct xfer *x = ud;
+	const struct reg_req *q = x->q;
+	uint64_t size = q->body_fd >= 0 ? q->body_size : q->body_len;
+
+	if (origin != SEEK_SET || off < 0 || (uint64_t)off > size)
+		return CURL_SEEKFUNC_CANTSEEK;
+	x->sent = (uint64_t)off;
+	return CURL_SEEKFUNC_OK;
+}
+
 static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
 	struct xfer *x = ud;
@@ -342,6 +358,8 @@ static CURLcode perform(struct reg *r, CURL *h, const struct reg_req *q, const c
 		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
 		curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
 		curl_easy_setopt(h, CURLOPT_READDATA, &x);
+		curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
+		curl_easy_setopt(h, CURLOPT_SEEKDATA, &x);
 		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE,
 		                 (curl_off_t)(!has_body ? 0 : q->body_fd >= 0 ? q->body_size : q->body_len));
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, q->method);

@@ -6,6 +6,9 @@ point back at the proxy), except the ones it is told to break:
 
   fail_every=N       answer 503 with Retry-After: 0 to every Nth request
   reset_every=M      reset the connection (RST) instead of answering every Mth
+  reset_reused=True  reset every request that comes on a connection already
+                     used (a balancer dropping kept-alive connections): the
+                     client learns it only after it sent the request's body
   stall_every=K      hold every Kth request for stall_seconds, then close
                      (at most stall_limit times when that is set)
   truncate_every=T   send every Tth response's headers and half its body, close
@@ -71,6 +74,10 @@ class _Handler(BaseHTTPRequestHandler):
         p = self.server.proxy
         body = self._body()
         n = p.count("requests")
+        self.served = getattr(self, "served", 0) + 1
+        if p.reset_reused and self.served > 1:
+            p.count("reset_reused")
+            return self._reset()
         if p.always:
             p.count("always")
             return self._send(p.always, [("Content-Type", "application/json")],
@@ -120,11 +127,11 @@ class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
 class FaultProxy:
     def __init__(self, upstream_port, fail_every=0, reset_every=0, stall_every=0,
                  stall_seconds=0.0, truncate_every=0, corrupt_blobs=False, always=0,
-                 stall_limit=0):
+                 stall_limit=0, reset_reused=False):
         self.upstream = upstream_port
         self.fail_every, self.reset_every = fail_every, reset_every
         self.stall_every, self.stall_seconds = stall_every, stall_seconds
-        self.stall_limit = stall_limit
+        self.stall_limit, self.reset_reused = stall_limit, reset_reused
         self.truncate_every, self.corrupt_blobs, self.always = truncate_every, corrupt_blobs, always
         self.stats = {}
         self._lock = threading.Lock()
