@@ -22,14 +22,17 @@ demo: deps build-all
 	@/usr/bin/python3 tests/tools/testlib.py run-runc $(DEMO)/hello.tar
 
 # Stress runs (minutes, not hours; outside `make test`): tests/stress/*.py,
-# each case printing its figures on a STRESS line.
+# each case printing its figures on a STRESS line and into
+# $(BUILD)/stress/summary.txt (tests/stress/figures.py).
 # Then the integration tests once more against the ASan+UBSan mkimage (a
-# leak or undefined behaviour on any path they take fails its command).
+# leak or undefined behaviour on any path they take fails its command), as
+# one more line of the summary, which that run prints at its end.
 stress: deps build-all test-support $(BUILD)/bin/mkimage-asan
 	/usr/bin/python3 -m pytest -p no:cacheprovider -s -rs $(STRESS_ARGS) tests/stress
 	MKIMAGE=$(BUILD)/bin/mkimage-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		/usr/bin/python3 -m pytest -p no:cacheprovider -rs tests/integration
+		STRESS_SESSION=asan-integration PYTHONPATH=tests/stress \
+		/usr/bin/python3 -m pytest -p no:cacheprovider -p figures -rs tests/integration
 .PHONY: stress
 
 # libFuzzer targets for the parsers of untrusted input (clang, ASan+UBSan):

@@ -13,7 +13,13 @@ _integration = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_integration)
 globals().update({k: v for k, v in vars(_integration).items() if not k.startswith("__")})
 
+# the summary of the run's figures (build/stress/summary.txt, printed at the end)
+import figures  # noqa: E402
+from figures import pytest_runtest_logreport, pytest_sessionstart, pytest_terminal_summary  # noqa
 
-def report(case, **figures):
-    """One line per stress case with its figures; `make stress` shows them."""
-    print("\nSTRESS %s: %s" % (case, ", ".join("%s=%s" % kv for kv in figures.items())))
+
+def report(case, **figs):
+    """The figures of a stress case: a STRESS line now, and a line of the
+    summary that pytest prints at the end (tests/stress/figures.py)."""
+    print("\nSTRESS %s: %s" % (case, ", ".join("%s=%s" % kv for kv in figs.items())))
+    figures.record(case, figs)

@@ -63,12 +63,13 @@ def test_1_gib_file_flat_memory_and_intact(tmp_path):
     out = tmp_path / "layout"
     rss, secs = mkimage_rss("--static", svc, "--no-init", "-q", "--format", "oci",
                             "--tag", "big:1", "--add", "%s:/data/big.bin" % big, "-o", out)
-    report("layer-1gib", peak_rss_kib=rss, seconds=secs)
     assert rss <= RSS_MAX_KB, "peak RSS %d KiB > 64 MiB" % rss
     bundle = tmp_path / "bundle"
     subprocess.run(["umoci", "unpack", "--rootless", "--image", "%s:1" % out, str(bundle)],
                    check=True, capture_output=True, timeout=1800)
-    assert sha256_file(bundle / "rootfs" / "data" / "big.bin") == want
+    got = bundle / "rootfs" / "data" / "big.bin"
+    assert sha256_file(got) == want
+    report("layer-1gib", peak_rss_kib=rss, seconds=secs, bytes_compared=got.stat().st_size)
 
 
 def test_5_gib_sparse_file_flat_memory(tmp_path):
@@ -83,7 +84,6 @@ def test_5_gib_sparse_file_flat_memory(tmp_path):
     out = tmp_path / "layout"
     rss, secs = mkimage_rss("--static", svc, "--no-init", "-q", "--format", "oci",
                             "--add", "%s:/data/sparse.bin" % big, "-o", out)
-    report("layer-5gib-sparse", peak_rss_kib=rss, seconds=secs)
     assert rss <= RSS_MAX_KB, "peak RSS %d KiB > 64 MiB" % rss
     with service_layer(out) as lt:
         for m in lt:
@@ -98,6 +98,7 @@ def test_5_gib_sparse_file_flat_memory(tmp_path):
                     h.update(b)
                     n += len(b)
                 assert n == 5 << 30 and h.hexdigest() == sha256_file(big)
+                report("layer-5gib-sparse", peak_rss_kib=rss, seconds=secs, bytes_compared=n)
                 break
         else:
             pytest.fail("data/sparse.bin missing")
@@ -117,15 +118,18 @@ def test_100k_small_files_flat_memory(tmp_path):
     out = tmp_path / "layout"
     rss, secs = mkimage_rss("--static", svc, "--no-init", "-q", "--format", "oci",
                             "--add", "%s:/srv/assets" % tree, "-o", out)
-    report("layer-100k-files", peak_rss_kib=rss, seconds=secs)
     assert rss <= RSS_MAX_KB, "peak RSS %d KiB > 64 MiB" % rss
-    files = 0
+    files = compared = 0
     with service_layer(out) as lt:
         for m in lt:
             if m.isfile() and m.name.startswith("srv/assets/"):
                 files += 1
                 if files % 997 == 0:
                     rel = m.name[len("srv/assets/"):]
-                    assert lt.extractfile(m).read() == (tree / rel).read_bytes()
+                    b = lt.extractfile(m).read()
+                    assert b == (tree / rel).read_bytes()
+                    compared += len(b)
     assert files == n
+    report("layer-100k-files", peak_rss_kib=rss, seconds=secs, files=files,
+           bytes_compared=compared)
     shutil.rmtree(tree)

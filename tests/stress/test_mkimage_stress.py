@@ -51,7 +51,31 @@ def valid_image(tar):
     return info["Digest"]
 
 
+def temporaries(outdir):
+    return [f for f in os.listdir(outdir) if f != "app.tar"]
+
+
+def kill_when_writing(p, outdir, before, rnd, deadline=120):
+    """SIGKILL p a random moment (0-20 ms) after a temporary output that is
+    not in before shows up in outdir: the write of the image itself.  False
+    when p finished (or the deadline passed) before one was seen."""
+    end = time.monotonic() + deadline
+    while not set(temporaries(outdir)) - before:
+        if p.poll() is not None:
+            return False
+        if time.monotonic() > end:
+            p.send_signal(signal.SIGKILL)
+            return False
+    time.sleep(rnd.uniform(0, 0.02))
+    p.send_signal(signal.SIGKILL)
+    return True
+
+
 def test_sigkill_at_50_moments_of_a_large_write(mkimage, tools, tmp_path):
+    """25 kills at random moments of the whole run (the layer's spool, in
+    the output's directory, is most of it) and 25 aimed at the write of the
+    output's temporary: the output is always the old image or the new one,
+    and the next run sweeps what the killed ones left."""
     old_in, new_in = tmp_path / "old.bin", tmp_path / "new.bin"
     old_in.write_bytes(os.urandom(1 << 20))
     new_in.write_bytes(os.urandom(32 << 20))
@@ -67,16 +91,24 @@ def test_sigkill_at_50_moments_of_a_large_write(mkimage, tools, tmp_path):
     build(mkimage, tools, out, old_in, tmp_path / "c-old")
     want_old = sha(out)
     rnd = random.Random(16)
-    kept_old = got_new = 0
+    kept_old = got_new = mid_write = aimed_missed = 0
     compared = 0
     for i in range(50):
         # a fresh cache each time: every run writes the whole layer
         cache = tmp_path / ("c%d" % i)
+        before = set(temporaries(outdir))
         p = subprocess.Popen(args(mkimage, tools, out, new_in, cache), stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
-        time.sleep(rnd.uniform(0, took * 1.1))
-        p.send_signal(signal.SIGKILL)
+        if i % 2:
+            if not kill_when_writing(p, outdir, before, rnd):
+                aimed_missed += 1
+        else:
+            time.sleep(rnd.uniform(0, took * 1.1))
+            p.send_signal(signal.SIGKILL)
         p.wait(60)
+        # a new temporary left behind: the kill came in the middle of the write
+        if set(temporaries(outdir)) - before:
+            mid_write += 1
         h = sha(out)
         compared += out.stat().st_size
         assert h in (want_old, want_new), "kill %d left a mix at the output" % i
@@ -86,15 +118,20 @@ def test_sigkill_at_50_moments_of_a_large_write(mkimage, tools, tmp_path):
             got_new += 1
             # back to the old image for the next kill
             build(mkimage, tools, out, old_in, tmp_path / "c-old")
+            assert sha(out) == want_old
     # the next run completes and leaves nothing of the killed ones
-    stale = len([f for f in os.listdir(outdir) if f != "app.tar"])
+    stale = len(temporaries(outdir))
     build(mkimage, tools, out, new_in, tmp_path / "c-final")
     assert sha(out) == want_new
-    left = sorted(f for f in os.listdir(outdir) if f != "app.tar")
+    compared += out.stat().st_size
+    left = sorted(temporaries(outdir))
+    report("sigkill", kills=50, mid_write=mid_write, aimed_missed=aimed_missed,
+           old_intact=kept_old, finished_before_kill=got_new, bytes_compared=compared,
+           stale_before_next_run=stale, left_after_next_run=len(left),
+           write_seconds="%.2f" % took)
     assert left == [], left
-    report("sigkill", kills=50, old_intact=kept_old, finished_before_kill=got_new,
-           bytes_compared=compared, stale_before_next_run=stale,
-           left_after_next_run=len(left), write_seconds="%.2f" % took)
+    # the aimed kills did land inside the write
+    assert mid_write > 0, "no kill came while the output's temporary was there"
 
 
 @pytest.fixture
@@ -122,6 +159,7 @@ def test_disk_full_for_the_output_and_its_spool(mkimage, tools, tmp_path, tmpfs)
     out = d / "app.tar"
     build(mkimage, tools, out, small, tmp_path / "c1")
     want = sha(out)
+    compared = 0
     for fmt in ([], ["--format", "oci"]):
         o = out if not fmt else d / "layout"
         a = args(mkimage, tools, o, big, tmp_path / "c2")
@@ -130,8 +168,9 @@ def test_disk_full_for_the_output_and_its_spool(mkimage, tools, tmp_path, tmpfs)
         assert p.returncode != 0
         assert "no space left" in p.stderr.lower(), p.stderr
         assert sha(out) == want
+        compared += out.stat().st_size
         assert sorted(os.listdir(d)) == ["app.tar"], os.listdir(d)
-    report("disk-full-output", exit=p.returncode, old_intact=True, left=0,
+    report("disk-full-output", exit=p.returncode, old_intact=True, left=0, bytes_compared=compared,
            message=repr(p.stderr.strip().splitlines()[-1][:120]))
 
 
@@ -154,12 +193,14 @@ def test_disk_full_for_the_cache(mkimage, tools, tmp_path, tmpfs):
     out = tmp_path / "a.tar"
     p = build(mkimage, tools, out, data, c)  # the cache is best effort: the build succeeds
     assert sha(out) == sha(ref)
+    compared = out.stat().st_size
     # room again: whatever the full cache holds must not be used broken
     filler.unlink()
     for i in range(2):
         build(mkimage, tools, out, data, c)
         assert sha(out) == sha(ref), "run %d used a broken cache entry" % i
-    report("disk-full-cache", build_ok=True, later_runs_identical=2,
+        compared += out.stat().st_size
+    report("disk-full-cache", build_ok=True, later_runs_identical=2, bytes_compared=compared,
            cache_files=sum(len(f) for _, _, f in os.walk(c)))
 
 
@@ -179,7 +220,7 @@ def test_8_parallel_builds_one_output_one_cache(mkimage, tools, tmp_path):
     outdir.mkdir()
     out = outdir / "app.tar"
     cache = tmp_path / "shared-cache"
-    rounds, winners = 5, []
+    rounds, winners, compared = 5, [], 0
     t = time.monotonic()
     for _ in range(rounds):
         with ThreadPoolExecutor(n) as ex:
@@ -187,6 +228,7 @@ def test_8_parallel_builds_one_output_one_cache(mkimage, tools, tmp_path):
         for p in ps:
             assert p.returncode == 0, p.stderr
         h = sha(out)
+        compared += out.stat().st_size
         assert h in refs, "the output is none of the 8 images: a mix"
         winners.append(refs.index(h))
         valid_image(out)
@@ -197,5 +239,6 @@ def test_8_parallel_builds_one_output_one_cache(mkimage, tools, tmp_path):
         o = tmp_path / ("again%d.tar" % i)
         build(mkimage, tools, o, f, cache)
         assert sha(o) == refs[i], "input %d: a cached layer is not the one built" % i
+        compared += o.stat().st_size
     report("parallel-8", rounds=rounds, builds=rounds * n, winners=winners,
-           cache_reuse_checked=n, seconds="%.1f" % took)
+           cache_reuse_checked=n, bytes_compared=compared, seconds="%.1f" % took)

@@ -10,7 +10,9 @@ point back at the proxy), except the ones it is told to break:
                      used (a balancer dropping kept-alive connections): the
                      client learns it only after it sent the request's body
   stall_every=K      hold every Kth request for stall_seconds, then close
-                     (at most stall_limit times when that is set)
+                     (at most stall_limit times when that is set); a client
+                     that gives up first is counted (stall_client_closed) and
+                     how long it waited kept (.stall_waits)
   truncate_every=T   send every Tth response's headers and half its body, close
   corrupt_blobs=True flip one byte in the body of every blob GET
   always=STATUS      answer STATUS to everything (a registry that always fails)
@@ -18,6 +20,7 @@ point back at the proxy), except the ones it is told to break:
 Counts are kept per kind in .stats (requests, and each fault injected).
 Request loops are the client's; the proxy only answers, on loopback."""
 import http.client
+import select
 import socket
 import socketserver
 import struct
@@ -54,6 +57,24 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.close_connection = True
 
+    def _client_closes_within(self, seconds):
+        """Waits up to seconds (or the proxy's end) for the client to close
+        the connection: True if it did."""
+        end = time.monotonic() + seconds
+        stop = self.server.proxy.stop_event
+        while not stop.is_set():
+            left = end - time.monotonic()
+            if left <= 0:
+                return False
+            if select.select([self.connection], [], [], min(left, 0.5))[0]:
+                try:
+                    if self.connection.recv(1, socket.MSG_PEEK) == b"":
+                        return True
+                except OSError:  # reset by the client
+                    return True
+                stop.wait(min(left, 0.5))  # it sent more: not a close
+        return False
+
     def _send(self, status, headers, body, cut=False):
         self.send_response_only(status)
         for k, v in headers:
@@ -88,7 +109,10 @@ class _Handler(BaseHTTPRequestHandler):
         if p.stall_every and n % p.stall_every == 0 and \
                 (not p.stall_limit or p.stats.get("stall", 0) < p.stall_limit):
             p.count("stall")
-            p.stop_event.wait(p.stall_seconds)
+            t = time.monotonic()
+            if self._client_closes_within(p.stall_seconds):
+                p.count("stall_client_closed")
+            p.stall_waits.append(time.monotonic() - t)
             return self._reset()
         if p.fail_every and n % p.fail_every == 0:
             p.count("503")
@@ -134,6 +158,7 @@ class FaultProxy:
         self.stall_limit, self.reset_reused = stall_limit, reset_reused
         self.truncate_every, self.corrupt_blobs, self.always = truncate_every, corrupt_blobs, always
         self.stats = {}
+        self.stall_waits = []
         self._lock = threading.Lock()
         self.stop_event = threading.Event()
         self.server = _Server(("127.0.0.1", 0), _Handler)
