@@ -21,19 +21,20 @@ demo: deps build-all
 	@echo "--- running $(DEMO)/hello.tar under runc ---"
 	@/usr/bin/python3 tests/tools/testlib.py run-runc $(DEMO)/hello.tar
 
-# Stress runs (minutes, not hours; outside `make test`): tests/stress/*.py,
-# each case printing its figures on a STRESS line and into
-# $(BUILD)/stress/summary.txt (tests/stress/figures.py).
+# Stress runs (minutes, not hours; outside `make test`): tests/stress/*.py
+# (`make stress-cases`), each case printing its figures on a STRESS line and
+# into $(BUILD)/stress/summary.txt (tests/stress/figures.py).
 # Then the integration tests once more against the ASan+UBSan mkimage (a
 # leak or undefined behaviour on any path they take fails its command), as
 # one more line of the summary, which that run prints at its end.
-stress: deps build-all test-support $(BUILD)/bin/mkimage-asan
-	/usr/bin/python3 -m pytest -p no:cacheprovider -s -rs $(STRESS_ARGS) tests/stress
+stress: stress-cases $(BUILD)/bin/mkimage-asan
 	MKIMAGE=$(BUILD)/bin/mkimage-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		STRESS_SESSION=asan-integration PYTHONPATH=tests/stress \
 		/usr/bin/python3 -m pytest -p no:cacheprovider -p figures -rs tests/integration
-.PHONY: stress
+stress-cases: deps build-all test-support
+	/usr/bin/python3 -m pytest -p no:cacheprovider -s -rs $(STRESS_ARGS) tests/stress
+.PHONY: stress stress-cases
 
 # libFuzzer targets for the parsers of untrusted input (clang, ASan+UBSan):
 # tests/fuzz/NAME.c linked with $(NAME_SRCS).  `make fuzz` runs every target
