@@ -258,16 +258,18 @@ static size_t on_read(char *buf, size_t sz, size_t n, void *ud)
 }
 
 /* curl sends a request again on a fresh connection when a reused one turns
- * out dead after the body went (a registry or balancer closing idle
- * keep-alive connections): without a way back to the start of the body
- * that ends the push with "necessary data rewind wasn't possible". */
+ * out dead after the body went (a registry or balancer closing kept-alive
+ * connections).  Without a way back to the start of the body an idempotent
+ * PUT (a manifest, a tag) ended the push with "necessary data rewind wasn't
+ * possible".  An upload's PATCH or PUT is not sent again blindly: it fails
+ * here, and the upload asks its session where it is (registry_push.c). */
 static int on_seek(void *ud, curl_off_t off, int origin)
 {
 	struct xfer *x = ud;
 	const struct reg_req *q = x->q;
 	uint64_t size = q->body_fd >= 0 ? q->body_size : q->body_len;
 
-	if (origin != SEEK_SET || off < 0 || (uint64_t)off > size)
+	if (!q->idempotent || origin != SEEK_SET || off < 0 || (uint64_t)off > size)
 		return CURL_SEEKFUNC_CANTSEEK;
 	x->sent = (uint64_t)off;
 	return CURL_SEEKFUNC_OK;

@@ -37,10 +37,11 @@ def test_chunked_upload_survives_503_every_third_request(mkimage, tools, registr
 def test_push_survives_a_registry_dropping_kept_alive_connections(mkimage, tools, registry,
                                                                   tmp_path):
     """Regression of the reset case of the registry stress: a reused
-    connection that turns out dead after the request's body went makes curl
-    send the request again on a new one, and it must be able to read the
-    body again from its start (it could not: "necessary data rewind wasn't
-    possible" ended the push)."""
+    connection that turns out dead after a manifest PUT's body went makes
+    curl send it again on a new one, and it must be able to read the body
+    again from its start (it could not: "necessary data rewind wasn't
+    possible" ended the push).  Every manifest or tag request on a reused
+    connection is dropped here."""
     need_tools("skopeo")
     tar = tmp_path / "a.tar"
     big = tmp_path / "big.bin"
@@ -50,7 +51,7 @@ def test_push_survives_a_registry_dropping_kept_alive_connections(mkimage, tools
     with tarfile.open(tar) as t:
         want = json.load(t.extractfile("index.json"))["manifests"][0]["digest"]
     env = {"XDG_CACHE_HOME": str(tmp_path / "c"), "MINBASE_PUSH_CHUNK": str(1 << 20)}
-    with FaultProxy(registry.port, reset_reused=True) as px:
+    with FaultProxy(registry.port, reset_reused=1, reused_path="/manifests/") as px:
         p = testlib.mk(mkimage, "push", tar, "127.0.0.1:%d/keepalive/app:v1" % px.port,
                        env=env, check=False)
         dropped = px.stats.get("reset_reused", 0)

@@ -6,9 +6,10 @@ point back at the proxy), except the ones it is told to break:
 
   fail_every=N       answer 503 with Retry-After: 0 to every Nth request
   reset_every=M      reset the connection (RST) instead of answering every Mth
-  reset_reused=True  reset every request that comes on a connection already
-                     used (a balancer dropping kept-alive connections): the
-                     client learns it only after it sent the request's body
+  reset_reused=R     reset every Rth request that comes on a connection
+                     already used (a balancer dropping kept-alive ones): the
+                     client learns it only after it sent the request's body;
+                     only requests whose path has reused_path when it is set
   stall_every=K      hold every Kth request for stall_seconds, then close
                      (at most stall_limit times when that is set); a client
                      that gives up first is counted (stall_client_closed) and
@@ -96,7 +97,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._body()
         n = p.count("requests")
         self.served = getattr(self, "served", 0) + 1
-        if p.reset_reused and self.served > 1:
+        if p.reset_reused and self.served > 1 and p.reused_path in self.path and \
+                p.next_reused() % p.reset_reused == 0:
             p.count("reset_reused")
             return self._reset()
         if p.always:
@@ -151,20 +153,27 @@ class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
 class FaultProxy:
     def __init__(self, upstream_port, fail_every=0, reset_every=0, stall_every=0,
                  stall_seconds=0.0, truncate_every=0, corrupt_blobs=False, always=0,
-                 stall_limit=0, reset_reused=False):
+                 stall_limit=0, reset_reused=0, reused_path=""):
         self.upstream = upstream_port
         self.fail_every, self.reset_every = fail_every, reset_every
         self.stall_every, self.stall_seconds = stall_every, stall_seconds
-        self.stall_limit, self.reset_reused = stall_limit, reset_reused
+        self.stall_limit = stall_limit
+        self.reset_reused, self.reused_path = reset_reused, reused_path
         self.truncate_every, self.corrupt_blobs, self.always = truncate_every, corrupt_blobs, always
         self.stats = {}
         self.stall_waits = []
+        self._reused = 0
         self._lock = threading.Lock()
         self.stop_event = threading.Event()
         self.server = _Server(("127.0.0.1", 0), _Handler)
         self.server.proxy = self
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def next_reused(self):
+        with self._lock:
+            self._reused += 1
+            return self._reused
 
     def count(self, kind):
         with self._lock:
