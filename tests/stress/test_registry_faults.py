@@ -1,11 +1,12 @@
 """mkimage push and pull through tests/tools/faultproxy.py in front of the
 real registry (Debian's docker-registry): 503s, reset connections, a stall
 longer than the client's timeout, truncated bodies, a registry that always
-fails, a corrupted blob.  A push through faults must give the digest of a
-clean push and the image must pull back byte for byte; what cannot succeed
-must fail in time, by name, leaving no tag and no output.  Each case prints
-its figures (STRESS ... lines): time, retries mkimage reported, faults the
-proxy injected."""
+fails, a corrupted blob, kept-alive connections dropped.  A push through
+faults must give the digest of a clean push and the image must pull back
+byte for byte (its SBOM referrer checked on the registry); what cannot
+succeed must fail in time, by name, leaving no tag and no output.  Each case
+reports its figures (conftest.report): time, retries mkimage reported,
+faults the proxy injected, bytes compared."""
 import hashlib
 import json
 import os
