@@ -126,7 +126,41 @@ int build_detect(const char *app, enum app_kind *kind, struct mb_err *err)
 	return 0;
 }
 
-char *build_clean_name(const char *s, size_t len)
+/* The reference grammar's pass (MK_NAME_REF), in place over a clean file
+ * name: lowercase; a separator run is kept where the grammar allows it
+ * (one `.` `_` or `-`, `__`, any run of `-`) and not at the start, any
+ * other becomes one `-`; none at the end. */
+static void ref_component(char *d)
+{
+	const char *s = d;
+	size_t len = strlen(s), j = 0;
+	/* j never passes i: what is written is never longer than what is read */
+	for (size_t i = 0; i < len;) {
+		char ch = s[i];
+		if (!strchr("._-", ch)) {
+			d[j++] = (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
+			i++;
+			continue;
+		}
+		size_t r = strspn(s + i, "._-");
+		bool dashes = strspn(s + i, "-") == r;
+		if (j > 0 && (r == 1 || dashes || (r == 2 && !strncmp(s + i, "__", 2)))) {
+			memmove(d + j, s + i, r);
+			j += r;
+		} else if (j > 0) {
+			d[j++] = '-';
+		}
+		i += r;
+	}
+	while (j > 0 && strchr("._-", d[j - 1]))
+		j--;
+	if (j == 0)
+		strcpy(d, "app");
+	else
+		d[j] = '\0';
+}
+
+char *mk_clean_name(const char *s, size_t len, enum mk_name_kind kind)
 {
 	char *n = malloc(len + 4);
 	if (!n)
@@ -146,6 +180,8 @@ char *build_clean_name(const char *s, size_t len)
 		strcpy(n, "app");
 	else
 		n[j] = '\0';
+	if (kind == MK_NAME_REF)
+		ref_component(n);
 	return n;
 }
 
@@ -170,7 +206,7 @@ char *build_app_name(const char *app, enum app_kind kind)
 	l = strlen(b);
 	if (kind == APP_C_FILE && l > 2)
 		l -= 2;
-	return build_clean_name(b, l);
+	return mk_clean_name(b, l, MK_NAME_FILE);
 }
 
 /* The cache directory: --cache, $XDG_CACHE_HOME/minbase, ~/.cache/minbase. */

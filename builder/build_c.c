@@ -267,7 +267,7 @@ static int take_program(struct build_opts *o, const char *tool, const char *root
 		return -1;
 	const char *b = strrchr(pw.picked, '/') + 1;
 	free(o->built_name);
-	o->built_name = build_clean_name(b, strlen(b));
+	o->built_name = mk_clean_name(b, strlen(b), MK_NAME_FILE);
 	return 0;
 }
 

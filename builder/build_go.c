@@ -71,7 +71,7 @@ char *build_go_name(const char *dir)
 		return NULL;
 	if (strcmp(root, real) != 0) {
 		const char *b = strrchr(real, '/');
-		return build_clean_name(b + 1, strlen(b + 1));
+		return mk_clean_name(b + 1, strlen(b + 1), MK_NAME_FILE);
 	}
 	char gm[PATH_MAX];
 	if (util_pathf(gm, sizeof(gm), "%s/go.mod", root) < 0 ||
@@ -85,7 +85,7 @@ char *build_go_name(const char *dir)
 		last = strrchr(mod, '/');
 	}
 	last = last ? last + 1 : mod;
-	return build_clean_name(last, strlen(last));
+	return mk_clean_name(last, strlen(last), MK_NAME_FILE);
 }
 
 /* ---- toolchains ---------------------------------------------------------- */

@@ -10,6 +10,7 @@
 #ifndef MINBASE_BUILDER_H
 #define MINBASE_BUILDER_H
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -219,11 +220,18 @@ char *build_app_name(const char *app, enum app_kind kind);
  * $XDG_CACHE_HOME/minbase or ~/.cache/minbase. */
 int build_cache_dir(const char *opt_dir, char *buf, size_t len, struct mb_err *err);
 
+/* The one name sanitiser (build.c), malloc'd: MK_NAME_FILE keeps what a
+ * file name in /app can hold (letters, digits, `-`, `_`, `.`; any other run
+ * becomes one `-`); MK_NAME_REF makes of that a component of an image
+ * reference as well: lowercase, and the separator runs the grammar refuses
+ * ("..", "___", "._", a leading one) turned into one `-`, so that `docker
+ * load` accepts the RepoTag.  Nothing left becomes "app". */
+enum mk_name_kind { MK_NAME_FILE, MK_NAME_REF };
+char *mk_clean_name(const char *s, size_t len, enum mk_name_kind kind);
+
 /* Shared by the drivers (build*.c only). */
 bool build_has_suffix(const char *s, const char *suf);
 bool build_file_in(const char *dir, const char *name);
-/* Keeps what a file or directory name can hold; "" becomes "app". */
-char *build_clean_name(const char *s, size_t len);
 /* The regular files directly in dir whose names end in suffix, sorted. */
 char **build_list_files(const char *dir, const char *suffix, size_t *n);
 /* The module root above (or at) dir: the nearest directory with go.mod. */
@@ -399,33 +407,68 @@ int mk_env_check(const struct mk_opts *o, struct mb_err *err);
 /* Where the compiled policy goes in the image. */
 #define SECCOMP_PATH "/etc/minbase/seccomp.bpf"
 
-/* Progress reporting of compose: one line per stage unless quiet. */
+/* ---- the image pipeline (pipeline.c; its top comment walks the path) -- */
+
+/* What mk_image made: the image's (or, for several platforms, the index's)
+ * digest and sizes, and the defaults it resolved, which o->out and o->tag
+ * point to until mk_result_free. */
 struct mk_result {
 	char manifest_digest[80];
 	uint64_t compressed, uncompressed;
 	char *name;              /* the service name in /app */
+	char *out, *tag;         /* the default -o and -t, when the user gave none */
+	char pushdir[PATH_MAX];  /* --push without -o: the temporary layout's directory */
+	char pushout[PATH_MAX + 8];
 };
-/* The init for an image of arch: $MINBASE_INIT, else minbase-init beside
- * mkimage, checked to be static for arch.  Path in buf. */
-int mk_find_init(const char *arch, char *buf, size_t len, struct mb_err *err);
+/* `mkimage --static APP` (--arch a,b: one image per platform under one
+ * index at o->out): resolves every default once, builds, composes and
+ * writes.  The caller prints (and pushes) what res says.  -1 with err
+ * filled (err->usage when the options ask for an image that cannot be: a
+ * refused --add). */
+int mk_image(struct mk_opts *o, enum app_kind kind, const char *name, struct mk_result *res,
+             struct mb_err *err);
+/* Removes the temporary push layout and frees the defaults. */
+void mk_result_free(struct mk_result *res);
+/* --format's enum: "oci" a layout directory, else the archive. */
+enum image_format mk_image_format(const char *format);
+/* The error of a prebuilt binary given for several platforms; -1. */
+int mk_need_sources(const struct mk_opts *o, struct mb_err *err);
+
+/* The init of an image, read once and checked static for its arch, so
+ * that the bytes checked are the bytes that go in:
+ * $MINBASE_INIT_ARM64 (_AMD64), $MINBASE_INIT, else minbase-init beside
+ * mkimage or in the build tree's / install's ARCH directory. */
+struct mk_init {
+	unsigned char *bytes;
+	size_t len;
+	char path[PATH_MAX];
+};
+int mk_init_load(const char *arch, struct mk_init *in, struct mb_err *err);
+void mk_init_free(struct mk_init *in);
+/* A whole regular file, read once (a NUL after its bytes): a binary that
+ * is checked and then put in a layer from these very bytes. */
+int mk_read_file(const char *path, unsigned char **out, size_t *len, struct mb_err *err);
 /* SOURCE_DATE_EPOCH: unset or empty gives 0; a malformed value is an error. */
 int mk_source_date_epoch(int64_t *out, struct mb_err *err);
-/* -1 on failure; a usage error (err->usage) when the options ask for an
- * image that cannot be (an --add onto what mkimage writes, or changing a
- * base directory). */
-int mk_compose(const struct mk_opts *o, const char *binary, const char *name,
-               struct mk_result *res, struct mb_err *err);
-/* The same image, added to an index of several platforms (images.h)
- * instead of written on its own. */
+
+/* One platform's image as the pipeline hands it to compose.c, every
+ * default resolved. */
+struct mk_image_in {
+	const char *binary;      /* the service binary: read and checked by compose, once */
+	const char *name;        /* its name: /app/NAME */
+	struct mk_init *init;    /* NULL: --no-init; compose takes its bytes */
+	int64_t epoch;           /* SOURCE_DATE_EPOCH: every mtime and the config's created */
+	const char *cache_dir;   /* the layer cache, NULL: none */
+};
+/* Composes the image of in (o->arch) and writes it at o->out, or with set
+ * adds it to that index instead.  -1 on failure; a usage error
+ * (err->usage) when the options ask for an image that cannot be (an --add
+ * onto what mkimage writes, or changing a base directory). */
 struct image_set;
-int mk_compose_into(const struct mk_opts *o, const char *binary, const char *name,
-                    struct image_set *set, struct mk_result *res, struct mb_err *err);
+int mk_compose(const struct mk_opts *o, struct mk_image_in *in, struct image_set *set,
+               struct mk_result *res, struct mb_err *err);
 
 /* ---- several platforms (platforms.c) ---------------------------------- */
-/* `mkimage --static APP --arch amd64,arm64`: one build, init, policy and
- * image per platform in o->plats, one index over them at o->out.  o->arch
- * is ignored.  Returns an exit code (prints its errors). */
-int mk_image_platforms(struct mk_opts *o, enum app_kind kind, const char *name);
 /* `mkimage build APP --arch amd64,arm64 -o DIR`: DIR/linux_ARCH/NAME. */
 int mk_build_platforms(struct mk_opts *o, enum app_kind kind, const char *name);
 /* The base layer's tree (compose.c): skeleton, CA, the init's bytes

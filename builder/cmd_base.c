@@ -112,25 +112,6 @@ static int add_busybox(struct rootfs_tree *t, const char *arch, struct mb_err *e
 	return r;
 }
 
-static int read_all(const char *path, unsigned char **buf, size_t *len, struct mb_err *err)
-{
-	FILE *f = fopen(path, "rbe");
-	struct stat st;
-	*buf = NULL;
-	if (f && fstat(fileno(f), &st) == 0 && (*buf = malloc((size_t)st.st_size + 1)) &&
-	    fread(*buf, 1, (size_t)st.st_size, f) == (size_t)st.st_size) {
-		*len = (size_t)st.st_size;
-		fclose(f);
-		return 0;
-	}
-	mb_error(err, errno ? errno : EIO, "cannot read the init `%s`", path);
-	free(*buf);
-	*buf = NULL;
-	if (f)
-		fclose(f);
-	return -1;
-}
-
 static void usage(FILE *f)
 {
 	fputs("usage: mkimage base [-o OUT | --push REF] [--tag REF] [--debug] [--tzdata]\n"
@@ -219,7 +200,7 @@ static int write_base(const struct mk_opts *o, bool debug, struct image_set *set
                       struct mk_result *res, struct mb_err *err)
 {
 	int rc = -1;
-	char init[PATH_MAX], cache[PATH_MAX];
+	char cache[PATH_MAX];
 	struct mb_err cerr = {0};
 	struct rootfs_tree *base = rootfs_tree_new(), *dbg = rootfs_tree_new();
 	struct rootfs_layer lo[2] = { 0 };
@@ -230,15 +211,13 @@ static int write_base(const struct mk_opts *o, bool debug, struct image_set *set
 		mb_error(err, 0, "out of memory");
 		goto out;
 	}
-	unsigned char *initb = NULL;
-	size_t init_len = 0;
+	struct mk_init init = { 0 };
 	/* the init read once: the SBOM's checksum is of the bytes that go in */
-	if (mk_source_date_epoch(&epoch, err) < 0 || mk_find_init(o->arch, init, sizeof(init), err) < 0 ||
-	    read_all(init, &initb, &init_len, err) < 0 ||
-	    mk_sbom_packages_mem(o, initb, init_len, NULL, 0, NULL, debug, &sb, err) < 0 ||
-	    mk_build_base(o, &initb, init_len, base, err) < 0 ||
+	if (mk_source_date_epoch(&epoch, err) < 0 || mk_init_load(o->arch, &init, err) < 0 ||
+	    mk_sbom_packages_mem(o, init.bytes, init.len, NULL, 0, NULL, debug, &sb, err) < 0 ||
+	    mk_build_base(o, &init.bytes, init.len, base, err) < 0 ||
 	    (debug && add_busybox(dbg, o->arch, err) < 0)) {
-		free(initb);
+		mk_init_free(&init);
 		goto out;
 	}
 	const char *cdir = build_cache_dir(o->cache_dir, cache, sizeof(cache), &cerr) == 0 ? cache
@@ -272,8 +251,7 @@ static int write_base(const struct mk_opts *o, bool debug, struct image_set *set
 		rc = 0;
 		goto out;
 	}
-	enum image_format fmt = !strcmp(o->format, "oci") ? IMAGE_FORMAT_OCI_DIR
-	                                                   : IMAGE_FORMAT_ARCHIVE;
+	enum image_format fmt = mk_image_format(o->format);
 	sigset_t old;
 	util_interrupts_hold(&old);
 	int wr = image_write(&c, layers, nl, fmt, o->out, &ir, err);
@@ -316,12 +294,8 @@ int cmd_base(int argc, char **argv)
 	if (!o.tag)
 		o.tag = debug ? "minbase/static:debug" : "minbase/static:latest";
 	if (o.push && !o.out) {
-		const char *td = getenv("TMPDIR");
-		snprintf(pushdir, sizeof(pushdir), "%s/mkimage-push.XXXXXX", td && *td ? td : "/tmp");
-		if (!mkdtemp(pushdir)) {
-			fprintf(stderr, "mkimage: cannot create a temporary directory `%s`: %s\n", pushdir,
-			        strerror(errno));
-			pushdir[0] = '\0';
+		if (rootfs_tmpdir("mkimage-push", pushdir, sizeof(pushdir), &err) < 0) {
+			fprintf(stderr, "mkimage: %s\n", err.msg);
 			goto done;
 		}
 		snprintf(out, sizeof(out), "%s/image", pushdir);
@@ -346,9 +320,7 @@ int cmd_base(int argc, char **argv)
 				load = o.plats[i];
 		sigset_t old;
 		util_interrupts_hold(&old); /* it was written unheld: see util_interrupts_hold */
-		wr = image_set_write(set, !strcmp(o.format, "oci") ? IMAGE_FORMAT_OCI_DIR
-		                                                   : IMAGE_FORMAT_ARCHIVE,
-		                     o.out, load, &ir, &err);
+		wr = image_set_write(set, mk_image_format(o.format), o.out, load, &ir, &err);
 		util_interrupts_release(&old);
 		snprintf(res.manifest_digest, sizeof(res.manifest_digest), "%s", ir.manifest_digest);
 		res.compressed = ir.compressed;

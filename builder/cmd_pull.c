@@ -94,8 +94,7 @@ int cmd_pull(int argc, char **argv)
 	};
 	struct image_pull_result res;
 	double t0 = util_now();
-	if (image_pull(argv[optind], platform, !strcmp(format, "oci") ? IMAGE_FORMAT_OCI_DIR :
-	               IMAGE_FORMAT_ARCHIVE, out, &o, &res, &err) < 0) {
+	if (image_pull(argv[optind], platform, mk_image_format(format), out, &o, &res, &err) < 0) {
 		fprintf(stderr, "mkimage: cannot pull `%s`: %s\n", argv[optind], err.msg);
 		rc = MK_EXIT_FAIL;
 		goto out;

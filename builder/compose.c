@@ -103,165 +103,6 @@ static int sv_split(struct strv *s, const char *str)
 	return 0;
 }
 
-/* A whole input (the service binary, the init), read once: the ELF
- * check and the layer use these very bytes (NUL after them, for the
- * check's script message).  A binary is megabytes, never the data sets
- * --add brings, which the layer writer streams. */
-static int read_input(const char *path, unsigned char **out, size_t *len, struct mb_err *err)
-{
-	struct stat st;
-	int fd;
-
-	do
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	while (fd < 0 && errno == EINTR);
-	if (fd < 0)
-		return mb_error(err, errno, "cannot open `%s`", path);
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		mb_error(err, 0, "`%s` is %s", path, S_ISDIR(st.st_mode) ? "a directory, not a binary"
-		                                                       : "not a regular file");
-		close(fd);
-		return -1;
-	}
-	size_t cap = (size_t)st.st_size, n = 0;
-	unsigned char *buf = malloc(cap + 1);
-	if (!buf) {
-		mb_error(err, 0, "cannot read `%s`: out of memory", path);
-		close(fd);
-		return -1;
-	}
-	for (;;) {
-		ssize_t r = read(fd, buf + n, cap + 1 - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			mb_error(err, errno, "cannot read `%s`", path);
-			break;
-		}
-		if (r == 0 && n == cap) {
-			close(fd);
-			buf[n] = '\0';
-			*out = buf;
-			*len = n;
-			return 0;
-		}
-		n += (size_t)r;
-		if (r == 0 || n > cap) {
-			mb_error(err, 0, "cannot read `%s`: it changed size while it was read", path);
-			break;
-		}
-	}
-	free(buf);
-	close(fd);
-	return -1;
-}
-
-/* Is path a static init for arch?  0 yes, with its bytes in *bytes when
- * bytes is not NULL (the ones checked); -1 with err saying why not. */
-static int check_init(const char *path, const char *arch, const char *envname,
-                      unsigned char **bytes, size_t *nbytes, struct mb_err *err)
-{
-	struct stat st;
-	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
-		return mb_error(err, 0, "cannot find the init at `%s`: %s; run `make` to build it, set "
-		       "%s, or pass --no-init", path, errno ? strerror(errno) : "not a regular file",
-		       envname);
-	unsigned char *raw;
-	size_t n;
-	if (read_input(path, &raw, &n, err) < 0)
-		return -1;
-	struct elf_info info;
-	if (elf_inspect_mem(path, raw, n, &info, err) < 0) {
-		free(raw);
-		return -1;
-	}
-	bool ok = info.arch && !strcmp(info.arch, arch) && info.link != ELF_LINK_DYNAMIC;
-	if (!ok && info.link == ELF_LINK_DYNAMIC)
-		mb_error(err, 0, "the init `%s` is dynamically linked: set %s to a static "
-		       "minbase-init (`make` builds one), or pass --no-init", path, envname);
-	else if (!ok)
-		mb_error(err, 0, "the init `%s` is built for %s, but the image is for %s: set "
-		       "%s to a minbase-init built for %s, or pass --no-init", path,
-		       info.arch ? info.arch : "another machine", arch, envname, arch);
-	elf_info_free(&info);
-	if (ok && bytes) {
-		*bytes = raw;
-		*nbytes = n;
-	} else {
-		free(raw);
-	}
-	return ok ? 0 : -1;
-}
-
-/* The init for an image of arch, static for that architecture like the
- * service: $MINBASE_INIT_ARM64 (_AMD64) or $MINBASE_INIT when set, else the
- * first of minbase-init beside mkimage (the host's), aarch64/minbase-init
- * or x86_64/ beside it (the build tree), ../lib/minbase/ARCH/minbase-init
- * (`make install`) that is built for arch. */
-static int find_init(const char *arch, char *buf, size_t len, unsigned char **bytes,
-                     size_t *nbytes, struct mb_err *err)
-{
-	char envname[32];
-	snprintf(envname, sizeof(envname), "MINBASE_INIT_%s", !strcmp(arch, "arm64") ? "ARM64"
-	         : !strcmp(arch, "amd64") ? "AMD64" : "OTHER");
-	const char *env = getenv(envname);
-	if (!env || !*env) {
-		env = getenv("MINBASE_INIT");
-		if (env && *env)
-			snprintf(envname, sizeof(envname), "MINBASE_INIT");
-	}
-	if (env && *env) {
-		snprintf(buf, len, "%s", env);
-		return check_init(buf, arch, envname, bytes, nbytes, err);
-	}
-	char *self = util_self_dir();
-	if (!self)
-		return mb_error(err, errno, "cannot find mkimage's own directory");
-	const char *karch = arch_kernel_name(arch);
-	char cand[3][PATH_MAX];
-	struct mb_err first_err = {0};
-	snprintf(cand[0], sizeof(cand[0]), "%s/minbase-init", self);
-	snprintf(cand[1], sizeof(cand[1]), "%s/%s/minbase-init", self, karch ? karch : arch);
-	snprintf(cand[2], sizeof(cand[2]), "%s/../lib/minbase/%s/minbase-init", self,
-	         karch ? karch : arch);
-	free(self);
-	for (size_t i = 0; i < 3; i++) {
-		if (i > 0 && access(cand[i], F_OK) != 0)
-			continue;
-		if (check_init(cand[i], arch, envname, bytes, nbytes, i == 0 ? &first_err : err) == 0) {
-			snprintf(buf, len, "%s", cand[i]);
-			return 0;
-		}
-	}
-	/* Nothing for arch: the host's init explains best (missing, or built
-	 * for another machine); name the other places too. */
-	return mb_error(err, 0, "%s (looked for an init for %s at `%s`, `%s` and `%s`)", first_err.msg, arch,
-	                cand[0], cand[1], cand[2]);
-}
-
-int mk_find_init(const char *arch, char *buf, size_t len, struct mb_err *err)
-{
-	return find_init(arch, buf, len, NULL, NULL, err);
-}
-
-int mk_source_date_epoch(int64_t *out, struct mb_err *err)
-{
-	const char *s = getenv("SOURCE_DATE_EPOCH");
-	*out = 0;
-	if (!s || !*s)
-		return 0;
-	char *end;
-	errno = 0;
-	long long v = strtoll(s, &end, 10);
-	/* reproducible-builds.org: a malformed value is an error, not a
-	 * silent fallback that would give another digest. */
-	if (*end || v < 0 || errno || end == s)
-		return mb_error(err, 0, "invalid SOURCE_DATE_EPOCH `%s`: give the time as seconds since "
-		                "1970-01-01 UTC, a non-negative integer (or unset it for 0)", s);
-	*out = (int64_t)v;
-	return 0;
-}
-
 static int parse_user(const char *u, uid_t *uid, gid_t *gid)
 {
 	unsigned long a, b;
@@ -510,13 +351,13 @@ oom:
 	return mb_error(err, 0, "out of memory");
 }
 
-/* With set, the image goes into that index (mk_compose_into) instead of
- * being written on its own. */
-static int compose(const struct mk_opts *o, const char *binary, const char *name,
-                   struct image_set *set, struct mk_result *res, struct mb_err *err)
+/* With set, the image goes into that index instead of being written on
+ * its own. */
+int mk_compose(const struct mk_opts *o, struct mk_image_in *in, struct image_set *set,
+               struct mk_result *res, struct mb_err *err)
 {
 	int rc = -1;
-	char init[PATH_MAX], sz1[32], sz2[32];
+	char sz1[32], sz2[32];
 	struct rootfs_tree *base = NULL, *svc = NULL;
 	struct image_base *bimg = NULL;
 	struct rootfs_layer l1 = { 0 }, l2 = { 0 };
@@ -526,16 +367,20 @@ static int compose(const struct mk_opts *o, const char *binary, const char *name
 	struct strv ep = { 0 }, env = { 0 }, hc = { 0 };
 	struct sbom_build sb = { 0 };
 	double t0;
-	int64_t epoch;
+	const char *name = in->name;
+	int64_t epoch = in->epoch;
 
+	/* The init, read and checked by the pipeline, is ours from here. */
 	unsigned char *init_bin = NULL, *svc_bin = NULL;
 	size_t init_len = 0, svc_len = 0;
-	/* Each read once: the checked bytes are the ones that go in. */
-	if (mk_source_date_epoch(&epoch, err) < 0 ||
-	    (!o->no_init && find_init(o->arch, init, sizeof(init), &init_bin, &init_len, err) < 0))
-		return -1;
-	if (read_input(binary, &svc_bin, &svc_len, err) < 0 ||
-	    elf_check_static_mem(binary, svc_bin, svc_len, o->arch, NULL, err) < 0) {
+	if (in->init) {
+		init_bin = in->init->bytes;
+		init_len = in->init->len;
+		in->init->bytes = NULL;
+	}
+	/* The service read once: the checked bytes are the ones that go in. */
+	if (mk_read_file(in->binary, &svc_bin, &svc_len, err) < 0 ||
+	    elf_check_static_mem(in->binary, svc_bin, svc_len, o->arch, NULL, err) < 0) {
 		free(init_bin);
 		free(svc_bin);
 		return -1;
@@ -593,12 +438,7 @@ static int compose(const struct mk_opts *o, const char *binary, const char *name
 			goto out;
 	}
 	/* Both layers in one pool of compressing threads; the base layer,
-	 * which rarely changes, comes from the layer cache when it can.  The
-	 * cache is best effort: without a cache directory, no cache. */
-	char cache[PATH_MAX];
-	struct mb_err cerr = {0};
-	const char *cdir = build_cache_dir(o->cache_dir, cache, sizeof(cache), &cerr) == 0
-	                   ? cache : NULL;
+	 * which rarely changes, comes from the layer cache when it can. */
 	const struct rootfs_tree *trees[2] = { bimg ? svc : base, svc };
 	struct rootfs_layer lo[2];
 	/* The blobs are spooled beside the output (an OCI layout links them
@@ -612,7 +452,7 @@ static int compose(const struct mk_opts *o, const char *binary, const char *name
 		spool[1] = '\0';
 	else
 		*slash = '\0';
-	struct rootfs_write_opts wo = { .mtime = epoch, .cache_dir = cdir, .spool_dir = spool,
+	struct rootfs_write_opts wo = { .mtime = epoch, .cache_dir = in->cache_dir, .spool_dir = spool,
 	                                .spool_for = o->out };
 	if (rootfs_layers_write_opts(trees, bimg ? 1 : 2, &wo, lo, err) < 0)
 		goto out;
@@ -651,8 +491,7 @@ static int compose(const struct mk_opts *o, const char *binary, const char *name
 		goto done;
 	}
 	t0 = util_now();
-	enum image_format fmt = !strcmp(o->format, "oci") ? IMAGE_FORMAT_OCI_DIR
-	                                                   : IMAGE_FORMAT_ARCHIVE;
+	enum image_format fmt = mk_image_format(o->format);
 	sigset_t old;
 	util_interrupts_hold(&old);
 	int wr = bimg ? image_write_on_base(bimg, &c, layers + 1, 1, !strcmp(o->workdir, "/app"), fmt,
@@ -688,16 +527,4 @@ out:
 	rootfs_tree_free(svc);
 	image_base_close(bimg);
 	return rc;
-}
-
-int mk_compose(const struct mk_opts *o, const char *binary, const char *name,
-               struct mk_result *res, struct mb_err *err)
-{
-	return compose(o, binary, name, NULL, res, err);
-}
-
-int mk_compose_into(const struct mk_opts *o, const char *binary, const char *name,
-                    struct image_set *set, struct mk_result *res, struct mb_err *err)
-{
-	return compose(o, binary, name, set, res, err);
 }

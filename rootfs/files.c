@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -49,5 +50,24 @@ int rootfs_mkdir_p(const char *path, mode_t parents, mode_t leaf, struct mb_err 
 	struct stat st;
 	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
 		return mb_error(err, 0, "`%s` is not a directory", path);
+	return 0;
+}
+
+int rootfs_tmpdir(const char *prefix, char *buf, size_t len, struct mb_err *err)
+{
+	const char *td = getenv("TMPDIR");
+	if (!td || !*td)
+		td = "/tmp";
+	if (snprintf(buf, len, "%s/%s.XXXXXX", td, prefix) >= (int)len) {
+		mb_error(err, 0, "cannot create a temporary directory in `%.400s`: the path "
+		         "is too long (set TMPDIR to a shorter one)", td);
+		buf[0] = '\0';
+		return -1;
+	}
+	if (!mkdtemp(buf)) {
+		mb_error(err, errno, "cannot create a temporary directory `%.400s`", buf);
+		buf[0] = '\0';
+		return -1;
+	}
 	return 0;
 }

@@ -29,6 +29,10 @@
 int rootfs_mkdir_p(const char *path, mode_t parents, mode_t leaf, struct mb_err *err);
 /* All of buf to fd, through short writes and EINTR; -1 with errno set. */
 int rootfs_write_all(int fd, const void *buf, size_t len);
+/* A new private directory $TMPDIR/PREFIX.XXXXXX (/tmp when TMPDIR is unset
+ * or empty), its path in buf; -1 with err filled and buf "" when it cannot
+ * be made. */
+int rootfs_tmpdir(const char *prefix, char *buf, size_t len, struct mb_err *err);
 
 /* "sha256:" + 64 hex digits + NUL */
 #define ROOTFS_DIGEST_LEN 72
