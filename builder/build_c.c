@@ -275,11 +275,10 @@ static int take_program(struct build_opts *o, const char *tool, const char *root
  * be inside the user's tree), removed on failure and on signals. */
 static int work_dir(const char *what, char *buf, size_t len, int *slot, struct mb_err *err)
 {
-	const char *td = getenv("TMPDIR");
-	if (util_pathf(buf, len, "%s/mkimage-%s.XXXXXX", td && *td ? td : "/tmp", what) < 0 ||
-	    !mkdtemp(buf))
-		return mb_error(err, errno, "cannot create a temporary directory in `%s`",
-		                td && *td ? td : "/tmp");
+	char prefix[32];
+	snprintf(prefix, sizeof(prefix), "mkimage-%s", what);
+	if (rootfs_tmpdir(prefix, buf, len, err) < 0)
+		return -1;
 	*slot = util_cleanup_push(buf, NULL);
 	return 0;
 }

@@ -416,13 +416,8 @@ int image_base_open(const char *spec, const char *arch, const struct image_remot
 			mb_error(err, errno, "cannot open base `%s`", spec);
 			goto fail;
 		}
-		const char *td = getenv("TMPDIR");
-		snprintf(b->tmpdir, sizeof(b->tmpdir), "%s/mkimage-base.XXXXXX", td && *td ? td : "/tmp");
-		if (!mkdtemp(b->tmpdir)) {
-			mb_error(err, errno, "cannot create a temporary directory `%s`", b->tmpdir);
-			b->tmpdir[0] = '\0';
+		if (rootfs_tmpdir("mkimage-base", b->tmpdir, sizeof(b->tmpdir), err) < 0)
 			goto fail;
-		}
 		char plat[64];
 		struct mb_err why = {0};
 		struct image_pull_result pr;
