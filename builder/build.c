@@ -249,15 +249,26 @@ int build_app(struct build_opts *o, enum app_kind *kindp, struct mb_err *err)
 	if (!realpath(od, outdir))
 		return mb_error(err, errno, "cannot write `%s`: directory `%s`", o->out, od);
 	/* A private directory beside the output: tools (go) refuse to
-	 * overwrite a file they did not make, so the binary is new in it. */
-	char tdir[PATH_MAX];
+	 * overwrite a file they did not make, so the binary is new in it.  It
+	 * is rootfs_temp_make's (locked while we build: a killed build's is
+	 * swept by the next image written there). */
+	char tdir[PATH_MAX], tname[NAME_MAX + 1];
 	snprintf(obuf, sizeof(obuf), "%s", o->out);
-	int n = snprintf(tdir, sizeof(tdir), "%s/.%s.mkimage-XXXXXX", outdir, basename(obuf));
-	if (n < 0 || n >= (int)sizeof(tdir) - 8)
-		return mb_error(err, 0, "path too long: `%s`", o->out);
-	if (!mkdtemp(tdir))
-		return mb_error(err, errno, "cannot write `%s`", o->out);
-	util_pathf(tmp, sizeof(tmp), "%s/out", tdir);
+	int odfd = open(outdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int tfd = odfd < 0 ? -1 : rootfs_temp_make(odfd, basename(obuf), true, tname, sizeof(tname));
+	if (tfd < 0 || util_pathf(tdir, sizeof(tdir), "%s/%s", outdir, tname) < 0 ||
+	    util_pathf(tmp, sizeof(tmp), "%s/out", tdir) < 0) {
+		mb_error(err, 0, "cannot write `%s`: %s", o->out,
+		         tfd < 0 ? strerror(errno) : "path too long");
+		if (tfd >= 0) {
+			unlinkat(odfd, tname, AT_REMOVEDIR);
+			close(tfd);
+		}
+		if (odfd >= 0)
+			close(odfd);
+		return -1;
+	}
+	close(odfd);
 	int slot = util_cleanup_push(tdir, tmp);
 
 	int rc = -1;
@@ -295,7 +306,7 @@ int build_app(struct build_opts *o, enum app_kind *kindp, struct mb_err *err)
 		rc = mb_wrap(err, "the build of `%s` is not usable", o->app);
 		goto out;
 	}
-	if (chmod(tmp, 0755) < 0 || rename(tmp, o->out) < 0) {
+	if (chmod(tmp, 0755) < 0 || rootfs_replace_file(AT_FDCWD, tmp, o->out) < 0) {
 		rc = mb_error(err, errno, "cannot write `%s`", o->out);
 		goto out;
 	}
@@ -303,5 +314,6 @@ int build_app(struct build_opts *o, enum app_kind *kindp, struct mb_err *err)
 out:
 	util_rm_rf(tdir);
 	util_cleanup_pop(slot);
+	close(tfd);
 	return rc;
 }

@@ -131,7 +131,7 @@ static int do_compile(int argc, char **argv)
 		        "architectures it covers and %s left out for %s (`mkimage policy check` "
 		        "lists them)\n", left, left == 1 ? "" : "s", o.policy, left == 1 ? "s" : "",
 		        left == 1 ? "is" : "are", o.arch ? o.arch : policy_host_arch());
-	rc = policy_write_file(o.out, buf, len, 0644, &err);
+	rc = rootfs_write_file(o.out, buf, len, 0644, ROOTFS_DURABLE, &err);
 	free(buf);
 	if (rc < 0)
 		return mk_die(MK_EXIT_FAIL, "%s", err.msg);
@@ -200,7 +200,7 @@ static int do_export(int argc, char **argv)
 	size_t n = strlen(json);
 	json[n] = '\n';  /* the NUL slot: written as n + 1 bytes, never read as a string */
 	if (o.out && strcmp(o.out, "-") != 0)
-		rc = policy_write_file(o.out, json, n + 1, 0644, &err);
+		rc = rootfs_write_file(o.out, json, n + 1, 0644, ROOTFS_DURABLE, &err);
 	else
 		rc = fwrite(json, 1, n + 1, stdout) == n + 1 ? 0 : -1;
 	free(json);
@@ -229,7 +229,7 @@ static int do_learn(int argc, char **argv)
 		return mk_die(MK_EXIT_FAIL, "out of memory");
 	}
 	data[n] = '\n';
-	int rc = policy_write_file(o.out, data, n + 1, 0644, &err);
+	int rc = rootfs_write_file(o.out, data, n + 1, 0644, ROOTFS_DURABLE, &err);
 	free(data);
 	if (rc < 0)
 		return mk_die(MK_EXIT_FAIL, "%s", err.msg);

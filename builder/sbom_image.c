@@ -118,17 +118,11 @@ int mk_sbom_write_file(const struct mk_opts *o, const struct sbom_build *b,
 	if (image_sbom_spdx(&d, &doc, err) < 0)
 		return -1;
 	/* temporary name beside it, then rename: never a half-written SBOM */
-	char tmp[4200];
-	snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", o->sbom, (long)getpid());
-	FILE *f = fopen(tmp, "we");
-	size_t len = strlen(doc);
-	int ok = f && fwrite(doc, 1, len, f) == len;
-	ok = f && fclose(f) == 0 && ok;
+	struct mb_err why = {0};
+	int r = rootfs_write_file(o->sbom, doc, strlen(doc), 0644, ROOTFS_DURABLE, &why);
+	int e = errno;
 	free(doc);
-	if (!ok || rename(tmp, o->sbom) < 0) {
-		mb_error(err, errno, "cannot write the SBOM to `%s`", o->sbom);
-		unlink(tmp);
-		return -1;
-	}
-	return 0;
+	if (r < 0)
+		mb_error(err, e, "cannot write the SBOM to `%s`", o->sbom);
+	return r;
 }

@@ -70,7 +70,7 @@ void image_base_close(struct image_base *b)
 		/* our own mkdtemp directory and the layout pulled into it */
 		int dfd = open(b->tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (dfd >= 0) {
-			reg_rm_tree(dfd, "base");
+			img_remove_tree(dfd, "base");
 			close(dfd);
 		}
 		rmdir(b->tmpdir);
@@ -707,7 +707,7 @@ int image_write_on_base(const struct image_base *b, const struct image_config *c
 			goto out;
 		}
 	}
-	reg_rm_tree(w.dfd, "ours");
+	img_remove_tree(w.dfd, "ours");
 	snprintf(name, sizeof(name), "blobs/sha256/%s", cdig + 7);
 	if (reg_put_file(w.dfd, name, cfg, strlen(cfg)) < 0) {
 		mb_error(err, errno, "cannot write `%s`", name);

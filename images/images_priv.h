@@ -94,14 +94,8 @@ struct img_fill {
 };
 ssize_t img_fill_take(struct img_fill *f, int fd, size_t n);
 
-/* rename(tmp, base) in dfd, atomically, over a regular file too
- * (write.c, where the reasoning is). */
-int img_replace_file(int dfd, const char *tmp, const char *base);
-
-/* Temporaries (temp.c): ".BASE.mkimage.tmp-XXXXXX" in dfd, a file (O_RDWR)
- * or a directory, returned open and flock'ed; -1 with errno. */
-int img_temp_make(int dfd, const char *base, bool dir, char *tmp, size_t tmplen);
-bool img_temp_name_is_ours(const char *name);
+/* Temporaries: made by rootfs_temp_make and renamed into place by
+ * rootfs_replace_file (rootfs/files.c, the one copy for every host folder). */
 /* Removes the temporaries of dead writers in dfd (only names of the
  * pattern, only regular files and directories of our euid, only those
  * whose lock is free); best effort, returns how many. */

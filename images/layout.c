@@ -43,11 +43,11 @@ static int put_file(int dirfd, const char *name, const struct img_blob *b)
 	/* a spooled layer: its own (complete, fsync'ed) file gets the name */
 	if (b->spool && img_blob_link(dirfd, name, b) == 0)
 		return 0;
-	int fd = img_temp_make(dirfd, name, false, tmp, sizeof(tmp));
+	int fd = rootfs_temp_make(dirfd, name, false, tmp, sizeof(tmp));
 
 	if (fd < 0)
 		return -1;
-	if (img_blob_write(fd, b) < 0 || fsync(fd) < 0 || img_replace_file(dirfd, tmp, name) < 0) {
+	if (img_blob_write(fd, b) < 0 || fsync(fd) < 0 || rootfs_replace_file(dirfd, tmp, name) < 0) {
 		int e = errno;
 		unlinkat(dirfd, tmp, 0);
 		close(fd);
@@ -126,7 +126,7 @@ static int check_blobs(int lfd, char *foreign, size_t flen)
 		struct dirent *e;
 		while ((e = readdir(a))) {
 			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
-			    img_temp_name_is_ours(e->d_name))
+			    rootfs_temp_is_ours(e->d_name))
 				continue;
 			if (stat_kind(dirfd(a), e->d_name, S_IFREG) != 1) {
 				snprintf(foreign, flen, "blobs/%s/%s", de->d_name, e->d_name);
@@ -157,7 +157,7 @@ static int classify(int lfd, const char *out_path, bool *is_layout, struct mb_er
 	rewinddir(d);
 	while ((de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
-		    img_temp_name_is_ours(de->d_name))
+		    rootfs_temp_is_ours(de->d_name))
 			continue;
 		bool ok = (!strcmp(de->d_name, "oci-layout") || !strcmp(de->d_name, "index.json"))
 		          ? stat_kind(lfd, de->d_name, S_IFREG) == 1
@@ -337,7 +337,7 @@ static int new_layout(int dfd, const char *base, const char *out_path,
                       const struct img_blob *b, size_t n, const char *index, struct mb_err *err)
 {
 	char tmp[4096 + 32];
-	int tfd = img_temp_make(dfd, base, true, tmp, sizeof(tmp));
+	int tfd = rootfs_temp_make(dfd, base, true, tmp, sizeof(tmp));
 
 	if (tfd < 0)
 		return mb_error(err, errno, "cannot create a temporary directory beside `%s`", out_path);

@@ -26,38 +26,21 @@ int reg_put_file(int dfd, const char *name, const void *data, size_t len)
 	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
 	if (fd < 0)
 		return -1;
-	const char *p = data;
-	while (len) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			close(fd);
-			return -1;
-		}
-		p += w;
-		len -= (size_t)w;
+	if (rootfs_write_all(fd, data, len) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
 	}
 	return close(fd);
 }
 
-void reg_rm_tree(int dfd, const char *name)
+/* The name of a temporary (rootfs_temp_make's, in the output's directory)
+ * from its full path in w. */
+static const char *tmp_name(const char *path)
 {
-	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		unlinkat(dfd, name, 0);
-		return;
-	}
-	DIR *d = fdopendir(fd);
-	struct dirent *de;
-	while (d && (de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			reg_rm_tree(dirfd(d), de->d_name);
-	if (d)
-		closedir(d);
-	else
-		close(fd);
-	unlinkat(dfd, name, AT_REMOVEDIR);
+	const char *slash = strrchr(path, '/');
+	return slash ? slash + 1 : path;
 }
 
 static int name_cmp(const void *a, const void *b)
@@ -166,14 +149,14 @@ int reg_out_begin(const char *out, struct reg_out *w, struct mb_err *err)
 	w->pdfd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (w->pdfd < 0)
 		return mb_error(err, errno, "cannot write `%s`: directory `%s`", out, w->dir);
-	snprintf(w->tmp, sizeof(w->tmp), "%s/.%s.tmp-XXXXXX", w->dir, w->base);
-	if (!mkdtemp(w->tmp)) {
-		mb_error(err, errno, "cannot create a temporary directory beside `%s`", out);
-		w->tmp[0] = '\0';
-		return -1;
-	}
-	w->dfd = open(w->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (w->dfd < 0 || mkdirat(w->dfd, "blobs", 0755) < 0 ||
+	/* the temporary's lock, held until the rename, tells a sweeper
+	 * (temp.c) that this writer is alive */
+	char name[300];
+	w->dfd = rootfs_temp_make(w->pdfd, w->base, true, name, sizeof(name));
+	if (w->dfd < 0)
+		return mb_error(err, errno, "cannot create a temporary directory beside `%s`", out);
+	snprintf(w->tmp, sizeof(w->tmp), "%s/%s", w->dir, name);
+	if (mkdirat(w->dfd, "blobs", 0755) < 0 ||
 	    mkdirat(w->dfd, "blobs/sha256", 0755) < 0)
 		return mb_error(err, errno, "cannot create `%s/blobs/sha256`", w->tmp);
 	return 0;
@@ -183,12 +166,10 @@ void reg_out_abort(struct reg_out *w)
 {
 	if (w->tmptar[0])
 		unlink(w->tmptar);
+	if (w->tmp[0] && w->pdfd >= 0)
+		img_remove_tree(w->pdfd, tmp_name(w->tmp));
 	if (w->dfd >= 0)
 		close(w->dfd);
-	if (w->tmp[0] && w->pdfd >= 0) {
-		const char *slash = strrchr(w->tmp, '/');
-		reg_rm_tree(w->pdfd, slash ? slash + 1 : w->tmp);
-	}
 	if (w->pdfd >= 0)
 		close(w->pdfd);
 	w->dfd = w->pdfd = -1;
@@ -317,27 +298,28 @@ int reg_out_finish(struct reg_out *w, enum image_format fmt, const char *mdig, c
 			         w->out);
 			goto out;
 		}
-		snprintf(w->tmptar, sizeof(w->tmptar), "%s/.%s.tmp-XXXXXX", w->dir, w->base);
+		char tname[300];
 		if (wr < 0 || list_files(w->dfd, true, &names, &nn) < 0 ||
-		    (tfd = mkostemp(w->tmptar, O_CLOEXEC)) < 0) {
+		    (tfd = rootfs_temp_make(w->pdfd, w->base, false, tname, sizeof(tname))) < 0) {
 			mb_error(err, errno, "cannot write beside `%s`", w->out);
-			w->tmptar[0] = '\0';
 			goto out;
 		}
-		/* the mode write.c's open(0666) gets under the umask */
-		mode_t um = umask(0);
-		umask(um);
-		fchmod(tfd, 0666 & ~um);
+		snprintf(w->tmptar, sizeof(w->tmptar), "%s/%s", w->dir, tname);
 		if (write_tar(w->dfd, tfd, (const char **)names, nn,
 		              parse_created(json_string_value(json_object_get(cj, "created"))), err) < 0)
 			goto out;
-		int c = close(tfd);
-		tfd = -1;
-		if (c < 0 || rename(w->tmptar, w->out) < 0) {
+		if (rootfs_replace_file(w->pdfd, tname, w->base) < 0) {
 			mb_error(err, errno, "cannot write `%s`", w->out);
 			goto out;
 		}
 		w->tmptar[0] = '\0';
+		/* closed after the rename: the lock tells a sweeper we are alive */
+		int c = close(tfd);
+		tfd = -1;
+		if (c < 0) {
+			mb_error(err, errno, "cannot write `%s`", w->out);
+			goto out;
+		}
 	} else {
 		struct stat st;
 		if (lstat(w->out, &st) == 0) {

@@ -200,8 +200,6 @@ int reg_out_finish(struct reg_out *w, enum image_format fmt, const char *mdig, c
                    struct mb_err *err);
 void reg_out_abort(struct reg_out *w);
 int reg_put_file(int dfd, const char *name, const void *data, size_t len);
-/* rm -r of name under dfd, symlinks not followed (our own temporaries). */
-void reg_rm_tree(int dfd, const char *name);
 
 /* ---- where we pushed blobs before (registry_push.c) -------------------- */
 

@@ -9,7 +9,9 @@
  * in the name, tells a dead writer from a live one: a pid says nothing
  * about a writer in another pid namespace sharing the directory (a volume),
  * and pids are reused.  O_TMPFILE + linkat(2) would need no sweeping for a
- * file, but not for the layout directory, and not on every filesystem. */
+ * file, but not for the layout directory, and not on every filesystem.
+ * The names and their locks are made by rootfs_temp_make (rootfs/files.c,
+ * the one maker for every host folder); the sweep is here. */
 #include "images_priv.h"
 
 #include <dirent.h>
@@ -19,72 +21,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define TMP_MARK ".mkimage.tmp-"
-#define TMP_SUFLEN 6
-static const char tmp_alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-
-bool img_temp_name_is_ours(const char *name)
-{
-	size_t n = strlen(name), m = strlen(TMP_MARK);
-
-	if (n < 2 + m + TMP_SUFLEN || name[0] != '.')
-		return false;
-	const char *suf = name + n - TMP_SUFLEN;
-	if (strncmp(suf - m, TMP_MARK, m) != 0)
-		return false;
-	return strspn(suf, tmp_alphabet) == TMP_SUFLEN;
-}
 
 static bool same_file(const struct stat *a, const struct stat *b)
 {
 	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
-}
-
-int img_temp_make(int dfd, const char *base, bool dir, char *tmp, size_t tmplen)
-{
-	for (int tries = 0; tries < 100; tries++) {
-		unsigned char r[TMP_SUFLEN];
-		char suf[TMP_SUFLEN + 1];
-		if (getrandom(r, sizeof(r), 0) != sizeof(r))
-			return -1;
-		for (int i = 0; i < TMP_SUFLEN; i++)
-			suf[i] = tmp_alphabet[r[i] % (sizeof(tmp_alphabet) - 1)];
-		suf[TMP_SUFLEN] = '\0';
-		if (snprintf(tmp, tmplen, ".%s" TMP_MARK "%s", base, suf) >= (int)tmplen) {
-			errno = ENAMETOOLONG;
-			return -1;
-		}
-		int fd;
-		if (dir) {
-			if (mkdirat(dfd, tmp, 0777) < 0) {
-				if (errno == EEXIST)
-					continue;
-				return -1;
-			}
-			fd = openat(dfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		} else {
-			fd = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-			if (fd < 0 && errno == EEXIST)
-				continue;
-		}
-		if (fd < 0)
-			return -1;
-		/* Between the create and the lock a sweeper may have taken the
-		 * unlocked name for a dead writer's.  Then either it still holds
-		 * the lock (we fail to take it) or it has removed the name (it no
-		 * longer names our inode): try another name in both cases. */
-		struct stat a, b;
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &a) == 0 &&
-		    fstatat(dfd, tmp, &b, AT_SYMLINK_NOFOLLOW) == 0 && same_file(&a, &b))
-			return fd;
-		close(fd);
-	}
-	errno = EEXIST;
-	return -1;
 }
 
 int img_remove_tree(int dfd, const char *name)
@@ -161,7 +103,7 @@ size_t img_temp_sweep(int dfd)
 	size_t cap = 0, k = 0;
 	struct dirent *de;
 	while ((de = readdir(d))) {
-		if (!img_temp_name_is_ours(de->d_name) || strlen(de->d_name) > 255)
+		if (!rootfs_temp_is_ours(de->d_name) || strlen(de->d_name) > 255)
 			continue;
 		if (k == cap) {
 			size_t nc = cap ? cap * 2 : 8;

@@ -76,36 +76,6 @@ int image_check_output(const char *out_path, struct mb_err *err)
 	return 0;
 }
 
-/* rename(tmp, base), atomically.  Over an existing regular file, swap the
- * two and unlink the old one instead: ext4 (auto_da_alloc) starts a
- * synchronous writeback of the new file when a rename replaces another,
- * which costs more than writing the whole image; an exchange does not,
- * and base never stops being a complete file either way.
- *
- * Durability is the caller's part, in this order: fsync(2) the new file
- * before this rename, and the directory after it.  auto_da_alloc only
- * orders the data before a rename-over on ext4 (and not for a new name);
- * it makes neither the data nor the new directory entry survive a power
- * cut that comes right after mkimage said done.  With the data already
- * on disk, the writeback ext4 would start finds nothing left to write, so
- * the exchange now costs what the rename would; it stays because on a
- * kernel or filesystem without RENAME_EXCHANGE the plain rename below is
- * the same atomic replacement. */
-int img_replace_file(int dfd, const char *tmp, const char *base)
-{
-	struct stat st;
-
-	if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
-		if (renameat2(dfd, tmp, dfd, base, RENAME_EXCHANGE) == 0) {
-			unlinkat(dfd, tmp, 0); /* the old image; a leftover only costs space */
-			return 0;
-		}
-		if (errno != EINVAL && errno != ENOSYS)
-			return -1;
-	}
-	return renameat(dfd, tmp, dfd, base);
-}
-
 /* The set of files of the layout, in tar order (sorted): the JSON blobs
  * (configs, manifests, an image index) and the layer blobs, deduplicated by
  * digest (a layer two images share is stored once). */
@@ -233,7 +203,7 @@ out:
 }
 
 /* The archive: a temporary file beside out_path, fsync'ed, renamed over
- * it, then the directory fsync'ed (img_replace_file says why). */
+ * it, then the directory fsync'ed (rootfs_replace_file says why). */
 static int write_archive_file(int dfd, const char *base, const char *out_path,
                               const struct img_blob *b, size_t n, int64_t mtime, struct mb_err *err)
 {
@@ -244,7 +214,7 @@ static int write_archive_file(int dfd, const char *base, const char *out_path,
 	if (fstatat(dfd, base, &st, 0) == 0 && S_ISDIR(st.st_mode))
 		return mb_error(err, 0, "cannot write image archive `%s`: it is a directory "
 		                "(name a .tar file, or use the oci format for a directory)", out_path);
-	int fd = img_temp_make(dfd, base, false, tmp, sizeof(tmp));
+	int fd = rootfs_temp_make(dfd, base, false, tmp, sizeof(tmp));
 	if (fd < 0)
 		return mb_error(err, errno, "cannot create a temporary file beside `%s`", out_path);
 	if (write_archive(fd, b, n, mtime, &emsg) < 0) {
@@ -257,7 +227,7 @@ static int write_archive_file(int dfd, const char *base, const char *out_path,
 		mb_error(err, errno, "cannot write image archive `%s`", out_path);
 		goto fail;
 	}
-	if (img_replace_file(dfd, tmp, base) < 0) {
+	if (rootfs_replace_file(dfd, tmp, base) < 0) {
 		mb_error(err, errno, "cannot rename `%s` to `%s`", tmp, out_path);
 		goto fail;
 	}

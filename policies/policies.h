@@ -81,9 +81,7 @@ struct policy_learn_result {
 };
 int policy_learn(char *const argv[], struct policy_learn_result *r, struct mb_err *err);
 
-/* Write data to path through a temporary file in the same directory and
- * rename(): no half-written output on failure. */
-int policy_write_file(const char *path, const void *data, size_t len,
-                      int mode, struct mb_err *err);
+/* The compiler and the exporters return bytes; the builder writes them
+ * (rootfs_write_file: a temporary beside the output, then rename). */
 
 #endif

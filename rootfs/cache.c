@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -128,8 +127,7 @@ int rootfs_cache_get(const char *dir, const char *diff_id, const struct rootfs_g
 
 void rootfs_cache_put(const char *dir, const struct rootfs_layer *l)
 {
-	char path[CACHE_PATH_LEN], tmp[CACHE_PATH_LEN + 32], ldir[CACHE_PATH_LEN];
-	unsigned char r[6];
+	char path[CACHE_PATH_LEN], ldir[CACHE_PATH_LEN];
 
 	if (!dir || !*dir || !rootfs_cache_wanted(l->tar_len) || strlen(l->diff_id) != 71)
 		return;
@@ -140,15 +138,6 @@ void rootfs_cache_put(const char *dir, const struct rootfs_layer *l)
 	struct mb_err merr = {0};
 	if (rootfs_mkdir_p(ldir, 0700, 0700, &merr) < 0)
 		return;
-	if (getrandom(r, sizeof(r), 0) != sizeof(r))
-		return;
-	snprintf(tmp, sizeof(tmp), "%s.tmp-%02x%02x%02x%02x%02x%02x", path, r[0], r[1], r[2], r[3], r[4], r[5]);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return;
-	bool ok = rootfs_write_all(fd, l->blob, l->blob_len) == 0;
-	if (close(fd) < 0)
-		ok = false;
-	if (!ok || rename(tmp, path) < 0)
-		unlink(tmp);
+	/* a cache need not survive a power cut: a damaged entry is a miss */
+	rootfs_write_file(path, l->blob, l->blob_len, 0600, 0, &merr);
 }

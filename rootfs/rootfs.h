@@ -29,6 +29,27 @@
 int rootfs_mkdir_p(const char *path, mode_t parents, mode_t leaf, struct mb_err *err);
 /* All of buf to fd, through short writes and EINTR; -1 with errno set. */
 int rootfs_write_all(int fd, const void *buf, size_t len);
+/* Write to a temporary name, then rename (files.c): the one way every
+ * host folder replaces a file, so that a failed or killed run leaves the
+ * old file or the new one, never part of one.
+ * temp_make: a new temporary ".BASE.mkimage.tmp-XXXXXX" in dfd, a file
+ * (O_RDWR, mode 0666 under the umask) or a directory (O_RDONLY fd), its
+ * name in tmp, its fd returned holding an flock(2) that tells a sweeper
+ * (images/temp.c) its writer is alive; -1 with errno.
+ * temp_is_ours: whether a name has that pattern.
+ * replace_file: rename(tmp, base) in dfd, atomically (an exchange over a
+ * regular file: the comment in files.c says why); -1 with errno.  The
+ * caller fsyncs the file before and the directory after, when it must
+ * survive a power cut.
+ * write_file: len bytes at data to path that way, with mode;
+ * ROOTFS_DURABLE fsyncs the file and its directory.  -1 with err filled
+ * and errno kept, nothing left beside path. */
+int rootfs_temp_make(int dfd, const char *base, bool dir, char *tmp, size_t tmplen);
+bool rootfs_temp_is_ours(const char *name);
+int rootfs_replace_file(int dfd, const char *tmp, const char *base);
+#define ROOTFS_DURABLE 1u
+int rootfs_write_file(const char *path, const void *data, size_t len, mode_t mode,
+                      unsigned flags, struct mb_err *err);
 /* A new private directory $TMPDIR/PREFIX.XXXXXX (/tmp when TMPDIR is unset
  * or empty), its path in buf; -1 with err filled and buf "" when it cannot
  * be made. */

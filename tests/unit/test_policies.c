@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <linux/audit.h>
@@ -493,33 +492,6 @@ static void test_export(void **s)
 	policy_free(pol);
 }
 
-/* ---- output files ------------------------------------------------------- */
-static void test_write_file(void **s)
-{
-	(void)s;
-	char dir[] = "/tmp/test_policies.XXXXXX", path[128];
-	struct mb_err err = {0};
-
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/out.bpf", dir);
-	assert_int_equal(policy_write_file(path, "abc", 3, 0644, &err), 0);
-	struct stat st;
-	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(st.st_size, 3);
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/missing/out.bpf", dir);
-	assert_int_equal(policy_write_file(path, "abc", 3, 0644, &err), -1);
-	assert_non_null(strstr(err.msg, "cannot write"));
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	int n = 0;
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	assert_int_equal(n, 0);  /* nothing half-written left behind */
-	rmdir(dir);
-}
-
 /* ---- learn -------------------------------------------------------------- */
 static void test_learn(void **s)
 {
@@ -699,7 +671,6 @@ int main(void)
 		cmocka_unit_test(test_newer_syscalls),
 		cmocka_unit_test(test_file_format),
 		cmocka_unit_test(test_export),
-		cmocka_unit_test(test_write_file),
 		cmocka_unit_test(test_learn),
 		cmocka_unit_test(test_build_bpf),
 		cmocka_unit_test(test_mutations),

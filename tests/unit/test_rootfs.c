@@ -8,6 +8,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libdeflate.h>
@@ -1154,6 +1155,33 @@ static void test_error_convention(void **state)
 	assert_int_equal(mb_wrap(NULL, "x"), -1);
 }
 
+/* ---- output files (rootfs_write_file; the test was test_policies') ---- */
+static void test_write_file(void **s)
+{
+	(void)s;
+	char dir[] = "/tmp/test_rootfs.XXXXXX", path[128];
+	struct mb_err err = {0};
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/out.bpf", dir);
+	assert_int_equal(rootfs_write_file(path, "abc", 3, 0644, ROOTFS_DURABLE, &err), 0);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 3);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/missing/out.bpf", dir);
+	assert_int_equal(rootfs_write_file(path, "abc", 3, 0644, ROOTFS_DURABLE, &err), -1);
+	assert_non_null(strstr(err.msg, "cannot write"));
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	assert_int_equal(n, 0);  /* nothing half-written left behind */
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1176,6 +1204,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_host_file_changed_after_add, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_file_changes_while_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spooled_blob, setup, teardown),
+		cmocka_unit_test(test_write_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
