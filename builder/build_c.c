@@ -68,12 +68,12 @@ static int kernel_headers(const char *cache, const char *arch, char *buf, size_t
 }
 
 /* The C compiler for arch with its target flags. */
-static int c_compiler(const char *arch, struct util_argv *a, struct mb_err *err)
+static int c_compiler(const char *arch, struct strv *a, struct mb_err *err)
 {
 	if (!strcmp(arch, arch_host()) && !strcmp(arch, "amd64")) {
 		if (!util_have_program("musl-gcc"))
 			return mb_error(err, 0, "`musl-gcc` is not installed: run `make deps` (musl-tools)");
-		util_av_add(a, "musl-gcc");
+		strv_add(a, "musl-gcc");
 		return 0;
 	}
 	if (!strcmp(arch, "arm64")) {
@@ -82,9 +82,9 @@ static int c_compiler(const char *arch, struct util_argv *a, struct mb_err *err)
 			return mb_error(err, 0, "building C for arm64 needs aarch64-linux-gnu-gcc and musl for arm64 "
 			       "(`dpkg --add-architecture arm64; apt-get install gcc-aarch64-linux-gnu "
 			       "musl-dev:arm64`)");
-		util_av_add(a, "aarch64-linux-gnu-gcc");
-		util_av_add(a, "-specs");
-		util_av_add(a, specs);
+		strv_add(a, "aarch64-linux-gnu-gcc");
+		strv_add(a, "-specs");
+		strv_add(a, specs);
 		return 0;
 	}
 	return mb_error(err, 0, "cannot build C for %s on this machine", arch);
@@ -96,28 +96,28 @@ static const char *const C_FLAGS[] = {
 	"-D_FORTIFY_SOURCE=2", NULL,
 };
 
-static int c_env_flags(const struct build_opts *o, const char *dir, struct util_argv *a,
+static int c_env_flags(const struct build_opts *o, const char *dir, struct strv *a,
                        bool *libs, struct mb_err *err)
 {
 	char sys[PATH_MAX];
 	*libs = false;
 	find_sysroot(o, sys, sizeof(sys));
 	for (size_t i = 0; C_FLAGS[i]; i++)
-		util_av_add(a, C_FLAGS[i]);
+		strv_add(a, C_FLAGS[i]);
 	/* Reproducible: no absolute source paths, no random symbol names. */
-	util_av_addf(a, "-ffile-prefix-map=%s=.", dir);
-	util_av_add(a, "-frandom-seed=minbase");
+	strv_addf(a, "-ffile-prefix-map=%s=.", dir);
+	strv_add(a, "-frandom-seed=minbase");
 	if (sys[0]) {
-		util_av_addf(a, "-isystem%s/kh", sys);
-		util_av_addf(a, "-isystem%s/include", sys);
-		util_av_addf(a, "-L%s/lib", sys);
+		strv_addf(a, "-isystem%s/kh", sys);
+		strv_addf(a, "-isystem%s/include", sys);
+		strv_addf(a, "-L%s/lib", sys);
 		*libs = true;
 	} else {
 		char cache[PATH_MAX], kh[PATH_MAX];
 		if (build_cache_dir(o->cache_dir, cache, sizeof(cache), err) < 0 ||
 		    kernel_headers(cache, o->arch, kh, sizeof(kh), err) < 0)
 			return -1;
-		util_av_addf(a, "-isystem%s", kh);
+		strv_addf(a, "-isystem%s", kh);
 	}
 	return 0;
 }
@@ -151,7 +151,7 @@ static int sh_word(const char *s, char *buf, size_t len)
 }
 
 /* Joins words (sh-quoted) into buf; skip_ld leaves out link-only flags. */
-static int join_words(const struct util_argv *a, bool skip_ld, char *buf, size_t len)
+static int join_words(const struct strv *a, bool skip_ld, char *buf, size_t len)
 {
 	buf[0] = '\0';
 	for (size_t i = 0; i < a->n; i++) {
@@ -170,39 +170,39 @@ static int join_words(const struct util_argv *a, bool skip_ld, char *buf, size_t
 int build_c(struct build_opts *o, enum app_kind kind, const char *dir, const char *file,
             const char *tmp, struct mb_err *err)
 {
-	struct util_argv a = { 0 };
+	struct strv a = { 0 };
 	bool libs;
 	int rc = -1;
 	char **files = NULL;
 	if (c_compiler(o->arch, &a, err) < 0 || c_env_flags(o, dir, &a, &libs, err) < 0)
 		goto out;
-	util_av_add(&a, "-o");
-	util_av_add(&a, tmp);
+	strv_add(&a, "-o");
+	strv_add(&a, tmp);
 	if (kind == APP_C_FILE) {
-		util_av_add(&a, file);
+		strv_add(&a, file);
 	} else {
 		size_t n;
 		files = build_list_files(dir, ".c", &n);
 		for (size_t i = 0; i < n; i++)
-			util_av_add(&a, files[i]);
+			strv_add(&a, files[i]);
 	}
 	/* libcap and libseccomp from the sysroot, for services that use them;
 	 * a static link only pulls what is referenced. */
 	if (libs) {
-		util_av_add(&a, "-lseccomp");
-		util_av_add(&a, "-lcap");
+		strv_add(&a, "-lseccomp");
+		strv_add(&a, "-lcap");
 	}
-	struct util_argv env = { 0 };
+	struct strv env = { 0 };
 	if (!getenv("SOURCE_DATE_EPOCH"))
-		util_av_add(&env, "SOURCE_DATE_EPOCH=0");
-	rc = util_av_run(&a, &env, dir, NULL, 0, err);
-	util_av_free(&env);
+		strv_add(&env, "SOURCE_DATE_EPOCH=0");
+	rc = util_run_strv(&a, &env, dir, NULL, 0, err);
+	strv_clear(&env);
 	if (rc > 0)
 		rc = mb_error(err, 0, "compiling `%s` failed (exit %d): see the compiler's messages above",
 		       o->app, rc);
 out:
 	strv_free(files);
-	util_av_free(&a);
+	strv_clear(&a);
 	return rc;
 }
 
@@ -286,7 +286,7 @@ static int work_dir(const char *what, char *buf, size_t len, int *slot, struct m
 /* `make -B` with CC=musl-gcc and static flags, in a copy of the tree. */
 int build_make(struct build_opts *o, const char *dir, const char *tmp, struct mb_err *err)
 {
-	struct util_argv cc = { 0 }, fl = { 0 }, a = { 0 }, env = { 0 };
+	struct strv cc = { 0 }, fl = { 0 }, a = { 0 }, env = { 0 };
 	bool libs;
 	int rc = -1, slot = -1;
 	char work[PATH_MAX] = "", src[PATH_MAX];
@@ -312,19 +312,19 @@ int build_make(struct build_opts *o, const char *dir, const char *tmp, struct mb
 	 * the copy. */
 	if (util_copy_tree(dir, src, err) < 0)
 		goto out;
-	util_av_add(&a, "make");
+	strv_add(&a, "make");
 	/* -B: everything is made again, with our CC and flags (a program made
 	 * by an earlier plain `make` is in the copy, up to date). */
-	util_av_add(&a, "-B");
+	strv_add(&a, "-B");
 	if (o->quiet)
-		util_av_add(&a, "-s"); /* no command echo; errors still print */
-	util_av_addf(&a, "CC=%s", ccs);
-	util_av_addf(&a, "CFLAGS=%s", cfl);
-	util_av_addf(&a, "LDFLAGS=%s", ldf);
+		strv_add(&a, "-s"); /* no command echo; errors still print */
+	strv_addf(&a, "CC=%s", ccs);
+	strv_addf(&a, "CFLAGS=%s", cfl);
+	strv_addf(&a, "LDFLAGS=%s", ldf);
 	time_t start = time(NULL);
 	if (!getenv("SOURCE_DATE_EPOCH"))
-		util_av_add(&env, "SOURCE_DATE_EPOCH=0");
-	rc = util_av_run(&a, &env, src, NULL, 0, err);
+		strv_add(&env, "SOURCE_DATE_EPOCH=0");
+	rc = util_run_strv(&a, &env, src, NULL, 0, err);
 	if (rc != 0) {
 		if (rc > 0)
 			mb_error(err, 0, "make in `%s` failed (exit %d): see its messages above", o->app, rc);
@@ -336,10 +336,10 @@ out:
 	if (work[0])
 		util_rm_rf(work);
 	util_cleanup_pop(slot);
-	util_av_free(&cc);
-	util_av_free(&fl);
-	util_av_free(&a);
-	util_av_free(&env);
+	strv_clear(&cc);
+	strv_clear(&fl);
+	strv_clear(&a);
+	strv_clear(&env);
 	return rc;
 }
 
@@ -358,7 +358,7 @@ static void cmake_str(FILE *f, const char *s)
 /* cmake -S DIR -B WORK/build with a musl toolchain file, then cmake --build. */
 int build_cmake(struct build_opts *o, const char *dir, const char *tmp, struct mb_err *err)
 {
-	struct util_argv cc = { 0 }, fl = { 0 }, a = { 0 }, env = { 0 };
+	struct strv cc = { 0 }, fl = { 0 }, a = { 0 }, env = { 0 };
 	bool libs;
 	int rc = -1, slot = -1;
 	char work[PATH_MAX] = "", bdir[PATH_MAX], tc[PATH_MAX];
@@ -375,12 +375,12 @@ int build_cmake(struct build_opts *o, const char *dir, const char *tmp, struct m
 	if (c_compiler(o->arch, &cc, err) < 0 || c_env_flags(o, dir, &fl, &libs, err) < 0)
 		goto out;
 	char cfl[8192], extra[1024];
-	struct util_argv ccx = { 0 };
+	struct strv ccx = { 0 };
 	for (size_t i = 1; i < cc.n; i++) /* "-specs FILE" for arm64 */
-		util_av_add(&ccx, cc.v[i]);
+		strv_add(&ccx, cc.v[i]);
 	bool cut = join_words(&fl, false, cfl, sizeof(cfl)) < 0 ||
 	           join_words(&ccx, false, extra, sizeof(extra)) < 0;
-	util_av_free(&ccx);
+	strv_clear(&ccx);
 	if (cut) {
 		mb_error(err, 0, "cannot build with cmake: the compiler flags are too long (a very "
 		       "long path to the sources or the sysroot?): `%.200s`", o->app);
@@ -417,17 +417,17 @@ int build_cmake(struct build_opts *o, const char *dir, const char *tmp, struct m
 		goto out;
 	}
 	if (!getenv("SOURCE_DATE_EPOCH"))
-		util_av_add(&env, "SOURCE_DATE_EPOCH=0");
-	util_av_add(&a, "cmake");
+		strv_add(&env, "SOURCE_DATE_EPOCH=0");
+	strv_add(&a, "cmake");
 	if (o->quiet)
-		util_av_add(&a, "--log-level=WARNING");
-	util_av_add(&a, "-S");
-	util_av_add(&a, dir);
-	util_av_add(&a, "-B");
-	util_av_add(&a, bdir);
-	util_av_addf(&a, "-DCMAKE_TOOLCHAIN_FILE=%s", tc);
-	util_av_add(&a, "-DCMAKE_BUILD_TYPE=MinSizeRel");
-	rc = util_av_run(&a, &env, work, NULL, 0, err);
+		strv_add(&a, "--log-level=WARNING");
+	strv_add(&a, "-S");
+	strv_add(&a, dir);
+	strv_add(&a, "-B");
+	strv_add(&a, bdir);
+	strv_addf(&a, "-DCMAKE_TOOLCHAIN_FILE=%s", tc);
+	strv_add(&a, "-DCMAKE_BUILD_TYPE=MinSizeRel");
+	rc = util_run_strv(&a, &env, work, NULL, 0, err);
 	if (rc != 0) {
 		if (rc > 0)
 			mb_error(err, 0, "cmake could not configure `%s` (exit %d): see its messages above",
@@ -435,14 +435,14 @@ int build_cmake(struct build_opts *o, const char *dir, const char *tmp, struct m
 		rc = -1;
 		goto out;
 	}
-	util_av_free(&a);
+	strv_clear(&a);
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	util_av_add(&a, "cmake");
-	util_av_add(&a, "--build");
-	util_av_add(&a, bdir);
-	util_av_addf(&a, "-j%ld", ncpu > 0 ? ncpu : 1);
+	strv_add(&a, "cmake");
+	strv_add(&a, "--build");
+	strv_add(&a, bdir);
+	strv_addf(&a, "-j%ld", ncpu > 0 ? ncpu : 1);
 	time_t start = time(NULL);
-	rc = util_av_run(&a, &env, work, NULL, 0, err);
+	rc = util_run_strv(&a, &env, work, NULL, 0, err);
 	if (rc != 0) {
 		if (rc > 0)
 			mb_error(err, 0, "the cmake build of `%s` failed (exit %d): see its messages above",
@@ -455,9 +455,9 @@ out:
 	if (work[0])
 		util_rm_rf(work);
 	util_cleanup_pop(slot);
-	util_av_free(&cc);
-	util_av_free(&fl);
-	util_av_free(&a);
-	util_av_free(&env);
+	strv_clear(&cc);
+	strv_clear(&fl);
+	strv_clear(&a);
+	strv_clear(&env);
 	return rc;
 }

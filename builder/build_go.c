@@ -488,50 +488,50 @@ int build_go(struct build_opts *o, const char *dir, const char *tmp, struct mb_e
 	char cache[PATH_MAX];
 	if (o->cache_dir && build_cache_dir(o->cache_dir, cache, sizeof(cache), err) < 0)
 		return -1;
-	struct util_argv env = { 0 }, a = { 0 };
-	util_av_add(&env, "CGO_ENABLED=0");
-	util_av_add(&env, "GOOS=linux");
-	util_av_addf(&env, "GOARCH=%s", o->arch);
+	struct strv env = { 0 }, a = { 0 };
+	strv_add(&env, "CGO_ENABLED=0");
+	strv_add(&env, "GOOS=linux");
+	strv_addf(&env, "GOARCH=%s", o->arch);
 	/* The baseline amd64, so that the image runs on any amd64 machine,
 	 * unless the user chose a level. */
 	if (!strcmp(o->arch, "amd64") && !getenv("GOAMD64"))
-		util_av_add(&env, "GOAMD64=v1");
+		strv_add(&env, "GOAMD64=v1");
 	if (o->cache_dir) { /* --cache: a private cache instead of Go's own */
-		util_av_addf(&env, "GOCACHE=%s/go-build", cache);
-		util_av_addf(&env, "GOMODCACHE=%s/go-mod", cache);
-		util_av_addf(&env, "GOPATH=%s/go", cache);
+		strv_addf(&env, "GOCACHE=%s/go-build", cache);
+		strv_addf(&env, "GOMODCACHE=%s/go-mod", cache);
+		strv_addf(&env, "GOPATH=%s/go", cache);
 	}
 	char rest[4096], uld[4096], utags[1024];
 	if (split_goflags(rest, sizeof(rest), uld, sizeof(uld), utags, sizeof(utags)))
-		util_av_addf(&env, "GOFLAGS=%s", rest);
+		strv_addf(&env, "GOFLAGS=%s", rest);
 	/* go's own work directory inside ours: removed with it, even when
 	 * go is interrupted (it does not clean up after SIGINT). */
 	char gotmp[PATH_MAX];
 	if (util_pathf(gotmp, sizeof(gotmp), "%s.gotmp", tmp) < 0 || mkdir(gotmp, 0700) < 0) {
 		mb_error(err, errno, "cannot create `%s`", gotmp);
-		util_av_free(&env);
+		strv_clear(&env);
 		return -1;
 	}
-	util_av_addf(&env, "GOTMPDIR=%s", gotmp);
-	util_av_add(&a, go);
-	util_av_add(&a, "build");
-	util_av_add(&a, "-trimpath");
+	strv_addf(&env, "GOTMPDIR=%s", gotmp);
+	strv_add(&a, go);
+	strv_add(&a, "build");
+	strv_add(&a, "-trimpath");
 	const char *gf = getenv("GOFLAGS");
 	if (!gf || !strstr(gf, "-buildvcs")) /* reproducible unless the user wants VCS stamps */
-		util_av_add(&a, "-buildvcs=false");
-	util_av_addf(&a, "-ldflags=%s%s%s%s-s -w -buildid=", uld, uld[0] ? " " : "",
+		strv_add(&a, "-buildvcs=false");
+	strv_addf(&a, "-ldflags=%s%s%s%s-s -w -buildid=", uld, uld[0] ? " " : "",
 	             o->ldflags ? o->ldflags : "", o->ldflags && *o->ldflags ? " " : "");
 	if (utags[0] || (o->tags && *o->tags))
-		util_av_addf(&a, "-tags=%s%s%s", utags, utags[0] && o->tags && *o->tags ? "," : "",
+		strv_addf(&a, "-tags=%s%s%s", utags, utags[0] && o->tags && *o->tags ? "," : "",
 		             o->tags ? o->tags : "");
-	util_av_add(&a, "-o");
-	util_av_add(&a, tmp);
-	util_av_add(&a, ".");
+	strv_add(&a, "-o");
+	strv_add(&a, tmp);
+	strv_add(&a, ".");
 	char out[16384];
 	time_t start = time(NULL);
-	int rc = util_av_run(&a, &env, dir, out, sizeof(out), err);
-	util_av_free(&env);
-	util_av_free(&a);
+	int rc = util_run_strv(&a, &env, dir, out, sizeof(out), err);
+	strv_clear(&env);
+	strv_clear(&a);
 	util_rm_rf(gotmp);
 	if (rc == 0 && access(tmp, F_OK) != 0) {
 		not_main(o, go, root, pkg, err); /* go build of a non-main package writes nothing */

@@ -259,9 +259,19 @@ void mk_say(const struct mk_opts *o, const char *fmt, ...) __attribute__((format
 
 /* A growable NULL-terminated list of owned strings, its count beside it
  * (strv.c): push appends a copy (-1 when out of memory); free takes the
- * list (NULL too). */
+ * list (NULL too).  struct strv holds the pair (zero-initialise it):
+ * add/addf append a copy, -1 and nomem set when out of memory (a command
+ * line may ignore that: util_run_strv refuses it); clear frees it. */
 int strv_push(char ***v, size_t *n, const char *s);
 void strv_free(char **v);
+struct strv {
+	char **v;                /* NULL-terminated once anything was added */
+	size_t n;
+	bool nomem;
+};
+int strv_add(struct strv *s, const char *str);
+int strv_addf(struct strv *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void strv_clear(struct strv *s);
 
 /* Directory of the running executable (/proc/self/exe), malloc'd. */
 char *util_self_dir(void);
@@ -289,22 +299,11 @@ int util_run_capture(char *const argv[], const char *dir, char *out, size_t outl
                      struct mb_err *err);
 /* snprintf into a path buffer: -1 when it does not fit (never cut). */
 int util_pathf(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* A command line or environment list that grows as needed (a directory
- * may hold any number of C files: none is ever dropped).  Zero-initialise;
- * add never fails (nomem is set and av_run refuses); free once. */
-struct util_argv {
-	char **v;                /* NULL-terminated once anything was added */
-	size_t n, cap;
-	char **owned;            /* strings made by util_av_addf */
-	size_t nowned, ocap;
-	bool nomem;
-};
-void util_av_add(struct util_argv *a, const char *s);
-void util_av_addf(struct util_argv *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void util_av_free(struct util_argv *a);
-/* util_run_tee of a, with env's entries added to the environment. */
-int util_av_run(const struct util_argv *a, const struct util_argv *env, const char *dir,
-                char *cap, size_t caplen, struct mb_err *err);
+/* util_run_tee of the command line a (strv.c's list: a directory may hold
+ * any number of C files, none is ever dropped), with env's entries added
+ * to the environment; refused when either ran out of memory. */
+int util_run_strv(const struct strv *a, const struct strv *env, const char *dir,
+                  char *cap, size_t caplen, struct mb_err *err);
 /* On SIGINT/SIGTERM/SIGHUP, remove the registered temporary directories
  * (each with at most one file in it) and die of the signal: an interrupted
  * build leaves nothing behind.  push returns a slot for pop, or -1. */

@@ -34,34 +34,8 @@
 #define DEFAULT_PATH "PATH=/usr/local/bin:/usr/bin:/bin"
 
 
-/* A growable NULL-terminated list of owned strings. */
-struct strv {
-	char **v;
-	size_t n;
-};
-
-static int sv_add(struct strv *s, const char *str)
-{
-	return strv_push(&s->v, &s->n, str);
-}
-
-static int sv_addf(struct strv *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int sv_addf(struct strv *s, const char *fmt, ...)
-{
-	char *p;
-	va_list ap;
-	va_start(ap, fmt);
-	int r = vasprintf(&p, fmt, ap);
-	va_end(ap);
-	if (r < 0)
-		return -1;
-	r = sv_add(s, p);
-	free(p);
-	return r;
-}
-
 /* Sets K=V, replacing an earlier K (the user's --env overrides ours). */
-static int sv_setenv(struct strv *s, const char *kv)
+static int env_set(struct strv *s, const char *kv)
 {
 	size_t kl = strcspn(kv, "=");
 	for (size_t i = 0; i < s->n; i++)
@@ -73,18 +47,11 @@ static int sv_setenv(struct strv *s, const char *kv)
 			s->v[i] = d;
 			return 0;
 		}
-	return sv_add(s, kv);
-}
-
-static void sv_free(struct strv *s)
-{
-	strv_free(s->v);
-	s->v = NULL;
-	s->n = 0;
+	return strv_add(s, kv);
 }
 
 /* Splits on spaces and tabs into s (for --entrypoint and --health-exec). */
-static int sv_split(struct strv *s, const char *str)
+static int split_words(struct strv *s, const char *str)
 {
 	const char *p = str;
 	while (*p) {
@@ -93,7 +60,7 @@ static int sv_split(struct strv *s, const char *str)
 		if (l == 0)
 			break;
 		char *w = strndup(p, l);
-		if (!w || sv_add(s, w) < 0) {
+		if (!w || strv_add(s, w) < 0) {
 			free(w);
 			return -1;
 		}
@@ -278,16 +245,16 @@ static int build_config(const struct mk_opts *o, const char *name, const char *c
 {
 	char app[PATH_MAX];
 	snprintf(app, sizeof(app), "/app/%s", name);
-	if (!o->no_init && (sv_add(ep, INIT_PATH) < 0 || sv_add(ep, "--") < 0))
+	if (!o->no_init && (strv_add(ep, INIT_PATH) < 0 || strv_add(ep, "--") < 0))
 		goto oom;
 	if (o->entrypoint) {
-		if (sv_split(ep, o->entrypoint) < 0)
+		if (split_words(ep, o->entrypoint) < 0)
 			goto oom;
-	} else if (sv_add(ep, app) < 0) {
+	} else if (strv_add(ep, app) < 0) {
 		goto oom;
 	}
 
-	if (sv_add(env, DEFAULT_PATH) < 0 || sv_add(env, "SSL_CERT_FILE=" ROOTFS_CA_PATH) < 0)
+	if (strv_add(env, DEFAULT_PATH) < 0 || strv_add(env, "SSL_CERT_FILE=" ROOTFS_CA_PATH) < 0)
 		goto oom;
 	c->user = o->user;
 	/* Keeping a capability needs a root start: the init drops to the
@@ -297,33 +264,33 @@ static int build_config(const struct mk_opts *o, const char *name, const char *c
 	/* MINBASE_USER in every image with the init: a container started as
 	 * root anyway (docker run -u 0, runAsUser: 0) still runs the service
 	 * as the image's user; a nonroot start keeps its uid. */
-	if ((!o->no_init || (caps && *caps)) && sv_addf(env, "MINBASE_USER=%s", o->user) < 0)
+	if ((!o->no_init || (caps && *caps)) && strv_addf(env, "MINBASE_USER=%s", o->user) < 0)
 		goto oom;
 	/* Secure by default: with the init, the service keeps only the
 	 * capabilities asked for (none unless --caps or the policy names some),
 	 * whatever the runtime grants, and runs with no-new-privileges.  Both
 	 * are ENV, so an image built FROM this one can still override them. */
 	if (!o->no_init &&
-	    (sv_addf(env, "MINBASE_CAPS=%s", caps ? caps : "") < 0 ||
-	     sv_add(env, "MINBASE_NO_NEW_PRIVS=1") < 0))
+	    (strv_addf(env, "MINBASE_CAPS=%s", caps ? caps : "") < 0 ||
+	     strv_add(env, "MINBASE_NO_NEW_PRIVS=1") < 0))
 		goto oom;
-	if (has_policy && sv_add(env, "MINBASE_SECCOMP=" SECCOMP_PATH) < 0)
+	if (has_policy && strv_add(env, "MINBASE_SECCOMP=" SECCOMP_PATH) < 0)
 		goto oom;
 	const struct mk_health *h = &o->health;
 	if (h->http || h->tcp || h->exec || h->grpc) {
-		if ((h->http && sv_addf(env, "MINBASE_HEALTH_HTTP=%s", h->http) < 0) ||
-		    (h->grpc && sv_addf(env, "MINBASE_HEALTH_GRPC=%s", h->grpc) < 0) ||
+		if ((h->http && strv_addf(env, "MINBASE_HEALTH_HTTP=%s", h->http) < 0) ||
+		    (h->grpc && strv_addf(env, "MINBASE_HEALTH_GRPC=%s", h->grpc) < 0) ||
 		    (h->grpc_service &&
-		     sv_addf(env, "MINBASE_HEALTH_GRPC_SERVICE=%s", h->grpc_service) < 0) ||
-		    (h->tcp && sv_addf(env, "MINBASE_HEALTH_TCP=%s", h->tcp) < 0) ||
-		    (h->exec && sv_addf(env, "MINBASE_HEALTH_EXEC=%s", h->exec) < 0) ||
-		    (h->interval && sv_addf(env, "MINBASE_HEALTH_INTERVAL=%s", h->interval) < 0) ||
-		    (h->timeout && sv_addf(env, "MINBASE_HEALTH_TIMEOUT=%s", h->timeout) < 0) ||
+		     strv_addf(env, "MINBASE_HEALTH_GRPC_SERVICE=%s", h->grpc_service) < 0) ||
+		    (h->tcp && strv_addf(env, "MINBASE_HEALTH_TCP=%s", h->tcp) < 0) ||
+		    (h->exec && strv_addf(env, "MINBASE_HEALTH_EXEC=%s", h->exec) < 0) ||
+		    (h->interval && strv_addf(env, "MINBASE_HEALTH_INTERVAL=%s", h->interval) < 0) ||
+		    (h->timeout && strv_addf(env, "MINBASE_HEALTH_TIMEOUT=%s", h->timeout) < 0) ||
 		    (h->start_period &&
-		     sv_addf(env, "MINBASE_HEALTH_START_PERIOD=%s", h->start_period) < 0) ||
-		    (h->retries >= 0 && sv_addf(env, "MINBASE_HEALTH_RETRIES=%d", h->retries) < 0))
+		     strv_addf(env, "MINBASE_HEALTH_START_PERIOD=%s", h->start_period) < 0) ||
+		    (h->retries >= 0 && strv_addf(env, "MINBASE_HEALTH_RETRIES=%d", h->retries) < 0))
 			goto oom;
-		if (sv_add(hc, "CMD") < 0 || sv_add(hc, INIT_PATH) < 0 || sv_add(hc, "health") < 0)
+		if (strv_add(hc, "CMD") < 0 || strv_add(hc, INIT_PATH) < 0 || strv_add(hc, "health") < 0)
 			goto oom;
 		c->health.test = hc->v;
 		c->health.interval_ns = h->interval ? mk_parse_duration(h->interval) : 0;
@@ -332,7 +299,7 @@ static int build_config(const struct mk_opts *o, const char *name, const char *c
 		c->health.retries = h->retries >= 0 ? h->retries : 0;
 	}
 	for (size_t i = 0; i < o->nenv; i++)
-		if (sv_setenv(env, o->env[i]) < 0)
+		if (env_set(env, o->env[i]) < 0)
 			goto oom;
 
 	c->architecture = o->arch;
@@ -515,9 +482,9 @@ done:
 out:
 	free(init_bin);
 	free(svc_bin);
-	sv_free(&ep);
-	sv_free(&env);
-	sv_free(&hc);
+	strv_clear(&ep);
+	strv_clear(&env);
+	strv_clear(&hc);
 	sbom_build_free(&sb);
 	free(bpf);
 	free(policy_caps);

@@ -89,59 +89,8 @@ int util_pathf(char *buf, size_t len, const char *fmt, ...)
 	return (n < 0 || (size_t)n >= len) ? -1 : 0;
 }
 
-static bool av_grow(char ***v, size_t *cap, size_t need)
-{
-	if (need <= *cap)
-		return true;
-	size_t nc = *cap ? *cap * 2 : 32;
-	while (nc < need)
-		nc *= 2;
-	char **nv = realloc(*v, nc * sizeof(*nv));
-	if (!nv)
-		return false;
-	*v = nv;
-	*cap = nc;
-	return true;
-}
-
-void util_av_add(struct util_argv *a, const char *s)
-{
-	if (!av_grow(&a->v, &a->cap, a->n + 2)) {
-		a->nomem = true;
-		return;
-	}
-	a->v[a->n++] = (char *)s;
-	a->v[a->n] = NULL;
-}
-
-void util_av_addf(struct util_argv *a, const char *fmt, ...)
-{
-	char *s = NULL;
-	va_list ap;
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	if (!s || !av_grow(&a->owned, &a->ocap, a->nowned + 1)) {
-		free(s);
-		a->nomem = true;
-		return;
-	}
-	a->owned[a->nowned++] = s;
-	util_av_add(a, s);
-}
-
-void util_av_free(struct util_argv *a)
-{
-	for (size_t i = 0; i < a->nowned; i++)
-		free(a->owned[i]);
-	free(a->owned);
-	free(a->v);
-	memset(a, 0, sizeof(*a));
-}
-
-int util_av_run(const struct util_argv *a, const struct util_argv *env, const char *dir,
-                char *cap, size_t caplen, struct mb_err *err)
+int util_run_strv(const struct strv *a, const struct strv *env, const char *dir,
+                  char *cap, size_t caplen, struct mb_err *err)
 {
 	if (a->nomem || !a->v || (env && env->nomem))
 		return mb_error(err, 0, "cannot run a build tool: out of memory");
