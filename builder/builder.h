@@ -52,6 +52,19 @@ enum { MK_RO_CA = 300, MK_RO_INSECURE, MK_RO_RETRY };
 	{ "insecure-registry", required_argument, NULL, MK_RO_INSECURE }, \
 	{ "retry-time", required_argument, NULL, MK_RO_RETRY }
 int mk_remote_option(int c, const char *arg, struct mk_remote *m);
+/* The getopt loop of `push` and `pull` (cmd_push.c): the registry options
+ * go to m, -h shows the registry topic, a missing value or an unknown
+ * option is a usage error.  Returns the next of the command's own options,
+ * -1 at their end, or MK_RO_STOP with *rc the exit code to return (what
+ * was wrong already printed).  opterr = 0 and optind = 0 before the first
+ * call. */
+#define MK_RO_STOP (-2)
+/* A usage error of `push` or `pull`, printed with the pointer to their
+ * help; returns MK_EXIT_USAGE. */
+int mk_remote_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+struct option;
+int mk_remote_getopt(int argc, char **argv, const char *shortopts, const struct option *lo,
+                     struct mk_remote *m, int *rc);
 void mk_remote_free(struct mk_remote *m);
 
 /* ---- ELF inspection (elf.c) ------------------------------------------- */

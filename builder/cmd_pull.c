@@ -42,50 +42,33 @@ int cmd_pull(int argc, char **argv)
 	bool quiet = false;
 	char a[32];
 	struct mb_err err = {0};
-	int c, r, rc = MK_EXIT_USAGE;
+	int c, rc = MK_EXIT_USAGE;
 
 	opterr = 0;
 	optind = 0;
-	while ((c = getopt_long(argc, argv, ":o:t:qh", lo, NULL)) != -1) {
-		if ((r = mk_remote_option(c, optarg, &m))) {
-			if (r < 0) {
-				fprintf(stderr, "mkimage: out of memory\n");
-				rc = MK_EXIT_FAIL;
-				goto out;
-			}
-			continue;
-		}
+	while ((c = mk_remote_getopt(argc, argv, ":o:t:qh", lo, &m, &rc)) >= 0) {
 		switch (c) {
 		case 'o': out = optarg; break;
 		case 't': tag = optarg; break;
 		case L_FORMAT: format = optarg; break;
 		case L_PLATFORM: platform = optarg; break;
 		case 'q': quiet = true; break;
-		case 'h': {
-			char *h[] = { "help", "registry", NULL };
-			rc = cmd_help(2, h);
-			goto out;
-		}
-		case ':':
-			fprintf(stderr, "mkimage: option `%s` needs a value\n", argv[optind - 1]);
-			goto usage;
-		default:
-			fprintf(stderr, "mkimage: unknown option `%s`\n", argv[optind - 1]);
-			goto usage;
 		}
 	}
+	if (c == MK_RO_STOP)
+		goto out;
 	if (argc - optind != 1 || !out) {
-		fprintf(stderr, "mkimage: pull takes REF and -o OUT: `mkimage pull "
-		        "registry.example.com/app:1.0 -o app.tar`\n");
-		goto usage;
+		rc = mk_remote_usage("pull takes REF and -o OUT: `mkimage pull "
+		                     "registry.example.com/app:1.0 -o app.tar`");
+		goto out;
 	}
 	if (strcmp(format, "docker") && strcmp(format, "oci")) {
-		fprintf(stderr, "mkimage: invalid --format `%s`: use docker or oci\n", format);
-		goto usage;
+		rc = mk_remote_usage("invalid --format `%s`: use docker or oci", format);
+		goto out;
 	}
 	if (mk_remote_validate(&m, &err) < 0 || (tag && image_ref_check(tag, &err) < 0)) {
-		fprintf(stderr, "mkimage: %s\n", err.msg);
-		goto usage;
+		rc = mk_remote_usage("%s", &err);
+		goto out;
 	}
 	struct image_remote_opts o = {
 		.ca_file = m.ca, .insecure = m.insecure, .pull_name = tag,
@@ -104,10 +87,6 @@ int cmd_pull(int argc, char **argv)
 		        res.blobs, util_human_size(res.bytes, a, sizeof(a)), util_now() - t0);
 	printf("%s@%s\n", argv[optind], res.digest);
 	rc = MK_EXIT_OK;
-	goto out;
-usage:
-	fprintf(stderr, "mkimage: see `mkimage help registry`\n");
-	rc = MK_EXIT_USAGE;
 out:
 	mk_remote_free(&m);
 	return rc;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +114,44 @@ void mk_remote_free(struct mk_remote *m)
 	strv_free(m->insecure);
 }
 
+int mk_remote_usage(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("mkimage: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nmkimage: see `mkimage help registry`\n", stderr);
+	return MK_EXIT_USAGE;
+}
+
+int mk_remote_getopt(int argc, char **argv, const char *shortopts, const struct option *lo,
+                     struct mk_remote *m, int *rc)
+{
+	int c, r;
+	while ((c = getopt_long(argc, argv, shortopts, lo, NULL)) != -1) {
+		if ((r = mk_remote_option(c, optarg, m))) {
+			if (r < 0) {
+				fprintf(stderr, "mkimage: out of memory\n");
+				*rc = MK_EXIT_FAIL;
+				return MK_RO_STOP;
+			}
+			continue;
+		}
+		if (c == 'h') {
+			char *h[] = { "help", "registry", NULL };
+			*rc = cmd_help(2, h);
+			return MK_RO_STOP;
+		}
+		if (c != ':' && c != '?')
+			return c;
+		*rc = mk_remote_usage("%s `%s`%s", c == ':' ? "option" : "unknown option",
+		                      argv[optind - 1], c == ':' ? " needs a value" : "");
+		return MK_RO_STOP;
+	}
+	return -1;
+}
+
 int cmd_push(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -127,44 +166,27 @@ int cmd_push(int argc, char **argv)
 	const char *ref_name = NULL, *cache = NULL;
 	bool quiet = false;
 	struct mb_err err = {0};
-	int c, rc = MK_EXIT_USAGE, r;
+	int c, rc = MK_EXIT_USAGE;
 
 	opterr = 0;
 	optind = 0;
-	while ((c = getopt_long(argc, argv, ":qh", lo, NULL)) != -1) {
-		if ((r = mk_remote_option(c, optarg, &m))) {
-			if (r < 0) {
-				fprintf(stderr, "mkimage: out of memory\n");
-				rc = MK_EXIT_FAIL;
-				goto out;
-			}
-			continue;
-		}
+	while ((c = mk_remote_getopt(argc, argv, ":qh", lo, &m, &rc)) >= 0) {
 		switch (c) {
 		case P_REF: ref_name = optarg; break;
 		case P_CACHE: cache = optarg; break;
 		case 'q': quiet = true; break;
-		case 'h': {
-			char *h[] = { "help", "registry", NULL };
-			rc = cmd_help(2, h);
-			goto out;
-		}
-		case ':':
-			fprintf(stderr, "mkimage: option `%s` needs a value\n", argv[optind - 1]);
-			goto usage;
-		default:
-			fprintf(stderr, "mkimage: unknown option `%s`\n", argv[optind - 1]);
-			goto usage;
 		}
 	}
+	if (c == MK_RO_STOP)
+		goto out;
 	if (argc - optind != 2) {
-		fprintf(stderr, "mkimage: push takes IMAGE and REF: `mkimage push app.tar "
-		        "registry.example.com/app:1.0`\n");
-		goto usage;
+		rc = mk_remote_usage("push takes IMAGE and REF: `mkimage push app.tar "
+		                     "registry.example.com/app:1.0`");
+		goto out;
 	}
 	if (mk_remote_validate(&m, &err) < 0) {
-		fprintf(stderr, "mkimage: %s\n", err.msg);
-		goto usage;
+		rc = mk_remote_usage("%s", &err);
+		goto out;
 	}
 	if (do_push(argv[optind], ref_name, argv[optind + 1], &m, cache, quiet, &err) < 0) {
 		fprintf(stderr, "mkimage: cannot push `%s` to `%s`: %s\n", argv[optind],
@@ -173,10 +195,6 @@ int cmd_push(int argc, char **argv)
 		goto out;
 	}
 	rc = MK_EXIT_OK;
-	goto out;
-usage:
-	fprintf(stderr, "mkimage: see `mkimage help registry`\n");
-	rc = MK_EXIT_USAGE;
 out:
 	mk_remote_free(&m);
 	return rc;
