@@ -283,64 +283,83 @@ static int work_dir(const char *what, char *buf, size_t len, int *slot, struct m
 	return 0;
 }
 
+/* What a make or cmake build holds: the compiler and its flags, the
+ * command line being run and its environment, the work directory. */
+struct c_job {
+	struct strv cc, fl, a, env;
+	char work[PATH_MAX];
+	int slot;
+};
+
+/* Runs j->a in dir: 0, or -1 with err naming the step (`what` `app`
+ * `after`) and the tool's exit status. */
+static int job_run(struct c_job *j, const char *dir, const char *what, const char *app,
+                   const char *after, struct mb_err *err)
+{
+	int rc = util_run_strv(&j->a, &j->env, dir, NULL, 0, err);
+	if (rc > 0)
+		mb_error(err, 0, "%s `%s`%s (exit %d): see its messages above", what, app, after, rc);
+	return rc == 0 ? 0 : -1;
+}
+
+/* The work directory removed and what the job holds freed; returns rc,
+ * so that a failed step is one line: `return job_end(&j, -1);`. */
+static int job_end(struct c_job *j, int rc)
+{
+	if (j->work[0])
+		util_rm_rf(j->work);
+	util_cleanup_pop(j->slot);
+	strv_clear(&j->cc);
+	strv_clear(&j->fl);
+	strv_clear(&j->a);
+	strv_clear(&j->env);
+	return rc;
+}
+
 /* `make -B` with CC=musl-gcc and static flags, in a copy of the tree. */
 int build_make(struct build_opts *o, const char *dir, const char *tmp, struct mb_err *err)
 {
-	struct strv cc = { 0 }, fl = { 0 }, a = { 0 }, env = { 0 };
+	struct c_job j = { .slot = -1 };
+	struct strv *cc = &j.cc, *fl = &j.fl, *a = &j.a, *env = &j.env;
+	char *work = j.work, src[PATH_MAX];
 	bool libs;
-	int rc = -1, slot = -1;
-	char work[PATH_MAX] = "", src[PATH_MAX];
 	if (!util_have_program("make"))
 		return mb_error(err, 0, "cannot build `%s`: `make` is not installed (run `make deps`)", o->app);
-	if (work_dir("make", work, sizeof(work), &slot, err) < 0)
+	if (work_dir("make", work, sizeof(j.work), &j.slot, err) < 0)
 		return -1;
 	if (util_pathf(src, sizeof(src), "%s/src", work) < 0) {
 		mb_error(err, 0, "path too long: `%s`", dir);
-		goto out;
+		return job_end(&j, -1);
 	}
-	if (c_compiler(o->arch, &cc, err) < 0 || c_env_flags(o, src, &fl, &libs, err) < 0)
-		goto out;
+	if (c_compiler(o->arch, cc, err) < 0 || c_env_flags(o, src, fl, &libs, err) < 0)
+		return job_end(&j, -1);
 	char ccs[1024], cfl[8192];
 	const char *ldf = "-static -s -Wl,--gc-sections -Wl,--build-id=none";
 	/* A cut flag list would build with other flags than ours, silently. */
-	if (join_words(&cc, false, ccs, sizeof(ccs)) < 0 || join_words(&fl, true, cfl, 4096) < 0) {
+	if (join_words(cc, false, ccs, sizeof(ccs)) < 0 || join_words(fl, true, cfl, 4096) < 0) {
 		mb_error(err, 0, "cannot build with make: the compiler flags are longer than 4095 bytes "
 		       "(a very long path to the sources or the sysroot?): `%.200s`", o->app);
-		goto out;
+		return job_end(&j, -1);
 	}
 	/* The tree as it is (modes, times, links); the build writes only into
 	 * the copy. */
 	if (util_copy_tree(dir, src, err) < 0)
-		goto out;
-	strv_add(&a, "make");
+		return job_end(&j, -1);
+	strv_add(a, "make");
 	/* -B: everything is made again, with our CC and flags (a program made
 	 * by an earlier plain `make` is in the copy, up to date). */
-	strv_add(&a, "-B");
+	strv_add(a, "-B");
 	if (o->quiet)
-		strv_add(&a, "-s"); /* no command echo; errors still print */
-	strv_addf(&a, "CC=%s", ccs);
-	strv_addf(&a, "CFLAGS=%s", cfl);
-	strv_addf(&a, "LDFLAGS=%s", ldf);
+		strv_add(a, "-s"); /* no command echo; errors still print */
+	strv_addf(a, "CC=%s", ccs);
+	strv_addf(a, "CFLAGS=%s", cfl);
+	strv_addf(a, "LDFLAGS=%s", ldf);
 	time_t start = time(NULL);
 	if (!getenv("SOURCE_DATE_EPOCH"))
-		strv_add(&env, "SOURCE_DATE_EPOCH=0");
-	rc = util_run_strv(&a, &env, src, NULL, 0, err);
-	if (rc != 0) {
-		if (rc > 0)
-			mb_error(err, 0, "make in `%s` failed (exit %d): see its messages above", o->app, rc);
-		rc = -1;
-		goto out;
-	}
-	rc = take_program(o, "make", src, start - 1, tmp, err);
-out:
-	if (work[0])
-		util_rm_rf(work);
-	util_cleanup_pop(slot);
-	strv_clear(&cc);
-	strv_clear(&fl);
-	strv_clear(&a);
-	strv_clear(&env);
-	return rc;
+		strv_add(env, "SOURCE_DATE_EPOCH=0");
+	if (job_run(&j, src, "make in", o->app, " failed", err) < 0)
+		return job_end(&j, -1);
+	return job_end(&j, take_program(o, "make", src, start - 1, tmp, err));
 }
 
 /* A string for a CMake quoted argument. */
@@ -358,44 +377,44 @@ static void cmake_str(FILE *f, const char *s)
 /* cmake -S DIR -B WORK/build with a musl toolchain file, then cmake --build. */
 int build_cmake(struct build_opts *o, const char *dir, const char *tmp, struct mb_err *err)
 {
-	struct strv cc = { 0 }, fl = { 0 }, a = { 0 }, env = { 0 };
+	struct c_job j = { .slot = -1 };
+	struct strv *cc = &j.cc, *fl = &j.fl, *a = &j.a, *env = &j.env;
+	char *work = j.work, bdir[PATH_MAX], tc[PATH_MAX];
 	bool libs;
-	int rc = -1, slot = -1;
-	char work[PATH_MAX] = "", bdir[PATH_MAX], tc[PATH_MAX];
 	if (!util_have_program("cmake"))
 		return mb_error(err, 0, "cannot build the CMake project `%s`: `cmake` is not installed (run "
 		       "`make deps`)", o->app);
-	if (work_dir("cmake", work, sizeof(work), &slot, err) < 0)
+	if (work_dir("cmake", work, sizeof(j.work), &j.slot, err) < 0)
 		return -1;
 	if (util_pathf(bdir, sizeof(bdir), "%s/build", work) < 0 ||
 	    util_pathf(tc, sizeof(tc), "%s/musl.cmake", work) < 0) {
 		mb_error(err, 0, "path too long: `%s`", work);
-		goto out;
+		return job_end(&j, -1);
 	}
-	if (c_compiler(o->arch, &cc, err) < 0 || c_env_flags(o, dir, &fl, &libs, err) < 0)
-		goto out;
+	if (c_compiler(o->arch, cc, err) < 0 || c_env_flags(o, dir, fl, &libs, err) < 0)
+		return job_end(&j, -1);
 	char cfl[8192], extra[1024];
 	struct strv ccx = { 0 };
-	for (size_t i = 1; i < cc.n; i++) /* "-specs FILE" for arm64 */
-		strv_add(&ccx, cc.v[i]);
-	bool cut = join_words(&fl, false, cfl, sizeof(cfl)) < 0 ||
+	for (size_t i = 1; i < cc->n; i++) /* "-specs FILE" for arm64 */
+		strv_add(&ccx, cc->v[i]);
+	bool cut = join_words(fl, false, cfl, sizeof(cfl)) < 0 ||
 	           join_words(&ccx, false, extra, sizeof(extra)) < 0;
 	strv_clear(&ccx);
 	if (cut) {
 		mb_error(err, 0, "cannot build with cmake: the compiler flags are too long (a very "
 		       "long path to the sources or the sysroot?): `%.200s`", o->app);
-		goto out;
+		return job_end(&j, -1);
 	}
 	FILE *f = fopen(tc, "we");
 	if (!f) {
 		mb_error(err, errno, "cannot write `%s`", tc);
-		goto out;
+		return job_end(&j, -1);
 	}
 	char sys[PATH_MAX] = "";
 	const char *kfl = arch_kernel_name(o->arch);
 	fprintf(f, "# minbase: static musl builds\nset(CMAKE_SYSTEM_NAME Linux)\n"
 	        "set(CMAKE_SYSTEM_PROCESSOR %s)\nset(CMAKE_C_COMPILER ", kfl ? kfl : o->arch);
-	cmake_str(f, cc.v[0]);
+	cmake_str(f, cc->v[0]);
 	fprintf(f, ")\nset(CMAKE_C_FLAGS_INIT ");
 	util_pathf(sys, sizeof(sys), "%s%s%s", extra, extra[0] ? " " : "", cfl);
 	cmake_str(f, sys);
@@ -414,50 +433,29 @@ int build_cmake(struct build_opts *o, const char *dir, const char *tmp, struct m
 	}
 	if (fclose(f) != 0) {
 		mb_error(err, errno, "cannot write `%s`", tc);
-		goto out;
+		return job_end(&j, -1);
 	}
 	if (!getenv("SOURCE_DATE_EPOCH"))
-		strv_add(&env, "SOURCE_DATE_EPOCH=0");
-	strv_add(&a, "cmake");
+		strv_add(env, "SOURCE_DATE_EPOCH=0");
+	strv_add(a, "cmake");
 	if (o->quiet)
-		strv_add(&a, "--log-level=WARNING");
-	strv_add(&a, "-S");
-	strv_add(&a, dir);
-	strv_add(&a, "-B");
-	strv_add(&a, bdir);
-	strv_addf(&a, "-DCMAKE_TOOLCHAIN_FILE=%s", tc);
-	strv_add(&a, "-DCMAKE_BUILD_TYPE=MinSizeRel");
-	rc = util_run_strv(&a, &env, work, NULL, 0, err);
-	if (rc != 0) {
-		if (rc > 0)
-			mb_error(err, 0, "cmake could not configure `%s` (exit %d): see its messages above",
-			       o->app, rc);
-		rc = -1;
-		goto out;
-	}
-	strv_clear(&a);
+		strv_add(a, "--log-level=WARNING");
+	strv_add(a, "-S");
+	strv_add(a, dir);
+	strv_add(a, "-B");
+	strv_add(a, bdir);
+	strv_addf(a, "-DCMAKE_TOOLCHAIN_FILE=%s", tc);
+	strv_add(a, "-DCMAKE_BUILD_TYPE=MinSizeRel");
+	if (job_run(&j, work, "cmake could not configure", o->app, "", err) < 0)
+		return job_end(&j, -1);
+	strv_clear(a);
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	strv_add(&a, "cmake");
-	strv_add(&a, "--build");
-	strv_add(&a, bdir);
-	strv_addf(&a, "-j%ld", ncpu > 0 ? ncpu : 1);
+	strv_add(a, "cmake");
+	strv_add(a, "--build");
+	strv_add(a, bdir);
+	strv_addf(a, "-j%ld", ncpu > 0 ? ncpu : 1);
 	time_t start = time(NULL);
-	rc = util_run_strv(&a, &env, work, NULL, 0, err);
-	if (rc != 0) {
-		if (rc > 0)
-			mb_error(err, 0, "the cmake build of `%s` failed (exit %d): see its messages above",
-			       o->app, rc);
-		rc = -1;
-		goto out;
-	}
-	rc = take_program(o, "cmake", bdir, start - 1, tmp, err);
-out:
-	if (work[0])
-		util_rm_rf(work);
-	util_cleanup_pop(slot);
-	strv_clear(&cc);
-	strv_clear(&fl);
-	strv_clear(&a);
-	strv_clear(&env);
-	return rc;
+	if (job_run(&j, work, "the cmake build of", o->app, " failed", err) < 0)
+		return job_end(&j, -1);
+	return job_end(&j, take_program(o, "cmake", bdir, start - 1, tmp, err));
 }
