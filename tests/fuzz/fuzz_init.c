@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "../../init/init.h"
+#include "fuzz_files.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -41,9 +42,7 @@ static void setup_once(void)
 {
 	if (root[0])
 		return;
-	strcpy(root, "/tmp/fuzz_init.XXXXXX");
-	if (!mkdtemp(root))
-		abort();
+	fuzz_dir(root, sizeof(root), "fuzz_init");
 	char etc[96];
 	snprintf(etc, sizeof(etc), "%s/etc", root);
 	mkdir(etc, 0755);
@@ -57,12 +56,7 @@ static void put(const char *name, const char *d, size_t n)
 {
 	char path[160];
 	snprintf(path, sizeof(path), "%s/%s", root, name);
-	FILE *f = fopen(path, "w");
-	if (!f)
-		abort();
-	if (n && fwrite(d, 1, n, f) != n)
-		abort();
-	fclose(f);
+	fuzz_put(path, d, n);
 }
 
 /* The part of s up to sep (NUL-terminated in place), s moved past it. */

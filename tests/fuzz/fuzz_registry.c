@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "../../images/registry_priv.h"
+#include "fuzz_files.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -26,24 +27,12 @@ static void setup_once(void)
 {
 	if (dir[0])
 		return;
-	strcpy(dir, "/tmp/fuzz_registry.XXXXXX");
-	if (!mkdtemp(dir))
-		abort();
+	fuzz_dir(dir, sizeof(dir), "fuzz_registry");
 	snprintf(cfg, sizeof(cfg), "%s/config.json", dir);
 	snprintf(authf, sizeof(authf), "%s/auth.json", dir);
 	setenv("PATH", dir, 1);
 	setenv("HOME", dir, 1);
 	unsetenv("XDG_RUNTIME_DIR");
-}
-
-static void put(const char *path, const uint8_t *d, size_t n)
-{
-	FILE *f = fopen(path, "w");
-	if (!f)
-		abort();
-	if (n && fwrite(d, 1, n, f) != n)
-		abort();
-	fclose(f);
 }
 
 static void lookup(const char *key)
@@ -121,14 +110,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	}
 	case 6:
-		put(cfg, data, size);
+		fuzz_put(cfg, data, size);
 		setenv("DOCKER_CONFIG", dir, 1);
 		unsetenv("REGISTRY_AUTH_FILE");
 		lookup("registry.example");
 		lookup("https://index.docker.io/v1/");
 		break;
 	case 7:
-		put(authf, data, size);
+		fuzz_put(authf, data, size);
 		unlink(cfg);
 		setenv("REGISTRY_AUTH_FILE", authf, 1);
 		lookup("registry.example");
