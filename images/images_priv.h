@@ -94,6 +94,14 @@ struct img_fill {
 };
 ssize_t img_fill_take(struct img_fill *f, int fd, size_t n);
 
+/* Our archives' entries (write.c; registry_out.c writes the same bytes for
+ * the same image): blobs/ and blobs/sha256/ first, then the files, all
+ * root-owned with one mtime, directories 0755 and files 0644. */
+struct archive_entry;
+extern const char *const img_tar_dirs[2];
+void img_tar_header(struct archive_entry *ae, const char *name, bool dir, uint64_t size,
+                    int64_t mtime);
+
 /* Temporaries: made by rootfs_temp_make and renamed into place by
  * rootfs_replace_file (rootfs/files.c, the one copy for every host folder). */
 /* Removes the temporaries of dead writers in dfd (only names of the

@@ -63,19 +63,10 @@ static int write_tar(int dfd, int fd, const char **names, size_t n, int64_t mtim
 		mb_error(err, 0, "%s", a ? archive_error_string(a) : "out of memory");
 		goto out;
 	}
-	static const char *const dirs[] = { "blobs/", "blobs/sha256/" };
 	for (size_t i = 0; i < 2 + n; i++) {
-		archive_entry_clear(ae);
-		archive_entry_set_uid(ae, 0);
-		archive_entry_set_gid(ae, 0);
-		archive_entry_set_mtime(ae, (time_t)mtime, 0);
 		int in = -1;
-		if (i < 2) {
-			archive_entry_set_pathname(ae, dirs[i]);
-			archive_entry_set_filetype(ae, AE_IFDIR);
-			archive_entry_set_perm(ae, 0755);
-		} else {
-			struct stat st;
+		struct stat st = { 0 };
+		if (i >= 2) {
 			in = openat(dfd, names[i - 2], O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 			if (in < 0 || fstat(in, &st) < 0) {
 				mb_error(err, errno, "cannot read `%s`", names[i - 2]);
@@ -83,11 +74,9 @@ static int write_tar(int dfd, int fd, const char **names, size_t n, int64_t mtim
 					close(in);
 				goto out;
 			}
-			archive_entry_set_pathname(ae, names[i - 2]);
-			archive_entry_set_filetype(ae, AE_IFREG);
-			archive_entry_set_perm(ae, 0644);
-			archive_entry_set_size(ae, (la_int64_t)st.st_size);
 		}
+		img_tar_header(ae, i < 2 ? img_tar_dirs[i] : names[i - 2], i < 2, (uint64_t)st.st_size,
+		               mtime);
 		if (archive_write_header(a, ae) != ARCHIVE_OK) {
 			mb_error(err, 0, "%s", archive_error_string(a));
 			if (in >= 0)

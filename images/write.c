@@ -109,6 +109,22 @@ static int blob_cmp(const void *a, const void *b)
 	return strcmp(((const struct img_blob *)a)->name, ((const struct img_blob *)b)->name);
 }
 
+const char *const img_tar_dirs[2] = { "blobs/", "blobs/sha256/" };
+
+void img_tar_header(struct archive_entry *ae, const char *name, bool dir, uint64_t size,
+                    int64_t mtime)
+{
+	archive_entry_clear(ae);
+	archive_entry_set_uid(ae, 0);
+	archive_entry_set_gid(ae, 0);
+	archive_entry_set_mtime(ae, (time_t)mtime, 0);
+	archive_entry_set_pathname(ae, name);
+	archive_entry_set_filetype(ae, dir ? AE_IFDIR : AE_IFREG);
+	archive_entry_set_perm(ae, dir ? 0755 : 0644);
+	if (!dir)
+		archive_entry_set_size(ae, (la_int64_t)size);
+}
+
 /* libarchive's own fd writer reports a failed write(2) as "Write error",
  * whatever errno said: "No space left on device" is what the user needs
  * to read, so the bytes go through write_all here and errno is kept. */
@@ -150,22 +166,9 @@ static int write_archive(int fd, const struct img_blob *b, size_t n, int64_t mti
 		mb_error(err, 0, "%s", archive_error_string(a));
 		goto out;
 	}
-	static const char *const dirs[] = { "blobs/", "blobs/sha256/" };
 	for (size_t i = 0; i < 2 + n; i++) {
-		archive_entry_clear(ae);
-		archive_entry_set_uid(ae, 0);
-		archive_entry_set_gid(ae, 0);
-		archive_entry_set_mtime(ae, (time_t)mtime, 0);
-		if (i < 2) {
-			archive_entry_set_pathname(ae, dirs[i]);
-			archive_entry_set_filetype(ae, AE_IFDIR);
-			archive_entry_set_perm(ae, 0755);
-		} else {
-			archive_entry_set_pathname(ae, b[i - 2].name);
-			archive_entry_set_filetype(ae, AE_IFREG);
-			archive_entry_set_perm(ae, 0644);
-			archive_entry_set_size(ae, (la_int64_t)b[i - 2].len);
-		}
+		img_tar_header(ae, i < 2 ? img_tar_dirs[i] : b[i - 2].name, i < 2,
+		               i < 2 ? 0 : b[i - 2].len, mtime);
 		if (archive_write_header(a, ae) != ARCHIVE_OK)
 			goto fail;
 		if (i >= 2 && b[i - 2].spool) {
@@ -241,6 +244,17 @@ fail:
 	return -1;
 }
 
+/* What every writer refuses before any work: no output path, or a format
+ * it does not know. */
+static int check_request(const char *out_path, enum image_format fmt, struct mb_err *err)
+{
+	if (!out_path || !*out_path)
+		return mb_error(err, 0, "cannot write image: no output path");
+	if (fmt != IMAGE_FORMAT_ARCHIVE && fmt != IMAGE_FORMAT_OCI_DIR)
+		return mb_error(err, 0, "cannot write `%s`: unknown image format %d", out_path, (int)fmt);
+	return 0;
+}
+
 int img_write_layout(const struct img_json *mem, size_t nmem, const struct image_layer *layers,
                      size_t nlayers, const char *index, const char *docker,
                      enum image_format fmt, const char *out_path, int64_t mtime, struct mb_err *err)
@@ -248,10 +262,8 @@ int img_write_layout(const struct img_json *mem, size_t nmem, const struct image
 	char *base = NULL;
 	int dfd = -1, ret = -1;
 
-	if (!out_path || !*out_path)
-		return mb_error(err, 0, "cannot write image: no output path");
-	if (fmt != IMAGE_FORMAT_ARCHIVE && fmt != IMAGE_FORMAT_OCI_DIR)
-		return mb_error(err, 0, "cannot write `%s`: unknown image format %d", out_path, (int)fmt);
+	if (check_request(out_path, fmt, err) < 0)
+		return -1;
 	size_t nb = nmem + nlayers;
 	struct img_blob *b = calloc(nb + 3, sizeof(*b));
 	char (*names)[96] = calloc(nb ? nb : 1, sizeof(*names));
@@ -291,10 +303,8 @@ int image_write(const struct image_config *c, const struct image_layer *layers,
 {
 	struct img_docs d;
 
-	if (!out_path || !*out_path)
-		return mb_error(err, 0, "cannot write image: no output path");
-	if (fmt != IMAGE_FORMAT_ARCHIVE && fmt != IMAGE_FORMAT_OCI_DIR)
-		return mb_error(err, 0, "cannot write `%s`: unknown image format %d", out_path, (int)fmt);
+	if (check_request(out_path, fmt, err) < 0)
+		return -1;
 	if (img_docs_build(c, layers, nlayers, &d, err) < 0)
 		return -1;
 	/* with the SBOM artifact: reachable from index.json by annotation only */
