@@ -115,14 +115,9 @@ static void tee_output(int fd, char *cap, size_t caplen, bool pass)
 			continue;
 		if (r <= 0)
 			break;
-		for (ssize_t off = 0; pass && off < r;) {
-			ssize_t w = write(STDERR_FILENO, buf + off, (size_t)(r - off));
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0)
-				break;
-			off += w;
-		}
+		/* passed on as far as stderr takes it; the capture goes on */
+		if (pass)
+			rootfs_write_all(STDERR_FILENO, buf, (size_t)r);
 		if (kept + 1 < caplen) {
 			size_t n = (size_t)r < caplen - 1 - kept ? (size_t)r : caplen - 1 - kept;
 			memcpy(cap + kept, buf, n);

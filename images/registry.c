@@ -196,15 +196,9 @@ static size_t on_write(char *buf, size_t sz, size_t n, void *ud)
 			return 0;
 		}
 		EVP_DigestUpdate(x->md, buf, len);
-		for (size_t off = 0; off < len;) {
-			ssize_t w = write(x->q->out_fd, buf + off, len - off);
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w < 0) {
-				x->write_errno = errno;
-				return 0;
-			}
-			off += (size_t)w;
+		if (rootfs_write_all(x->q->out_fd, buf, len) < 0) {
+			x->write_errno = errno;
+			return 0;
 		}
 		p->written += len;
 		return len;

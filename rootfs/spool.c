@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 /* An unnamed file in dir; where O_TMPFILE is not supported, a named one
@@ -26,25 +25,17 @@ static int spool_open(const char *dir, bool *linkable)
 	*linkable = fd >= 0;
 	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
 		return fd;
-	for (int tries = 0; tries < 100; tries++) {
-		char path[4200];
-		unsigned char r[6];
-		if (getrandom(r, sizeof(r), 0) != sizeof(r))
-			return -1;
-		if (snprintf(path, sizeof(path), "%s/.minbase-spool-%02x%02x%02x%02x%02x%02x", dir,
-		             r[0], r[1], r[2], r[3], r[4], r[5]) >= (int)sizeof(path)) {
-			errno = ENAMETOOLONG;
-			return -1;
-		}
-		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
-		if (fd >= 0) {
-			unlink(path);
-			return fd;
-		}
-		if (errno != EEXIST)
-			return -1;
-	}
-	return -1;
+	char name[64];
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -1;
+	fd = rootfs_temp_make(dfd, "minbase-spool", false, name, sizeof(name));
+	int e = errno;
+	if (fd >= 0)
+		unlinkat(dfd, name, 0);
+	close(dfd);
+	errno = e;
+	return fd;
 }
 
 int rootfs_sink_init(struct rootfs_sink *s, const char *spool_dir, const char *name,
