@@ -6,7 +6,31 @@
  * p);`, mb_wrap to add context, mb_usage for a bad command line), a
  * lowercase message naming the object, plus a hint where the user can fix
  * it.  Only main.c and the cmd_* front ends print err.msg, prefixed
- * `mkimage: `, and exit 2 (MK_EXIT_USAGE) when err.usage is set, else 1. */
+ * `mkimage: `, and exit 2 (MK_EXIT_USAGE) when err.usage is set, else 1.
+ *
+ * The path of `mkimage --static ./app -o out.tar`, from main() to the
+ * renamed output, file by file:
+ *   main.c       main -> dispatch -> cmd_image: start_command (parse), then
+ *                mk_image (call), then the `done` lines (print) and --push
+ *   opts.c       mk_opts_parse, mk_opts_validate (the init's own grammar:
+ *                init/grammar.c, init/parse.c; envcheck.c for --env),
+ *                mk_platforms_parse; build.c build_detect, build_app_name
+ *   pipeline.c   mk_image, the one owner of the pipeline: every default
+ *                resolved once (SOURCE_DATE_EPOCH, -o, -t, the layer cache,
+ *                each platform's init read and checked once: mk_init_load),
+ *                then per platform build_one and mk_compose
+ *   build.c      build_app (build_go.c, build_c.c; util.c runs the tools,
+ *                elf.c checks the result) into a temporary directory
+ *   compose.c    mk_compose: the binary read once and checked static on the
+ *                bytes that go in (elf.c), the policy (policies/), the two
+ *                layers (rootfs/: skeleton.c, tree.c, layer.c, gzip.c,
+ *                spool.c, cache.c), the config, the SBOM (sbom_image.c)
+ *   images/      write.c image_write (json.c, blob.c, layout.c): written
+ *                under rootfs_temp_make's name, fsync'ed, renamed into
+ *                place by rootfs_replace_file (rootfs/files.c).
+ * New code follows the folder's conventions: a helper is written once, in
+ * the lowest folder its callers may use (rootfs/files.c for files, strv.c
+ * for string lists), and a front end only parses, calls and prints. */
 #ifndef MINBASE_BUILDER_H
 #define MINBASE_BUILDER_H
 

@@ -7,21 +7,9 @@
  * directory (build.c) or taken as it is (a prebuilt ELF), compose.c makes
  * the image from those inputs, and images/ writes it, or the index over
  * every platform's image, under a temporary name renamed into place.
- * main.c's cmd_image only parses, calls mk_image and prints.
- *
- * From main() to the output, file by file:
- *   main.c      dispatch -> cmd_image: start_command (opts.c: options and
- *               their values, init/grammar.c; envcheck.c), mk_image, print
- *   pipeline.c  mk_image: defaults, init (mk_init_load), build_one per
- *               platform
- *   build.c     build_app (build_go.c, build_c.c; util.c runs the tools):
- *               the binary, checked static, renamed into the temporary dir
- *   compose.c   mk_compose: the binary read once and checked (elf.c) on
- *               the bytes that go in; policy (policies/), the two layers
- *               (rootfs/), the config and the SBOM
- *   images/     write.c image_write (or index.c image_set_write): blobs,
- *               JSON, the archive or layout under a temporary name
- *               (rootfs/files.c rootfs_temp_make), fsync, rename. */
+ * main.c's cmd_image only parses, calls mk_image and prints.  The whole
+ * path from main() to the output, file by file, is in builder.h's top
+ * comment. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
