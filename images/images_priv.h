@@ -94,6 +94,11 @@ struct img_fill {
 };
 ssize_t img_fill_take(struct img_fill *f, int fd, size_t n);
 
+/* The output's directory, opened, and its base name (malloc'd), for every
+ * writer of an image (write.c, registry_out.c): explains a missing or
+ * unwritable directory, or an output that is no file name. */
+int img_open_parent(const char *out_path, int *dfd, char **base, struct mb_err *err);
+
 /* Our archives' entries (write.c; registry_out.c writes the same bytes for
  * the same image): blobs/ and blobs/sha256/ first, then the files, all
  * root-owned with one mtime, directories 0755 and files 0644. */

@@ -121,23 +121,19 @@ static int64_t parse_created(const char *s)
 
 int reg_out_begin(const char *out, struct reg_out *w, struct mb_err *err)
 {
-	char *a = strdup(out), *b = strdup(out);
+	char *base;
 
 	memset(w, 0, sizeof(*w));
 	w->dfd = w->pdfd = -1;
-	if (!a || !b) {
-		free(a);
-		free(b);
-		return mb_error(err, 0, "out of memory");
-	}
+	if (img_open_parent(out, &w->pdfd, &base, err) < 0)
+		return -1;
 	snprintf(w->out, sizeof(w->out), "%s", out);
-	snprintf(w->dir, sizeof(w->dir), "%s", dirname(a));
-	snprintf(w->base, sizeof(w->base), "%s", basename(b));
-	free(a);
-	free(b);
-	w->pdfd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (w->pdfd < 0)
-		return mb_error(err, errno, "cannot write `%s`: directory `%s`", out, w->dir);
+	/* the directory's path, for the temporaries' full names */
+	char d[sizeof(w->dir)];
+	snprintf(d, sizeof(d), "%s", out);
+	snprintf(w->dir, sizeof(w->dir), "%s", dirname(d));
+	snprintf(w->base, sizeof(w->base), "%s", base);
+	free(base);
 	/* the temporary's lock, held until the rename, tells a sweeper
 	 * (temp.c) that this writer is alive */
 	char name[300];

@@ -15,9 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Splits out_path into its directory (opened) and base name; explains a
- * missing or unwritable directory. */
-static int open_parent(const char *out_path, int *dfd, char **base, struct mb_err *err)
+int img_open_parent(const char *out_path, int *dfd, char **base, struct mb_err *err)
 {
 	char *a = strdup(out_path), *b = strdup(out_path);
 
@@ -69,7 +67,7 @@ int image_check_output(const char *out_path, struct mb_err *err)
 {
 	int dfd;
 	char *base;
-	if (open_parent(out_path, &dfd, &base, err) < 0)
+	if (img_open_parent(out_path, &dfd, &base, err) < 0)
 		return -1;
 	close(dfd);
 	free(base);
@@ -272,7 +270,7 @@ int img_write_layout(const struct img_json *mem, size_t nmem, const struct image
 		goto out;
 	}
 	size_t n = collect(mem, nmem, layers, nlayers, b, names);
-	if (open_parent(out_path, &dfd, &base, err) < 0)
+	if (img_open_parent(out_path, &dfd, &base, err) < 0)
 		goto out;
 	/* What killed writers left beside the output goes first. */
 	img_temp_sweep(dfd);
