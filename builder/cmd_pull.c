@@ -67,7 +67,7 @@ int cmd_pull(int argc, char **argv)
 		goto out;
 	}
 	if (mk_remote_validate(&m, &err) < 0 || (tag && image_ref_check(tag, &err) < 0)) {
-		rc = mk_remote_usage("%s", &err);
+		rc = mk_remote_usage("%s", err.msg);
 		goto out;
 	}
 	struct image_remote_opts o = {

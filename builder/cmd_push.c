@@ -185,7 +185,7 @@ int cmd_push(int argc, char **argv)
 		goto out;
 	}
 	if (mk_remote_validate(&m, &err) < 0) {
-		rc = mk_remote_usage("%s", &err);
+		rc = mk_remote_usage("%s", err.msg);
 		goto out;
 	}
 	if (do_push(argv[optind], ref_name, argv[optind + 1], &m, cache, quiet, &err) < 0) {

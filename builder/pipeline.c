@@ -153,8 +153,8 @@ int mk_init_load(const char *arch, struct mk_init *in, struct mb_err *err)
 	}
 	/* Nothing for arch: the host's init explains best (missing, or built
 	 * for another machine); name the other places too. */
-	return mb_error(err, 0, "%s (looked for an init for %s at `%s`, `%s` and `%s`)", first_err.msg, arch,
-	                cand[0], cand[1], cand[2]);
+	return mb_error(err, 0, "%s (looked for an init for %s at `%s`, `%s` and `%s`)",
+	                first_err.msg, arch, cand[0], cand[1], cand[2]);
 }
 
 void mk_init_free(struct mk_init *in)
