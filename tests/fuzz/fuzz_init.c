@@ -86,11 +86,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	setup_once();
 	unsigned mode = data[0] % 10, pick = data[1];
 	data += 2, size -= 2;
-	char *s = malloc(size + 1);
+	char *s = fuzz_cstr(data, size);
 	if (!s)
 		return 0;
-	memcpy(s, data, size);
-	s[size] = '\0';
 
 	switch (mode) {
 	case 0:

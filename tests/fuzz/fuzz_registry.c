@@ -53,11 +53,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unsigned mode = data[0] % 9;
 	data++, size--;
 	/* the C-string parsers get a NUL-terminated copy */
-	char *s = malloc(size + 1);
+	char *s = fuzz_cstr(data, size);
 	if (!s)
 		return 0;
-	memcpy(s, data, size);
-	s[size] = '\0';
 
 	switch (mode) {
 	case 0: {
