@@ -273,13 +273,56 @@ static int build_one(const struct mk_opts *o, enum app_kind kind, const char *na
 	return 0;
 }
 
+/* One platform's image: its binary built (or the prebuilt one taken),
+ * then composed, written at o->out or added to set (several platforms). */
+static int one_platform(struct mk_opts *o, const char *arch, enum app_kind kind,
+                        struct tmp_build *tb, struct mk_image_in *in, struct image_set *set,
+                        struct mk_result *res, struct mb_err *err)
+{
+	struct mk_opts po = *o;  /* the same options, for one platform */
+	char sz[32];
+	po.arch = arch;
+	in->binary = o->app;
+	double t0 = util_now();
+	if (kind != APP_ELF) {
+		char *built;
+		if (build_one(&po, kind, res->name, tb, &built, err) < 0)
+			return -1;
+		in->binary = tb->binary;
+		/* A Makefile's program names the service (and the defaults). */
+		if (!set && built && strcmp(built, res->name)) {
+			bool out = o->out == res->out, tag = o->tag == res->tag;
+			free(res->name);
+			res->name = built;
+			built = NULL;
+			if (name_defaults(o, res, out, tag) < 0)
+				return mb_error(err, 0, "out of memory");
+			po.out = o->out;
+			po.tag = o->tag;
+		}
+		free(built);
+	}
+	struct stat st;
+	if (stat(in->binary, &st) == 0)
+		mk_say(o, "binary  %s: %s static linux/%s (%.2f s)", res->name,
+		       util_human_size((uint64_t)st.st_size, sz, sizeof(sz)), arch, util_now() - t0);
+	in->name = res->name;
+	if (!set)
+		return mk_compose(&po, in, NULL, res, err);
+	struct mk_result one = { 0 };
+	if (mk_compose(&po, in, set, &one, err) < 0)
+		return -1;
+	mk_say(o, "image   linux/%s: %s", arch, one.manifest_digest);
+	return 0;
+}
+
 int mk_image(struct mk_opts *o, enum app_kind kind, const char *name, struct mk_result *res,
              struct mb_err *err)
 {
 	struct mk_init init[MK_MAX_PLATFORMS] = { 0 };
 	struct tmp_build tb = { .slot = -1 };
 	struct image_set *set = NULL;
-	char cache[PATH_MAX], sz[32];
+	char cache[PATH_MAX];
 	struct mb_err cerr = {0};
 	bool multi = o->nplats > 1;
 	int rc = -1;
@@ -320,49 +363,14 @@ int mk_image(struct mk_opts *o, enum app_kind kind, const char *name, struct mk_
 		goto oom;
 
 	for (size_t i = 0; i < o->nplats; i++) {
-		struct mk_opts po = *o;  /* the same options, for one platform */
-		po.arch = o->plats[i];
-		in.binary = o->app;
-		double t0 = util_now();
-		if (kind != APP_ELF) {
-			char *built;
-			if (build_one(&po, kind, res->name, &tb, &built, err) < 0)
-				goto fail;
-			in.binary = tb.binary;
-			/* A Makefile's program names the service (and the defaults). */
-			if (!multi && built && strcmp(built, res->name)) {
-				bool out = o->out == res->out, tag = o->tag == res->tag;
-				free(res->name);
-				res->name = built;
-				built = NULL;
-				if (name_defaults(o, res, out, tag) < 0)
-					goto oom;
-				po.out = o->out;
-				po.tag = o->tag;
-			}
-			free(built);
-		}
-		struct stat st;
-		if (stat(in.binary, &st) == 0)
-			mk_say(o, "binary  %s: %s static linux/%s (%.2f s)", res->name,
-			       util_human_size((uint64_t)st.st_size, sz, sizeof(sz)), po.arch,
-			       util_now() - t0);
-		in.name = res->name;
 		in.init = o->no_init ? NULL : &init[i];
-		struct mk_result one = { 0 };
-		int cr = mk_compose(&po, &in, set, multi ? &one : res, err);
-		if (cr < 0) {
-			rc = cr;
-			goto fail;
-		}
-		if (multi)
-			mk_say(o, "image   linux/%s: %s", po.arch, one.manifest_digest);
+		int r = one_platform(o, o->plats[i], kind, &tb, &in, set, res, err);
 		drop_tmp(&tb);
-		continue;
-fail:
-		if (multi)
-			mb_wrap(err, "linux/%s", po.arch);
-		goto out;
+		if (r < 0) {
+			if (multi)
+				mb_wrap(err, "linux/%s", o->plats[i]);
+			goto out;
+		}
 	}
 	if (multi) {
 		enum image_format fmt = mk_image_format(o->format);
