@@ -51,7 +51,7 @@
 #define MK_EXIT_USAGE 2
 
 /* Subcommands.  argv[0] is the subcommand name; each returns an exit code. */
-int cmd_policy(int argc, char **argv);   /* builder/cmd_policy.c (policies engineer) */
+int cmd_policy(int argc, char **argv);   /* mkimage policy compile|export|learn|... */
 int cmd_build(int argc, char **argv);    /* mkimage build APP -o BINARY */
 int cmd_image(int argc, char **argv);    /* mkimage --static APP -o OUT ... */
 int cmd_inspect(int argc, char **argv);  /* mkimage inspect IMAGE */

@@ -18,10 +18,6 @@
 
 #include "builder.h"
 
-/* builder/cmd_policy.c comes from the policies engineer; until it is
- * linked in, `mkimage policy` says so instead of failing the build. */
-#pragma weak cmd_policy
-
 static int usage_error(const struct mb_err *err, const char *cmd)
 {
 	fprintf(stderr, "mkimage: %s\n", err->msg);
@@ -187,11 +183,8 @@ static int dispatch(int argc, char **argv)
 		return cmd_build(argc - 1, argv + 1);
 	if (!strcmp(c, "inspect"))
 		return cmd_inspect(argc - 1, argv + 1);
-	if (!strcmp(c, "policy")) {
-		if (!cmd_policy)
-			return mk_die(MK_EXIT_FAIL, "`policy` is not built into this mkimage yet");
+	if (!strcmp(c, "policy"))
 		return cmd_policy(argc - 1, argv + 1);
-	}
 	if (!strcmp(c, "base"))
 		return cmd_base(argc - 1, argv + 1);
 	if (!strcmp(c, "push"))

@@ -1,11 +1,11 @@
 # images: OCI config/manifest/index (jansson), layout directory and
 # docker-loadable archive writers (libarchive), reader (inspect).
 IMAGES_SRCS := images/json.c images/write.c images/read.c images/sbom.c
-# the OCI layout writer and the temporaries of every output (issue 8)
+# the OCI layout writer and the temporaries of every output
 IMAGES_SRCS += images/layout.c images/temp.c
 # how blobs (spooled layers too) reach the output
 IMAGES_SRCS += images/blob.c
-# several platforms under one image index (issue 13)
+# several platforms under one image index
 IMAGES_SRCS += images/index.c
 IMAGES_LIBS := $(call pkg_libs,libarchive jansson libcrypto)
 # the registry client (push, pull, --base): libcurl, worker threads
