@@ -56,6 +56,11 @@ FUZZERS += fuzz_registry
 fuzz_registry_SRCS = $(IMAGES_SRCS) $(ROOTFS_SRCS)
 fuzz_registry_LIBS = $(IMAGES_LIBS) $(ROOTFS_LIBS)
 fuzz_registry_SEEDS = tests/fuzz/seeds/registry/*
+# a --base's own SBOM, read and copied into ours (issue 14)
+FUZZERS += fuzz_sbom_read
+fuzz_sbom_read_SRCS := images/sbom.c images/json.c
+fuzz_sbom_read_LIBS := $(SBOM_LIBS)
+fuzz_sbom_read_SEEDS = tests/fuzz/seeds/sbom/*
 FUZZERS += fuzz_init
 fuzz_init_SRCS = $(INIT_LIB_SRCS) init/sys.c
 fuzz_init_LIBS := -lcap
