@@ -56,7 +56,7 @@ FUZZERS += fuzz_registry
 fuzz_registry_SRCS = $(IMAGES_SRCS) $(ROOTFS_SRCS)
 fuzz_registry_LIBS = $(IMAGES_LIBS) $(ROOTFS_LIBS)
 fuzz_registry_SEEDS = tests/fuzz/seeds/registry/*
-# a --base's own SBOM, read and copied into ours (issue 14)
+# a --base's own SBOM, read and copied into ours
 FUZZERS += fuzz_sbom_read
 fuzz_sbom_read_SRCS := images/sbom.c images/json.c
 fuzz_sbom_read_LIBS := $(SBOM_LIBS)
